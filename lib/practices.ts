@@ -1,0 +1,116 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { ACUITIES } from '../domain/lab-result';
+import type { PracticePolicy } from '../domain/practice';
+import { PROJECT_ROOT } from './tools';
+
+/**
+ * The practice registry: each practice's policy (snapshotted into workflows) and how inbound
+ * messages are routed to it. Loaded once at start; an unknown practice is a refusal, not a guess.
+ */
+
+const localTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:mm');
+const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be YYYY-MM-DD');
+
+const PolicySchema = z.object({
+  practiceId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+  practiceName: z.string().min(1).max(40),
+  calendar: z.object({
+    timeZone: z.string().min(1),
+    hours: z.array(z.object({ weekday: z.number().int().min(1).max(7), open: localTime, close: localTime })).min(1),
+    closedDates: z.array(isoDate).default([]),
+  }),
+  signOffSlaMinutes: z.object({ normal: z.number().int().positive(), abnormal: z.number().int().positive() }),
+  escalationStepMinutes: z.number().int().positive().default(60),
+  onCallProviderId: z.string().min(1),
+  administratorId: z.string().min(1),
+  staff: z
+    .array(
+      z.object({
+        id: z.string().min(1),
+        name: z.string().min(1),
+        role: z.enum(['provider', 'staff', 'administrator']),
+        spruceMemberId: z.string().optional(),
+        athenaUsername: z.string().optional(),
+      }),
+    )
+    .min(1),
+  patientQuietHours: z.object({ start: localTime, end: localTime }).default({ start: '08:00', end: '21:00' }),
+  criticalCallEscalationMinutes: z.number().int().positive().default(30),
+  channelOutageFallbackMinutes: z.number().int().positive().default(30),
+  abnormalUnreadCallMinutes: z
+    .number()
+    .int()
+    .positive()
+    .default(24 * 60),
+  smsConsentInvitation: z.boolean().default(false),
+  schedulingUrl: z.url(),
+  smsHelpText: z.string().min(1).max(160),
+  flagMappings: z.record(z.string(), z.enum(ACUITIES)).default({}),
+  athenaDepartmentId: z.string().optional(),
+});
+
+const PracticeEntrySchema = z.object({
+  policy: PolicySchema,
+  routing: z.object({
+    /** HL7 MSH-4 (sending facility, first component) values that belong to this practice. */
+    hl7SendingFacilities: z.array(z.string().min(1)).default([]),
+    /** athenahealth practice ID (the `{practiceid}` path segment). */
+    athenaPracticeId: z.string().optional(),
+  }),
+});
+
+const RegistrySchema = z.object({ practices: z.array(PracticeEntrySchema).min(1) });
+
+export type PracticeEntry = z.infer<typeof PracticeEntrySchema>;
+
+export class PracticeRegistry {
+  private readonly byId = new Map<string, PracticeEntry>();
+  private readonly byFacility = new Map<string, PracticeEntry>();
+  private readonly byAthenaId = new Map<string, PracticeEntry>();
+
+  constructor(entries: PracticeEntry[]) {
+    for (const entry of entries) {
+      const id = entry.policy.practiceId;
+      if (this.byId.has(id)) throw new Error(`practice ${id} is listed twice`);
+      this.byId.set(id, entry);
+      for (const f of entry.routing.hl7SendingFacilities) this.byFacility.set(f.toUpperCase(), entry);
+      if (entry.routing.athenaPracticeId !== undefined) this.byAthenaId.set(entry.routing.athenaPracticeId, entry);
+      const staffIds = new Set(entry.policy.staff.map((s) => s.id));
+      for (const ref of [entry.policy.onCallProviderId, entry.policy.administratorId]) {
+        if (!staffIds.has(ref)) throw new Error(`practice ${id}: ${ref} is not in its staff list`);
+      }
+    }
+  }
+
+  policy(practiceId: string): PracticePolicy | undefined {
+    return this.byId.get(practiceId)?.policy;
+  }
+
+  all(): PracticeEntry[] {
+    return [...this.byId.values()];
+  }
+
+  byHl7Facility(facility: string): PracticePolicy | undefined {
+    return this.byFacility.get(facility.toUpperCase())?.policy;
+  }
+
+  byAthenaPractice(athenaPracticeId: string): PracticeEntry | undefined {
+    return this.byAthenaId.get(athenaPracticeId);
+  }
+}
+
+export function parsePracticeRegistry(json: unknown, source = 'practice registry'): PracticeRegistry {
+  const parsed = RegistrySchema.safeParse(json);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new Error(`${source} is invalid: ${problems}`);
+  }
+  return new PracticeRegistry(parsed.data.practices);
+}
+
+export function loadPracticeRegistry(file: string): PracticeRegistry {
+  const full = path.isAbsolute(file) ? file : path.join(PROJECT_ROOT, file);
+  return parsePracticeRegistry(JSON.parse(readFileSync(full, 'utf8')) as unknown, full);
+}

@@ -1,0 +1,110 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { METADATA_ENCODING_KEY, ValueError, type Payload, type PayloadCodec } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
+
+/**
+ * AES-256-GCM payload codec. Every payload (workflow inputs, signals, results, memo, failures) is
+ * serialised, then encrypted, before it leaves this process, so the Temporal server and its
+ * database hold no readable PHI. The key ID travels in the payload metadata, so keys can be
+ * rotated: new payloads use the first key, old histories still decode with the retired ones.
+ */
+
+export const ENCRYPTED_ENCODING = 'binary/encrypted';
+export const METADATA_KEY_ID = 'encryption-key-id';
+
+/** AES-GCM's recommended 96-bit nonce; random per payload (2^32 payloads per key stays far below collision risk). */
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+const KEY_BYTES = 32;
+
+export interface CodecKey {
+  id: string;
+  key: Buffer;
+}
+
+const utf8 = (s: string) => new TextEncoder().encode(s);
+const fromUtf8 = (b: Uint8Array) => new TextDecoder().decode(b);
+
+/** Parse `id:base64,id2:base64` (first = active). Throws naming the bad entry, never echoing key material. */
+export function parseCodecKeys(raw: string): CodecKey[] {
+  const keys = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((entry, index) => {
+      const sep = entry.indexOf(':');
+      if (sep <= 0) throw new Error(`codec key #${index + 1} is not keyId:base64key`);
+      const id = entry.slice(0, sep);
+      const key = Buffer.from(entry.slice(sep + 1), 'base64');
+      if (key.length !== KEY_BYTES) throw new Error(`codec key "${id}" must decode to ${KEY_BYTES} bytes`);
+      return { id, key };
+    });
+  if (keys.length === 0) throw new Error('no codec keys given');
+  const ids = new Set(keys.map((k) => k.id));
+  if (ids.size !== keys.length) throw new Error('codec key IDs must be unique');
+  return keys;
+}
+
+export function generateCodecKey(id: string): string {
+  return `${id}:${randomBytes(KEY_BYTES).toString('base64')}`;
+}
+
+export class EncryptionCodec implements PayloadCodec {
+  private readonly active: CodecKey;
+  private readonly byId: Map<string, Buffer>;
+
+  constructor(keys: CodecKey[]) {
+    const [active] = keys;
+    if (active === undefined) throw new Error('EncryptionCodec needs at least one key');
+    this.active = active;
+    this.byId = new Map(keys.map((k) => [k.id, k.key]));
+  }
+
+  encode(payloads: Payload[]): Promise<Payload[]> {
+    return Promise.resolve(
+      payloads.map((payload) => {
+        const plain = temporal.api.common.v1.Payload.encode(payload).finish();
+        const iv = randomBytes(IV_BYTES);
+        const cipher = createCipheriv('aes-256-gcm', this.active.key, iv);
+        // Binding the key ID as associated data means a swapped key-id header fails authentication.
+        cipher.setAAD(utf8(this.active.id));
+        const body = Buffer.concat([cipher.update(plain), cipher.final()]);
+        return {
+          metadata: {
+            [METADATA_ENCODING_KEY]: utf8(ENCRYPTED_ENCODING),
+            [METADATA_KEY_ID]: utf8(this.active.id),
+          },
+          data: Buffer.concat([iv, body, cipher.getAuthTag()]),
+        };
+      }),
+    );
+  }
+
+  decode(payloads: Payload[]): Promise<Payload[]> {
+    return Promise.resolve(
+      payloads.map((payload) => {
+        const encoding = payload.metadata?.[METADATA_ENCODING_KEY];
+        if (encoding === undefined || fromUtf8(encoding) !== ENCRYPTED_ENCODING) return payload;
+        const keyIdBytes = payload.metadata?.[METADATA_KEY_ID];
+        if (keyIdBytes === undefined) throw new ValueError('encrypted payload has no key ID');
+        const keyId = fromUtf8(keyIdBytes);
+        const key = this.byId.get(keyId);
+        if (key === undefined) throw new ValueError(`no codec key with ID "${keyId}"`);
+        const data = payload.data;
+        if (data === undefined || data === null || data.length < IV_BYTES + TAG_BYTES) {
+          throw new ValueError('encrypted payload is truncated');
+        }
+        const iv = data.subarray(0, IV_BYTES);
+        const tag = data.subarray(data.length - TAG_BYTES);
+        const decipher = createDecipheriv('aes-256-gcm', key, iv);
+        decipher.setAAD(utf8(keyId));
+        decipher.setAuthTag(tag);
+        const plain = Buffer.concat([
+          decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)),
+          decipher.final(),
+        ]);
+        return temporal.api.common.v1.Payload.decode(plain);
+      }),
+    );
+  }
+}

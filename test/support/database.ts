@@ -1,0 +1,67 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../lib/db/embedded-postgres';
+import { migrateUp } from '../../lib/db/migrate';
+
+/**
+ * A fresh, migrated PostgreSQL database for one test file. The test runner (scripts/test.ts)
+ * starts one shared server and passes LABLOOP_TEST_PG_ADMIN_URL; a file run on its own starts its
+ * own embedded server. DATABASE_URL, when set, names a server to create test databases on.
+ */
+export interface TestDatabase {
+  url: string;
+  pool: pg.Pool;
+  close(): Promise<void>;
+}
+
+let ownServer: Promise<EmbeddedDatabase> | undefined;
+let ownServerUsers = 0;
+
+function adminUrlFromEnv(): string | undefined {
+  return process.env.LABLOOP_TEST_PG_ADMIN_URL ?? process.env.DATABASE_URL;
+}
+
+export async function createTestDatabase(label = 'test'): Promise<TestDatabase> {
+  const name = `${label.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}_${randomBytes(5).toString('hex')}`;
+  let adminUrl = adminUrlFromEnv();
+  let server: EmbeddedDatabase | undefined;
+  if (adminUrl === undefined) {
+    ownServer ??= startEmbeddedPostgres();
+    ownServerUsers += 1;
+    server = await ownServer;
+    adminUrl = server.adminUrl;
+  }
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  await migrateUp(url.toString());
+  const pool = new pg.Pool({ connectionString: url.toString(), max: 10 });
+  pool.on('error', () => undefined);
+  return {
+    url: url.toString(),
+    pool,
+    async close() {
+      await pool.end();
+      const a = new pg.Client({ connectionString: adminUrl });
+      await a.connect();
+      try {
+        await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await a.end();
+      }
+      if (server !== undefined) {
+        ownServerUsers -= 1;
+        if (ownServerUsers === 0) {
+          ownServer = undefined;
+          await server.stop();
+        }
+      }
+    },
+  };
+}

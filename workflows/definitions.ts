@@ -1,0 +1,183 @@
+/**
+ * The contract between the lab-result workflow and everything that talks to it (API, worker,
+ * tests): names, message definitions, IDs, search attributes and the plain types they carry.
+ * The API imports this module and nothing else from workflows/.
+ */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { Acuity, LabResult, ResultStatus } from '../domain/lab-result';
+import type { PracticePolicy } from '../domain/practice';
+
+export const TASK_QUEUE = 'labloop-lab-results';
+export const LAB_RESULT_WORKFLOW_TYPE = 'labResultWorkflow';
+
+/**
+ * One workflow per lab result. `resultRef` is an opaque keyed digest of the source identifiers
+ * (computed by the API), so neither the ID nor anything derived from it carries PHI.
+ */
+export function labResultWorkflowId(practiceId: string, resultRef: string): string {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(practiceId))
+    throw new Error('practiceId has characters not allowed in a workflow ID');
+  if (!/^[a-z0-9]{16,64}$/.test(resultRef)) throw new Error('resultRef must be a lowercase hex/base32 digest');
+  return `lab-result-${practiceId}-${resultRef}`;
+}
+
+export const LAB_RESULT_WORKFLOW_ID_PATTERN = /^lab-result-[A-Za-z0-9_-]{1,64}-[a-z0-9]{16,64}$/;
+
+// ---------------------------------------------------------------------------------------------
+// State
+
+export const WORKFLOW_STATES = [
+  'awaiting-final',
+  'awaiting-sign-off',
+  'escalated',
+  'critical-call',
+  'notifying',
+  'notified',
+  'fallback',
+  'closed',
+] as const;
+export type WorkflowState = (typeof WORKFLOW_STATES)[number];
+
+export const CHANNELS = ['sms', 'spruce', 'portal', 'call', 'page'] as const;
+export type Channel = (typeof CHANNELS)[number];
+
+export const DELIVERY_STATUSES = ['queued', 'sent', 'delivered', 'read', 'undelivered', 'failed'] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+
+/** One thing the workflow did or decided. No PHI: kinds, channels, outcomes and IDs only. */
+export interface ActionRecord {
+  at: string;
+  kind: string;
+  channel?: Channel;
+  outcome: string;
+  /** Provider/staff/member ID or a provider message ID, never a name or a value. */
+  ref?: string;
+}
+
+export interface DeliveryView {
+  channel: Channel;
+  step: string;
+  status: DeliveryStatus | 'pending' | 'held';
+  providerMessageId?: string;
+  errorCode?: string;
+  /** When a held send (quiet hours) is due. */
+  dueAt?: string;
+}
+
+/** What `getStatus` answers: enough for ops and the status URL, and no PHI. */
+export interface ResultStatusView {
+  workflowId: string;
+  practiceId: string;
+  state: WorkflowState;
+  acuity: Acuity;
+  resultStatus: ResultStatus;
+  /** How many versions (corrections, re-deliveries with changes) the workflow has seen. */
+  version: number;
+  receivedAt: string;
+  signed: boolean;
+  signedBy?: string;
+  signedAt?: string;
+  /** When escalation starts if nobody signs (ISO), while unsigned. */
+  slaDeadline?: string;
+  escalationLevel: number;
+  deliveries: DeliveryView[];
+  actions: ActionRecord[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input and messages
+
+export interface LabResultWorkflowInput {
+  result: LabResult;
+  /** When labloop accepted the first version (ISO); SLAs count from here. */
+  receivedAt: string;
+  policy: PracticePolicy;
+}
+
+/** A (new or repeated) version of the result from any source: first sight, re-delivery, correction, cancel. */
+export interface ResultReceived {
+  result: LabResult;
+  receivedAt: string;
+}
+export const resultReceivedSignal = defineSignal<[ResultReceived]>('resultReceived');
+
+export interface SignOffRequest {
+  providerId: string;
+  practiceId: string;
+  /** Optional note to the patient (goes only to Spruce / the portal). */
+  noteToPatient?: string;
+  /** Where the sign-off came from. */
+  via: 'review-app' | 'athena' | 'api';
+}
+export interface SignOffResult {
+  state: WorkflowState;
+  alreadySigned: boolean;
+  signedBy: string;
+  signedAt: string;
+}
+/** Update with a validator: only a provider of this practice; signing twice returns the first sign-off. */
+export const signOffUpdate = defineUpdate<SignOffResult, [SignOffRequest]>('signOff');
+
+export interface AnnotationRequest {
+  providerId: string;
+  practiceId: string;
+  text: string;
+}
+export const annotateUpdate = defineUpdate<{ annotations: number }, [AnnotationRequest]>('annotate');
+
+export interface DeliveryStatusEvent {
+  channel: Channel;
+  providerMessageId: string;
+  status: DeliveryStatus;
+  errorCode?: string;
+  at: string;
+}
+export const deliveryStatusSignal = defineSignal<[DeliveryStatusEvent]>('deliveryStatus');
+
+export interface PatientReplyEvent {
+  channel: 'sms' | 'spruce';
+  kind: 'stop' | 'start' | 'help' | 'text';
+  at: string;
+}
+export const patientReplySignal = defineSignal<[PatientReplyEvent]>('patientReply');
+
+export interface ConsentChangedEvent {
+  smsConsent: boolean;
+  source: 'keyword' | 'free-text' | 'staff' | 'athena' | 'invitation';
+  at: string;
+}
+export const consentChangedSignal = defineSignal<[ConsentChangedEvent]>('consentChanged');
+
+export interface CallCompletedEvent {
+  taskId: string;
+  staffId: string;
+  outcome: 'reached' | 'voicemail' | 'no-answer' | 'wrong-number';
+  at: string;
+}
+export const callCompletedSignal = defineSignal<[CallCompletedEvent]>('callCompleted');
+
+export const getStatusQuery = defineQuery<ResultStatusView>('getStatus');
+
+/** For the review app only (PHI; the answer is encrypted by the payload codec like everything else). */
+export interface ResultDetail {
+  view: ResultStatusView;
+  result: LabResult;
+  annotations: { providerId: string; at: string; text: string }[];
+}
+export const getResultDetailQuery = defineQuery<ResultDetail>('getResultDetail');
+
+// ---------------------------------------------------------------------------------------------
+// Search attributes (visible in the Temporal UI, unencrypted: never PHI)
+
+export const PracticeSearchAttribute = defineSearchAttributeKey('LabloopPractice', SearchAttributeType.KEYWORD);
+export const AcuitySearchAttribute = defineSearchAttributeKey('LabloopAcuity', SearchAttributeType.KEYWORD);
+export const StateSearchAttribute = defineSearchAttributeKey('LabloopState', SearchAttributeType.KEYWORD);
+export const SlaDeadlineSearchAttribute = defineSearchAttributeKey('LabloopSlaDeadline', SearchAttributeType.DATETIME);
+
+export const SEARCH_ATTRIBUTES = [
+  PracticeSearchAttribute,
+  AcuitySearchAttribute,
+  StateSearchAttribute,
+  SlaDeadlineSearchAttribute,
+] as const;
