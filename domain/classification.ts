@@ -1,62 +1,144 @@
-import type { Acuity, Observation, ResultStatus } from './lab-result';
+import { ACUITIES, type Acuity, type Observation, type ResultSource, type ResultStatus } from './lab-result';
 
 /**
- * Acuity and status rules. Pure and total: every input maps to exactly one answer, and an
- * unknown flag never downgrades a result (it is treated as abnormal, the cautious choice).
+ * Acuity and status rules. Pure and total: every input maps to exactly one answer, and nothing
+ * unknown is ever let through as "normal" (an unrecognised flag is abnormal) or as announceable
+ * (an unrecognised status is preliminary). Each code below carries the reason for its verdict.
+ *
+ * Flag evaluation order for one flag value, first match wins:
+ * 1. the practice's configured mapping (`SOURCE:FLAG` before `FLAG`), which may raise or lower a default;
+ * 2. {@link FLAG_CODES} (HL7 table 0078 through v2.9 and FHIR v3 ObservationInterpretation);
+ * 3. {@link DEFAULT_TEXT_FLAGS} (athenahealth `abnormalflag` text and FHIR display strings);
+ * 4. any text containing the word CRITICAL, CRITICALLY or PANIC is critical ("CRITICAL - CALLED");
+ * 5. anything else non-empty is abnormal.
+ * Matching ignores case and runs of whitespace. A repeating field (`H~HH`) takes its worst
+ * repetition; a coded value (`HH^Critical high^HL70078`) takes the worst of its recognised code and
+ * text components (components 1, 2, 4, 5), or abnormal when neither is recognised.
  */
 
-/** HL7 table 0078 panic codes (LL, HH, AA) and FHIR v3 ObservationInterpretation critical codes. */
-export const CRITICAL_FLAGS: ReadonlySet<string> = new Set(['LL', 'HH', 'AA']);
+interface FlagCode {
+  acuity: Acuity;
+  meaning: string;
+}
+
+const critical = (meaning: string): FlagCode => ({ acuity: 'critical', meaning });
+const abnormal = (meaning: string): FlagCode => ({ acuity: 'abnormal', meaning });
+const normal = (meaning: string): FlagCode => ({ acuity: 'normal', meaning });
 
 /**
- * Table 0078 codes that mean "outside normal" without being panic values. `<` and `>` are
- * off-scale instrument limits in HL7 (not panic), so they are abnormal here; a source that uses
- * them as panic (drchrono does) maps them in its configuration instead.
+ * Every coded interpretation we know: HL7 v2 table 0078 (v2.5.1 and later additions) and FHIR v3
+ * ObservationInterpretation, which share their codes. Only the panic codes (LL, HH, AA; the FHIR
+ * "critically abnormal" value set) are critical. Flags that cannot be called normal (change,
+ * susceptibility, quality and detection flags) are abnormal so a provider looks.
  */
-export const ABNORMAL_FLAGS: ReadonlySet<string> = new Set([
-  'L',
-  'H',
-  'A',
-  '<',
-  '>',
-  'U',
-  'D',
-  'B',
-  'W',
-  'R',
-  'I',
-  'MS',
-  'VS',
-  'S',
-  'POS',
-  'DET',
-  'RR',
-  'AC',
-  'TOX',
-  'IND',
-  'HU',
-  'LU',
-  'IE',
-  'NCL',
-  'NS',
-  'SDD',
-  'SYN-R',
-  'SYN-S',
-  'EX',
-]);
+export const FLAG_CODES: Readonly<Record<string, FlagCode>> = {
+  // Table 0078, v2.5.1
+  L: abnormal('Below low normal'),
+  H: abnormal('Above high normal'),
+  LL: critical('Below lower panic limits'),
+  HH: critical('Above upper panic limits'),
+  '<': abnormal(
+    'Below absolute low-off instrument scale: off-scale, not panic (map it per source when a vendor means panic)',
+  ),
+  '>': abnormal(
+    'Above absolute high-off instrument scale: off-scale, not panic (map it per source when a vendor means panic)',
+  ),
+  N: normal('Normal'),
+  A: abnormal('Abnormal'),
+  AA: critical('Very abnormal: the non-numeric analogue of a panic limit'),
+  U: abnormal('Significant change up'),
+  D: abnormal('Significant change down'),
+  B: abnormal('Better: a significant change still wants a look'),
+  W: abnormal('Worse'),
+  S: abnormal('Susceptible: an organism was isolated'),
+  R: abnormal('Resistant'),
+  I: abnormal('Intermediate'),
+  MS: abnormal('Moderately susceptible'),
+  VS: abnormal('Very susceptible'),
+  // Later table 0078 versions and FHIR v3 ObservationInterpretation
+  POS: abnormal('Positive'),
+  NEG: normal('Negative'),
+  DET: abnormal('Detected'),
+  ND: normal('Not detected'),
+  IND: abnormal('Indeterminate: cannot be called normal'),
+  E: abnormal('Equivocal: cannot be called normal'),
+  RR: abnormal('Reactive'),
+  WR: abnormal('Weakly reactive'),
+  NR: normal('Non-reactive'),
+  AC: abnormal('Anti-complementary substances present: the test could not be read'),
+  TOX: abnormal('Cytotoxic substance present: the test could not be read'),
+  QCF: abnormal('Quality control failure: the value cannot be relied on'),
+  IE: abnormal('Insufficient evidence'),
+  HU: abnormal('Significantly high: beyond the reference range but not a panic value (map it per source to escalate)'),
+  LU: abnormal('Significantly low: beyond the reference range but not a panic value (map it per source to escalate)'),
+  'H>': abnormal('Significantly high (deprecated form of HU)'),
+  'L<': abnormal('Significantly low (deprecated form of LU)'),
+  HX: abnormal('Above high threshold'),
+  LX: abnormal('Below low threshold'),
+  EX: abnormal('Outside threshold'),
+  NS: abnormal('Non-susceptible'),
+  SDD: abnormal('Susceptible-dose dependent'),
+  NCL: abnormal('No CLSI-defined breakpoint'),
+  'SYN-R': abnormal('Synergy - resistant'),
+  'SYN-S': abnormal('Synergy - susceptible'),
+  CAR: abnormal('Carrier: a genetic finding to discuss'),
+  CARRIER: abnormal('Carrier: a genetic finding to discuss'),
+  EXP: normal('Expected'),
+  UNE: abnormal('Unexpected'),
+  OBX: abnormal('Interpretation qualifiers are in separate OBX segments: look there'),
+};
 
-/** Flags that affirmatively mean "normal". Anything else that is non-empty is at least abnormal. */
-export const NORMAL_FLAGS: ReadonlySet<string> = new Set(['', 'N', 'NEG', 'ND', 'NR', 'NORMAL', 'QCF']);
+/** Coded flags that are panic values. */
+export const CRITICAL_FLAGS: ReadonlySet<string> = codesWith('critical');
+/** Coded flags that are outside normal without being panic values. */
+export const ABNORMAL_FLAGS: ReadonlySet<string> = codesWith('abnormal');
+/** Coded flags that affirmatively mean normal. An empty or absent flag is normal too. */
+export const NORMAL_FLAGS: ReadonlySet<string> = codesWith('normal');
 
-/** Text flags (athenahealth's `abnormalflag`, free-text lab systems) with a built-in meaning. */
+function codesWith(acuity: Acuity): ReadonlySet<string> {
+  return new Set(
+    Object.entries(FLAG_CODES)
+      .filter(([, rule]) => rule.acuity === acuity)
+      .map(([code]) => code),
+  );
+}
+
+/**
+ * Text flags with a built-in meaning: athenahealth's `abnormalflag` vocabulary and the FHIR display
+ * strings. Listing abnormal texts is not needed for safety (unknown text is abnormal anyway) but
+ * makes the audit record say "recognised" rather than "unrecognised".
+ */
 export const DEFAULT_TEXT_FLAGS: Readonly<Record<string, Acuity>> = {
   NORMAL: 'normal',
+  NEGATIVE: 'normal',
+  'NOT DETECTED': 'normal',
+  'NON-REACTIVE': 'normal',
+  NONREACTIVE: 'normal',
+  'NON REACTIVE': 'normal',
+  'WITHIN NORMAL LIMITS': 'normal',
+  EXPECTED: 'normal',
   ABNORMAL: 'abnormal',
   HIGH: 'abnormal',
   LOW: 'abnormal',
   'ABOVE HIGH NORMAL': 'abnormal',
   'BELOW LOW NORMAL': 'abnormal',
+  'SIGNIFICANTLY HIGH': 'abnormal',
+  'SIGNIFICANTLY LOW': 'abnormal',
+  'OFF SCALE HIGH': 'abnormal',
+  'OFF SCALE LOW': 'abnormal',
+  POSITIVE: 'abnormal',
+  DETECTED: 'abnormal',
+  REACTIVE: 'abnormal',
+  'WEAKLY REACTIVE': 'abnormal',
+  INDETERMINATE: 'abnormal',
+  EQUIVOCAL: 'abnormal',
+  UNEXPECTED: 'abnormal',
+  RESISTANT: 'abnormal',
+  SUSCEPTIBLE: 'abnormal',
+  INTERMEDIATE: 'abnormal',
   'VERY ABNORMAL': 'critical',
+  'CRITICAL ABNORMAL': 'critical',
+  'CRITICALLY ABNORMAL': 'critical',
   CRITICAL: 'critical',
   'CRITICAL HIGH': 'critical',
   'CRITICAL LOW': 'critical',
@@ -65,75 +147,251 @@ export const DEFAULT_TEXT_FLAGS: Readonly<Record<string, Acuity>> = {
   'PANIC LOW': 'critical',
   'ALERT HIGH': 'critical',
   'ALERT LOW': 'critical',
+  'ABOVE UPPER PANIC LIMITS': 'critical',
+  'BELOW LOWER PANIC LIMITS': 'critical',
 };
 
-/** Per-source additions to the flag vocabulary, from configuration (upper-case keys). */
+/** A critical word anywhere in free text wins: a false alarm means a phone call, a miss means a text. */
+const CRITICAL_WORDS = /\b(?:CRITICAL|CRITICALLY|PANIC)\b/;
+
+/**
+ * Per-practice flag vocabulary from configuration: `FLAG` or `SOURCE:FLAG` (source `HL7`, `FHIR`
+ * or `ATHENA`) to an acuity. Keys match like flags (case and whitespace ignored). It overrides the
+ * defaults in both directions: a practice whose lab sends `<` as "panic low" maps `'<': 'critical'`.
+ */
 export type FlagMapping = Readonly<Record<string, Acuity>>;
 
-const ACUITY_RANK: Record<Acuity, number> = { normal: 0, abnormal: 1, critical: 2 };
+/** A configured mapping value that is not an acuity. */
+export class InvalidFlagMappingError extends Error {
+  override readonly name = 'InvalidFlagMappingError';
+}
 
+/** How a flag got its acuity. */
+export type FlagRule = 'none' | 'mapping' | 'code' | 'text' | 'keyword' | 'unrecognised';
+
+/** The verdict on one flag value. */
+export interface FlagVerdict {
+  acuity: Acuity;
+  rule: FlagRule;
+  /**
+   * The vocabulary entry that matched: a table 0078 / FHIR code, a known text or a mapping key.
+   * Absent for keyword and unrecognised matches, whose free text is never echoed (it may hold a value).
+   */
+  matched?: string;
+}
+
+const ACUITY_RANK: Record<Acuity, number> = { normal: 0, abnormal: 1, critical: 2 };
+const NO_FLAG: FlagVerdict = { acuity: 'normal', rule: 'none' };
+
+/** The more severe of two acuities. */
 export function maxAcuity(a: Acuity, b: Acuity): Acuity {
   return ACUITY_RANK[a] >= ACUITY_RANK[b] ? a : b;
+}
+
+function worse(a: FlagVerdict, b: FlagVerdict): FlagVerdict {
+  return ACUITY_RANK[b.acuity] > ACUITY_RANK[a.acuity] ? b : a;
 }
 
 function normaliseFlagText(flag: string): string {
   return flag.trim().replace(/\s+/g, ' ').toUpperCase();
 }
 
-/** Acuity of a single flag value. A repeating flag field (`H~HH`) takes its worst repetition. */
-export function flagAcuity(flag: string | undefined, mapping: FlagMapping = {}): Acuity {
-  if (flag === undefined) return 'normal';
-  const parts = flag.split('~');
-  if (parts.length > 1) {
-    return parts.map((p) => flagAcuity(p, mapping)).reduce(maxAcuity, 'normal');
+function normaliseMapping(mapping: FlagMapping): ReadonlyMap<string, Acuity> {
+  const normalised = new Map<string, Acuity>();
+  for (const [key, acuity] of Object.entries(mapping)) {
+    if (!(ACUITIES as readonly string[]).includes(acuity)) {
+      throw new InvalidFlagMappingError(
+        `flag mapping ${JSON.stringify(key)} must be one of ${ACUITIES.join(', ')}, got ${JSON.stringify(acuity)}`,
+      );
+    }
+    normalised.set(normaliseFlagText(key), acuity);
   }
-  const text = normaliseFlagText(flag);
-  const configured = mapping[text];
-  if (configured !== undefined) return configured;
-  if (CRITICAL_FLAGS.has(text)) return 'critical';
-  const builtinText = DEFAULT_TEXT_FLAGS[text];
-  if (builtinText !== undefined) return builtinText;
-  if (NORMAL_FLAGS.has(text)) return 'normal';
-  if (ABNORMAL_FLAGS.has(text)) return 'abnormal';
-  // An unrecognised, non-empty flag says "look at me": never let it pass as normal.
-  return 'abnormal';
+  return normalised;
 }
 
-/** The result's acuity is its worst observation's. */
-export function classifyAcuity(observations: readonly Pick<Observation, 'flag'>[], mapping: FlagMapping = {}): Acuity {
-  return observations.map((o) => flagAcuity(o.flag, mapping)).reduce(maxAcuity, 'normal');
+/** One repetition, one component: the vocabulary lookup. */
+function judgeTerm(text: string, mapping: ReadonlyMap<string, Acuity>, source?: ResultSource): FlagVerdict {
+  if (text === '') return NO_FLAG;
+  if (source !== undefined) {
+    const qualified = `${source.toUpperCase()}:${text}`;
+    const configured = mapping.get(qualified);
+    if (configured !== undefined) return { acuity: configured, rule: 'mapping', matched: qualified };
+  }
+  const configured = mapping.get(text);
+  if (configured !== undefined) return { acuity: configured, rule: 'mapping', matched: text };
+  const code = FLAG_CODES[text];
+  if (code !== undefined) return { acuity: code.acuity, rule: 'code', matched: text };
+  const known = DEFAULT_TEXT_FLAGS[text];
+  if (known !== undefined) return { acuity: known, rule: 'text', matched: text };
+  if (CRITICAL_WORDS.test(text)) return { acuity: 'critical', rule: 'keyword' };
+  return { acuity: 'abnormal', rule: 'unrecognised' };
+}
+
+/** Components 1, 2, 4, 5 of a coded (CWE/CE) flag: identifier, text, alternate identifier, alternate text. */
+const CODED_COMPONENTS = [0, 1, 3, 4];
+
+function judgeRepetition(raw: string, mapping: ReadonlyMap<string, Acuity>, source?: ResultSource): FlagVerdict {
+  const whole = normaliseFlagText(raw);
+  if (!whole.includes('^')) return judgeTerm(whole, mapping, source);
+  const configured = judgeTerm(whole, mapping, source);
+  if (configured.rule === 'mapping') return configured;
+  const parts = whole.split('^');
+  const verdicts = CODED_COMPONENTS.map((i) => judgeTerm((parts[i] ?? '').trim(), mapping, source)).filter(
+    (v) => v.rule !== 'none',
+  );
+  const recognised = verdicts.filter((v) => v.rule !== 'unrecognised');
+  if (recognised.length > 0) return recognised.reduce(worse);
+  return verdicts.length > 0 ? { acuity: 'abnormal', rule: 'unrecognised' } : NO_FLAG;
+}
+
+function judgeFlag(flag: string | undefined, mapping: ReadonlyMap<string, Acuity>, source?: ResultSource): FlagVerdict {
+  if (flag === undefined) return NO_FLAG;
+  return flag
+    .split('~')
+    .map((repetition) => judgeRepetition(repetition, mapping, source))
+    .reduce(worse);
+}
+
+/** The full verdict on one flag value (see the module comment for the rules and their order). */
+export function interpretFlag(flag: string | undefined, mapping: FlagMapping = {}, source?: ResultSource): FlagVerdict {
+  return judgeFlag(flag, normaliseMapping(mapping), source);
+}
+
+/** Acuity of a single flag value. A repeating flag field (`H~HH`) takes its worst repetition. */
+export function flagAcuity(flag: string | undefined, mapping: FlagMapping = {}, source?: ResultSource): Acuity {
+  return interpretFlag(flag, mapping, source).acuity;
+}
+
+/** The result's acuity is its worst observation's; no observations (or no flags) is normal. */
+export function classifyAcuity(
+  observations: readonly Pick<Observation, 'flag'>[],
+  mapping: FlagMapping = {},
+  source?: ResultSource,
+): Acuity {
+  const normalised = normaliseMapping(mapping);
+  return observations.map((o) => judgeFlag(o.flag, normalised, source).acuity).reduce(maxAcuity, 'normal');
+}
+
+/** One observation that drove a result's acuity. */
+export interface AcuityDriver extends FlagVerdict {
+  /** Position in `LabResult.observations`. */
+  index: number;
+}
+
+/** Why a result has its acuity, for audit records: indexes, codes and rules, never values or names. */
+export interface AcuityReason {
+  acuity: Acuity;
+  /** The observations whose flag reached `acuity` (empty when the result is normal). */
+  drivers: AcuityDriver[];
+  /** Observations with a flag we do not recognise (treated as abnormal), to extend the vocabulary. */
+  unrecognised: number[];
+}
+
+/** {@link classifyAcuity} with its reasons: which observations and which flag rules drove the answer. */
+export function describeAcuityReason(
+  observations: readonly Pick<Observation, 'flag'>[],
+  mapping: FlagMapping = {},
+  source?: ResultSource,
+): AcuityReason {
+  const normalised = normaliseMapping(mapping);
+  const verdicts = observations.map((o) => judgeFlag(o.flag, normalised, source));
+  const acuity = verdicts.map((v) => v.acuity).reduce(maxAcuity, 'normal');
+  const drivers =
+    acuity === 'normal'
+      ? []
+      : verdicts.flatMap((v, index) => (v.acuity === acuity ? [{ index, ...v } satisfies AcuityDriver] : []));
+  const unrecognised = observations.flatMap((o, index) =>
+    (o.flag ?? '')
+      .split('~')
+      .some((repetition) => judgeRepetition(repetition, normalised, source).rule === 'unrecognised')
+      ? [index]
+      : [],
+  );
+  return { acuity, drivers, unrecognised };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Result status
+
+interface StatusCode {
+  status: ResultStatus;
+  meaning: string;
+}
+
+const is = (status: ResultStatus, meaning: string): StatusCode => ({ status, meaning });
+
+/**
+ * Every result status we know, keyed by its letters and digits in upper case (so `Signed Off`,
+ * `signed-off` and `SIGNEDOFF` are one key). HL7 table 0123 (OBR-25) and table 0085 (OBX-11) share
+ * their letters without conflict. Only `final` and `corrected` are ever announced; `cancelled` is a
+ * retraction; everything that is not yet verified, complete and final is `preliminary`.
+ */
+export const RESULT_STATUS_CODES: Readonly<Record<string, StatusCode>> = {
+  // HL7 table 0123 (OBR-25) and table 0085 (OBX-11)
+  O: is('preliminary', '0123: order received, specimen not yet received; 0085: order detail only, no result'),
+  I: is('preliminary', 'Specimen received / in lab, results pending'),
+  S: is('preliminary', '0123: procedure scheduled, not done; 0085: partial results'),
+  A: is('preliminary', 'Some, but not all, results available: wait for the whole report'),
+  P: is('preliminary', 'Preliminary'),
+  R: is('preliminary', 'Results stored / entered, not yet verified: not final'),
+  N: is('preliminary', '0123: procedure completed, results pending; 0085: not asked'),
+  F: is('final', 'Final'),
+  U: is('final', 'Status changed to final without retransmitting the preliminary results'),
+  C: is('corrected', 'Correction to (replaces) a final result'),
+  M: is('preliminary', 'Corrected, not final: announce when the final correction (C/F) arrives'),
+  X: is('cancelled', '0123: order cancelled; 0085: results cannot be obtained'),
+  D: is('cancelled', 'Delete the earlier record'),
+  W: is('cancelled', 'Posted as wrong (e.g. wrong patient): a retraction'),
+  Y: is('preliminary', 'No order on record (query answers only): nothing to announce'),
+  Z: is('preliminary', 'No record of this patient (query answers only): nothing to announce'),
+  // FHIR DiagnosticReport.status and Observation.status
+  REGISTERED: is('preliminary', 'Registered, nothing available yet'),
+  PARTIAL: is('preliminary', 'Partial'),
+  PRELIMINARY: is('preliminary', 'Preliminary'),
+  FINAL: is('final', 'Final'),
+  AMENDED: is('corrected', 'Amended after final'),
+  CORRECTED: is('corrected', 'Corrected after final'),
+  APPENDED: is('corrected', 'Content added after final: re-classify'),
+  CANCELLED: is('cancelled', 'Cancelled'),
+  ENTEREDINERROR: is('cancelled', 'Entered in error: a retraction'),
+  UNKNOWN: is('preliminary', 'Status unknown to the sender: not announceable'),
+  // athenahealth free-text resultstatus (the vocabulary is not exhaustive)
+  ABNORMAL: is('final', 'athena: resulted and flagged abnormal; the provider must see it'),
+  COMPLETE: is('final', 'athena: complete'),
+  COMPLETED: is('final', 'Completed'),
+  DUPLICATE: is('preliminary', 'athena: a copy of another document, not a new result (see isDuplicateResultStatus)'),
+  INCOMPLETE: is('preliminary', 'athena: incomplete'),
+  INTERMEDIATE: is('preliminary', 'athena: intermediate, not final'),
+  PENDING: is('preliminary', 'athena: pending'),
+  SIGNED: is('final', 'athena: signed'),
+  SIGNEDOFF: is('final', 'athena: signed off'),
+  CANCELED: is('cancelled', 'Cancelled (US spelling)'),
+  DELETED: is('cancelled', 'Deleted'),
+};
+
+function statusKey(raw: string | undefined): string {
+  return (raw ?? '').toUpperCase().replace(/[^A-Z0-9]/g, '');
 }
 
 /**
- * Result status from HL7 table 0123 (OBR-25), table 0085 (OBX-11), FHIR DiagnosticReport.status
- * or athenahealth's free-text `resultstatus`. Unknown values are preliminary: never announced.
+ * Result status from HL7 table 0123 (OBR-25), table 0085 (OBX-11), FHIR DiagnosticReport /
+ * Observation status or athenahealth's free-text `resultstatus` (any case, spacing or hyphens).
+ * Unknown or absent values are preliminary: never announced, never a retraction. Callers should
+ * report them ({@link isKnownResultStatus}) so a result cannot stall unseen.
  */
 export function normaliseResultStatus(raw: string | undefined): ResultStatus {
-  const text = (raw ?? '').trim().toUpperCase();
-  switch (text) {
-    case 'F':
-    case 'FINAL':
-    case 'COMPLETE':
-    case 'COMPLETED':
-    case 'SIGNED':
-    case 'SIGNEDOFF':
-    case 'U':
-      return 'final';
-    case 'C':
-    case 'CORRECTED':
-    case 'AMENDED':
-    case 'APPENDED':
-    case 'M':
-      return 'corrected';
-    case 'X':
-    case 'CANCELLED':
-    case 'CANCELED':
-    case 'ENTERED-IN-ERROR':
-    case 'W':
-    case 'D':
-    case 'DELETED':
-      return 'cancelled';
-    default:
-      return 'preliminary';
-  }
+  return RESULT_STATUS_CODES[statusKey(raw)]?.status ?? 'preliminary';
+}
+
+/** Whether `raw` is in {@link RESULT_STATUS_CODES} (else it was read as preliminary by default). */
+export function isKnownResultStatus(raw: string | undefined): boolean {
+  return RESULT_STATUS_CODES[statusKey(raw)] !== undefined;
+}
+
+/**
+ * athena's `duplicate`: this document repeats another and is not a new result. Its status reads as
+ * preliminary (it never notifies and never retracts the original); ingestion should link or drop it.
+ */
+export function isDuplicateResultStatus(raw: string | undefined): boolean {
+  return statusKey(raw) === 'DUPLICATE';
 }

@@ -9,6 +9,12 @@ import type { Acuity, LabResult, ResultStatus } from '../domain/lab-result';
 import type { PracticePolicy } from '../domain/practice';
 
 export const TASK_QUEUE = 'labloop-lab-results';
+/**
+ * SMS sends run on their own task queue so the server can enforce the sender's throughput
+ * (maxTaskQueueActivitiesPerSecond): bursts queue in Temporal instead of failing at the carrier,
+ * and the limit survives worker restarts.
+ */
+export const SMS_TASK_QUEUE = 'labloop-sms';
 export const LAB_RESULT_WORKFLOW_TYPE = 'labResultWorkflow';
 
 /**

@@ -1,0 +1,155 @@
+/**
+ * The activity surface the lab-result workflow depends on. The workflow proxies this interface;
+ * `createActivities` must implement all of it; workflow tests pass fakes of it. Every request is
+ * plain JSON (it is recorded, encrypted, in the workflow history).
+ */
+import type { AuditEventInput } from '../lib/audit/types';
+import type { Acuity, LabResult, PatientContact, ResultSource, ResultStatus } from '../domain/lab-result';
+import type { WorkflowState } from '../workflows/definitions';
+
+/** Identifies one send: at most one per (workflow, result version, step). */
+export interface SendKey {
+  workflowId: string;
+  resultVersion: number;
+  /** e.g. "generic-sms", "spruce-result", "page-oncall-critical", "escalation-1" */
+  step: string;
+}
+
+export interface PatientLink {
+  workflowId: string;
+  practiceId: string;
+  patientId: string;
+  phone?: string;
+}
+
+export interface GenericSmsRequest extends SendKey {
+  practiceId: string;
+  patientId: string;
+  to: string;
+  /** Rendered body; the workflow has already run the PHI guard on it. */
+  body: string;
+  /** Template ID (e.g. "results-ready", "secure-message-waiting", "updated-result", "consent-invitation"). */
+  template: string;
+  /** Only "consent-invitation" may go to a number without consent on record. */
+  requiresConsent: boolean;
+}
+export interface SmsSendOutcome {
+  providerMessageId: string;
+  alreadySent: boolean;
+}
+
+export interface SpruceContactStatus {
+  contactId?: string;
+  /** True when the patient can receive a secure thread (Spruce account or pending invite). */
+  secure: boolean;
+}
+
+export interface SpruceResultRequest extends SendKey {
+  practiceId: string;
+  practiceName: string;
+  result: LabResult;
+  providerNote?: string;
+  schedulingUrl: string;
+  /** A corrected result after the patient was already told. */
+  updated: boolean;
+}
+export interface SpruceSendOutcome {
+  conversationId: string;
+  messageRef: string;
+  alreadySent: boolean;
+}
+
+export type PageReason =
+  | 'critical-result'
+  | 'abnormal-result'
+  | 'sign-off-reminder'
+  | 'sign-off-escalation'
+  | 'channel-fallback'
+  | 'call-overdue';
+
+export interface PageRequest extends SendKey {
+  practiceId: string;
+  /** Staff member to page (resolved to a Spruce member by the activity). */
+  staffId: string;
+  reason: PageReason;
+  urgency: 'high' | 'normal';
+  /** Link into the review app; pages carry IDs and links, never values. */
+  reviewUrl?: string;
+}
+export interface PageOutcome {
+  pageRef: string;
+  alreadySent: boolean;
+  /** When the page was accepted (ISO), for the "log the page time" rule. */
+  pagedAt: string;
+}
+
+export interface PortalNoteRequest extends SendKey {
+  practiceId: string;
+  patientId: string;
+  source: ResultSource;
+  resultId: string;
+  /** Patient-facing note text (may carry the provider's note; goes only to the portal). */
+  note: string;
+}
+export interface PortalNoteOutcome {
+  published: boolean;
+  publishedAt?: string;
+  alreadySent: boolean;
+}
+
+export type CallTaskReason = 'critical-result' | 'abnormal-unread' | 'no-reachable-channel' | 'channel-fallback';
+
+export interface CallTaskRequest extends SendKey {
+  practiceId: string;
+  patientId: string;
+  reason: CallTaskReason;
+  priority: 'urgent' | 'normal';
+  assignToStaffId?: string;
+}
+export interface CallTaskOutcome {
+  taskId: string;
+  athenaCaseId?: string;
+  alreadySent: boolean;
+}
+
+/** The review app's read model of one result (the queue is served from PostgreSQL, not from Temporal). */
+export interface ReviewItem {
+  workflowId: string;
+  practiceId: string;
+  patientId: string;
+  patientName?: string;
+  panelName?: string;
+  orderingProviderId?: string;
+  acuity: Acuity;
+  resultStatus: ResultStatus;
+  state: WorkflowState;
+  signed: boolean;
+  signedBy?: string;
+  signedAt?: string;
+  receivedAt: string;
+  slaDeadline?: string;
+  escalationLevel: number;
+  criticalPagedAt?: string;
+  version: number;
+}
+
+export interface LabloopActivities {
+  appendAudit(event: AuditEventInput): Promise<void>;
+
+  linkWorkflowPatient(link: PatientLink): Promise<void>;
+  closeWorkflowPatient(workflowId: string): Promise<void>;
+  checkSmsConsent(input: { practiceId: string; patientId: string; phone: string }): Promise<boolean>;
+  /** Candidate IANA zones for the patient (explicit zone, ZIP, area code), always at least the practice's. */
+  resolvePatientZones(input: { patient: PatientContact; practiceTimeZone: string }): Promise<string[]>;
+
+  sendGenericSms(request: GenericSmsRequest): Promise<SmsSendOutcome>;
+
+  lookupSpruceContact(input: { practiceId: string; patient: PatientContact }): Promise<SpruceContactStatus>;
+  sendSpruceResult(request: SpruceResultRequest): Promise<SpruceSendOutcome>;
+  pageStaff(request: PageRequest): Promise<PageOutcome>;
+
+  postPortalNote(request: PortalNoteRequest): Promise<PortalNoteOutcome>;
+  createCallTask(request: CallTaskRequest): Promise<CallTaskOutcome>;
+
+  upsertReviewItem(item: ReviewItem): Promise<void>;
+}

@@ -1,0 +1,26 @@
+import type { LabloopActivities } from './contract';
+import type { ActivityDeps } from './deps';
+import { createAthenaActivities } from './athena';
+import { createAuditActivities } from './audit';
+import { createConsentActivities } from './consent';
+import { createPatientZoneActivities } from './patient-zones';
+import { createReviewItemActivities } from './review-items';
+import { createSmsActivities } from './sms';
+import { createSpruceActivities } from './spruce';
+
+/** Every activity the worker registers, built from injected dependencies (tests pass fakes). */
+export function createActivities(deps: ActivityDeps): LabloopActivities {
+  return {
+    ...createAuditActivities(deps),
+    ...createConsentActivities(deps),
+    ...createPatientZoneActivities(),
+    ...createSmsActivities(deps),
+    ...createSpruceActivities(deps),
+    ...createAthenaActivities(deps),
+    ...createReviewItemActivities(deps),
+  };
+}
+
+export type Activities = LabloopActivities;
+export type { ActivityDeps } from './deps';
+export type * from './contract';

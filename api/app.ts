@@ -1,0 +1,72 @@
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import { serializerCompiler, validatorCompiler, hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { createMachineAuth } from './auth/machine-token';
+import type { ApiDeps } from './deps';
+import { createHandoff } from './ingest/handoff';
+import { createHl7Ingest, type Hl7Ingest } from './ingest/hl7-ingest';
+import { healthRoutes } from './routes/health';
+import { hl7Routes } from './routes/hl7';
+import { resultRoutes } from './routes/results';
+import { twilioWebhookRoutes } from './routes/twilio-webhooks';
+
+/** Per-client request budget on public routes; an interface engine replaying a backlog stays well inside it. */
+const RATE_LIMIT_PER_MINUTE = 600;
+/** Default body limit for JSON routes; routes that need more (HL7) set their own. */
+const DEFAULT_BODY_LIMIT_BYTES = 256 * 1024;
+
+export interface BuiltApp {
+  app: FastifyInstance;
+  /** Shared with the MLLP listener, so both transports behave identically. */
+  ingestHl7: Hl7Ingest;
+}
+
+/** Builds the API (no listening): routes, security headers, limits and error shape. */
+export async function buildApp(deps: ApiDeps): Promise<BuiltApp> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: DEFAULT_BODY_LIMIT_BYTES,
+    trustProxy: false,
+    // Request IDs in logs let ops follow one request without logging its content.
+    requestIdHeader: 'x-request-id',
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  await app.register(helmet, { contentSecurityPolicy: { directives: { defaultSrc: ["'self'"] } } });
+  await app.register(rateLimit, { max: RATE_LIMIT_PER_MINUTE, timeWindow: '1 minute' });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (hasZodFastifySchemaValidationErrors(error)) {
+      const message = error.validation.map((v) => `${v.instancePath.replace(/^\//, '').replace(/\//g, '.') || 'request'}: ${v.message ?? 'invalid'}`).join('; ');
+      return reply.code(400).send({ error: 'Bad Request', message });
+    }
+    const status = error.statusCode ?? 500;
+    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    return reply.code(status).send({
+      error: status >= 500 ? 'Internal Server Error' : (error.name ?? 'Error'),
+      // Framework messages for 4xx name the problem (content type, size); 5xx text stays internal.
+      message: status >= 500 ? 'the request could not be processed; it is safe to retry' : error.message,
+    });
+  });
+
+  const requireMachineToken = createMachineAuth(deps.apiTokens);
+  const handoff = createHandoff(deps);
+  const ingestHl7 = createHl7Ingest({ handoff, practices: deps.practices, logger: deps.logger, now: deps.now });
+  const statusUrl = (workflowId: string) => new URL(`/v1/results/${workflowId}`, deps.publicBaseUrl).toString();
+
+  await app.register(healthRoutes(deps));
+  await app.register(hl7Routes({ ingestHl7, requireMachineToken, statusUrl }));
+  await app.register(resultRoutes({ temporal: deps.temporal, requireMachineToken }));
+  await app.register(
+    twilioWebhookRoutes({
+      pool: deps.pool,
+      temporal: deps.temporal,
+      authToken: deps.twilioAuthToken,
+      publicBaseUrl: deps.publicBaseUrl,
+      now: deps.now,
+    }),
+  );
+  return { app, ingestHl7 };
+}

@@ -1,0 +1,56 @@
+/**
+ * What is wrong with an inbound HL7 message, in the shape an ACK's ERR segment needs. Messages
+ * name segments and fields, never values: they end up in logs and ACKs, and a value (a name, a
+ * date of birth, a test result) is PHI.
+ */
+
+/** HL7 table 0357 (message error condition codes) entries this parser reports. */
+export const Hl7ErrorCode = {
+  SEGMENT_SEQUENCE_ERROR: 100,
+  REQUIRED_FIELD_MISSING: 101,
+  DATA_TYPE_ERROR: 102,
+  TABLE_VALUE_NOT_FOUND: 103,
+  UNSUPPORTED_MESSAGE_TYPE: 200,
+  UNSUPPORTED_EVENT_CODE: 201,
+  UNSUPPORTED_PROCESSING_ID: 202,
+  UNSUPPORTED_VERSION_ID: 203,
+  APPLICATION_INTERNAL_ERROR: 207,
+} as const;
+export type Hl7ErrorCode = (typeof Hl7ErrorCode)[keyof typeof Hl7ErrorCode];
+
+/** Table 0357 display text, written into ERR-3.2. */
+export const HL7_ERROR_TEXT: Readonly<Record<Hl7ErrorCode, string>> = {
+  100: 'Segment sequence error',
+  101: 'Required field missing',
+  102: 'Data type error',
+  103: 'Table value not found',
+  200: 'Unsupported message type',
+  201: 'Unsupported event code',
+  202: 'Unsupported processing id',
+  203: 'Unsupported version id',
+  207: 'Application internal error',
+};
+
+export interface Hl7Problem {
+  /** AR: the envelope (MSH-9/11/12, routing) or the receiver is at fault; AE: the content is. */
+  ackCode: 'AE' | 'AR';
+  /** Segment ID at fault; '' when the problem is the message as a whole (e.g. too large). */
+  segment: string;
+  /** 1-based occurrence of that segment in the message. */
+  sequence?: number;
+  field?: number;
+  component?: number;
+  errorCode: Hl7ErrorCode;
+  /** Human-readable, names the segment and field, e.g. `PID-3 (patient identifier list) is missing`. */
+  message: string;
+}
+
+/** Builds a problem; `location` is optional because some problems concern a whole segment. */
+export function hl7Problem(
+  ackCode: Hl7Problem['ackCode'],
+  errorCode: Hl7ErrorCode,
+  message: string,
+  location: { segment: string; sequence?: number; field?: number; component?: number },
+): Hl7Problem {
+  return { ackCode, errorCode, message, ...location };
+}

@@ -1,0 +1,99 @@
+import { createHash } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import type { Pool } from 'pg';
+import type { LabResult, ResultSource } from '../../domain/lab-result';
+import type { PracticeRegistry } from '../../lib/practices';
+import { resultRef } from '../../lib/result-ref';
+import {
+  LAB_RESULT_WORKFLOW_TYPE,
+  labResultWorkflowId,
+  resultReceivedSignal,
+  type LabResultWorkflowInput,
+} from '../../workflows/definitions';
+
+/**
+ * Hands accepted results to Temporal, durably, exactly once per inbound message. The message is
+ * recorded (by source, practice and message ID) before the hand-off and marked after it, so:
+ * a retransmission of a handed-off message is recognised and re-acknowledged without a signal;
+ * a message whose earlier hand-off crashed half-way is handed off again (the workflow ignores a
+ * message ID it has already seen). Signal-with-start makes first sight, re-delivery, correction
+ * and sign-off from any source land on the one workflow of that result.
+ */
+export interface HandoffDeps {
+  pool: Pool;
+  temporal: Client;
+  practices: PracticeRegistry;
+  taskQueue: string;
+  idSecret: string;
+  now: () => Date;
+}
+
+export interface InboundMessage {
+  source: ResultSource;
+  practiceId: string;
+  messageId: string;
+  /** Exact bytes received, for the duplicate check (only the digest is stored). */
+  rawBody: string;
+  results: LabResult[];
+}
+
+export type HandoffOutcome =
+  | { kind: 'accepted'; workflowIds: string[]; duplicate: boolean }
+  | { kind: 'conflict'; reason: string }
+  | { kind: 'unknown-practice'; practiceId: string };
+
+export function workflowIdForResult(idSecret: string, result: Pick<LabResult, 'practiceId' | 'resultId'>): string {
+  return labResultWorkflowId(result.practiceId, resultRef(idSecret, result.practiceId, result.resultId));
+}
+
+export function createHandoff(deps: HandoffDeps) {
+  return async function handOff(message: InboundMessage): Promise<HandoffOutcome> {
+    const policy = deps.practices.policy(message.practiceId);
+    if (policy === undefined) return { kind: 'unknown-practice', practiceId: message.practiceId };
+    const bodySha256 = createHash('sha256').update(message.rawBody).digest('hex');
+    const workflowIds = message.results.map((r) => workflowIdForResult(deps.idSecret, r));
+
+    const inserted = await deps.pool.query<{ id: string }>(
+      `INSERT INTO ingest_message (source, practice_id, message_id, body_sha256, workflow_ids, status)
+       VALUES ($1, $2, $3, $4, $5, 'received')
+       ON CONFLICT (source, practice_id, message_id) DO NOTHING RETURNING id`,
+      [message.source, message.practiceId, message.messageId, bodySha256, workflowIds],
+    );
+    if (inserted.rowCount === 0) {
+      const { rows } = await deps.pool.query<{ body_sha256: string; status: string; workflow_ids: string[] }>(
+        `SELECT body_sha256, status, workflow_ids FROM ingest_message WHERE source = $1 AND practice_id = $2 AND message_id = $3`,
+        [message.source, message.practiceId, message.messageId],
+      );
+      const previous = rows[0];
+      if (previous !== undefined && previous.body_sha256 !== bodySha256) {
+        return { kind: 'conflict', reason: 'this message ID was already used for a different message' };
+      }
+      if (previous?.status === 'handed-off') {
+        return { kind: 'accepted', workflowIds: previous.workflow_ids, duplicate: true };
+      }
+      // An earlier attempt recorded it but did not finish the hand-off: finish it now.
+    }
+
+    const receivedAt = deps.now().toISOString();
+    for (const [i, result] of message.results.entries()) {
+      const workflowId = workflowIds[i];
+      if (workflowId === undefined) continue;
+      const input: LabResultWorkflowInput = { result, receivedAt, policy };
+      await deps.temporal.workflow.signalWithStart(LAB_RESULT_WORKFLOW_TYPE, {
+        workflowId,
+        taskQueue: deps.taskQueue,
+        args: [input],
+        signal: resultReceivedSignal,
+        signalArgs: [{ result, receivedAt }],
+      });
+    }
+    await deps.pool.query(
+      `UPDATE ingest_message SET status = 'handed-off', handed_off_at = now()
+       WHERE source = $1 AND practice_id = $2 AND message_id = $3`,
+      [message.source, message.practiceId, message.messageId],
+    );
+    return { kind: 'accepted', workflowIds, duplicate: false };
+  };
+}
+
+export type Handoff = ReturnType<typeof createHandoff>;

@@ -1,0 +1,37 @@
+import type { FastifyPluginAsync, preHandlerHookHandler } from 'fastify';
+import type { Hl7Ingest } from '../ingest/hl7-ingest';
+
+/** HL7 v2 messages are small; 1 MiB leaves room for an embedded PDF while bounding memory. */
+export const HL7_HTTP_BODY_LIMIT_BYTES = 1024 * 1024;
+const HL7_CONTENT_TYPES = ['application/hl7-v2', 'text/plain'];
+
+/**
+ * `POST /v1/hl7`: an ORU^R01 over HTTPS. The answer is always an HL7 ACK (AA → 202, AE/AR → 400 or
+ * 503) unless the client asks for JSON, which also carries the workflow IDs and status URLs.
+ */
+export function hl7Routes(deps: { ingestHl7: Hl7Ingest; requireMachineToken: preHandlerHookHandler; statusUrl: (workflowId: string) => string }): FastifyPluginAsync {
+  return async (app) => {
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser(HL7_CONTENT_TYPES, { parseAs: 'string', bodyLimit: HL7_HTTP_BODY_LIMIT_BYTES }, (_req, body, done) => {
+      done(null, body);
+    });
+
+    app.post('/v1/hl7', { preHandler: deps.requireMachineToken, bodyLimit: HL7_HTTP_BODY_LIMIT_BYTES }, async (request, reply) => {
+      const text = typeof request.body === 'string' ? request.body : '';
+      const outcome = await deps.ingestHl7(text);
+      const status = outcome.code === 'AA' ? 202 : outcome.problem?.errorCode === 207 ? 503 : 400;
+      const results = outcome.workflowIds.map((workflowId) => ({ workflowId, statusUrl: deps.statusUrl(workflowId) }));
+      if (results[0] !== undefined) reply.header('location', results[0].statusUrl);
+      if (request.headers.accept?.includes('application/json') === true) {
+        return reply.code(status).send({
+          ack: outcome.code,
+          duplicate: outcome.duplicate,
+          error: outcome.problem === undefined ? undefined : { segment: outcome.problem.segment, field: outcome.problem.field, message: outcome.problem.message },
+          results,
+          hl7Ack: outcome.ack,
+        });
+      }
+      return reply.code(status).type('application/hl7-v2').send(outcome.ack);
+    });
+  };
+}

@@ -1,0 +1,33 @@
+import type { FastifyPluginAsync, preHandlerHookHandler } from 'fastify';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { getStatusQuery, LAB_RESULT_WORKFLOW_ID_PATTERN } from '../../workflows/definitions';
+
+/** `GET /v1/results/:workflowId`: the workflow's own answer (a query), no PHI. */
+export function resultRoutes(deps: { temporal: Client; requireMachineToken: preHandlerHookHandler }): FastifyPluginAsync {
+  return async (app) => {
+    app.withTypeProvider<ZodTypeProvider>().get(
+      '/v1/results/:workflowId',
+      {
+        preHandler: deps.requireMachineToken,
+        schema: {
+          params: z.object({
+            workflowId: z.string().regex(LAB_RESULT_WORKFLOW_ID_PATTERN, 'is not a labloop workflow ID'),
+          }),
+        },
+      },
+      async (request, reply) => {
+        try {
+          const status = await deps.temporal.workflow.getHandle(request.params.workflowId).query(getStatusQuery);
+          return await reply.send(status);
+        } catch (err) {
+          if (err instanceof WorkflowNotFoundError) {
+            return reply.code(404).send({ error: 'Not Found', message: 'no lab-result workflow with that ID' });
+          }
+          throw err;
+        }
+      },
+    );
+  };
+}

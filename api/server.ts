@@ -1,0 +1,33 @@
+/** Production API entry: configuration, migrations, one Temporal client, HTTP + MLLP listeners. */
+import { loadConfig } from '../lib/config';
+import { createPool } from '../lib/db/pool';
+import { migrateUp } from '../lib/db/migrate';
+import { createLogger } from '../lib/logger';
+import { loadPracticeRegistry } from '../lib/practices';
+import { connectClient } from '../lib/temporal/connection';
+import { startApi } from './start-api';
+
+async function run(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config.LOG_LEVEL, 'labloop-api');
+  if (config.DATABASE_URL === undefined) throw new Error('DATABASE_URL is required to run the API on its own');
+  const practices = loadPracticeRegistry(config.LABLOOP_PRACTICES_FILE);
+  await migrateUp(config.DATABASE_URL);
+  const pool = createPool(config.DATABASE_URL, { applicationName: 'labloop-api' });
+  const temporal = await connectClient(config.LABLOOP_CODEC_KEYS);
+  const api = await startApi({ config, pool, temporal, practices, logger });
+  logger.info({ url: api.url, mllpPort: api.mllpPort }, 'API listening');
+  const shutdown = async () => {
+    await api.close();
+    await temporal.connection.close();
+    await pool.end();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void shutdown());
+  process.once('SIGTERM', () => void shutdown());
+}
+
+run().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,231 @@
+import type { Pool } from 'pg';
+import { z } from 'zod';
+import { toSafeNumber } from './append';
+import { canonicalJson } from './canonical-json';
+import { AUDIT_RECORD_SELECT, GENESIS_HASH, computeRowHash, parseStoredRow } from './record';
+import type { StoredAuditRecord } from './types';
+
+/** Rows per keyset page: a few hundred KB of memory, and a million rows in a thousand queries. */
+export const DEFAULT_VERIFY_BATCH_SIZE = 1000;
+
+/**
+ * What went wrong at the first bad row:
+ * - `edited`: the row's content no longer matches its hash (or it was re-hashed, and the next row
+ *   still records the old hash);
+ * - `deleted`: a row is missing (a gap in seq, or later rows renumbered over it);
+ * - `reordered`: rows are all present but not in chain order (e.g. two rows' seq swapped);
+ * - `inserted`: a row that was never appended through the chain (seq out of sequence, or a row that
+ *   its successor links past).
+ */
+export type TamperKind = 'edited' | 'deleted' | 'reordered' | 'inserted';
+
+export type VerifyResult =
+  | { ok: true; rows: number; headSeq: number; headHash: string }
+  | { ok: false; rows: number; firstBadSeq: number; problem: TamperKind; detail: string };
+
+export interface VerifyOptions {
+  batchSize?: number;
+  /**
+   * A head recorded earlier and kept elsewhere (printed by a previous verify). A hash chain alone
+   * cannot show that rows were cut off its end, or that the whole chain was recomputed; an anchor can.
+   */
+  anchor?: { seq: number; rowHash: string };
+}
+
+/**
+ * Walk the whole chain in seq order with bounded memory (keyset pages) and report the first row
+ * that was edited, deleted, reordered or inserted. `rows` counts the rows found intact before it.
+ * Safe to run while appends go on: they only add rows after the tail.
+ */
+export async function verifyAuditChain(pool: Pool, options: VerifyOptions = {}): Promise<VerifyResult> {
+  const batchSize = options.batchSize ?? DEFAULT_VERIFY_BATCH_SIZE;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError('batchSize must be a positive integer');
+  const anchor = options.anchor;
+  let expectedSeq = 1n;
+  let expectedPrev = GENESIS_HASH;
+  let intact = 0;
+
+  for (let after = 0n; ;) {
+    const page = await pool.query(
+      `SELECT ${AUDIT_RECORD_SELECT} FROM audit_log WHERE seq > $1 ORDER BY audit_log.seq LIMIT $2`,
+      [after.toString(), batchSize],
+    );
+    const rows = page.rows.map(parseStoredRow);
+    const respelled = await respelledDetails(pool, rows, page.rows);
+    for (const row of rows) {
+      const finding = await inspect(pool, row, expectedSeq, expectedPrev, respelled.has(row.seq));
+      if (finding !== undefined) return { ok: false, rows: intact - finding.backtrack, ...finding.result };
+      if (anchor !== undefined && BigInt(anchor.seq) === expectedSeq && row.row_hash !== anchor.rowHash)
+        return {
+          ok: false,
+          rows: intact,
+          firstBadSeq: anchor.seq,
+          problem: 'edited',
+          detail: `row ${anchor.seq} is internally consistent but its hash ${row.row_hash} is not the anchored ${anchor.rowHash}: the chain up to it was recomputed`,
+        };
+      intact += 1;
+      expectedSeq += 1n;
+      expectedPrev = row.row_hash;
+    }
+    if (page.rows.length < batchSize) break;
+    after = expectedSeq - 1n;
+  }
+
+  const headSeq = expectedSeq - 1n;
+  if (anchor !== undefined && BigInt(anchor.seq) > headSeq)
+    return {
+      ok: false,
+      rows: intact,
+      firstBadSeq: toSafeNumber(expectedSeq.toString()),
+      problem: 'deleted',
+      detail: `the chain ends at seq ${headSeq} but the anchor records seq ${anchor.seq}: rows ${expectedSeq}..${anchor.seq} or more were removed from its end`,
+    };
+  return { ok: true, rows: intact, headSeq: toSafeNumber(headSeq.toString()), headHash: expectedPrev };
+}
+
+/**
+ * The hash covers details as JSON values (what JSON.parse yields), in which 7 and 7.0, or two
+ * spellings of one double, are the same. An attacker could still change the stored spelling without
+ * changing the hash, so check that each row's stored jsonb is exactly what its canonical form turns
+ * into in PostgreSQL, which it always is for rows written by the appender. One query per page.
+ */
+async function respelledDetails(pool: Pool, rows: StoredAuditRecord[], raw: unknown[]): Promise<Set<string>> {
+  if (rows.length === 0) return new Set();
+  const stored = raw.map((r) => StoredDetailsSchema.parse(r).details);
+  const canonical = rows.map((r) => canonicalJson(r.details));
+  const result = await pool.query<{ i: string }>(
+    `SELECT i::text AS i FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS x(stored, canonical, i)
+     WHERE stored <> canonical::jsonb::text`,
+    [stored, canonical],
+  );
+  return new Set(result.rows.map((r) => rows[Number(r.i) - 1]?.seq ?? ''));
+}
+
+const StoredDetailsSchema = z.object({ details: z.string() });
+
+interface Finding {
+  result: { firstBadSeq: number; problem: TamperKind; detail: string };
+  /** When the culprit is the row before the one that exposed it, that row was counted as intact. */
+  backtrack: number;
+}
+
+function finding(seq: bigint, problem: TamperKind, detail: string, backtrack = 0): Finding {
+  return { result: { firstBadSeq: toSafeNumber(seq.toString()), problem, detail }, backtrack };
+}
+
+/** Does the row's content hash to its row_hash if its seq were `seq`? (Was it only moved?) */
+function hashesAt(row: StoredAuditRecord, seq: bigint): boolean {
+  return seq >= 1n && computeRowHash({ ...row, seq: seq.toString() }) === row.row_hash;
+}
+
+async function rowByHash(pool: Pool, hash: string): Promise<StoredAuditRecord | undefined> {
+  const r = await pool.query(`SELECT ${AUDIT_RECORD_SELECT} FROM audit_log WHERE row_hash = $1`, [hash]);
+  return r.rows[0] === undefined ? undefined : parseStoredRow(r.rows[0]);
+}
+
+async function rowAfter(pool: Pool, seq: bigint): Promise<StoredAuditRecord | undefined> {
+  const r = await pool.query(
+    `SELECT ${AUDIT_RECORD_SELECT} FROM audit_log WHERE seq > $1 ORDER BY audit_log.seq LIMIT 1`,
+    [seq.toString()],
+  );
+  return r.rows[0] === undefined ? undefined : parseStoredRow(r.rows[0]);
+}
+
+/**
+ * Check one row against the chain so far; on a mismatch, tell the kinds of tampering apart by what
+ * else is true. The row's own hash covers its seq and prev_hash, so moving a row breaks its hash
+ * while its link still names its true predecessor; deleting a row leaves a link to a hash that no
+ * row has; inserting one leaves its successor linking past it. Extra queries run only on a mismatch.
+ */
+async function inspect(
+  pool: Pool,
+  row: StoredAuditRecord,
+  expectedSeq: bigint,
+  expectedPrev: string,
+  detailsRespelled: boolean,
+): Promise<Finding | undefined> {
+  const seq = BigInt(row.seq);
+  const selfOk = !detailsRespelled && computeRowHash(row) === row.row_hash;
+  const linkOk = row.prev_hash === expectedPrev;
+  if (seq === expectedSeq && linkOk && selfOk) return undefined;
+
+  if (seq < expectedSeq) return finding(seq, 'inserted', `row ${seq} has a seq below 1; the chain starts at seq 1`);
+
+  if (seq > expectedSeq) {
+    const gap = seq - expectedSeq === 1n ? `seq ${expectedSeq}` : `seqs ${expectedSeq}..${seq - 1n}`;
+    if (!linkOk)
+      return finding(
+        expectedSeq,
+        'deleted',
+        `${gap} missing: row ${seq} follows row ${expectedSeq - 1n} but links to a row that is not there`,
+      );
+    // Nothing is missing between them (the link holds), so the seq itself is wrong.
+    return hashesAt(row, expectedSeq)
+      ? finding(seq, 'edited', `row ${expectedSeq} had its seq changed to ${seq}`)
+      : finding(seq, 'inserted', `row ${seq} links to row ${expectedSeq - 1n} but skips ${gap}`);
+  }
+
+  if (linkOk) {
+    // The content changed under an intact link. Edited, unless its successor links past it, which
+    // means it was slipped in before that successor (and later rows were renumbered to make room).
+    const next = await rowAfter(pool, seq);
+    if (next !== undefined && next.prev_hash !== row.row_hash && next.prev_hash === row.prev_hash)
+      return finding(
+        seq,
+        'inserted',
+        `row ${seq} does not match its hash, and row ${next.seq} links past it to row ${seq - 1n}: row ${seq} was inserted`,
+      );
+    return finding(
+      seq,
+      'edited',
+      detailsRespelled && computeRowHash(row) === row.row_hash
+        ? `row ${seq}'s stored details were respelled (same JSON values, different jsonb)`
+        : `row ${seq}'s content does not match its row_hash`,
+    );
+  }
+
+  const linked = await rowByHash(pool, row.prev_hash);
+  if (selfOk) {
+    if (seq === 1n) return finding(seq, 'inserted', 'row 1 does not start from the genesis hash');
+    if (linked !== undefined)
+      return finding(
+        seq - 1n,
+        'reordered',
+        `row ${seq} follows row ${linked.seq}, not row ${seq - 1n}: row ${seq - 1n} is out of place`,
+        1,
+      );
+    return finding(
+      seq - 1n,
+      'edited',
+      `row ${seq} records a hash for row ${seq - 1n} that no row has: row ${seq - 1n} was changed and re-hashed`,
+      1,
+    );
+  }
+
+  if (hashesAt(row, seq + 1n)) {
+    return linked !== undefined
+      ? finding(seq, 'reordered', `row ${seq} belongs at seq ${seq + 1n} (after row ${linked.seq}): rows were swapped`)
+      : finding(
+          seq,
+          'deleted',
+          `row ${seq} was removed and the rows after it renumbered down (this row was ${seq + 1n})`,
+        );
+  }
+  if (hashesAt(row, seq - 1n))
+    return finding(
+      seq - 1n,
+      'inserted',
+      `row ${seq} was seq ${seq - 1n} and still links to row ${seq - 2n}: row ${seq - 1n} was inserted and later rows renumbered up`,
+      1,
+    );
+  if (linked !== undefined) {
+    const origin = BigInt(linked.seq) + 1n;
+    const where = hashesAt(row, origin) ? ` (it belongs at seq ${origin})` : '';
+    return finding(
+      seq,
+      'reordered',
+      `row ${seq} is out of place: it follows row ${linked.seq}, not row ${seq - 1n}${where}`,
+    );
+  }
+  return finding(seq, 'edited', `row ${seq}'s content and its link to row ${seq - 1n} were both changed`);
+}

@@ -1,0 +1,140 @@
+import { createHash } from 'node:crypto';
+import { parsePhoneNumberFromString } from 'libphonenumber-js';
+import { normaliseResultStatus } from '../../../domain/classification';
+import type { LabResult, Observation, PatientContact, ResultStatus } from '../../../domain/lab-result';
+import type { AthenaPatient } from './client';
+import { athenaTimestampToIso } from './dates';
+import type { AthenaAnalyte, AthenaLabResultDocument } from './schemas';
+
+/**
+ * athena lab-result document + patient record → the shared `LabResult`. Acuity is not decided here:
+ * `abnormalflag` text ("ABNORMAL", "CRITICAL HIGH") is passed through as the observation flag for
+ * domain/classification.ts, which knows athena's vocabulary.
+ */
+
+export interface MapAthenaLabResultInput {
+  practiceId: string;
+  document: AthenaLabResultDocument;
+  patient: AthenaPatient;
+}
+
+/**
+ * Version marker: a digest of what a patient notification depends on (statuses, review state and every
+ * analyte), not `lastmodifieddatetime`. Our own writes (patient note, action note) bump athena's
+ * modification time without changing the result; a digest keeps those re-deliveries recognisable as the
+ * same version, while a correction or a sign-off is a new one.
+ */
+function versionMarker(document: AthenaLabResultDocument, analytes: AthenaAnalyte[], signedOff: boolean): string {
+  const relevant = {
+    status: document.status ?? null,
+    resultstatus: document.resultstatus ?? null,
+    reportstatus: document.reportstatus ?? null,
+    signedOff,
+    analytes: analytes.map((a) => [
+      a.analyteid ?? null,
+      a.loinc ?? a.observationidentifier ?? null,
+      a.analytename ?? null,
+      a.value ?? null,
+      a.units ?? null,
+      a.referencerange ?? null,
+      a.abnormalflag ?? null,
+      a.resultstatus ?? null,
+      a.note ?? null,
+    ]),
+  };
+  const digest = createHash('sha256').update(JSON.stringify(relevant)).digest('hex').slice(0, 32);
+  return `athena-${document.labresultid}-${digest}`;
+}
+
+/**
+ * The document's status. `resultstatus`/`reportstatus` are free text; when both are missing, the analytes
+ * decide only if they all agree (otherwise preliminary: an unknown status is never announced).
+ */
+function resultStatus(
+  document: AthenaLabResultDocument,
+  analytes: AthenaAnalyte[],
+): { status: ResultStatus; raw?: string } {
+  const raw = document.resultstatus ?? document.reportstatus;
+  if (raw !== undefined) return { status: normaliseResultStatus(raw), raw };
+  const perAnalyte = analytes.map((a) =>
+    a.resultstatus === undefined ? undefined : normaliseResultStatus(a.resultstatus),
+  );
+  const first = perAnalyte[0];
+  if (first !== undefined && perAnalyte.every((s) => s === first)) return { status: first };
+  return { status: 'preliminary' };
+}
+
+function toObservation(analyte: AthenaAnalyte): Observation {
+  const code = analyte.loinc ?? analyte.observationidentifier ?? analyte.analyteid ?? analyte.analytename ?? 'unknown';
+  const flag = analyte.abnormalflag?.trim();
+  return {
+    code,
+    name: analyte.analytename ?? code,
+    value: analyte.value ?? '',
+    units: analyte.units,
+    referenceRange: analyte.referencerange,
+    flag: flag === undefined || flag === '' ? undefined : flag,
+    status: analyte.resultstatus,
+    comments: analyte.note === undefined ? undefined : [analyte.note],
+  };
+}
+
+function e164(phone: string | undefined): string | undefined {
+  if (phone === undefined) return undefined;
+  const parsed = parsePhoneNumberFromString(phone, 'US');
+  return parsed?.isValid() === true ? parsed.number : undefined;
+}
+
+function toContact(patient: AthenaPatient): PatientContact {
+  return {
+    id: patient.patientId,
+    firstName: patient.firstName,
+    lastName: patient.lastName,
+    birthDate: patient.birthDate,
+    // Only the mobile number: a home phone may be a landline that cannot receive texts.
+    mobilePhone: e164(patient.mobilePhone),
+    postalCode: patient.zip?.trim().slice(0, 5),
+    language: patient.language,
+    portalActive: patient.portalActive,
+  };
+}
+
+function withoutUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+/** Maps one athena lab-result document (document, list or changed-feed form) to a `LabResult`. */
+export function mapAthenaLabResult({ practiceId, document, patient }: MapAthenaLabResultInput): LabResult {
+  if (document.patientid !== undefined && document.patientid !== patient.patientId) {
+    throw new Error('lab result document and patient record belong to different patients');
+  }
+  const analytes = document.observations ?? document.analytes ?? [];
+  const { status, raw } = resultStatus(document, analytes);
+  const reviewed = document.isreviewedbyprovider === true || document.status?.toUpperCase() === 'CLOSED';
+  // athena does not publish who reviewed a result; results route to the ordering provider's inbox, so
+  // `providerid` is the best available reviewer.
+  const reviewer = document.providerid ?? document.providerusername ?? document.lastmodifieduser;
+  const comments = [document.notefromlab, document.labresultnote].filter((c): c is string => c !== undefined);
+
+  return withoutUndefined<LabResult>({
+    source: 'athena',
+    practiceId,
+    resultId: document.labresultid,
+    messageId: versionMarker(document, analytes, reviewed),
+    reportedAt: athenaTimestampToIso(
+      document.lastmodifieddatetime ?? document.observationdatetime ?? document.createddatetime,
+    ),
+    status,
+    rawStatus: raw,
+    panelName: document.description,
+    panelCode: document.labresultloinc,
+    patient: withoutUndefined(toContact(patient)),
+    orderingProvider: document.providerid === undefined ? undefined : { id: document.providerid },
+    departmentId: document.departmentid ?? patient.departmentId,
+    observations: analytes.map((a) => withoutUndefined(toObservation(a))),
+    comments: comments.length === 0 ? undefined : comments,
+    signedOff: reviewed
+      ? withoutUndefined({ providerId: reviewer ?? 'unknown', at: athenaTimestampToIso(document.lastmodifieddatetime) })
+      : undefined,
+  });
+}

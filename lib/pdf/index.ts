@@ -1,0 +1,2 @@
+export { renderResultPdf, type RenderResultPdfInput } from './result-pdf';
+export { toWinAnsi } from './win-ansi';

@@ -1,0 +1,35 @@
+import { Worker, type NativeConnection, type WorkflowBundleOption } from '@temporalio/worker';
+import type { Activities } from '../activities';
+import { createDataConverter } from '../lib/temporal/data-converter';
+import { TASK_QUEUE } from '../workflows/definitions';
+
+export interface LabloopWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  codecKeys: string;
+  activities: Activities;
+  taskQueue?: string;
+  /**
+   * A prebuilt bundle (production, tests). It must be built with FAILURE_CONVERTER_PATH, as
+   * scripts/build-workflow-bundle.ts does; without it the worker bundles workflows/ at start.
+   */
+  workflowBundle?: WorkflowBundleOption;
+  identity?: string;
+}
+
+/** Build the worker the same way everywhere (main, dev launcher, tests) so they cannot drift. */
+export function createLabloopWorker(options: LabloopWorkerOptions): Promise<Worker> {
+  const workflowSource =
+    options.workflowBundle !== undefined
+      ? { workflowBundle: options.workflowBundle }
+      : { workflowsPath: require.resolve('../workflows') };
+  return Worker.create({
+    connection: options.connection,
+    namespace: options.namespace,
+    taskQueue: options.taskQueue ?? TASK_QUEUE,
+    activities: options.activities,
+    dataConverter: createDataConverter(options.codecKeys),
+    ...(options.identity !== undefined ? { identity: options.identity } : {}),
+    ...workflowSource,
+  });
+}

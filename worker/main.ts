@@ -1,0 +1,42 @@
+/**
+ * Production worker entry: validated configuration, migrations, one native connection, the worker
+ * until SIGINT/SIGTERM, then a graceful drain (in-flight activities finish or time out).
+ */
+import { createActivities } from '../activities';
+import { loadConfig } from '../lib/config';
+import { createPool } from '../lib/db/pool';
+import { migrateUp } from '../lib/db/migrate';
+import { createLogger } from '../lib/logger';
+import { connectNative } from '../lib/temporal/connection';
+import { buildActivityDeps } from './build-activity-deps';
+import { createLabloopWorker } from './create-worker';
+
+async function run(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config.LOG_LEVEL, 'labloop-worker');
+  if (config.DATABASE_URL === undefined) throw new Error('DATABASE_URL is required to run the worker on its own');
+  await migrateUp(config.DATABASE_URL);
+  const pool = createPool(config.DATABASE_URL, { applicationName: 'labloop-worker' });
+  const { connection, namespace } = await connectNative();
+  try {
+    const workflowBundle =
+      process.env.LABLOOP_WORKFLOW_BUNDLE !== undefined ? { codePath: process.env.LABLOOP_WORKFLOW_BUNDLE } : undefined;
+    const worker = await createLabloopWorker({
+      connection,
+      namespace,
+      codecKeys: config.LABLOOP_CODEC_KEYS,
+      activities: createActivities(buildActivityDeps(config, pool)),
+      workflowBundle,
+    });
+    logger.info({ namespace }, 'worker started');
+    await worker.run();
+  } finally {
+    await connection.close();
+    await pool.end();
+  }
+}
+
+run().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,1 @@
+export { labResultWorkflow } from './lab-result-workflow';
