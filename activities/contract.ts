@@ -131,6 +131,11 @@ export interface ReviewItem {
   escalationLevel: number;
   criticalPagedAt?: string;
   version: number;
+  /**
+   * Workflow time when this snapshot was taken (ISO). Optional; when sent, it orders snapshots of
+   * the same version exactly (retried upserts can land out of order).
+   */
+  updatedAt?: string;
 }
 
 export interface LabloopActivities {

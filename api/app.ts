@@ -3,6 +3,7 @@ import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import { serializerCompiler, validatorCompiler, hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { createMachineAuth } from './auth/machine-token';
+import { createPrivilegedAuth } from './auth/privileged';
 import type { ApiDeps } from './deps';
 import { createHandoff } from './ingest/handoff';
 import { createHl7Ingest, type Hl7Ingest } from './ingest/hl7-ingest';
@@ -10,9 +11,14 @@ import { healthRoutes } from './routes/health';
 import { hl7Routes } from './routes/hl7';
 import { resultRoutes } from './routes/results';
 import { twilioWebhookRoutes } from './routes/twilio-webhooks';
+import { codecRoutes } from './routes/codec';
+import { auditExportRoutes } from './routes/audit-export';
 
 /** Per-client request budget on public routes; an interface engine replaying a backlog stays well inside it. */
 const RATE_LIMIT_PER_MINUTE = 600;
+const RATE_LIMIT_WINDOW_MS = 60_000;
+/** HSTS for a year (the preload-list minimum), subdomains included; only sent when we are served over https. */
+const HSTS_MAX_AGE_SECONDS = 365 * 24 * 60 * 60;
 /** Default body limit for JSON routes; routes that need more (HL7) set their own. */
 const DEFAULT_BODY_LIMIT_BYTES = 256 * 1024;
 
@@ -20,6 +26,18 @@ export interface BuiltApp {
   app: FastifyInstance;
   /** Shared with the MLLP listener, so both transports behave identically. */
   ingestHl7: Hl7Ingest;
+  /** Every route as registered, for the per-route authentication and limits test. */
+  routes: readonly RegisteredRoute[];
+}
+
+/** One registered route and the limits that apply to it. */
+export interface RegisteredRoute {
+  method: string;
+  url: string;
+  /** Effective body limit in bytes (route-level, else the app default). */
+  bodyLimit: number;
+  /** False when the route opted out of the rate limiter. */
+  rateLimited: boolean;
 }
 
 /** Builds the API (no listening): routes, security headers, limits and error shape. */
@@ -33,9 +51,29 @@ export async function buildApp(deps: ApiDeps): Promise<BuiltApp> {
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  const routes: RegisteredRoute[] = [];
+  app.addHook('onRoute', (route) => {
+    const rateLimitConfig = (route.config as { rateLimit?: unknown } | undefined)?.rateLimit;
+    for (const method of [route.method].flat()) {
+      routes.push({
+        method,
+        url: route.url,
+        bodyLimit: route.bodyLimit ?? DEFAULT_BODY_LIMIT_BYTES,
+        rateLimited: rateLimitConfig !== false,
+      });
+    }
+  });
 
-  await app.register(helmet, { contentSecurityPolicy: { directives: { defaultSrc: ["'self'"] } } });
-  await app.register(rateLimit, { max: RATE_LIMIT_PER_MINUTE, timeWindow: '1 minute' });
+  const https = new URL(deps.publicBaseUrl).protocol === 'https:';
+  await app.register(helmet, {
+    contentSecurityPolicy: { directives: { defaultSrc: ["'self'"] } },
+    // Over plain http (the sandbox on loopback) HSTS means nothing and would only confuse.
+    strictTransportSecurity: https ? { maxAge: HSTS_MAX_AGE_SECONDS, includeSubDomains: true } : false,
+  });
+  await app.register(rateLimit, {
+    max: deps.rateLimit?.max ?? RATE_LIMIT_PER_MINUTE,
+    timeWindow: deps.rateLimit?.timeWindowMs ?? RATE_LIMIT_WINDOW_MS,
+  });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (hasZodFastifySchemaValidationErrors(error)) {
@@ -68,5 +106,31 @@ export async function buildApp(deps: ApiDeps): Promise<BuiltApp> {
       now: deps.now,
     }),
   );
-  return { app, ingestHl7 };
+  await app.register(
+    codecRoutes({
+      codecs: deps.temporal.options.loadedDataConverter.payloadCodecs,
+      namespace: deps.temporal.options.namespace,
+      allowedOrigins: deps.temporalUiOrigins ?? [],
+      requireOperator: createPrivilegedAuth({
+        purpose: 'decrypt workflow payloads',
+        tokens: deps.opsTokens ?? new Map(),
+        session: deps.staffSession,
+        sessionRoles: ['administrator'],
+      }),
+    }),
+    { prefix: '/codec' },
+  );
+  await app.register(
+    auditExportRoutes({
+      pool: deps.pool,
+      now: deps.now,
+      requireAdministrator: createPrivilegedAuth({
+        purpose: 'export the audit log',
+        tokens: deps.adminTokens ?? new Map(),
+        session: deps.staffSession,
+        sessionRoles: ['administrator'],
+      }),
+    }),
+  );
+  return { app, ingestHl7, routes };
 }

@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
+import type { StaffSessionLookup } from './auth/privileged';
 import type { Logger } from '../lib/logger';
 import type { PracticeRegistry } from '../lib/practices';
 
@@ -18,4 +19,17 @@ export interface ApiDeps {
   apiTokens: Map<string, string>;
   twilioAuthToken: string;
   now: () => Date;
+  /** Operator tokens for the codec endpoint (token → name); none when absent. */
+  opsTokens?: Map<string, string>;
+  /** Administrator tokens for the audit export (token → name); none when absent. */
+  adminTokens?: Map<string, string>;
+  /** Temporal Web UI origins allowed to call the codec endpoint from a browser. */
+  temporalUiOrigins?: readonly string[];
+  /** Per-client budget on rate-limited routes; default 600 requests a minute. Tests shrink it. */
+  rateLimit?: { max: number; timeWindowMs: number };
+  /**
+   * The review-app session of a request (wired by the session layer, api/auth/session*), so signed-in
+   * administrators can use the codec endpoint and the audit export. Absent: tokens only.
+   */
+  staffSession?: StaffSessionLookup;
 }

@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { AppConfig } from '../lib/config';
-import { parseApiTokens } from '../lib/config';
+import { parseApiTokens, parseOrigins } from '../lib/config';
 import type { Logger } from '../lib/logger';
 import type { PracticeRegistry } from '../lib/practices';
 import { TASK_QUEUE } from '../workflows/definitions';
@@ -39,6 +39,10 @@ export async function startApi(options: {
     apiTokens: parseApiTokens(config.LABLOOP_API_TOKENS),
     twilioAuthToken: config.TWILIO_AUTH_TOKEN,
     now: () => new Date(),
+    opsTokens: parseApiTokens(config.LABLOOP_OPS_TOKENS ?? '', 'LABLOOP_OPS_TOKENS'),
+    adminTokens: parseApiTokens(config.LABLOOP_ADMIN_TOKENS ?? '', 'LABLOOP_ADMIN_TOKENS'),
+    temporalUiOrigins: parseOrigins(config.TEMPORAL_UI_ORIGINS ?? ''),
+    rateLimit: { max: config.API_RATE_LIMIT_PER_MINUTE, timeWindowMs: 60_000 },
   });
   const url = await app.listen({ host: config.API_HOST, port: config.API_PORT });
   let mllp: MllpServer;

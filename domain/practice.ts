@@ -32,6 +32,12 @@ export interface StaffMember {
   spruceMemberId?: string;
   /** athena username, for assigning patient cases. */
   athenaUsername?: string;
+  /** National Provider Identifier, how HL7 (OBR-16, ORC-12) and athena name providers. */
+  npi?: string;
+  /** Work email; a verified email from single sign-on maps the person to this staff member. */
+  email?: string;
+  /** The identity provider's subject (`sub`) for this person; matched before the email when set. */
+  oidcSubject?: string;
 }
 
 export interface PracticePolicy {

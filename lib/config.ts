@@ -33,6 +33,26 @@ const ConfigSchema = z
     PUBLIC_BASE_URL: z.url(),
     /** Bearer tokens for machine clients of the ingest API, comma-separated `name:token`. */
     LABLOOP_API_TOKENS: z.string().min(1, 'must list at least one name:token'),
+    /**
+     * Bearer tokens of operators allowed to decrypt workflow payloads through the codec endpoint
+     * (`temporal ... --codec-auth "Bearer <token>"`), comma-separated `name:token`. Unset: only
+     * administrator sessions can.
+     */
+    LABLOOP_OPS_TOKENS: z.string().optional(),
+    /** Bearer tokens allowed to export the audit log over HTTP, comma-separated `name:token`. */
+    LABLOOP_ADMIN_TOKENS: z.string().optional(),
+    /**
+     * Origins of the Temporal Web UI allowed to call the codec endpoint from a browser (CORS),
+     * comma-separated, e.g. `https://temporal.example.org`. Unset: no browser origin is allowed.
+     */
+    TEMPORAL_UI_ORIGINS: z
+      .string()
+      .optional()
+      .refine((v) => v === undefined || parseOrigins(v) !== undefined, {
+        message: 'must be comma-separated origins such as https://temporal.example.org (scheme, host, optional port)',
+      }),
+    /** Requests per client per minute on every rate-limited route. */
+    API_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(600),
 
     TWILIO_ACCOUNT_SID: z.string().regex(/^AC[0-9a-fA-F]{32}$/, 'must look like AC followed by 32 hex digits'),
     TWILIO_AUTH_TOKEN: secret(16),
@@ -55,6 +75,17 @@ const ConfigSchema = z
     ATHENA_CLIENT_ID: z.string().min(1),
     ATHENA_CLIENT_SECRET: secret(8),
     ATHENA_WEBHOOK_SECRET: secret(16),
+
+    /** Review-app single sign-on (OpenID Connect): the identity provider's issuer URL. Unset: no SSO. */
+    OIDC_ISSUER_URL: optionalUrl,
+    OIDC_CLIENT_ID: z.string().min(1).optional(),
+    OIDC_CLIENT_SECRET: secret(16).optional(),
+    /** Signs the review app's cookies and keys its CSRF tokens. */
+    SESSION_SECRET: secret(32).optional(),
+    /** Minutes without activity after which a review-app session ends (automatic logoff). */
+    SESSION_IDLE_MINUTES: z.coerce.number().int().min(1).max(240).default(15),
+    /** Sandbox only: a page to sign in as any configured staff member without SSO. Refused in production. */
+    LABLOOP_DEMO_LOGIN: z.stringbool().default(false),
   })
   .refine((c) => c.TWILIO_MESSAGING_SERVICE_SID !== undefined || c.TWILIO_FROM_NUMBER !== undefined, {
     message: 'set TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER',
@@ -67,6 +98,26 @@ const ConfigSchema = z
   .refine((c) => c.NODE_ENV !== 'production' || c.TWILIO_API_BASE_URL === undefined, {
     message: 'must not be set in production: it points the Twilio client away from api.twilio.com',
     path: ['TWILIO_API_BASE_URL'],
+  })
+  .refine((c) => c.NODE_ENV !== 'production' || !c.LABLOOP_DEMO_LOGIN, {
+    message: 'must not be enabled in production: it lets anyone sign in to the review app as any staff member',
+    path: ['LABLOOP_DEMO_LOGIN'],
+  })
+  .refine((c) => c.OIDC_ISSUER_URL === undefined || c.OIDC_CLIENT_ID !== undefined, {
+    message: 'is required when OIDC_ISSUER_URL is set',
+    path: ['OIDC_CLIENT_ID'],
+  })
+  .refine((c) => c.OIDC_ISSUER_URL === undefined || c.OIDC_CLIENT_SECRET !== undefined, {
+    message: 'is required when OIDC_ISSUER_URL is set',
+    path: ['OIDC_CLIENT_SECRET'],
+  })
+  .refine((c) => c.NODE_ENV !== 'production' || c.OIDC_ISSUER_URL === undefined || c.OIDC_ISSUER_URL.startsWith('https:'), {
+    message: 'must be an https:// URL in production',
+    path: ['OIDC_ISSUER_URL'],
+  })
+  .refine((c) => (c.OIDC_ISSUER_URL === undefined && !c.LABLOOP_DEMO_LOGIN) || c.SESSION_SECRET !== undefined, {
+    message: 'is required when the review app has a sign-in (OIDC_ISSUER_URL or LABLOOP_DEMO_LOGIN)',
+    path: ['SESSION_SECRET'],
   });
 
 export type AppConfig = z.infer<typeof ConfigSchema>;
@@ -91,16 +142,39 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   throw new ConfigError(problems);
 }
 
-/** `name:token` pairs as a map from token to client name. */
-export function parseApiTokens(raw: string): Map<string, string> {
+/** `name:token` pairs as a map from token to client name; `variable` names the setting in errors. */
+export function parseApiTokens(raw: string, variable = 'LABLOOP_API_TOKENS'): Map<string, string> {
   const tokens = new Map<string, string>();
   for (const pair of raw
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean)) {
     const i = pair.indexOf(':');
-    if (i <= 0 || i === pair.length - 1) throw new ConfigError([`LABLOOP_API_TOKENS: entry is not name:token`]);
+    if (i <= 0 || i === pair.length - 1) throw new ConfigError([`${variable}: entry is not name:token`]);
     tokens.set(pair.slice(i + 1), pair.slice(0, i));
   }
   return tokens;
+}
+
+/**
+ * Comma-separated browser origins (`scheme://host[:port]`, no path) in their canonical form, or
+ * undefined when one of them is not an origin. An empty string is no origins.
+ */
+export function parseOrigins(raw: string): string[] | undefined {
+  const origins: string[] = [];
+  for (const entry of raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    let url: URL;
+    try {
+      url = new URL(entry);
+    } catch {
+      return undefined;
+    }
+    const bare = url.pathname === '/' && url.search === '' && url.hash === '' && url.username === '';
+    if (!['http:', 'https:'].includes(url.protocol) || !bare || entry.endsWith('/')) return undefined;
+    origins.push(url.origin);
+  }
+  return origins;
 }

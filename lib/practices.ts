@@ -33,6 +33,9 @@ const PolicySchema = z.object({
         role: z.enum(['provider', 'staff', 'administrator']),
         spruceMemberId: z.string().optional(),
         athenaUsername: z.string().optional(),
+        npi: z.string().regex(/^\d{10}$/, 'must be a 10-digit NPI').optional(),
+        email: z.email().optional(),
+        oidcSubject: z.string().min(1).optional(),
       }),
     )
     .min(1),
@@ -58,6 +61,12 @@ const PracticeEntrySchema = z.object({
     hl7SendingFacilities: z.array(z.string().min(1)).default([]),
     /** athenahealth practice ID (the `{practiceid}` path segment). */
     athenaPracticeId: z.string().optional(),
+    /**
+     * MSH-4 values of feeds that send results only after a provider reviewed them (athena's outbound
+     * ORU on sign-off, for example): their results arrive signed by the ordering provider. HL7 v2
+     * has no standard "reviewed by" field, so this is configuration; these feeds also route here.
+     */
+    hl7ReviewedFacilities: z.array(z.string().min(1)).default([]),
   }),
 });
 
@@ -75,7 +84,9 @@ export class PracticeRegistry {
       const id = entry.policy.practiceId;
       if (this.byId.has(id)) throw new Error(`practice ${id} is listed twice`);
       this.byId.set(id, entry);
-      for (const f of entry.routing.hl7SendingFacilities) this.byFacility.set(f.toUpperCase(), entry);
+      for (const f of [...entry.routing.hl7SendingFacilities, ...entry.routing.hl7ReviewedFacilities]) {
+        this.byFacility.set(f.toUpperCase(), entry);
+      }
       if (entry.routing.athenaPracticeId !== undefined) this.byAthenaId.set(entry.routing.athenaPracticeId, entry);
       const staffIds = new Set(entry.policy.staff.map((s) => s.id));
       for (const ref of [entry.policy.onCallProviderId, entry.policy.administratorId]) {
@@ -94,6 +105,10 @@ export class PracticeRegistry {
 
   byHl7Facility(facility: string): PracticePolicy | undefined {
     return this.byFacility.get(facility.toUpperCase())?.policy;
+  }
+
+  entry(practiceId: string): PracticeEntry | undefined {
+    return this.byId.get(practiceId);
   }
 
   byAthenaPractice(athenaPracticeId: string): PracticeEntry | undefined {

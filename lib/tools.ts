@@ -1,12 +1,23 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
+/** The folder holding package.json, whether we run from sources (tsx) or from dist/ (compiled). */
+function findProjectRoot(start: string): string {
+  let dir = start;
+  for (;;) {
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+    const parent = path.dirname(dir);
+    if (parent === dir) return path.resolve(start, '..');
+    dir = parent;
+  }
+}
+
 /**
  * Where the project-local tools live and how to find the Temporal servers. Order of preference:
  * an explicit path from the environment, then the pinned local install made by `npm run setup`,
  * then (returning undefined) the SDK's own download, which needs internet.
  */
-export const PROJECT_ROOT = path.resolve(__dirname, '..');
+export const PROJECT_ROOT = findProjectRoot(__dirname);
 export const TOOLS_DIR = path.join(PROJECT_ROOT, '.tools');
 
 interface PinnedPackage {

@@ -11,6 +11,10 @@ export interface SandboxSecrets {
   codecKeys: string;
   idSecret: string;
   apiToken: string;
+  /** Operators' token for the codec endpoint (`temporal ... --codec-auth "Bearer <token>"`). */
+  opsToken: string;
+  /** Administrators' token for `GET /v1/audit/export`. */
+  adminToken: string;
   twilioAccountSid: string;
   twilioAuthToken: string;
   twilioMessagingServiceSid: string;
@@ -29,6 +33,8 @@ export function generateSandboxSecrets(): SandboxSecrets {
     codecKeys: generateCodecKey(`sandbox-${hex(3)}`),
     idSecret: hex(24),
     apiToken: hex(24),
+    opsToken: hex(24),
+    adminToken: hex(24),
     twilioAccountSid: `AC${hex(16)}`,
     twilioAuthToken: hex(16),
     twilioMessagingServiceSid: `MG${hex(16)}`,

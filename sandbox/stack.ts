@@ -14,6 +14,7 @@ import { freePort } from '../lib/free-port';
 import { createLogger } from '../lib/logger';
 import { loadPracticeRegistry, type PracticeRegistry } from '../lib/practices';
 import { connectClient, connectNative } from '../lib/temporal/connection';
+import { installTemporalRuntime } from '../lib/temporal/runtime';
 import { startDevServer, type DevServer } from '../lib/temporal/dev-server';
 import { buildActivityDeps } from '../worker/build-activity-deps';
 import { createLabloopWorker } from '../worker/create-worker';
@@ -45,6 +46,8 @@ export interface StackOptions {
   workflowBundle?: WorkflowBundleOption;
   logLevel?: string;
   logDestination?: DestinationStream;
+  /** Practice registry file (default config/practices.sandbox.json). */
+  practicesFile?: string;
   /** Twilio fake callback pacing (tests make it fast). */
   twilioCallbackDelaysMs?: { sent?: number; delivered?: number };
 }
@@ -167,13 +170,17 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       TEMPORAL_NAMESPACE: process.env.TEMPORAL_NAMESPACE ?? 'default',
       LABLOOP_CODEC_KEYS: secrets.codecKeys,
       LABLOOP_ID_SECRET: secrets.idSecret,
-      LABLOOP_PRACTICES_FILE: process.env.LABLOOP_PRACTICES_FILE ?? 'config/practices.sandbox.json',
+      LABLOOP_PRACTICES_FILE: options.practicesFile ?? process.env.LABLOOP_PRACTICES_FILE ?? 'config/practices.sandbox.json',
       API_HOST: '127.0.0.1',
       API_PORT: String(apiPort),
       MLLP_HOST: '127.0.0.1',
       MLLP_PORT: String(mllpPort),
       PUBLIC_BASE_URL: apiUrl,
       LABLOOP_API_TOKENS: `sandbox:${secrets.apiToken}`,
+      LABLOOP_OPS_TOKENS: `sandbox-ops:${secrets.opsToken}`,
+      LABLOOP_ADMIN_TOKENS: `sandbox-admin:${secrets.adminToken}`,
+      // The Web UI decrypts payloads through the API's codec endpoint; the browser may reach the UI by either name.
+      ...(temporalUi !== undefined ? { TEMPORAL_UI_ORIGINS: uiOrigins(temporalUi).join(',') } : {}),
       TWILIO_ACCOUNT_SID: secrets.twilioAccountSid,
       TWILIO_AUTH_TOKEN: secrets.twilioAuthToken,
       TWILIO_MESSAGING_SERVICE_SID: secrets.twilioMessagingServiceSid,
@@ -189,6 +196,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const config = loadConfig(env);
     const logger = createLogger(config.LOG_LEVEL, 'labloop', options.logDestination);
     const practices = loadPracticeRegistry(config.LABLOOP_PRACTICES_FILE);
+    installTemporalRuntime(logger);
 
     await migrateUp(databaseUrl);
     const pool = createPool(databaseUrl);
@@ -241,6 +249,15 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     await stopAll();
     throw err;
   }
+}
+
+/** The UI's origin as given and with 127.0.0.1 and localhost swapped. */
+function uiOrigins(uiUrl: string): string[] {
+  const url = new URL(uiUrl);
+  const other = url.hostname === '127.0.0.1' ? 'localhost' : url.hostname === 'localhost' ? '127.0.0.1' : undefined;
+  const origins = [url.origin];
+  if (other !== undefined) origins.push(`${url.protocol}//${other}${url.port === '' ? '' : `:${url.port}`}`);
+  return origins;
 }
 
 async function createDatabaseOn(adminUrl: string, name: string): Promise<string> {

@@ -8,12 +8,14 @@ import { createPool } from '../lib/db/pool';
 import { migrateUp } from '../lib/db/migrate';
 import { createLogger } from '../lib/logger';
 import { connectNative } from '../lib/temporal/connection';
+import { installTemporalRuntime } from '../lib/temporal/runtime';
 import { buildActivityDeps } from './build-activity-deps';
 import { createLabloopWorker } from './create-worker';
 
 async function run(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.LOG_LEVEL, 'labloop-worker');
+  installTemporalRuntime(logger);
   if (config.DATABASE_URL === undefined) throw new Error('DATABASE_URL is required to run the worker on its own');
   await migrateUp(config.DATABASE_URL);
   const pool = createPool(config.DATABASE_URL, { applicationName: 'labloop-worker' });

@@ -1,1 +1,2 @@
 export { labResultWorkflow } from './lab-result-workflow';
+export { athenaChangedFeedPollWorkflow, athenaLabResultEventWorkflow } from './athena-ingest';

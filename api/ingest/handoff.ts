@@ -26,7 +26,17 @@ export interface HandoffDeps {
   taskQueue: string;
   idSecret: string;
   now: () => Date;
+  /** Overall budget for the Temporal calls of one hand-off; default {@link HANDOFF_TEMPORAL_DEADLINE_MS}. */
+  temporalDeadlineMs?: number;
 }
+
+/**
+ * How long one hand-off may wait for Temporal. A signal-with-start normally takes tens of
+ * milliseconds; without a deadline the client retries an unreachable server for ~18 s (10 attempts,
+ * backoff ×1.7 from 100 ms). 10 s answers an interface engine well inside its usual 30 s ACK timeout
+ * (AR: keep the message, resend), and the athena webhook passes a shorter budget of its own.
+ */
+export const HANDOFF_TEMPORAL_DEADLINE_MS = 10_000;
 
 export interface InboundMessage {
   source: ResultSource;
@@ -75,17 +85,20 @@ export function createHandoff(deps: HandoffDeps) {
     }
 
     const receivedAt = deps.now().toISOString();
+    const deadline = Date.now() + (deps.temporalDeadlineMs ?? HANDOFF_TEMPORAL_DEADLINE_MS);
     for (const [i, result] of message.results.entries()) {
       const workflowId = workflowIds[i];
       if (workflowId === undefined) continue;
       const input: LabResultWorkflowInput = { result, receivedAt, policy };
-      await deps.temporal.workflow.signalWithStart(LAB_RESULT_WORKFLOW_TYPE, {
-        workflowId,
-        taskQueue: deps.taskQueue,
-        args: [input],
-        signal: resultReceivedSignal,
-        signalArgs: [{ result, receivedAt }],
-      });
+      await deps.temporal.connection.withDeadline(deadline, () =>
+        deps.temporal.workflow.signalWithStart(LAB_RESULT_WORKFLOW_TYPE, {
+          workflowId,
+          taskQueue: deps.taskQueue,
+          args: [input],
+          signal: resultReceivedSignal,
+          signalArgs: [{ result, receivedAt }],
+        }),
+      );
     }
     await deps.pool.query(
       `UPDATE ingest_message SET status = 'handed-off', handed_off_at = now()

@@ -2,6 +2,7 @@ import type { Logger } from '../../lib/logger';
 import type { PracticeRegistry } from '../../lib/practices';
 import { buildAck, parseOru, Hl7ErrorCode, type Hl7Problem } from '../hl7';
 import type { Handoff } from './handoff';
+import { applyPracticeProviders } from './provider-mapping';
 
 /**
  * One HL7 v2 ORU^R01 in, one ACK out, for both transports (HTTPS and MLLP). AA only once every
@@ -29,8 +30,12 @@ export function createHl7Ingest(deps: { handoff: Handoff; practices: PracticeReg
       const ack = buildAck({ header: parsed.header, rawMsh: text }, { code: parsed.error.ackCode, problem: parsed.error }, deps.now());
       return { ack, code: parsed.error.ackCode, workflowIds: [], duplicate: false, problem: parsed.error };
     }
-    const { header, results } = parsed;
-    const practiceId = results[0]?.practiceId ?? '';
+    const { header } = parsed;
+    const practiceId = parsed.results[0]?.practiceId ?? '';
+    const entry = deps.practices.entry(practiceId);
+    const facility = header.sendingFacility.namespaceId.toUpperCase();
+    const arrivesSigned = entry?.routing.hl7ReviewedFacilities.some((f) => f.toUpperCase() === facility) ?? false;
+    const results = entry === undefined ? parsed.results : parsed.results.map((r) => applyPracticeProviders(r, entry, { arrivesSigned }));
     try {
       const outcome = await deps.handoff({
         source: 'hl7',

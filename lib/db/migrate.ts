@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { runner } from 'node-pg-migrate';
+import { PROJECT_ROOT } from '../tools';
 
-export const MIGRATIONS_DIR = path.resolve(__dirname, '../../migrations');
+export const MIGRATIONS_DIR = path.join(PROJECT_ROOT, 'migrations');
 
 /**
  * Apply every pending migration (plain SQL files under migrations/). Safe to call from several

@@ -16,6 +16,11 @@ export const METADATA_KEY_ID = 'encryption-key-id';
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const KEY_BYTES = 32;
+/**
+ * Key IDs travel unencrypted in every payload's metadata (and so sit in the Temporal database and
+ * UI), so they are restricted to short plain tokens: a name or a date, never anything else.
+ */
+const KEY_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
 export interface CodecKey {
   id: string;
@@ -35,6 +40,8 @@ export function parseCodecKeys(raw: string): CodecKey[] {
       const sep = entry.indexOf(':');
       if (sep <= 0) throw new Error(`codec key #${index + 1} is not keyId:base64key`);
       const id = entry.slice(0, sep);
+      if (!KEY_ID_PATTERN.test(id))
+        throw new Error(`codec key #${index + 1}: the key ID must be 1-64 letters, digits, '.', '_' or '-'`);
       const key = Buffer.from(entry.slice(sep + 1), 'base64');
       if (key.length !== KEY_BYTES) throw new Error(`codec key "${id}" must decode to ${KEY_BYTES} bytes`);
       return { id, key };
@@ -45,10 +52,17 @@ export function parseCodecKeys(raw: string): CodecKey[] {
   return keys;
 }
 
+/** A fresh `id:base64` entry for LABLOOP_CODEC_KEYS (sandbox, tests, key rotation). */
 export function generateCodecKey(id: string): string {
+  if (!KEY_ID_PATTERN.test(id)) throw new Error(`codec key ID "${id}" must be 1-64 letters, digits, '.', '_' or '-'`);
   return `${id}:${randomBytes(KEY_BYTES).toString('base64')}`;
 }
 
+/**
+ * Encrypts with the first key; decrypts with whichever configured key the payload names. Payloads
+ * that are not encrypted (written before encryption was turned on, or by a tool) pass through
+ * decode unchanged. Every failure is a ValueError that names the key ID and never the content.
+ */
 export class EncryptionCodec implements PayloadCodec {
   private readonly active: CodecKey;
   private readonly byId: Map<string, Buffer>;
@@ -60,7 +74,8 @@ export class EncryptionCodec implements PayloadCodec {
     this.byId = new Map(keys.map((k) => [k.id, k.key]));
   }
 
-  encode(payloads: Payload[]): Promise<Payload[]> {
+  // async, so every failure is a rejected promise rather than a synchronous throw from a Promise API.
+  async encode(payloads: Payload[]): Promise<Payload[]> {
     return Promise.resolve(
       payloads.map((payload) => {
         const plain = temporal.api.common.v1.Payload.encode(payload).finish();
@@ -80,7 +95,7 @@ export class EncryptionCodec implements PayloadCodec {
     );
   }
 
-  decode(payloads: Payload[]): Promise<Payload[]> {
+  async decode(payloads: Payload[]): Promise<Payload[]> {
     return Promise.resolve(
       payloads.map((payload) => {
         const encoding = payload.metadata?.[METADATA_ENCODING_KEY];
@@ -89,7 +104,11 @@ export class EncryptionCodec implements PayloadCodec {
         if (keyIdBytes === undefined) throw new ValueError('encrypted payload has no key ID');
         const keyId = fromUtf8(keyIdBytes);
         const key = this.byId.get(keyId);
-        if (key === undefined) throw new ValueError(`no codec key with ID "${keyId}"`);
+        if (key === undefined)
+          throw new ValueError(
+            `no codec key with ID "${keyId}" (configured: ${[...this.byId.keys()].join(', ')}); ` +
+              'add it to LABLOOP_CODEC_KEYS after the active key to read payloads it encrypted',
+          );
         const data = payload.data;
         if (data === undefined || data === null || data.length < IV_BYTES + TAG_BYTES) {
           throw new ValueError('encrypted payload is truncated');
@@ -99,10 +118,15 @@ export class EncryptionCodec implements PayloadCodec {
         const decipher = createDecipheriv('aes-256-gcm', key, iv);
         decipher.setAAD(utf8(keyId));
         decipher.setAuthTag(tag);
-        const plain = Buffer.concat([
-          decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)),
-          decipher.final(),
-        ]);
+        let plain: Buffer;
+        try {
+          plain = Buffer.concat([decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)), decipher.final()]);
+        } catch {
+          // GCM says only "unable to authenticate data"; say what that means for an operator.
+          throw new ValueError(
+            `encrypted payload failed authentication with key "${keyId}": it was altered, or its key-id metadata is wrong`,
+          );
+        }
         return temporal.api.common.v1.Payload.decode(plain);
       }),
     );

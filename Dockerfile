@@ -1,0 +1,27 @@
+# syntax=docker/dockerfile:1
+# One image for both processes: `node dist/api/server.js` (API + MLLP) and `node dist/worker/main.js`.
+# Node 20 is what the fleet runs today; the code is tested on 20 and stays compatible with 22.
+ARG NODE_IMAGE=node:20.20.2-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci
+COPY . .
+# Compile TypeScript to dist/ and prebuild the workflow bundle (workers load it instead of bundling at start).
+RUN npm run build && npm prune --omit=dev
+
+FROM ${NODE_IMAGE}
+ENV NODE_ENV=production \
+    LABLOOP_WORKFLOW_BUNDLE=/app/dist/workflow-bundle.js
+WORKDIR /app
+COPY --from=build /app/package.json ./package.json
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+# Runtime files read relative to the project root: SQL migrations, practice registry, review-app views and assets.
+COPY --from=build /app/migrations ./migrations
+COPY --from=build /app/config ./config
+COPY --from=build /app/api/review ./api/review
+USER node
+EXPOSE 3000 2575
+CMD ["node", "dist/api/server.js"]

@@ -1,0 +1,125 @@
+import { Readable } from 'node:stream';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Pool } from 'pg';
+import { z } from 'zod';
+import { AuditInputError, exportAudit, type AuditActor, type AuditExportFormat } from '../../lib/audit';
+import type { PrivilegedCaller } from '../auth/privileged';
+
+/**
+ * `GET /v1/audit/export?format=ndjson|csv&from=&to=&practiceId=&patientId=`: the audit log for an
+ * OCR audit, for administrators only (an administrator token, or a signed-in administrator, who is
+ * limited to their own practice). Rows whose occurred_at is in [from, to), oldest first, in the
+ * formats `npm run audit:export` writes (lib/audit/export.ts documents them and how an auditor
+ * re-checks the hashes). The export is streamed page by page, never held in memory, and is itself
+ * audited ('export' events with the caller, the filter and the outcome).
+ */
+
+const CONTENT_TYPES: Record<AuditExportFormat, string> = {
+  ndjson: 'application/x-ndjson; charset=utf-8',
+  csv: 'text/csv; charset=utf-8; header=present',
+};
+
+const dateParam = (name: string) =>
+  z
+    .string()
+    .refine((s) => /^\d{4}-\d{2}-\d{2}$/.test(s) || z.iso.datetime({ offset: true }).safeParse(s).success, {
+      error: `${name} must be YYYY-MM-DD (midnight UTC) or an ISO-8601 date-time with an offset`,
+    })
+    .transform((s) => new Date(/^\d{4}-\d{2}-\d{2}$/.test(s) ? `${s}T00:00:00Z` : s))
+    .refine((d) => !Number.isNaN(d.getTime()), { error: `${name} is not a real date` });
+
+const identifier = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9._:-]+$/, 'must be an identifier (letters, digits, . _ : -)');
+
+const ExportQuery = z.object({
+  format: z.enum(['ndjson', 'csv'], { error: 'must be ndjson or csv' }).default('ndjson'),
+  from: dateParam('from').optional(),
+  to: dateParam('to').optional(),
+  practiceId: identifier.optional(),
+  patientId: identifier.optional(),
+});
+
+export interface AuditExportRouteDeps {
+  pool: Pool;
+  /** onRequest authentication (api/auth/privileged.ts) admitting administrators only. */
+  requireAdministrator: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+  now: () => Date;
+  /** Rows per page (tests make it small to observe streaming). */
+  batchSize?: number;
+}
+
+export function auditExportRoutes(deps: AuditExportRouteDeps): FastifyPluginAsync {
+  return async (app) => {
+    app.withTypeProvider<ZodTypeProvider>().get(
+      '/v1/audit/export',
+      { onRequest: deps.requireAdministrator, schema: { querystring: ExportQuery } },
+      async (request, reply) => {
+        const caller = request.privilegedCaller;
+        if (caller === undefined) throw new Error('audit export reached without an authenticated caller');
+        const query = request.query;
+        let practiceId = query.practiceId;
+        if (caller.kind === 'session') {
+          // A practice administrator sees their own practice's trail and nobody else's.
+          if (practiceId !== undefined && practiceId !== caller.practiceId) {
+            return reply.code(403).send({
+              error: 'Forbidden',
+              message: 'practiceId: administrators may export their own practice only',
+            });
+          }
+          practiceId = caller.practiceId;
+        }
+
+        let chunks: AsyncIterable<string>;
+        try {
+          chunks = exportAudit(deps.pool, {
+            format: query.format,
+            from: query.from,
+            to: query.to,
+            practiceId,
+            patientId: query.patientId,
+            actor: auditActor(caller),
+            batchSize: deps.batchSize,
+          });
+        } catch (err) {
+          if (err instanceof AuditInputError) {
+            return reply.code(400).send({ error: 'Bad Request', message: err.problems.join('; ') });
+          }
+          throw err;
+        }
+        // Pull the first chunk before answering: the 'started' audit event is then written and the
+        // database has answered, so a failure here is still a clean 5xx instead of a cut-off 200.
+        const iterator = chunks[Symbol.asyncIterator]();
+        const first = await iterator.next();
+        request.log.info({ caller: auditActor(caller).id, format: query.format }, 'audit export started');
+
+        const stamp = deps.now().toISOString().replace(/[:.]/g, '-');
+        return reply
+          .header('content-type', CONTENT_TYPES[query.format])
+          .header('content-disposition', `attachment; filename="labloop-audit-${stamp}.${query.format}"`)
+          .header('cache-control', 'no-store')
+          .send(Readable.from(resume(first, iterator), { objectMode: false }));
+      },
+    );
+  };
+}
+
+/** The already-pulled first result, then the rest; returning early closes the export (an 'aborted' event). */
+async function* resume(first: IteratorResult<string>, rest: AsyncIterator<string>): AsyncGenerator<string> {
+  if (first.done === true) return;
+  try {
+    yield first.value;
+    for (let next = await rest.next(); next.done !== true; next = await rest.next()) yield next.value;
+  } finally {
+    await rest.return?.();
+  }
+}
+
+function auditActor(caller: PrivilegedCaller): AuditActor {
+  return caller.kind === 'session'
+    ? { type: 'staff', id: caller.staffId }
+    : { type: 'system', id: `admin-token:${caller.name}` };
+}

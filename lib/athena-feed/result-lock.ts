@@ -1,0 +1,37 @@
+import type { Pool } from 'pg';
+
+/**
+ * Serialises work on one athena lab result across workers (webhook events and feed polls may
+ * inflate the same document at once). Inflating under the lock means the versions reach the
+ * lab-result workflow in the order athena produced them: a slower, older read can no longer
+ * overtake a newer one. A transaction-scoped advisory lock: released on commit, rollback or a
+ * dropped connection, so a crashed worker never leaves it held.
+ */
+
+/** Namespace for our advisory locks (first key of the two-key form), so other users of advisory locks cannot collide. */
+const ATHENA_RESULT_LOCK_CLASS = 30_001;
+/**
+ * How long to wait for the lock. The holder makes two athena reads (≤ ~55 s each in the worst retry
+ * case) and one hand-off; 2 minutes outlasts that, and a timeout fails the activity, which Temporal retries.
+ */
+export const RESULT_LOCK_TIMEOUT_MS = 2 * 60_000;
+
+export async function withResultLock<T>(pool: Pool, key: string, fn: () => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let failed = false;
+  try {
+    await client.query('BEGIN');
+    await client.query(`SET LOCAL lock_timeout = ${RESULT_LOCK_TIMEOUT_MS}`);
+    await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [ATHENA_RESULT_LOCK_CLASS, key]);
+    return await fn();
+  } catch (err) {
+    failed = true;
+    throw err;
+  } finally {
+    try {
+      await client.query(failed ? 'ROLLBACK' : 'COMMIT');
+    } finally {
+      client.release();
+    }
+  }
+}

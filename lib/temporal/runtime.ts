@@ -1,0 +1,31 @@
+import { DefaultLogger, Runtime, type LogEntry } from '@temporalio/worker';
+import type { Logger } from '../logger';
+
+/**
+ * Route the Temporal SDK's own log lines (worker state, workflow task failures) into our pino
+ * logger, at WARN and above: INFO from the SDK is bundler chatter. The Runtime is per process and
+ * can be installed once; a second call (tests that installed their own) is a no-op.
+ */
+export function installTemporalRuntime(logger: Logger, level: 'WARN' | 'INFO' | 'ERROR' = 'WARN'): void {
+  const forward = (entry: LogEntry) => {
+    const meta = { temporal: pickIds(entry.meta) };
+    if (entry.level === 'ERROR') logger.error(meta, entry.message);
+    else if (entry.level === 'WARN') logger.warn(meta, entry.message);
+    else logger.info(meta, entry.message);
+  };
+  try {
+    Runtime.install({ logger: new DefaultLogger(level, forward) });
+  } catch {
+    // Already installed in this process.
+  }
+}
+
+/** Only identifiers from the SDK's metadata: it can carry error text quoting payload content. */
+function pickIds(meta: LogEntry['meta']): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (meta === undefined) return out;
+  for (const key of ['workflowId', 'runId', 'workflowType', 'activityType', 'activityId', 'taskQueue', 'namespace', 'attempt', 'sdkComponent', 'state']) {
+    if (key in meta) out[key] = (meta as Record<string, unknown>)[key];
+  }
+  return out;
+}

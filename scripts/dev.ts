@@ -1,0 +1,71 @@
+/**
+ * `npm start`: the whole loop on embedded defaults — PostgreSQL (or DATABASE_URL), the Temporal dev
+ * server with its Web UI (or TEMPORAL_ADDRESS), the local fakes of Twilio, Spruce and athenahealth,
+ * the worker and the API — with the URLs printed. State lives in .data/ (`npm start -- --fresh`
+ * wipes it). Ctrl-C stops everything cleanly. Then `npm run demo` sends sample results through it.
+ */
+import { rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { PROJECT_ROOT } from '../lib/tools';
+import { loadOrCreateSandboxSecrets } from '../sandbox/secrets';
+import { startStack } from '../sandbox/stack';
+
+const DATA_DIR = path.join(PROJECT_ROOT, '.data');
+/** Where `npm run demo` finds the running sandbox. */
+export const SANDBOX_STATE_FILE = path.join(DATA_DIR, 'sandbox-running.json');
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--fresh')) rmSync(DATA_DIR, { recursive: true, force: true });
+  const secrets = loadOrCreateSandboxSecrets(DATA_DIR);
+  console.log('[labloop] starting PostgreSQL, Temporal, the sandbox channels, the worker and the API …');
+  const stack = await startStack({
+    dataDir: DATA_DIR,
+    secrets,
+    databaseUrl: process.env.DATABASE_URL,
+    temporalAddress: process.env.TEMPORAL_ADDRESS,
+    ports: { api: 3000, mllp: 2575, temporal: 7233, temporalUi: 8233, twilio: 4010, spruce: 4011, athena: 4012 },
+    logLevel: process.env.LOG_LEVEL ?? 'info',
+  });
+  writeFileSync(
+    SANDBOX_STATE_FILE,
+    JSON.stringify({ pid: process.pid, urls: stack.urls, apiToken: secrets.apiToken }, null, 2),
+    { mode: 0o600 },
+  );
+  const lines = [
+    '',
+    'labloop is running (sandbox channels; nothing leaves this machine)',
+    '',
+    `  API                 ${stack.urls.api}   (health: /healthz, ready: /readyz)`,
+    `  Review app          ${stack.urls.review}`,
+    `  HL7 over HTTPS      POST ${stack.urls.api}/v1/hl7   (Authorization: Bearer ${secrets.apiToken})`,
+    `  HL7 over MLLP       ${stack.urls.mllp}`,
+    `  Temporal            ${stack.urls.temporal}`,
+    `  Temporal Web UI     ${stack.urls.temporalUi ?? '(external server)'}`,
+    `  Sandbox Twilio      ${stack.urls.twilio}   (outbox of every SMS)`,
+    `  Sandbox Spruce      ${stack.urls.spruce}   (secure messages, pages)`,
+    `  Sandbox athena      ${stack.urls.athena}   (portal notes, call tasks)`,
+    '',
+    '  Send sample results:  npm run demo',
+    '  Stop:                 Ctrl-C',
+    '',
+  ];
+  console.log(lines.join('\n'));
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n[labloop] ${signal}: stopping …`);
+    await stack.stop();
+    rmSync(SANDBOX_STATE_FILE, { force: true });
+    console.log('[labloop] stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  console.error(`[labloop] could not start: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});
