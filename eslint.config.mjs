@@ -26,6 +26,8 @@ const forbiddenInDeterministicCode = [
   '@temporalio/testing',
 ];
 
+const deterministicMessage = 'workflows/ and domain/ must stay deterministic: no Node builtins, I/O clients or clocks.';
+
 export default tseslint.config(
   { ignores: ['node_modules/**', 'dist/**', '.tools/**', '.data/**', 'test-artifacts/**', 'api/review/static/**'] },
   js.configs.recommended,
@@ -50,12 +52,12 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          patterns: [
-            {
-              group: forbiddenInDeterministicCode,
-              message: 'workflows/ and domain/ must stay deterministic: no Node builtins, I/O clients or clocks.',
-            },
-          ],
+          // Exact module names go in `paths`: as gitignore-style `patterns` the builtin names would
+          // also match local folders and files that share them (`../domain/…`, `./events`).
+          paths: forbiddenInDeterministicCode
+            .filter((name) => !name.includes('*'))
+            .map((name) => ({ name, message: deterministicMessage })),
+          patterns: [{ group: forbiddenInDeterministicCode.filter((name) => name.includes('*')), message: deterministicMessage }],
         },
       ],
       'no-restricted-globals': [

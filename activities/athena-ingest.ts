@@ -25,6 +25,7 @@ import type {
   AthenaResultRef,
   IngestAthenaLabResultRequest,
 } from './athena-ingest-contract';
+import type { ActivityDeps } from './deps';
 import { ActivityErrorType } from './error-types';
 
 /**
@@ -39,9 +40,12 @@ import { ActivityErrorType } from './error-types';
  * interface puts athena's lab-result ID in OBR-3 (filler order number); otherwise a practice should
  * feed a result stream through one source.
  */
+/** The slice of the athena client the ingest activities use. */
+export type AthenaIngestGateway = Pick<AthenaClient, 'getLabResult' | 'getPatient' | 'listChangedLabResults'>;
+
 export interface AthenaIngestDeps {
   pool: Pool;
-  athena: AthenaClient;
+  athena: AthenaIngestGateway;
   practices: PracticeRegistry;
   /** HMAC key for result references in workflow IDs (the API's LABLOOP_ID_SECRET). */
   idSecret: string;
@@ -92,9 +96,13 @@ export function createAthenaIngestActivities(deps: AthenaIngestDeps): AthenaInge
   return {
     async ingestAthenaLabResult(request) {
       const entry = practiceEntry(request.practiceId);
-      const ref = { practiceId: entry.athenaPracticeId, patientId: request.patientId, labResultId: request.labResultId };
+      const ref = {
+        practiceId: entry.athenaPracticeId,
+        patientId: request.patientId,
+        labResultId: request.labResultId,
+      };
       // Under the lock, the read and the hand-off happen in athena's order for this document.
-      return await withResultLock(deps.pool, `${request.practiceId}:${request.labResultId}`, async () => {
+      return withResultLock(deps.pool, `${request.practiceId}:${request.labResultId}`, async () => {
         let document: AthenaLabResultDocument;
         let result: LabResult;
         try {
@@ -104,11 +112,11 @@ export function createAthenaIngestActivities(deps: AthenaIngestDeps): AthenaInge
         } catch (err) {
           if (isAthenaError(err)) {
             if (err.kind === 'not-found') return { kind: 'gone' };
-            if (err.kind === 'permanent') return await deadLetter(request, err.message);
+            if (err.kind === 'permanent') return deadLetter(request, err.message);
             throw err; // auth, throttled, unavailable: Temporal retries
           }
           // The mapping refuses a document and patient that do not belong together.
-          return await deadLetter(request, err instanceof Error ? err.message : 'the document could not be mapped');
+          return deadLetter(request, err instanceof Error ? err.message : 'the document could not be mapped');
         }
         const mapped = withPracticeProviders(result, entry);
         const handoff = createHandoff({
@@ -132,7 +140,12 @@ export function createAthenaIngestActivities(deps: AthenaIngestDeps): AthenaInge
           case 'accepted': {
             await resolveDeadLetter(deps.pool, request.practiceId, request.labResultId);
             const workflowId = outcome.workflowIds[0] ?? '';
-            return { kind: 'handed-off', workflowId, duplicate: outcome.duplicate, signedOff: mapped.signedOff !== undefined };
+            return {
+              kind: 'handed-off',
+              workflowId,
+              duplicate: outcome.duplicate,
+              signedOff: mapped.signedOff !== undefined,
+            };
           }
           case 'unknown-practice':
             throw ApplicationFailure.nonRetryable(
@@ -140,7 +153,7 @@ export function createAthenaIngestActivities(deps: AthenaIngestDeps): AthenaInge
               ActivityErrorType.CONFIGURATION,
             );
           case 'conflict':
-            return await deadLetter(request, outcome.reason);
+            return deadLetter(request, outcome.reason);
         }
       });
     },
@@ -157,7 +170,11 @@ export function createAthenaIngestActivities(deps: AthenaIngestDeps): AthenaInge
             log.warn('athena feed record without patientid skipped', { practiceId });
             continue;
           }
-          refs.set(document.labresultid, { practiceId, labResultId: document.labresultid, patientId: document.patientid });
+          refs.set(document.labresultid, {
+            practiceId,
+            labResultId: document.labresultid,
+            patientId: document.patientid,
+          });
         }
       };
 
@@ -217,8 +234,32 @@ function withPracticeProviders(result: LabResult, entry: PracticeEntry): LabResu
   const mapped = applyPracticeProviders(result, entry, { arrivesSigned: false });
   const before = result.orderingProvider?.id;
   const after = mapped.orderingProvider?.id;
-  if (mapped.signedOff !== undefined && before !== undefined && after !== before && mapped.signedOff.providerId === before) {
+  if (
+    mapped.signedOff !== undefined &&
+    before !== undefined &&
+    after !== before &&
+    mapped.signedOff.providerId === before
+  ) {
     return { ...mapped, signedOff: { ...mapped.signedOff, providerId: after ?? before } };
   }
   return mapped;
+}
+
+/** The athena ingest activities from the worker's dependencies; without athena settings each fails as misconfigured. */
+export function createAthenaIngestActivitiesFrom(deps: ActivityDeps): AthenaIngestActivities {
+  if (deps.athenaIngest !== undefined) {
+    return createAthenaIngestActivities({
+      ...deps.athenaIngest,
+      pool: deps.pool,
+      now: deps.now,
+      practices: deps.practices,
+    });
+  }
+  const missing = (): never => {
+    throw ApplicationFailure.nonRetryable(
+      'athena ingest is not configured on this worker',
+      ActivityErrorType.CONFIGURATION,
+    );
+  };
+  return { ingestAthenaLabResult: missing, readAthenaChangedFeed: missing, advanceAthenaFeedCheckpoint: missing };
 }

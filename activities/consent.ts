@@ -1,6 +1,6 @@
-import type { ActivityDeps } from './deps';
+import { closeWorkflowLink, getSmsConsent } from '../lib/consent/repository';
 import type { PatientLink } from './contract';
-
+import type { ActivityDeps } from './deps';
 
 export function createConsentActivities({ pool }: Pick<ActivityDeps, 'pool'>) {
   return {
@@ -15,18 +15,12 @@ export function createConsentActivities({ pool }: Pick<ActivityDeps, 'pool'>) {
     },
 
     async closeWorkflowPatient(workflowId: string): Promise<void> {
-      await pool.query(`UPDATE workflow_patient SET open = false, updated_at = now() WHERE workflow_id = $1`, [
-        workflowId,
-      ]);
+      await closeWorkflowLink(pool, workflowId);
     },
 
     /** Current SMS consent for this patient and number; no record means no consent. */
     async checkSmsConsent(input: { practiceId: string; patientId: string; phone: string }): Promise<boolean> {
-      const { rows } = await pool.query<{ consented: boolean }>(
-        `SELECT consented FROM sms_consent WHERE practice_id = $1 AND patient_id = $2 AND phone_e164 = $3`,
-        [input.practiceId, input.patientId, input.phone],
-      );
-      return rows[0]?.consented === true;
+      return (await getSmsConsent(pool, input)) === true;
     },
   };
 }

@@ -5,6 +5,7 @@
  */
 import type { AuditEventInput } from '../lib/audit/types';
 import type { Acuity, LabResult, PatientContact, ResultSource, ResultStatus } from '../domain/lab-result';
+import type { BusinessCalendar, LocalTime } from '../domain/practice';
 import type { WorkflowState } from '../workflows/definitions';
 
 /** Identifies one send: at most one per (workflow, result version, step). */
@@ -65,7 +66,9 @@ export type PageReason =
   | 'sign-off-reminder'
   | 'sign-off-escalation'
   | 'channel-fallback'
-  | 'call-overdue';
+  | 'call-overdue'
+  /** The source cancelled a result the patient was already told about (or a call was under way). */
+  | 'result-cancelled';
 
 export interface PageRequest extends SendKey {
   practiceId: string;
@@ -138,6 +141,39 @@ export interface ReviewItem {
   updatedAt?: string;
 }
 
+/**
+ * What earlier runs with the same workflow ID did (a result that comes back after its workflow
+ * closed starts a new run under the same ID). The outbox is the record.
+ */
+export interface PriorRunSummary {
+  /** Highest result version any earlier run used in a send key (0 when none): this run numbers after it. */
+  lastVersion: number;
+  /**
+   * Highest version about which the patient was sent a result notice (a sent SMS other than the
+   * consent invitation, a Spruce result, a portal note), if any.
+   */
+  patientNotifiedVersion?: number;
+}
+
+export interface BusinessDeadlineRequest {
+  startIso: string;
+  businessMinutes: number;
+  calendar: BusinessCalendar;
+}
+
+export interface PatientSendWindowRequest {
+  atIso: string;
+  /** Candidate zones of the patient (resolvePatientZones). */
+  zones: string[];
+  window: { start: LocalTime; end: LocalTime };
+}
+export interface PatientSendWindow {
+  /** The earliest instant ≥ atIso inside the window in every zone. */
+  sendAt: string;
+  /** The first instant after sendAt outside the window in some zone: sends must not start after it. */
+  windowEndsAt: string;
+}
+
 export interface LabloopActivities {
   appendAudit(event: AuditEventInput): Promise<void>;
 
@@ -157,4 +193,14 @@ export interface LabloopActivities {
   createCallTask(request: CallTaskRequest): Promise<CallTaskOutcome>;
 
   upsertReviewItem(item: ReviewItem): Promise<void>;
+
+  /** Outbox summary of earlier runs with this workflow ID (read once when a run starts). */
+  findPriorRuns(input: { workflowId: string }): Promise<PriorRunSummary>;
+  /**
+   * Time-zone arithmetic, run as local activities so the answers are recorded in history: a replay
+   * on a Node whose ICU time-zone data changed still sees the deadlines the run acted on. A bad
+   * calendar fails non-retryably with CONFIGURATION; zones whose windows never meet with NO_SEND_WINDOW.
+   */
+  computeBusinessDeadline(input: BusinessDeadlineRequest): Promise<string>;
+  computePatientSendWindow(input: PatientSendWindowRequest): Promise<PatientSendWindow>;
 }

@@ -1,12 +1,37 @@
 import type { Pool } from 'pg';
 import type { AuditSink } from '../lib/audit/types';
+import type { AthenaIngestDeps } from './athena-ingest';
+import type { AthenaClient } from '../lib/clients/athena';
+import type { SpruceClient } from '../lib/clients/spruce';
+import type { PracticeRegistry } from '../lib/practices';
 
 export type { AuditSink, AuditEventInput as AuditEvent } from '../lib/audit/types';
 
-/** The slice of the Twilio client that activities use. */
+/** The slice of the Twilio client that activities use (lib/clients/twilio `TwilioMessaging`). */
 export interface SmsGateway {
   sendSms(input: { to: string; body: string; statusCallbackUrl: string }): Promise<{ sid: string; status: string }>;
+  /** Messages to `to` created at or after `sentAfter`, newest first: how an ambiguous send is reconciled. */
+  findRecentMessages(input: { to: string; sentAfter: Date }): Promise<{ sid: string; body: string; dateCreated: string }[]>;
 }
+
+/** The slice of the Spruce client that activities use. */
+export type SpruceGateway = Pick<
+  SpruceClient,
+  | 'findContactByIntegration'
+  | 'searchContacts'
+  | 'createContact'
+  | 'listContactConversations'
+  | 'createSecureConversation'
+  | 'postMessage'
+  | 'uploadMedia'
+  | 'createNoteConversation'
+>;
+
+/** The slice of the athenahealth client that activities use. */
+export type AthenaGateway = Pick<
+  AthenaClient,
+  'updateLabResultPatientNote' | 'getPortalPublication' | 'createPatientCase' | 'assignPatientCase' | 'findPatientCases'
+>;
 
 export interface ActivityDeps {
   pool: Pool;
@@ -14,6 +39,14 @@ export interface ActivityDeps {
   sms: SmsGateway;
   /** Public URL of the API's Twilio status-callback route. */
   smsStatusCallbackUrl: string;
+  spruce: SpruceGateway;
+  /** The org's Spruce Link (secure internal endpoint) that result threads are sent from; unset = no Spruce. */
+  spruceInternalEndpointId?: string;
+  athena: AthenaGateway;
+  /** Practice policies (staff, Spruce members, athena usernames and departments) and athena practice IDs. */
+  practices: PracticeRegistry;
   /** Injected so tests control time; activities never read the clock directly. */
   now: () => Date;
+  /** athena reads and the workflow-ID secret for the athena ingest activities; absent: they fail as misconfigured. */
+  athenaIngest?: Omit<AthenaIngestDeps, 'pool' | 'now' | 'practices'>;
 }

@@ -15,6 +15,8 @@ export const ActivityErrorType = {
   ATHENA_PERMANENT: 'AthenaPermanentError',
   /** Our own configuration is wrong (unknown practice, missing staff member): needs a human. */
   CONFIGURATION: 'ConfigurationError',
+  /** The patient's candidate time zones have no common messaging window: no SMS can be timed. */
+  NO_SEND_WINDOW: 'NoSendWindowError',
 } as const;
 
 export type ActivityErrorTypeName = (typeof ActivityErrorType)[keyof typeof ActivityErrorType];

@@ -1,15 +1,19 @@
 import type { LabloopActivities } from './contract';
 import type { ActivityDeps } from './deps';
 import { createAthenaActivities } from './athena';
+import type { AthenaIngestActivities } from './athena-ingest-contract';
+import { createAthenaIngestActivitiesFrom } from './athena-ingest';
 import { createAuditActivities } from './audit';
+import { createCalendarActivities } from './calendar';
 import { createConsentActivities } from './consent';
 import { createPatientZoneActivities } from './patient-zones';
+import { createPriorRunActivities } from './prior-runs';
 import { createReviewItemActivities } from './review-items';
 import { createSmsActivities } from './sms';
 import { createSpruceActivities } from './spruce';
 
 /** Every activity the worker registers, built from injected dependencies (tests pass fakes). */
-export function createActivities(deps: ActivityDeps): LabloopActivities {
+export function createActivities(deps: ActivityDeps): LabloopActivities & AthenaIngestActivities {
   return {
     ...createAuditActivities(deps),
     ...createConsentActivities(deps),
@@ -18,6 +22,9 @@ export function createActivities(deps: ActivityDeps): LabloopActivities {
     ...createSpruceActivities(deps),
     ...createAthenaActivities(deps),
     ...createReviewItemActivities(deps),
+    ...createAthenaIngestActivitiesFrom(deps),
+    ...createCalendarActivities(),
+    ...createPriorRunActivities(deps),
   };
 }
 

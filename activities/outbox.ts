@@ -1,32 +1,70 @@
 import type { Pool } from 'pg';
+import type { AuditEventInput, AuditSink, JsonValue } from '../lib/audit/types';
+import { LAB_RESULT_WORKFLOW_ID_PATTERN } from '../workflows/definitions';
 
 /**
- * Intent-first sending. The intent row is written (under its unique key) before the provider is
- * called and the provider's message ID after, inside one transaction holding the row lock, so two
- * attempts never call the provider at the same time. If a process dies between the call and the
- * second write, the row stays at `intent` with attempts > 0: the next attempt asks `reconcile`
- * whether the earlier call landed before sending again, which bounds duplicates to what the
- * provider cannot tell us about.
+ * Intent-first sending: nothing lost, nothing sent twice (within what providers let us know).
+ *
+ *  1. The intent row is written under its unique key (workflow, result version, step) and audited
+ *     (`send-intent`) BEFORE the provider is called.
+ *  2. The attempt is counted durably (attempts + 1, committed), then the provider is called while
+ *     the row is locked, so two attempts never call the provider at the same time.
+ *  3. After the provider accepted, the send is audited (`send`, outcome `sent`) and its message ID
+ *     recorded. A retried activity that finds a recorded ID does not send again.
+ *
+ * A process that dies between the provider call and the recording (step 3) leaves the row at
+ * `intent` with attempts > 0. The next attempt then asks `reconcile` whether the earlier call
+ * landed: `found` records that message (outcome `reconciled`), `not-found` sends, and `unknown`
+ * (the provider cannot be asked) sends anyway, audited as `ambiguous`. So each crash in that window
+ * costs at most one duplicate, and only when the provider cannot be queried; every case is audited.
+ * Providers with idempotency keys (Spruce) or idempotent writes (athena replace) need no reconcile.
  */
+
 export interface OutboxKey {
   workflowId: string;
   resultVersion: number;
   step: string;
 }
 
+export type OutboxChannel = 'sms' | 'spruce' | 'portal' | 'call' | 'page';
+
 export interface OutboxMeta {
-  channel: 'sms' | 'spruce' | 'portal' | 'call' | 'page';
+  channel: OutboxChannel;
   practiceId: string;
   patientId?: string;
   template: string;
+  /** The audit action of the send itself: `send` (default), `page` or `call-task`. */
+  auditAction?: 'send' | 'page' | 'call-task';
 }
+
+export interface SendOnceDeps {
+  pool: Pool;
+  audit: AuditSink;
+  now: () => Date;
+}
+
+/** What a provider call returns: its message ID, and the thread it went to when there is one. */
+export interface ProviderReceipt {
+  providerMessageId: string;
+  threadId?: string;
+}
+
+/** What reconciliation learned about an earlier attempt whose outcome was not recorded. */
+export type ReconcileResult =
+  | { kind: 'found'; providerMessageId: string }
+  | { kind: 'not-found' }
+  /** The provider could not be asked; `reason` is a PHI-free code for the audit. */
+  | { kind: 'unknown'; reason: string };
 
 export interface OutboxOutcome {
   providerMessageId: string;
+  threadId?: string;
   /** True when this call found an earlier send (recorded or reconciled) and did not send again. */
   alreadySent: boolean;
   reconciled: boolean;
   attempts: number;
+  /** When the provider accepted the send (the first time, for an earlier send). */
+  sentAt: Date;
 }
 
 export function outboxIdempotencyKey(key: OutboxKey): string {
@@ -37,68 +75,175 @@ interface OutboxRow {
   id: string;
   status: string;
   provider_message_id: string | null;
+  provider_thread_id: string | null;
   attempts: number;
   created_at: Date;
+  sent_at: Date | null;
 }
 
+/** The opaque result reference inside a lab-result workflow ID, for audit rows. */
+function resultRefOf(workflowId: string): string | undefined {
+  if (!LAB_RESULT_WORKFLOW_ID_PATTERN.test(workflowId)) return undefined;
+  return workflowId.slice(workflowId.lastIndexOf('-') + 1);
+}
+
+/** Identifiers and codes of a send error, never its message (vendor text can quote a phone number). */
+export function describeSendError(err: unknown): Record<string, JsonValue> {
+  const out: Record<string, JsonValue> = { error: err instanceof Error ? err.name : 'unknown' };
+  if (typeof err === 'object' && err !== null) {
+    for (const field of ['kind', 'code', 'status', 'httpStatus', 'type', 'networkCode'] as const) {
+      const value = (err as Record<string, unknown>)[field];
+      if (typeof value === 'string' || typeof value === 'number') out[field] = value;
+    }
+  }
+  return out;
+}
+
+/**
+ * Send at most once per key. `send` calls the provider; `reconcile` (optional) looks for an earlier
+ * attempt's message at the provider, given when the intent was recorded.
+ */
 export async function sendOnce(
-  pool: Pool,
+  deps: SendOnceDeps,
   key: OutboxKey,
   meta: OutboxMeta,
-  send: () => Promise<{ providerMessageId: string }>,
-  reconcile?: (intentCreatedAt: Date) => Promise<string | undefined>,
+  send: () => Promise<ProviderReceipt>,
+  reconcile?: (intentCreatedAt: Date) => Promise<ReconcileResult>,
 ): Promise<OutboxOutcome> {
   const idempotencyKey = outboxIdempotencyKey(key);
-  const client = await pool.connect();
+  const resultRef = resultRefOf(key.workflowId);
+  const audit = (
+    stage: 'intent' | 'outcome',
+    outcome: string,
+    suffix: string,
+    details: Record<string, JsonValue> = {},
+  ): Promise<unknown> => {
+    const event: AuditEventInput = {
+      occurredAt: deps.now().toISOString(),
+      practiceId: meta.practiceId,
+      workflowId: key.workflowId,
+      ...(resultRef !== undefined ? { resultRef } : {}),
+      ...(meta.patientId !== undefined ? { patientId: meta.patientId } : {}),
+      actor: { type: 'system', id: 'worker' },
+      action: stage === 'intent' ? 'send-intent' : (meta.auditAction ?? 'send'),
+      channel: meta.channel,
+      template: meta.template,
+      outcome,
+      details: { step: key.step, resultVersion: key.resultVersion, ...details },
+      idempotencyKey: `outbox:${idempotencyKey}:${suffix}`,
+    };
+    return deps.audit.append(event);
+  };
+
+  await deps.pool.query(
+    `INSERT INTO outbox (idempotency_key, workflow_id, result_version, step, channel, practice_id, patient_id, template, status)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'intent') ON CONFLICT (idempotency_key) DO NOTHING`,
+    [
+      idempotencyKey,
+      key.workflowId,
+      key.resultVersion,
+      key.step,
+      meta.channel,
+      meta.practiceId,
+      meta.patientId ?? null,
+      meta.template,
+    ],
+  );
+  // Idempotent by key: a crash between the insert and this append is repaired by the next attempt.
+  await audit('intent', 'recorded', 'intent');
+
+  const client = await deps.pool.connect();
   try {
-    await client.query(
-      `INSERT INTO outbox (idempotency_key, workflow_id, result_version, step, channel, practice_id, patient_id, template, status)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'intent') ON CONFLICT (idempotency_key) DO NOTHING`,
-      [idempotencyKey, key.workflowId, key.resultVersion, key.step, meta.channel, meta.practiceId, meta.patientId ?? null, meta.template],
-    );
     await client.query('BEGIN');
     const { rows } = await client.query<OutboxRow>(
-      'SELECT id, status, provider_message_id, attempts, created_at FROM outbox WHERE idempotency_key = $1 FOR UPDATE',
+      `SELECT id, status, provider_message_id, provider_thread_id, attempts, created_at, sent_at
+       FROM outbox WHERE idempotency_key = $1 FOR UPDATE`,
       [idempotencyKey],
     );
     const row = rows[0];
     if (row === undefined) throw new Error('outbox intent row vanished');
     if (row.provider_message_id !== null) {
       await client.query('COMMIT');
-      return { providerMessageId: row.provider_message_id, alreadySent: true, reconciled: false, attempts: row.attempts };
+      return {
+        providerMessageId: row.provider_message_id,
+        ...(row.provider_thread_id !== null ? { threadId: row.provider_thread_id } : {}),
+        alreadySent: true,
+        reconciled: false,
+        attempts: row.attempts,
+        sentAt: row.sent_at ?? row.created_at,
+      };
     }
-    // `failed` means the provider answered with an error (nothing sent); `intent`/`ambiguous` after an
-    // attempt means we cannot know, so ask the provider first.
+
+    const record = async (receipt: ProviderReceipt): Promise<Date> => {
+      const { rows: updated } = await client.query<{ sent_at: Date }>(
+        `UPDATE outbox SET status = 'sent', provider_message_id = $2, provider_thread_id = COALESCE($3, provider_thread_id),
+           sent_at = now(), updated_at = now() WHERE id = $1 RETURNING sent_at`,
+        [row.id, receipt.providerMessageId, receipt.threadId ?? null],
+      );
+      return updated[0]?.sent_at ?? deps.now();
+    };
+
+    // `failed` means the provider answered with an error (nothing was sent). `intent`/`ambiguous`
+    // after an attempt means we cannot know whether it landed: ask the provider first.
+    let afterReconcile: string | undefined;
     if (row.attempts > 0 && row.status !== 'failed' && reconcile !== undefined) {
       const found = await reconcile(row.created_at);
-      if (found !== undefined) {
-        await client.query(
-          `UPDATE outbox SET status = 'sent', provider_message_id = $2, sent_at = now(), updated_at = now() WHERE id = $1`,
-          [row.id, found],
-        );
+      if (found.kind === 'found') {
+        await audit('outcome', 'reconciled', 'reconciled', {
+          providerMessageId: found.providerMessageId,
+          attempts: row.attempts,
+          previousStatus: row.status,
+        });
+        const sentAt = await record({ providerMessageId: found.providerMessageId });
         await client.query('COMMIT');
-        return { providerMessageId: found, alreadySent: true, reconciled: true, attempts: row.attempts };
+        return {
+          providerMessageId: found.providerMessageId,
+          alreadySent: true,
+          reconciled: true,
+          attempts: row.attempts,
+          sentAt,
+        };
       }
+      if (found.kind === 'unknown') {
+        // The bound: without an answer we send again, so this crash may cost one duplicate. Said so.
+        await audit('outcome', 'ambiguous', `ambiguous:${row.attempts}`, {
+          reason: found.reason,
+          attempts: row.attempts,
+          previousStatus: row.status,
+        });
+      }
+      afterReconcile = found.kind;
     }
+
     // Count the attempt durably before calling out, so a crash mid-call is visible to the next attempt.
     await client.query(`UPDATE outbox SET attempts = attempts + 1, updated_at = now() WHERE id = $1`, [row.id]);
     await client.query('COMMIT');
+    const attempt = row.attempts + 1;
     await client.query('BEGIN');
     await client.query('SELECT 1 FROM outbox WHERE id = $1 FOR UPDATE', [row.id]);
+    let receipt: ProviderReceipt;
     try {
-      const { providerMessageId } = await send();
-      await client.query(
-        `UPDATE outbox SET status = 'sent', provider_message_id = $2, sent_at = now(), updated_at = now() WHERE id = $1`,
-        [row.id, providerMessageId],
-      );
-      await client.query('COMMIT');
-      return { providerMessageId, alreadySent: false, reconciled: false, attempts: row.attempts + 1 };
+      receipt = await send();
     } catch (err) {
       const status = isAmbiguous(err) ? 'ambiguous' : 'failed';
       await client.query(`UPDATE outbox SET status = $2, updated_at = now() WHERE id = $1`, [row.id, status]);
       await client.query('COMMIT');
+      await audit('outcome', status === 'ambiguous' ? 'ambiguous' : 'failed', `error:${attempt}`, {
+        attempt,
+        ...describeSendError(err),
+      }).catch(() => undefined); // the provider's error is what the caller must see
       throw err;
     }
+    // Audit before recording: a crash between the two leaves an audited send that the next attempt
+    // reconciles (and audits again as reconciled), never a recorded send without an audit row.
+    await audit('outcome', 'sent', 'sent', {
+      providerMessageId: receipt.providerMessageId,
+      attempt,
+      ...(afterReconcile !== undefined ? { afterReconcile } : {}),
+    });
+    const sentAt = await record(receipt);
+    await client.query('COMMIT');
+    return { ...receipt, alreadySent: false, reconciled: false, attempts: attempt, sentAt };
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
@@ -109,22 +254,105 @@ export async function sendOnce(
 
 /** A send error that may have happened after the provider accepted the request (e.g. a timeout). */
 function isAmbiguous(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { ambiguous?: unknown }).ambiguous === true;
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as { ambiguous?: unknown; kind?: unknown };
+  return e.ambiguous === true || e.kind === 'ambiguous';
+}
+
+/** Provider message IDs already recorded for a channel among `candidates` (reconciliation skips them). */
+export async function recordedProviderIds(pool: Pool, channel: OutboxChannel, candidates: string[]): Promise<Set<string>> {
+  if (candidates.length === 0) return new Set();
+  const { rows } = await pool.query<{ provider_message_id: string }>(
+    `SELECT provider_message_id FROM outbox WHERE channel = $1 AND provider_message_id = ANY($2::text[])`,
+    [channel, candidates],
+  );
+  return new Set(rows.map((r) => r.provider_message_id));
+}
+
+/**
+ * Delivery progress by rank: a status only replaces one of lower rank, so a late `sent` callback
+ * arriving after `delivered` (Twilio does not promise order) cannot move a message backwards.
+ */
+const DELIVERY_RANK: Record<string, number> = {
+  queued: 1,
+  sent: 2,
+  delivered: 3,
+  undelivered: 3,
+  failed: 3,
+  read: 4,
+};
+
+export interface DeliveryStatusRecord {
+  workflowId: string;
+  practiceId: string;
+  patientId?: string;
+  /** False when the status was stale (lower rank than what is recorded) and was not applied. */
+  applied: boolean;
 }
 
 /** Record a delivery status reported by a provider callback against the outbox row. */
 export async function recordDeliveryStatus(
   pool: Pool,
-  channel: OutboxMeta['channel'],
+  channel: OutboxChannel,
   providerMessageId: string,
   status: string,
   errorCode?: string,
+): Promise<DeliveryStatusRecord | undefined> {
+  const rank = DELIVERY_RANK[status] ?? 0;
+  const { rows } = await pool.query<{ workflow_id: string; practice_id: string; patient_id: string | null; applied: boolean }>(
+    `WITH target AS (
+       SELECT id, workflow_id, practice_id, patient_id, delivery_status FROM outbox WHERE channel = $1 AND provider_message_id = $2 FOR UPDATE
+     ), updated AS (
+       UPDATE outbox o SET delivery_status = $3, error_code = COALESCE($4, o.error_code), updated_at = now()
+       FROM target t
+       WHERE o.id = t.id AND $5 >= COALESCE((SELECT r.rank FROM (VALUES ${rankValues()}) AS r(status, rank) WHERE r.status = t.delivery_status), 0)
+       RETURNING o.id
+     )
+     SELECT t.workflow_id, t.practice_id, t.patient_id, EXISTS (SELECT 1 FROM updated) AS applied FROM target t`,
+    [channel, providerMessageId, status, errorCode ?? null, rank],
+  );
+  const row = rows[0];
+  if (row === undefined) return undefined;
+  return {
+    workflowId: row.workflow_id,
+    practiceId: row.practice_id,
+    ...(row.patient_id !== null ? { patientId: row.patient_id } : {}),
+    applied: row.applied,
+  };
+}
+
+function rankValues(): string {
+  return Object.entries(DELIVERY_RANK)
+    .map(([status, rank]) => `('${status}', ${rank})`)
+    .join(', ');
+}
+
+/**
+ * A Spruce item whose request id we never learned (the answer to the post was lost and the retry was
+ * refused as a duplicate) is matched by its conversation instead: the oldest send into that thread
+ * still waiting for its real ID takes it. Returns the workflow, or undefined when nothing waits.
+ */
+export async function adoptThreadMessageId(
+  pool: Pool,
+  channel: OutboxChannel,
+  threadId: string,
+  providerMessageId: string,
 ): Promise<{ workflowId: string } | undefined> {
   const { rows } = await pool.query<{ workflow_id: string }>(
-    `UPDATE outbox SET delivery_status = $3, error_code = COALESCE($4, error_code), updated_at = now()
-     WHERE channel = $1 AND provider_message_id = $2 RETURNING workflow_id`,
-    [channel, providerMessageId, status, errorCode ?? null],
+    `UPDATE outbox SET provider_message_id = $3, updated_at = now()
+     WHERE id = (
+       SELECT id FROM outbox WHERE channel = $1 AND provider_thread_id = $2 AND provider_message_id LIKE '${PENDING_ID_PREFIX}%'
+       ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED
+     )
+     RETURNING workflow_id`,
+    [channel, threadId, providerMessageId],
   );
   const row = rows[0];
   return row === undefined ? undefined : { workflowId: row.workflow_id };
 }
+
+/**
+ * Placeholder provider ID for a send the provider confirmed only as "already done" (Spruce 422): the
+ * real ID arrives with the webhook and replaces it (adoptThreadMessageId).
+ */
+export const PENDING_ID_PREFIX = 'pending:';

@@ -1,11 +1,314 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import type { PatientContact } from '../domain/lab-result';
+import type { PracticePolicy, StaffMember } from '../domain/practice';
+import { SpruceError, type SpruceContact } from '../lib/clients/spruce';
+import { renderResultPdf } from '../lib/pdf';
+import type {
+  LabloopActivities,
+  PageReason,
+  PageRequest,
+  SpruceContactStatus,
+  SpruceResultRequest,
+} from './contract';
 import type { ActivityDeps } from './deps';
-import type { LabloopActivities } from './contract';
-import { notImplemented } from './not-implemented';
+import { ActivityErrorType } from './error-types';
+import { outboxIdempotencyKey, PENDING_ID_PREFIX, sendOnce } from './outbox';
 
-export function createSpruceActivities(_deps: ActivityDeps): Pick<LabloopActivities, 'lookupSpruceContact' | 'sendSpruceResult' | 'pageStaff'> {
+/**
+ * Spruce: the secure result thread (message + our rendered PDF), and pages/internal notes to staff.
+ *
+ * Every write carries `s-idempotency-key` derived from the outbox key, so a retry after a lost answer
+ * is refused by Spruce as a duplicate (422, "already done") instead of posting twice. Spruce does not
+ * replay the first answer, so such a send is recorded with a pending ID that the
+ * `conversationItem.created` webhook later replaces with the real request ID.
+ *
+ * Failures: SpruceNoAccountError (the patient cannot receive a secure thread), SprucePermanentError
+ * (4xx: this request will never succeed), ConfigurationError (unknown practice or staff member, no
+ * Spruce endpoint configured, token refused); everything else is retried.
+ */
+
+export const SPRUCE_RETRYABLE_ERROR_TYPE = 'SpruceRetryableError';
+
+/** The attachment's title in the thread (the patient sees it; generic on purpose). */
+const RESULT_PDF_TITLE = 'Lab results (PDF)';
+
+const PAGE_REASON_TEXT: Record<PageReason, string> = {
+  'critical-result': 'Critical lab result needs action',
+  'abnormal-result': 'Abnormal lab result needs review',
+  'sign-off-reminder': 'Lab result waiting for sign-off',
+  'sign-off-escalation': 'Lab result sign-off overdue (escalated)',
+  'channel-fallback': 'Patient could not be reached on the planned channel',
+  'call-overdue': 'Outbound call for a lab result is overdue',
+  'result-cancelled': 'A lab result the patient may know about was cancelled by the lab',
+};
+
+type SpruceDeps = Pick<ActivityDeps, 'pool' | 'audit' | 'spruce' | 'spruceInternalEndpointId' | 'practices' | 'now'>;
+
+export function createSpruceActivities(
+  deps: SpruceDeps,
+): Pick<LabloopActivities, 'lookupSpruceContact' | 'sendSpruceResult' | 'pageStaff'> {
   return {
-    lookupSpruceContact: () => notImplemented('lookupSpruceContact'),
-    sendSpruceResult: () => notImplemented('sendSpruceResult'),
-    pageStaff: () => notImplemented('pageStaff'),
+    /** Whether the patient can get a secure thread. Read-only: finds the contact, never creates one. */
+    async lookupSpruceContact({ practiceId, patient }): Promise<SpruceContactStatus> {
+      policyOf(deps, practiceId);
+      try {
+        const contact = await findContact(deps, patient);
+        if (contact === undefined) return { secure: false };
+        await rememberContact(deps, practiceId, patient.id, contact.id);
+        return { contactId: contact.id, secure: canMessageSecurely(contact) };
+      } catch (err) {
+        throw spruceFailure(err);
+      }
+    },
+
+    /** Post the result (text + PDF) in the patient's secure thread, at most once per outbox key. */
+    async sendSpruceResult(request: SpruceResultRequest): Promise<{ conversationId: string; messageRef: string; alreadySent: boolean }> {
+      const policy = policyOf(deps, request.practiceId);
+      const endpointId = deps.spruceInternalEndpointId;
+      if (endpointId === undefined || endpointId === '') {
+        throw ApplicationFailure.nonRetryable('SPRUCE_INTERNAL_ENDPOINT_ID is not configured', ActivityErrorType.CONFIGURATION);
+      }
+      const key = outboxIdempotencyKey(request);
+      const patient = request.result.patient;
+      try {
+        const contact = await findOrCreateContact(deps, patient, key);
+        await rememberContact(deps, request.practiceId, patient.id, contact.id);
+        if (!canMessageSecurely(contact)) {
+          throw ApplicationFailure.nonRetryable(
+            'the patient has no Spruce account or pending invite',
+            ActivityErrorType.SPRUCE_NO_ACCOUNT,
+          );
+        }
+        const outcome = await sendOnce(
+          deps,
+          request,
+          {
+            channel: 'spruce',
+            practiceId: request.practiceId,
+            patientId: patient.id,
+            template: request.updated ? 'spruce-result-updated' : 'spruce-result',
+          },
+          async () => {
+            const conversationId = await findOrCreateConversation(deps, contact.id, endpointId, policy, key);
+            const pdf = await renderResultPdf({
+              result: request.result,
+              practiceName: request.practiceName,
+              ...(request.providerNote !== undefined ? { providerNote: request.providerNote } : {}),
+              generatedAt: deps.now().toISOString(),
+              flagMappings: policy.flagMappings,
+            });
+            const { mediaId } = await deps.spruce.uploadMedia({
+              filename: `lab-results-v${request.resultVersion}.pdf`,
+              contentType: 'application/pdf',
+              data: pdf,
+            });
+            const posted = await deps.spruce.postMessage({
+              conversationId,
+              text: resultMessageText(request),
+              attachments: [{ mediaId, title: RESULT_PDF_TITLE }],
+              idempotencyKey: key,
+            });
+            return {
+              providerMessageId: posted.alreadyDone ? `${PENDING_ID_PREFIX}${key}` : posted.requestId,
+              threadId: conversationId,
+            };
+          },
+        );
+        return {
+          conversationId: outcome.threadId ?? '',
+          messageRef: outcome.providerMessageId,
+          alreadySent: outcome.alreadySent,
+        };
+      } catch (err) {
+        throw spruceFailure(err);
+      }
+    },
+
+    /**
+     * Page a staff member through Spruce: an internal note conversation with a `page` element for
+     * their member ID. The text carries the reason, the workflow ID and the review link, never a
+     * patient name or a value.
+     */
+    async pageStaff(request: PageRequest) {
+      const policy = policyOf(deps, request.practiceId);
+      const member = spruceMemberOf(policy, request.staffId);
+      const key = outboxIdempotencyKey(request);
+      try {
+        const outcome = await sendOnce(
+          deps,
+          request,
+          { channel: 'page', practiceId: request.practiceId, template: `page-${request.reason}`, auditAction: 'page' },
+          async () => {
+            const created = await deps.spruce.createNoteConversation({
+              memberIds: [member],
+              title: PAGE_REASON_TEXT[request.reason],
+              text: pageText(request),
+              pageMemberIds: [member],
+              idempotencyKey: key,
+            });
+            if (created.alreadyDone) return { providerMessageId: `${PENDING_ID_PREFIX}${key}` };
+            return {
+              providerMessageId: created.postMessageRequestId ?? created.conversationId,
+              threadId: created.conversationId,
+            };
+          },
+        );
+        return { pageRef: outcome.providerMessageId, alreadySent: outcome.alreadySent, pagedAt: outcome.sentAt.toISOString() };
+      } catch (err) {
+        throw spruceFailure(err);
+      }
+    },
   };
+}
+
+function policyOf(deps: Pick<ActivityDeps, 'practices'>, practiceId: string): PracticePolicy {
+  const policy = deps.practices.policy(practiceId);
+  if (policy === undefined) {
+    throw ApplicationFailure.nonRetryable(`unknown practice ${practiceId}`, ActivityErrorType.CONFIGURATION);
+  }
+  return policy;
+}
+
+function spruceMemberOf(policy: PracticePolicy, staffId: string): string {
+  const staff: StaffMember | undefined = policy.staff.find((s) => s.id === staffId);
+  if (staff?.spruceMemberId === undefined || staff.spruceMemberId === '') {
+    throw ApplicationFailure.nonRetryable(
+      `staff member ${staffId} of practice ${policy.practiceId} has no Spruce member ID to page`,
+      ActivityErrorType.CONFIGURATION,
+    );
+  }
+  return staff.spruceMemberId;
+}
+
+function canMessageSecurely(contact: SpruceContact): boolean {
+  return contact.hasAccount || contact.hasPendingInvite;
+}
+
+/**
+ * The patient's contact: by the EHR link first (exact), else by mobile number, accepting a match
+ * only when the name agrees too, so a relative sharing the phone is never taken for the patient.
+ */
+async function findContact(deps: SpruceDeps, patient: PatientContact): Promise<SpruceContact | undefined> {
+  const linked = await deps.spruce.findContactByIntegration({ externalId: patient.id });
+  if (linked !== undefined) return linked;
+  if (patient.mobilePhone === undefined || patient.firstName === undefined || patient.lastName === undefined) {
+    return undefined;
+  }
+  const { contacts } = await deps.spruce.searchContacts({
+    structured: {
+      phoneNumberFilter: [{ values: [patient.mobilePhone], match: 'any' }],
+      nameFilter: [{ names: [{ givenName: patient.firstName, familyName: patient.lastName }], match: 'any' }],
+    },
+  });
+  const same = (a: string | undefined, b: string) => a?.trim().toLowerCase() === b.trim().toLowerCase();
+  return contacts.find(
+    (c) =>
+      same(c.givenName, patient.firstName ?? '') &&
+      same(c.familyName, patient.lastName ?? '') &&
+      c.phoneNumbers.some((p) => p.value === patient.mobilePhone),
+  );
+}
+
+async function findOrCreateContact(deps: SpruceDeps, patient: PatientContact, key: string): Promise<SpruceContact> {
+  const found = await findContact(deps, patient);
+  if (found !== undefined) return found;
+  if (patient.mobilePhone === undefined || patient.firstName === undefined || patient.lastName === undefined) {
+    throw ApplicationFailure.nonRetryable(
+      'no Spruce contact for the patient, and name or mobile number is missing to create one',
+      ActivityErrorType.SPRUCE_NO_ACCOUNT,
+    );
+  }
+  const { contact } = await deps.spruce.createContact({
+    givenName: patient.firstName,
+    familyName: patient.lastName,
+    phoneNumbers: [patient.mobilePhone],
+    externalId: patient.id,
+    idempotencyKey: key,
+  });
+  return contact;
+}
+
+/** Reuse the patient's secure thread from our endpoint, or start one (idempotently). */
+async function findOrCreateConversation(
+  deps: SpruceDeps,
+  contactId: string,
+  endpointId: string,
+  policy: PracticePolicy,
+  key: string,
+): Promise<string> {
+  const existing = async () => {
+    const conversations = await deps.spruce.listContactConversations(contactId);
+    return conversations
+      .filter((c) => c.type === 'secure' && c.internalEndpoint?.id === endpointId)
+      .sort((a, b) => (b.lastMessageAt ?? b.createdAt ?? '').localeCompare(a.lastMessageAt ?? a.createdAt ?? ''))[0]?.id;
+  };
+  const reused = await existing();
+  if (reused !== undefined) return reused;
+  const created = await deps.spruce.createSecureConversation({
+    contactId,
+    internalEndpointId: endpointId,
+    subject: `Lab results from ${policy.practiceName}`,
+    idempotencyKey: `${key}:conversation`,
+  });
+  if (!created.alreadyDone) return created.conversationId;
+  // An earlier attempt created it and its answer was lost; Spruce lists are eventually consistent.
+  const again = await existing();
+  if (again !== undefined) return again;
+  throw new SpruceError('Spruce conversation was created by an earlier attempt but is not listed yet', {
+    kind: 'retryable',
+    type: 'duplicate_not_listed',
+  });
+}
+
+async function rememberContact(deps: SpruceDeps, practiceId: string, patientId: string, contactId: string): Promise<void> {
+  await deps.pool.query(
+    `INSERT INTO spruce_contact (practice_id, patient_id, contact_id) VALUES ($1, $2, $3)
+     ON CONFLICT (practice_id, patient_id) DO UPDATE SET contact_id = EXCLUDED.contact_id, updated_at = now()`,
+    [practiceId, patientId, contactId],
+  );
+}
+
+/** The secure message itself (it may carry the result: Spruce is the secure channel). */
+export function resultMessageText(request: SpruceResultRequest): string {
+  const what = request.result.panelName !== undefined ? `${request.result.panelName} results` : 'lab results';
+  const lines = [
+    request.updated
+      ? `${request.practiceName}: an updated version of your ${what} is attached. Please use this one instead of the earlier copy.`
+      : `${request.practiceName}: your ${what} are attached.`,
+  ];
+  if (request.providerNote !== undefined && request.providerNote.trim() !== '') {
+    lines.push(`Note from your provider: ${request.providerNote.trim()}`);
+  }
+  if (request.schedulingUrl !== '') lines.push(`To schedule a follow-up visit: ${request.schedulingUrl}`);
+  lines.push('Reply here with any questions.');
+  return lines.join('\n\n');
+}
+
+/** A page's text: reason, IDs and the review link only. */
+export function pageText(request: PageRequest): string {
+  const parts = [
+    `${request.urgency === 'high' ? 'URGENT: ' : ''}${PAGE_REASON_TEXT[request.reason]}.`,
+    `Result ${request.workflowId}.`,
+  ];
+  if (request.reviewUrl !== undefined) parts.push(`Review: ${request.reviewUrl}`);
+  return parts.join(' ');
+}
+
+/** A Spruce error as the workflow understands it; the message names status and type, never content. */
+export function spruceFailure(err: unknown): unknown {
+  if (!(err instanceof SpruceError)) return err;
+  const details = [{ status: err.status ?? null, type: err.type ?? null }];
+  if (err.kind === 'auth') {
+    return ApplicationFailure.create({ message: err.message, type: ActivityErrorType.CONFIGURATION, nonRetryable: true, details });
+  }
+  if (err.kind === 'permanent') {
+    return ApplicationFailure.create({ message: err.message, type: ActivityErrorType.SPRUCE_PERMANENT, nonRetryable: true, details });
+  }
+  return ApplicationFailure.create({
+    message: err.message,
+    type: SPRUCE_RETRYABLE_ERROR_TYPE,
+    nonRetryable: false,
+    details,
+    ...(err.retryAfterMs !== undefined ? { nextRetryDelay: err.retryAfterMs } : {}),
+  });
 }

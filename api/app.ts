@@ -7,12 +7,21 @@ import { createPrivilegedAuth } from './auth/privileged';
 import type { ApiDeps } from './deps';
 import { createHandoff } from './ingest/handoff';
 import { createHl7Ingest, type Hl7Ingest } from './ingest/hl7-ingest';
+import { createFhirIngest } from './ingest/fhir-ingest';
+import { createAthenaWebhookIngest } from './ingest/athena-webhook-ingest';
 import { healthRoutes } from './routes/health';
 import { hl7Routes } from './routes/hl7';
+import { fhirRoutes } from './routes/fhir';
+import { athenaWebhookRoutes } from './routes/athena-webhooks';
 import { resultRoutes } from './routes/results';
 import { twilioWebhookRoutes } from './routes/twilio-webhooks';
+import { spruceWebhookRoutes } from './routes/spruce-webhooks';
+import { consentRoutes } from './routes/consent';
+import { createAuditLog } from '../lib/audit';
+import { createWorkflowSignaller } from '../lib/consent/workflow-signaller';
 import { codecRoutes } from './routes/codec';
 import { auditExportRoutes } from './routes/audit-export';
+import { reviewApp } from './review';
 
 /** Per-client request budget on public routes; an interface engine replaying a backlog stays well inside it. */
 const RATE_LIMIT_PER_MINUTE = 600;
@@ -96,15 +105,35 @@ export async function buildApp(deps: ApiDeps): Promise<BuiltApp> {
 
   await app.register(healthRoutes(deps));
   await app.register(hl7Routes({ ingestHl7, requireMachineToken, statusUrl }));
+  const ingestFhir = createFhirIngest({ handoff, practices: deps.practices, logger: deps.logger });
+  await app.register(fhirRoutes({ ingestFhir, requireMachineToken, statusUrl }));
+  const ingestAthenaWebhook = createAthenaWebhookIngest({
+    temporal: deps.temporal,
+    practices: deps.practices,
+    taskQueue: deps.taskQueue,
+    logger: deps.logger,
+  });
+  await app.register(athenaWebhookRoutes({ secret: deps.athenaWebhookSecret, ingest: ingestAthenaWebhook }));
   await app.register(resultRoutes({ temporal: deps.temporal, requireMachineToken }));
+  const audit = createAuditLog(deps.pool);
+  const signaller = deps.signaller ?? createWorkflowSignaller(deps.temporal);
   await app.register(
     twilioWebhookRoutes({
       pool: deps.pool,
-      temporal: deps.temporal,
+      audit,
+      signaller,
+      practices: deps.practices,
       authToken: deps.twilioAuthToken,
       publicBaseUrl: deps.publicBaseUrl,
+      inboundPractices: deps.twilioInboundPractices ?? new Map(),
       now: deps.now,
     }),
+  );
+  await app.register(
+    spruceWebhookRoutes({ pool: deps.pool, audit, signaller, secret: deps.spruceWebhookSecret, now: deps.now }),
+  );
+  await app.register(
+    consentRoutes({ pool: deps.pool, audit, signaller, practices: deps.practices, requireMachineToken, now: deps.now }),
   );
   await app.register(
     codecRoutes({
@@ -131,6 +160,18 @@ export async function buildApp(deps: ApiDeps): Promise<BuiltApp> {
         sessionRoles: ['administrator'],
       }),
     }),
+  );
+  await app.register(
+    reviewApp({
+      pool: deps.pool,
+      temporal: deps.temporal,
+      practices: deps.practices,
+      logger: deps.logger,
+      now: deps.now,
+      publicBaseUrl: deps.publicBaseUrl,
+      settings: deps.review,
+    }),
+    { prefix: '/review' },
   );
   return { app, ingestHl7, routes };
 }

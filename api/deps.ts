@@ -1,8 +1,10 @@
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { StaffSessionLookup } from './auth/privileged';
+import type { ReviewAppSettings } from './review/settings';
 import type { Logger } from '../lib/logger';
 import type { PracticeRegistry } from '../lib/practices';
+import type { WorkflowSignaller } from '../lib/consent/workflow-signaller';
 
 /** Everything the API needs, injected (tests build the app with their own). */
 export interface ApiDeps {
@@ -32,4 +34,16 @@ export interface ApiDeps {
    * administrators can use the codec endpoint and the audit export. Absent: tokens only.
    */
   staffSession?: StaffSessionLookup;
+  /** athena Event Subscription secret (`X-Hub-Secret`); absent: `/webhooks/athena` answers 503. */
+  athenaWebhookSecret?: string;
+  /** Budget for the Temporal calls of one HL7/FHIR hand-off (default 10 s); tests shrink it. */
+  temporalDeadlineMs?: number;
+  /** Spruce webhook signing secret (`X-Spruce-Signature`); absent: `/webhooks/spruce` answers 503. */
+  spruceWebhookSecret?: string;
+  /** Twilio To number or Messaging Service SID → practices it serves (TWILIO_INBOUND_PRACTICES); absent: all. */
+  twilioInboundPractices?: Map<string, string[]>;
+  /** How webhooks and the consent route signal workflows; default: the Temporal client. Tests record instead. */
+  signaller?: WorkflowSignaller;
+  /** The review app's sign-in settings (api/review/settings.ts); absent: /review says sign-in is not configured. */
+  review?: ReviewAppSettings;
 }

@@ -1,11 +1,12 @@
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { AppConfig } from '../lib/config';
-import { parseApiTokens, parseOrigins } from '../lib/config';
+import { parseApiTokens, parseInboundPractices, parseOrigins } from '../lib/config';
 import type { Logger } from '../lib/logger';
 import type { PracticeRegistry } from '../lib/practices';
 import { TASK_QUEUE } from '../workflows/definitions';
 import { buildApp } from './app';
+import { reviewApiDeps } from './review/settings';
 import { startMllpServer, type MllpServer } from './mllp';
 
 /** Largest MLLP frame accepted; matches the HTTPS body limit. */
@@ -43,6 +44,10 @@ export async function startApi(options: {
     adminTokens: parseApiTokens(config.LABLOOP_ADMIN_TOKENS ?? '', 'LABLOOP_ADMIN_TOKENS'),
     temporalUiOrigins: parseOrigins(config.TEMPORAL_UI_ORIGINS ?? ''),
     rateLimit: { max: config.API_RATE_LIMIT_PER_MINUTE, timeWindowMs: 60_000 },
+    ...reviewApiDeps(config, { pool: options.pool, practices: options.practices, now: () => new Date() }),
+    athenaWebhookSecret: config.ATHENA_WEBHOOK_SECRET,
+    spruceWebhookSecret: config.SPRUCE_WEBHOOK_SECRET,
+    twilioInboundPractices: parseInboundPractices(config.TWILIO_INBOUND_PRACTICES),
   });
   const url = await app.listen({ host: config.API_HOST, port: config.API_PORT });
   let mllp: MllpServer;

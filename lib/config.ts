@@ -66,15 +66,43 @@ const ConfigSchema = z
       .optional(),
     /** Only for the sandbox and tests: where the twilio client sends its requests instead of api.twilio.com. */
     TWILIO_API_BASE_URL: optionalUrl,
+    /**
+     * The sender's throughput in SMS segments per second (1 for a US long code on a low-volume 10DLC
+     * campaign); enforced as the SMS task queue's server-side rate limit (worker/sms-worker.ts).
+     */
+    TWILIO_SENDER_SEGMENTS_PER_SECOND: z.coerce.number().positive().max(1000).default(1),
+    /**
+     * Which practices an inbound number serves, comma-separated `<To number or MG SID>=<practiceId>`.
+     * Unset: inbound texts are matched to patients of every practice by the sender's number alone.
+     */
+    TWILIO_INBOUND_PRACTICES: z
+      .string()
+      .regex(
+        /^(\+[1-9]\d{6,14}|MG[0-9a-fA-F]{32})=[A-Za-z0-9_-]{1,64}(,(\+[1-9]\d{6,14}|MG[0-9a-fA-F]{32})=[A-Za-z0-9_-]{1,64})*$/,
+        'must be comma-separated <E.164 number or MG SID>=<practiceId>',
+      )
+      .optional(),
 
     SPRUCE_API_TOKEN: secret(8),
     SPRUCE_API_BASE_URL: z.url().default('https://api.sprucehealth.com/v1'),
     SPRUCE_WEBHOOK_SECRET: secret(16),
+    /** The org's Spruce Link (secure internal endpoint ID) result threads are sent from. Unset: no secure threads. */
+    SPRUCE_INTERNAL_ENDPOINT_ID: z.string().min(1).optional(),
 
     ATHENA_BASE_URL: z.url().default('https://api.preview.platform.athenahealth.com'),
     ATHENA_CLIENT_ID: z.string().min(1),
     ATHENA_CLIENT_SECRET: secret(8),
     ATHENA_WEBHOOK_SECRET: secret(16),
+    /** Seconds between polls of athena's lab-result changed-data feed (one Temporal Schedule per practice). */
+    ATHENA_POLL_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
+    /**
+     * labloop practice IDs whose athena feed is polled, comma-separated. Unset: every practice in the
+     * registry with an athenaPracticeId. `none`: no polling (webhooks only).
+     */
+    ATHENA_POLL_PRACTICES: z
+      .string()
+      .regex(/^(none|[A-Za-z0-9_-]{1,64}(,[A-Za-z0-9_-]{1,64})*)$/, 'must be comma-separated practice IDs, or none')
+      .optional(),
 
     /** Review-app single sign-on (OpenID Connect): the identity provider's issuer URL. Unset: no SSO. */
     OIDC_ISSUER_URL: optionalUrl,
@@ -177,4 +205,21 @@ export function parseOrigins(raw: string): string[] | undefined {
     origins.push(url.origin);
   }
   return origins;
+}
+
+/** ATHENA_POLL_PRACTICES as a list: undefined = every athena practice, [] = none. */
+export function athenaPollPractices(config: Pick<AppConfig, 'ATHENA_POLL_PRACTICES'>): string[] | undefined {
+  const raw = config.ATHENA_POLL_PRACTICES;
+  if (raw === undefined) return undefined;
+  return raw === 'none' ? [] : raw.split(',');
+}
+
+/** `TWILIO_INBOUND_PRACTICES` as a map from To number or Messaging Service SID to the practices it serves. */
+export function parseInboundPractices(raw: string | undefined): Map<string, string[]> {
+  const routes = new Map<string, string[]>();
+  for (const pair of (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+    const [sender = '', practiceId = ''] = pair.split('=');
+    routes.set(sender, [...(routes.get(sender) ?? []), practiceId]);
+  }
+  return routes;
 }

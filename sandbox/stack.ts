@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { DestinationStream } from 'pino';
@@ -6,7 +7,7 @@ import type { NativeConnection, Worker, WorkflowBundleOption } from '@temporalio
 import type { Pool } from 'pg';
 import { createActivities } from '../activities';
 import { startApi, type RunningApi } from '../api/start-api';
-import { loadConfig, type AppConfig } from '../lib/config';
+import { athenaPollPractices, loadConfig, type AppConfig } from '../lib/config';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../lib/db/embedded-postgres';
 import { migrateUp } from '../lib/db/migrate';
 import { createPool } from '../lib/db/pool';
@@ -18,9 +19,14 @@ import { installTemporalRuntime } from '../lib/temporal/runtime';
 import { startDevServer, type DevServer } from '../lib/temporal/dev-server';
 import { buildActivityDeps } from '../worker/build-activity-deps';
 import { createLabloopWorker } from '../worker/create-worker';
+import { createSmsWorker } from '../worker/sms-worker';
 import { SEARCH_ATTRIBUTES, TASK_QUEUE } from '../workflows/definitions';
 import { startAthenaFake, type AthenaFake } from './fakes/athena';
-import { startSpruceFake, type SpruceFake } from './fakes/spruce';
+import { ensureAthenaFeeds } from '../lib/athena-feed';
+import { createAthenaClient } from '../lib/clients/athena';
+import { athenaFeedScheduleId } from '../workflows/athena-definitions';
+import { sandboxAccounts, startOidcProvider, SANDBOX_OIDC_CLIENT_ID } from './oidc-provider';
+import { DEFAULT_SECURE_ENDPOINT_ID, startSpruceFake, type SpruceFake } from './fakes/spruce';
 import { startTwilioFake, type TwilioFake } from './fakes/twilio';
 import { generateSandboxSecrets, type SandboxSecrets } from './secrets';
 
@@ -41,13 +47,18 @@ export interface StackOptions {
   temporalAddress?: string;
   temporalUi?: boolean;
   /** Preferred ports; a taken port falls back to a free one. 0 = any. */
-  ports?: Partial<Record<'api' | 'mllp' | 'temporal' | 'temporalUi' | 'twilio' | 'spruce' | 'athena', number>>;
+  ports?: Partial<Record<'api' | 'mllp' | 'temporal' | 'temporalUi' | 'twilio' | 'spruce' | 'athena' | 'oidc', number>>;
   taskQueue?: string;
   workflowBundle?: WorkflowBundleOption;
   logLevel?: string;
   logDestination?: DestinationStream;
   /** Practice registry file (default config/practices.sandbox.json). */
   practicesFile?: string;
+  /**
+   * Create the athena changed-feed poll schedules (default: only when the stack runs its own Temporal
+   * server; schedule IDs are per practice, so stacks sharing a server would take each other's over).
+   */
+  athenaFeedSchedule?: boolean;
   /** Twilio fake callback pacing (tests make it fast). */
   twilioCallbackDelaysMs?: { sent?: number; delivered?: number };
 }
@@ -62,6 +73,8 @@ export interface Stack {
     twilio: string;
     spruce: string;
     athena: string;
+    /** The local SSO identity provider for the review app (sandbox staff, password "sandbox"). */
+    oidc: string;
   };
   config: AppConfig;
   secrets: SandboxSecrets;
@@ -161,6 +174,15 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       port: await pickPort(options.ports?.athena),
     });
     stops.push(() => athena.close());
+    // Review-app single sign-on: a local identity provider knowing every sandbox staff member.
+    const practicesFile = options.practicesFile ?? process.env.LABLOOP_PRACTICES_FILE ?? 'config/practices.sandbox.json';
+    const oidcClientSecret = randomBytes(24).toString('hex');
+    const oidc = await startOidcProvider({
+      clients: [{ clientId: SANDBOX_OIDC_CLIENT_ID, clientSecret: oidcClientSecret, redirectUris: [`${apiUrl}/review/auth/callback`] }],
+      accounts: sandboxAccounts(loadPracticeRegistry(practicesFile)),
+      port: await pickPort(options.ports?.oidc),
+    });
+    stops.push(() => oidc.close());
 
     const env: NodeJS.ProcessEnv = {
       NODE_ENV: 'development',
@@ -188,10 +210,17 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       SPRUCE_API_TOKEN: secrets.spruceToken,
       SPRUCE_API_BASE_URL: spruce.url,
       SPRUCE_WEBHOOK_SECRET: secrets.spruceWebhookSecret,
+      SPRUCE_INTERNAL_ENDPOINT_ID: DEFAULT_SECURE_ENDPOINT_ID,
       ATHENA_BASE_URL: athena.url,
       ATHENA_CLIENT_ID: secrets.athenaClientId,
       ATHENA_CLIENT_SECRET: secrets.athenaClientSecret,
       ATHENA_WEBHOOK_SECRET: secrets.athenaWebhookSecret,
+      OIDC_ISSUER_URL: oidc.issuer,
+      OIDC_CLIENT_ID: SANDBOX_OIDC_CLIENT_ID,
+      OIDC_CLIENT_SECRET: oidcClientSecret,
+      SESSION_SECRET: secrets.sessionSecret,
+      // The sandbox also offers "sign in as" any staff member; the config refuses this in production.
+      LABLOOP_DEMO_LOGIN: 'true',
     };
     const config = loadConfig(env);
     const logger = createLogger(config.LOG_LEVEL, 'labloop', options.logDestination);
@@ -205,11 +234,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     // Worker
     const native: { connection: NativeConnection; namespace: string } = await connectNative(env);
     stops.push(() => native.connection.close());
+    const activities = createActivities(buildActivityDeps(config, pool, practices));
     const worker: Worker = await createLabloopWorker({
       connection: native.connection,
       namespace: native.namespace,
       codecKeys: config.LABLOOP_CODEC_KEYS,
-      activities: createActivities(buildActivityDeps(config, pool)),
+      activities,
       taskQueue,
       workflowBundle: options.workflowBundle,
     });
@@ -218,12 +248,48 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await workerRun;
     });
+    // SMS sends on their own task queue, paced by the server at the sender's throughput.
+    const smsWorker: Worker = await createSmsWorker({
+      connection: native.connection,
+      namespace: native.namespace,
+      codecKeys: config.LABLOOP_CODEC_KEYS,
+      sendGenericSms: activities.sendGenericSms,
+      segmentsPerSecond: config.TWILIO_SENDER_SEGMENTS_PER_SECOND,
+    });
+    const smsWorkerRun = smsWorker.run();
+    stops.push(async () => {
+      if (smsWorker.getState() === 'RUNNING') smsWorker.shutdown();
+      await smsWorkerRun;
+    });
 
     // API
     const temporal = await connectClient(config.LABLOOP_CODEC_KEYS, env);
     stops.push(() => temporal.connection.close());
     const api: RunningApi = await startApi({ config, pool, temporal, practices, logger, taskQueue });
     stops.push(() => api.close());
+
+    // athena's changed-data feed, polled by one Temporal Schedule per practice (the floor under the
+    // webhooks). On a Temporal server of our own by default; on a shared one only when asked, and
+    // removed again on stop, because schedule IDs are per practice, not per stack.
+    if (options.athenaFeedSchedule ?? options.temporalAddress === undefined) {
+      const polled = await ensureAthenaFeeds({
+        temporal,
+        athena: createAthenaClient({
+          baseUrl: config.ATHENA_BASE_URL,
+          clientId: config.ATHENA_CLIENT_ID,
+          clientSecret: config.ATHENA_CLIENT_SECRET,
+        }),
+        practices,
+        taskQueue,
+        intervalSeconds: config.ATHENA_POLL_INTERVAL_SECONDS,
+        practiceIds: athenaPollPractices(config),
+      });
+      if (options.temporalAddress !== undefined) {
+        stops.push(async () => {
+          for (const practiceId of polled) await temporal.schedule.getHandle(athenaFeedScheduleId(practiceId)).delete();
+        });
+      }
+    }
 
     return {
       urls: {
@@ -235,6 +301,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         twilio: twilio.url,
         spruce: spruce.url,
         athena: athena.url,
+        oidc: oidc.issuer,
       },
       config,
       secrets,

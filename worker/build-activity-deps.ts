@@ -2,10 +2,17 @@ import type { Pool } from 'pg';
 import type { ActivityDeps } from '../activities';
 import type { AppConfig } from '../lib/config';
 import { createAuditLog } from '../lib/audit';
+import { createAthenaClient } from '../lib/clients/athena';
+import { createSpruceClient } from '../lib/clients/spruce';
 import { createTwilioMessaging } from '../lib/clients/twilio';
+import { loadPracticeRegistry, type PracticeRegistry } from '../lib/practices';
 
 /** Real clients from configuration (the sandbox points their base URLs at the local fakes). */
-export function buildActivityDeps(config: AppConfig, pool: Pool): ActivityDeps {
+export function buildActivityDeps(
+  config: AppConfig,
+  pool: Pool,
+  practices: PracticeRegistry = loadPracticeRegistry(config.LABLOOP_PRACTICES_FILE),
+): ActivityDeps {
   const sms = createTwilioMessaging({
     accountSid: config.TWILIO_ACCOUNT_SID,
     authToken: config.TWILIO_AUTH_TOKEN,
@@ -13,11 +20,23 @@ export function buildActivityDeps(config: AppConfig, pool: Pool): ActivityDeps {
     fromNumber: config.TWILIO_FROM_NUMBER,
     apiBaseUrl: config.TWILIO_API_BASE_URL,
   });
+  const spruce = createSpruceClient({ baseUrl: config.SPRUCE_API_BASE_URL, token: config.SPRUCE_API_TOKEN });
+  const athena = createAthenaClient({
+    baseUrl: config.ATHENA_BASE_URL,
+    clientId: config.ATHENA_CLIENT_ID,
+    clientSecret: config.ATHENA_CLIENT_SECRET,
+  });
   return {
     pool,
     audit: createAuditLog(pool),
     sms,
     smsStatusCallbackUrl: new URL('/webhooks/twilio/status', config.PUBLIC_BASE_URL).toString(),
+    spruce,
+    ...(config.SPRUCE_INTERNAL_ENDPOINT_ID !== undefined ? { spruceInternalEndpointId: config.SPRUCE_INTERNAL_ENDPOINT_ID } : {}),
+    athena,
+    practices,
     now: () => new Date(),
+    // The athena ingest activities (webhook events, changed-data poller) read through the same client.
+    athenaIngest: { athena, idSecret: config.LABLOOP_ID_SECRET },
   };
 }

@@ -11,6 +11,7 @@ import { connectNative } from '../lib/temporal/connection';
 import { installTemporalRuntime } from '../lib/temporal/runtime';
 import { buildActivityDeps } from './build-activity-deps';
 import { createLabloopWorker } from './create-worker';
+import { createSmsWorker } from './sms-worker';
 
 async function run(): Promise<void> {
   const config = loadConfig();
@@ -23,15 +24,25 @@ async function run(): Promise<void> {
   try {
     const workflowBundle =
       process.env.LABLOOP_WORKFLOW_BUNDLE !== undefined ? { codePath: process.env.LABLOOP_WORKFLOW_BUNDLE } : undefined;
+    const activities = createActivities(buildActivityDeps(config, pool));
     const worker = await createLabloopWorker({
       connection,
       namespace,
       codecKeys: config.LABLOOP_CODEC_KEYS,
-      activities: createActivities(buildActivityDeps(config, pool)),
+      activities,
       workflowBundle,
     });
-    logger.info({ namespace }, 'worker started');
-    await worker.run();
+    // SMS sends on their own task queue, paced by the server at the sender's throughput.
+    const smsWorker = await createSmsWorker({
+      connection,
+      namespace,
+      codecKeys: config.LABLOOP_CODEC_KEYS,
+      sendGenericSms: activities.sendGenericSms,
+      segmentsPerSecond: config.TWILIO_SENDER_SEGMENTS_PER_SECOND,
+    });
+    logger.info({ namespace, smsSegmentsPerSecond: config.TWILIO_SENDER_SEGMENTS_PER_SECOND }, 'worker started');
+    // Both run until SIGINT/SIGTERM (the SDK's shutdown signals stop both) or until either fails.
+    await Promise.all([worker.run(), smsWorker.run()]);
   } finally {
     await connection.close();
     await pool.end();

@@ -40,7 +40,7 @@ const POLL_INGEST_CONCURRENCY = 4;
 
 /** One athena webhook event (LabResult.create/update/close): inflate the result and hand it off. */
 export async function athenaLabResultEventWorkflow(input: AthenaLabResultEventInput): Promise<AthenaIngestOutcome> {
-  return await eventIngest.ingestAthenaLabResult({
+  return eventIngest.ingestAthenaLabResult({
     practiceId: input.practiceId,
     labResultId: input.labResultId,
     patientId: input.patientId,

@@ -15,6 +15,16 @@ export const TASK_QUEUE = 'labloop-lab-results';
  * and the limit survives worker restarts.
  */
 export const SMS_TASK_QUEUE = 'labloop-sms';
+
+/**
+ * The SMS task queue that serves a given workflow task queue: SMS_TASK_QUEUE for the production
+ * queue, `<queue>-sms` for any other (tests, parallel sandboxes), so stacks sharing one Temporal
+ * server never take each other's sends. The workflow schedules SMS on
+ * `smsTaskQueueFor(workflowInfo().taskQueue)`; whoever starts an SMS worker must use this too.
+ */
+export function smsTaskQueueFor(workflowTaskQueue: string): string {
+  return workflowTaskQueue === TASK_QUEUE ? SMS_TASK_QUEUE : `${workflowTaskQueue}-sms`;
+}
 export const LAB_RESULT_WORKFLOW_TYPE = 'labResultWorkflow';
 
 /**
@@ -89,6 +99,22 @@ export interface ResultStatusView {
   escalationLevel: number;
   deliveries: DeliveryView[];
   actions: ActionRecord[];
+  /** When the on-call provider was paged for a critical value (the "log the page time" rule). */
+  criticalPagedAt?: string;
+  /** The highest version the patient has been told about (in this run or an earlier one). */
+  patientNotifiedVersion?: number;
+  /** Outbound-call tasks for staff, with their outcome once completed. */
+  callTasks?: CallTaskView[];
+  /** When the workflow will close if nothing else happens (the correction window's end). */
+  closesAt?: string;
+}
+
+export interface CallTaskView {
+  step: string;
+  reason: string;
+  status: 'creating' | 'open' | 'completed' | 'failed';
+  taskId?: string;
+  outcome?: CallCompletedEvent['outcome'];
 }
 
 // ---------------------------------------------------------------------------------------------

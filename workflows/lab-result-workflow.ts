@@ -1,174 +1,113 @@
+import { ApplicationFailure, condition, setHandler, workflowInfo } from '@temporalio/workflow';
+import { initialModel } from './decide';
 import {
-  condition,
-  proxyActivities,
-  setHandler,
-  upsertSearchAttributes,
-  workflowInfo,
-  ApplicationFailure,
-} from '@temporalio/workflow';
-import type { LabloopActivities as Activities } from '../activities/contract';
-import { classifyAcuity } from '../domain/classification';
-import type { Acuity, LabResult } from '../domain/lab-result';
-import {
+  annotateUpdate,
+  callCompletedSignal,
+  consentChangedSignal,
   deliveryStatusSignal,
   getResultDetailQuery,
   getStatusQuery,
+  LAB_RESULT_WORKFLOW_ID_PATTERN,
+  patientReplySignal,
   resultReceivedSignal,
   signOffUpdate,
-  StateSearchAttribute,
-  AcuitySearchAttribute,
-  PracticeSearchAttribute,
-  type ActionRecord,
-  type DeliveryView,
+  smsTaskQueueFor,
+  type AnnotationRequest,
   type LabResultWorkflowInput,
   type ResultStatusView,
   type SignOffRequest,
-  type WorkflowState,
+  type SignOffResult,
 } from './definitions';
+import type { DecisionContext } from './draft';
+import { annotationProblem, signOffProblem } from './gate';
+import type { Model } from './model';
+import { asWorkflowFailure, Runner } from './runner';
+import { phaseOf, resultDetail, statusView } from './view';
 import { workflowNow } from './workflow-time';
 
-/** Database activities: short, idempotent, retried until the database is back. */
-const db = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
-});
+/** Refusals of sign-off and annotation requests carry this type. */
+export const INVALID_REQUEST_ERROR_TYPE = 'InvalidRequestError';
 
-/**
- * SMS delivery: each attempt may wait 30 s for Twilio; retries back off 5 s → 10 s → 20 s … capped
- * at 2 min, so the 30-minute outage window holds about 17 attempts before the fallback decides.
- */
-const sms = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes' },
-  scheduleToCloseTimeout: '30 minutes',
-});
-
-const GENERIC_SMS_TEMPLATE = 'generic-results-ready';
-
-function genericSmsBody(firstName: string | undefined): string {
-  const greeting = firstName !== undefined && /^[\p{L}' -]{1,20}$/u.test(firstName) ? `Hi ${firstName}, ` : 'Hi, ';
-  return `${greeting}your lab results are ready in your patient portal. Reply HELP for help.`;
+/** The opaque digest at the end of a lab-result workflow ID (`lab-result-<practice>-<ref>`). */
+function resultRefOf(workflowId: string): string | undefined {
+  if (!LAB_RESULT_WORKFLOW_ID_PATTERN.test(workflowId)) return undefined;
+  return workflowId.slice(workflowId.lastIndexOf('-') + 1);
 }
 
-/** One lab result, from first sight until the patient has been told (or the result is cancelled). */
+/**
+ * One lab result, from first sight until the patient has been told and the correction window has
+ * passed (or the lab cancelled it). The clinic's safety policy lives in the decision core
+ * (decide.ts and the modules it uses); this function wires it to Temporal: message handlers,
+ * activities, timers and search attributes.
+ */
 export async function labResultWorkflow(input: LabResultWorkflowInput): Promise<ResultStatusView> {
-  const { workflowId } = workflowInfo();
-  let result: LabResult = input.result;
-  let version = 1;
-  let acuity: Acuity = classifyAcuity(result.observations, input.policy.flagMappings);
-  let state: WorkflowState = 'awaiting-sign-off';
-  let signedBy: string | undefined = result.signedOff?.providerId;
-  let signedAt: string | undefined = result.signedOff !== undefined ? (result.signedOff.at ?? input.receivedAt) : undefined;
-  const seenMessageIds = new Set<string>([result.messageId]);
-  const actions: ActionRecord[] = [];
-  const deliveries: DeliveryView[] = [];
-
-  const view = (): ResultStatusView => ({
-    workflowId,
-    practiceId: input.policy.practiceId,
-    state,
-    acuity,
-    resultStatus: result.status,
-    version,
-    receivedAt: input.receivedAt,
-    signed: signedBy !== undefined,
-    signedBy,
-    signedAt,
-    escalationLevel: 0,
-    deliveries: deliveries.map((d) => ({ ...d })),
-    actions: actions.map((a) => ({ ...a })),
-  });
-
-  const setState = (next: WorkflowState) => {
-    state = next;
-    upsertSearchAttributes([{ key: StateSearchAttribute, value: next }]);
+  const info = workflowInfo();
+  const resultRef = resultRefOf(info.workflowId);
+  const ctx: DecisionContext = {
+    workflowId: info.workflowId,
+    runId: info.runId,
+    policy: input.policy,
+    ...(resultRef !== undefined ? { resultRef } : {}),
   };
-
-  setHandler(getStatusQuery, view);
-  setHandler(getResultDetailQuery, () => ({ view: view(), result, annotations: [] }));
-
-  setHandler(resultReceivedSignal, ({ result: incoming }) => {
-    if (seenMessageIds.has(incoming.messageId)) return; // a retransmission: nothing new
-    seenMessageIds.add(incoming.messageId);
-    result = incoming;
-    version += 1;
-    acuity = classifyAcuity(result.observations, input.policy.flagMappings);
-    if (incoming.signedOff !== undefined && signedBy === undefined) {
-      signedBy = incoming.signedOff.providerId;
-      signedAt = incoming.signedOff.at ?? workflowNow();
-    }
+  let model: Model;
+  try {
+    model = initialModel(input);
+  } catch (err) {
+    throw asWorkflowFailure(err);
+  }
+  const runner = new Runner(model, ctx, {
+    smsTaskQueue: smsTaskQueueFor(info.taskQueue),
+    policyTimeZone: input.policy.calendar.timeZone,
+    patientWindow: input.policy.patientQuietHours,
+    calendar: input.policy.calendar,
   });
+  const view = () => ({ m: runner.model, policy: input.policy });
+
+  setHandler(getStatusQuery, () => statusView(runner.model, ctx));
+  setHandler(getResultDetailQuery, () => resultDetail(runner.model, ctx));
+  setHandler(resultReceivedSignal, (message) => runner.dispatch({ type: 'received', at: workflowNow(), message }));
+  setHandler(deliveryStatusSignal, (status) => runner.dispatch({ type: 'deliveryStatus', at: workflowNow(), status }));
+  setHandler(patientReplySignal, (reply) => runner.dispatch({ type: 'patientReply', at: workflowNow(), reply }));
+  setHandler(consentChangedSignal, (change) => runner.dispatch({ type: 'consentChanged', at: workflowNow(), change }));
+  setHandler(callCompletedSignal, (call) => runner.dispatch({ type: 'callCompleted', at: workflowNow(), call }));
 
   setHandler(
     signOffUpdate,
-    (request: SignOffRequest) => {
-      if (signedBy === undefined) {
-        signedBy = request.providerId;
-        signedAt = workflowNow();
-        actions.push({ at: signedAt, kind: 'sign-off', outcome: 'signed', ref: request.providerId });
-        return { state, alreadySigned: false, signedBy, signedAt };
-      }
-      return { state, alreadySigned: true, signedBy, signedAt: signedAt ?? workflowNow() };
+    async (request): Promise<SignOffResult> => {
+      // The first message is taken in once earlier runs are known (a database read away).
+      await condition(() => runner.model.ready);
+      const problem = signOffProblem(view(), request);
+      if (problem !== undefined) throw ApplicationFailure.nonRetryable(problem, INVALID_REQUEST_ERROR_TYPE);
+      const alreadySigned = runner.model.gate.signature !== undefined;
+      runner.dispatch({ type: 'signOff', at: workflowNow(), request });
+      const signature = runner.model.gate.signature;
+      if (signature === undefined) throw ApplicationFailure.nonRetryable('the sign-off was not recorded', INVALID_REQUEST_ERROR_TYPE);
+      return { state: phaseOf(runner.model), alreadySigned, signedBy: signature.by, signedAt: signature.at };
     },
     {
       validator: (request: SignOffRequest) => {
-        const staff = input.policy.staff.find((s) => s.id === request.providerId);
-        if (request.practiceId !== input.policy.practiceId || staff?.role !== 'provider') {
-          throw new Error('only a provider of this practice can sign this result');
-        }
+        const problem = signOffProblem(view(), request);
+        if (problem !== undefined) throw ApplicationFailure.nonRetryable(problem, INVALID_REQUEST_ERROR_TYPE);
       },
     },
   );
 
-  setHandler(deliveryStatusSignal, (event) => {
-    const delivery = deliveries.find((d) => d.providerMessageId === event.providerMessageId);
-    if (delivery !== undefined) delivery.status = event.status;
-  });
+  setHandler(
+    annotateUpdate,
+    async (request) => {
+      await condition(() => runner.model.ready);
+      runner.dispatch({ type: 'annotate', at: workflowNow(), request });
+      return { annotations: runner.model.annotations.length };
+    },
+    {
+      validator: (request: AnnotationRequest) => {
+        const problem = annotationProblem(view(), request);
+        if (problem !== undefined) throw ApplicationFailure.nonRetryable(problem, INVALID_REQUEST_ERROR_TYPE);
+      },
+    },
+  );
 
-  upsertSearchAttributes([
-    { key: PracticeSearchAttribute, value: input.policy.practiceId },
-    { key: AcuitySearchAttribute, value: acuity },
-    { key: StateSearchAttribute, value: state },
-  ]);
-
-  await db.linkWorkflowPatient({
-    workflowId,
-    practiceId: input.policy.practiceId,
-    patientId: result.patient.id,
-    phone: result.patient.mobilePhone,
-  });
-
-  await condition(() => signedBy !== undefined && result.status !== 'preliminary');
-  if (acuity !== 'normal') {
-    // The full routing (Spruce, pages, call tasks) is the workflow issue's; the skeleton only holds.
-    throw ApplicationFailure.nonRetryable(`routing for ${acuity} results is not implemented yet`);
-  }
-  const phone = result.patient.mobilePhone;
-  const consented =
-    phone !== undefined &&
-    (await db.checkSmsConsent({ practiceId: input.policy.practiceId, patientId: result.patient.id, phone }));
-  if (phone !== undefined && consented) {
-    setState('notifying');
-    const step = 'generic-sms';
-    const delivery: DeliveryView = { channel: 'sms', step, status: 'pending' };
-    deliveries.push(delivery);
-    const sent = await sms.sendGenericSms({
-      workflowId,
-      resultVersion: version,
-      step,
-      practiceId: input.policy.practiceId,
-      patientId: result.patient.id,
-      to: phone,
-      body: genericSmsBody(result.patient.firstName),
-      template: GENERIC_SMS_TEMPLATE,
-      requiresConsent: true,
-    });
-    delivery.providerMessageId = sent.providerMessageId;
-    if (delivery.status === 'pending') delivery.status = 'queued';
-    actions.push({ at: workflowNow(), kind: 'send', channel: 'sms', outcome: 'accepted', ref: sent.providerMessageId });
-    await condition(() => delivery.status === 'delivered' || delivery.status === 'failed' || delivery.status === 'undelivered', '1 hour');
-  }
-  setState('notified');
-  await db.closeWorkflowPatient(workflowId);
-  return view();
+  runner.dispatch({ type: 'started', at: workflowNow(), input });
+  await runner.run();
+  return statusView(runner.model, ctx);
 }

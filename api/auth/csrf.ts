@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import cookie from '@fastify/cookie';
 import csrfProtection from '@fastify/csrf-protection';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, preValidationHookHandler } from 'fastify';
 
 /**
  * CSRF protection for every form of the review app (@fastify/csrf-protection, secret in a signed
@@ -52,6 +52,15 @@ export async function registerCsrf(
     getUserInfo: (request) => request.csrfBinding ?? ANONYMOUS,
     csrfOpts: { hmacKey: derive(options.secret, 'csrf-token'), userInfo: true },
   });
+}
+
+/**
+ * The CSRF check for routes in the scope registerCsrf ran in. A preValidation hook: the body is
+ * parsed by then, and schema validation (which drops fields it does not know, `_csrf` among them)
+ * has not run yet.
+ */
+export function csrfCheck(app: FastifyInstance): preValidationHookHandler {
+  return (request, reply, done) => app.csrfProtection(request, reply, done);
 }
 
 /** A token for the forms on the page being rendered, bound to the request's session (or to nobody). */

@@ -68,7 +68,10 @@ export function createOidcLogin(settings: OidcSettings) {
       try {
         config = await discover();
       } catch {
-        throw new OidcLoginError('unavailable', 'The sign-in service is not reachable right now. Try again in a minute.');
+        throw new OidcLoginError(
+          'unavailable',
+          'The sign-in service is not reachable right now. Try again in a minute.',
+        );
       }
       const checks: OidcChecks = {
         state: oidc.randomState(),
@@ -94,7 +97,10 @@ export function createOidcLogin(settings: OidcSettings) {
      */
     async complete(callbackQuery: string, checks: OidcChecks): Promise<SsoIdentity> {
       const config = await discover().catch(() => {
-        throw new OidcLoginError('unavailable', 'The sign-in service is not reachable right now. Try again in a minute.');
+        throw new OidcLoginError(
+          'unavailable',
+          'The sign-in service is not reachable right now. Try again in a minute.',
+        );
       });
       const callbackUrl = new URL(settings.redirectUri);
       callbackUrl.search = callbackQuery;

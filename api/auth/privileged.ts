@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest, RequestPayload } from 'fastify';
 import type { StaffMember } from '../../domain/practice';
 
 /**
@@ -41,12 +41,29 @@ export interface PrivilegedAuthOptions {
   sessionRoles: readonly StaffRole[];
 }
 
+/** A route's `preParsing` hook that authenticates the caller. */
+export type PrivilegedAuthHook = (
+  request: FastifyRequest,
+  reply: FastifyReply,
+  payload: RequestPayload,
+) => Promise<RequestPayload>;
+
 /**
- * An onRequest hook (it must run before the body is parsed or validated, so an anonymous caller
- * learns nothing and costs nothing): 401 without credentials or with an unknown token, 403 for a
- * signed-in user whose role is not allowed. Sets `request.privilegedCaller` on success.
+ * Authentication as a `preParsing` hook: after the rate limiter (an onRequest hook, which a
+ * route-level onRequest would run ahead of, leaving token guessing unlimited) and before the body is
+ * read or validated, so an anonymous caller learns nothing and costs nothing. 401 without
+ * credentials or with an unknown token, 403 for a signed-in user whose role is not allowed. Sets
+ * `request.privilegedCaller` on success.
  */
-export function createPrivilegedAuth(options: PrivilegedAuthOptions) {
+export function createPrivilegedAuth(options: PrivilegedAuthOptions): PrivilegedAuthHook {
+  const authenticate = createAuthenticator(options);
+  return async (request, reply, payload) => {
+    await authenticate(request, reply);
+    return payload;
+  };
+}
+
+function createAuthenticator(options: PrivilegedAuthOptions) {
   const digests = [...options.tokens.entries()].map(([token, name]) => ({ digest: sha256(token), name }));
   return async function requirePrivilegedCaller(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const header = request.headers.authorization;

@@ -123,10 +123,10 @@ export function createSessionStore(pool: Pool) {
         `DELETE FROM web_session WHERE expires_at <= $1 OR last_seen_at <= $1::timestamptz - make_interval(secs => $2)`,
         [now, timeouts.idleMs / 1000],
       );
-      await pool.query(`DELETE FROM web_login_attempt WHERE created_at <= $1::timestamptz - make_interval(secs => $2)`, [
-        now,
-        loginAttemptMaxAgeMs / 1000,
-      ]);
+      await pool.query(
+        `DELETE FROM web_login_attempt WHERE created_at <= $1::timestamptz - make_interval(secs => $2)`,
+        [now, loginAttemptMaxAgeMs / 1000],
+      );
     },
 
     async createLoginAttempt(attempt: LoginAttempt, now: Date): Promise<string> {
@@ -147,9 +147,10 @@ export function createSessionStore(pool: Pool) {
         code_verifier: string;
         return_to: string;
         created_at: Date;
-      }>(`DELETE FROM web_login_attempt WHERE id_sha256 = $1 RETURNING state, nonce, code_verifier, return_to, created_at`, [
-        sha256Hex(id),
-      ]);
+      }>(
+        `DELETE FROM web_login_attempt WHERE id_sha256 = $1 RETURNING state, nonce, code_verifier, return_to, created_at`,
+        [sha256Hex(id)],
+      );
       const row = rows[0];
       if (row === undefined || now.getTime() - row.created_at.getTime() > maxAgeMs) return undefined;
       return { state: row.state, nonce: row.nonce, codeVerifier: row.code_verifier, returnTo: row.return_to };

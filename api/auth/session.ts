@@ -76,7 +76,10 @@ export function createWebSessions(deps: {
   const setCookie = (reply: FastifyReply, name: string, value: string, maxAgeSeconds?: number) => {
     reply.header(
       'set-cookie',
-      fastifyCookie.serialize(name, value, { ...baseCookie, ...(maxAgeSeconds === undefined ? {} : { maxAge: maxAgeSeconds }) }),
+      fastifyCookie.serialize(name, value, {
+        ...baseCookie,
+        ...(maxAgeSeconds === undefined ? {} : { maxAge: maxAgeSeconds }),
+      }),
     );
   };
   const clearCookie = (reply: FastifyReply, name: string) => {
@@ -130,6 +133,10 @@ export function createWebSessions(deps: {
     /** Clear a cookie whose session is gone, so the browser stops sending it. */
     forget(reply: FastifyReply): void {
       clearCookie(reply, sessionCookie);
+    },
+
+    hasCookie(request: FastifyRequest): boolean {
+      return readCookie(request, sessionCookie) !== undefined;
     },
 
     async beginLogin(

@@ -1,10 +1,10 @@
 import { Readable } from 'node:stream';
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Pool } from 'pg';
 import { z } from 'zod';
 import { AuditInputError, exportAudit, type AuditActor, type AuditExportFormat } from '../../lib/audit';
-import type { PrivilegedCaller } from '../auth/privileged';
+import type { PrivilegedAuthHook, PrivilegedCaller } from '../auth/privileged';
 
 /**
  * `GET /v1/audit/export?format=ndjson|csv&from=&to=&practiceId=&patientId=`: the audit log for an
@@ -45,8 +45,8 @@ const ExportQuery = z.object({
 
 export interface AuditExportRouteDeps {
   pool: Pool;
-  /** onRequest authentication (api/auth/privileged.ts) admitting administrators only. */
-  requireAdministrator: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+  /** Authentication before anything else (api/auth/privileged.ts), admitting administrators only. */
+  requireAdministrator: PrivilegedAuthHook;
   now: () => Date;
   /** Rows per page (tests make it small to observe streaming). */
   batchSize?: number;
@@ -56,7 +56,7 @@ export function auditExportRoutes(deps: AuditExportRouteDeps): FastifyPluginAsyn
   return async (app) => {
     app.withTypeProvider<ZodTypeProvider>().get(
       '/v1/audit/export',
-      { onRequest: deps.requireAdministrator, schema: { querystring: ExportQuery } },
+      { preParsing: deps.requireAdministrator, schema: { querystring: ExportQuery } },
       async (request, reply) => {
         const caller = request.privilegedCaller;
         if (caller === undefined) throw new Error('audit export reached without an authenticated caller');
@@ -101,7 +101,7 @@ export function auditExportRoutes(deps: AuditExportRouteDeps): FastifyPluginAsyn
           .header('content-type', CONTENT_TYPES[query.format])
           .header('content-disposition', `attachment; filename="labloop-audit-${stamp}.${query.format}"`)
           .header('cache-control', 'no-store')
-          .send(Readable.from(resume(first, iterator), { objectMode: false }));
+          .send(await (async () => { let all = ''; for await (const c of resume(first, iterator)) all += c; return all; })());
       },
     );
   };

@@ -1,9 +1,9 @@
 import cors from '@fastify/cors';
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { z } from 'zod';
-import type { PrivilegedCaller } from '../auth/privileged';
+import type { PrivilegedAuthHook, PrivilegedCaller } from '../auth/privileged';
 
 /**
  * The Temporal codec-server protocol (`POST /codec/encode`, `POST /codec/decode`, body and answer
@@ -55,8 +55,8 @@ export interface CodecRouteDeps {
   namespace: string;
   /** Browser origins allowed to call (the Temporal Web UI). */
   allowedOrigins: readonly string[];
-  /** onRequest authentication (api/auth/privileged.ts). */
-  requireOperator: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+  /** Authentication before the body is read (api/auth/privileged.ts). */
+  requireOperator: PrivilegedAuthHook;
 }
 
 /** Register with `{ prefix: '/codec' }`. */
@@ -82,7 +82,7 @@ export function codecRoutes(deps: CodecRouteDeps): FastifyPluginAsync {
     const route = (operation: 'encode' | 'decode', run: (payloads: Payload[]) => Promise<Payload[]>) =>
       app.withTypeProvider<ZodTypeProvider>().post(
         `/${operation}`,
-        { onRequest: deps.requireOperator, bodyLimit: CODEC_BODY_LIMIT_BYTES, schema: { body: CodecBody } },
+        { preParsing: deps.requireOperator, bodyLimit: CODEC_BODY_LIMIT_BYTES, schema: { body: CodecBody } },
         async (request, reply) => {
           const namespace = request.headers['x-namespace'];
           if (typeof namespace === 'string' && namespace !== deps.namespace) {

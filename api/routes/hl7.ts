@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync, preHandlerHookHandler } from 'fastify';
+import type { FastifyError, FastifyPluginAsync, preHandlerHookHandler } from 'fastify';
 import type { Hl7Ingest } from '../ingest/hl7-ingest';
 
 /** HL7 v2 messages are small; 1 MiB leaves room for an embedded PDF while bounding memory. */
@@ -14,6 +14,21 @@ export function hl7Routes(deps: { ingestHl7: Hl7Ingest; requireMachineToken: pre
     app.removeAllContentTypeParsers();
     app.addContentTypeParser(HL7_CONTENT_TYPES, { parseAs: 'string', bodyLimit: HL7_HTTP_BODY_LIMIT_BYTES }, (_req, body, done) => {
       done(null, body);
+    });
+    // Name what is wrong with the request itself (the framework's defaults say only "Unsupported Media Type").
+    app.setErrorHandler((error: FastifyError, request, reply) => {
+      if (error.statusCode === 415) {
+        return reply.code(415).send({
+          error: 'Unsupported Media Type',
+          message: `Content-Type must be ${HL7_CONTENT_TYPES.join(' or ')} (got ${request.headers['content-type'] ?? 'none'})`,
+        });
+      }
+      if (error.statusCode === 413) {
+        return reply
+          .code(413)
+          .send({ error: 'Payload Too Large', message: `the message is larger than the ${HL7_HTTP_BODY_LIMIT_BYTES}-byte limit` });
+      }
+      throw error;
     });
 
     app.post('/v1/hl7', { preHandler: deps.requireMachineToken, bodyLimit: HL7_HTTP_BODY_LIMIT_BYTES }, async (request, reply) => {

@@ -1,14 +1,16 @@
 import formbody from '@fastify/formbody';
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import type { Client } from '@temporalio/client';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Pool } from 'pg';
-import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { recordDeliveryStatus } from '../../activities/outbox';
+import type { AuditSink } from '../../lib/audit/types';
 import { verifyTwilioSignature } from '../../lib/clients/twilio';
+import { handleInboundSms } from '../../lib/consent/inbound-sms';
+import type { WorkflowSignaller } from '../../lib/consent/workflow-signaller';
+import type { PracticeRegistry } from '../../lib/practices';
 import { deliveryStatusSignal, DELIVERY_STATUSES, type DeliveryStatus } from '../../workflows/definitions';
 
-/** Twilio's callback body is small; 64 KiB bounds it generously. */
+/** Twilio's callback body is small; 64 KiB bounds it generously (an inbound Body is at most 1600 characters). */
 const TWILIO_BODY_LIMIT_BYTES = 64 * 1024;
 
 const TWILIO_TO_DELIVERY: Record<string, DeliveryStatus | undefined> = {
@@ -24,23 +26,61 @@ const TWILIO_TO_DELIVERY: Record<string, DeliveryStatus | undefined> = {
   canceled: 'failed',
 };
 
+const messageSid = z.string().regex(/^(SM|MM)[0-9a-f]{32}$/i, 'must be a Twilio message SID');
+const e164 = z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 phone number');
+
 const StatusCallback = z.looseObject({
-  MessageSid: z.string().regex(/^(SM|MM)[0-9a-f]{32}$/i, 'must be a Twilio message SID'),
+  MessageSid: messageSid,
   MessageStatus: z.string().min(1),
   ErrorCode: z.string().optional(),
 });
 
-/**
- * Twilio webhooks. The signature is checked first, over the exact public URL Twilio called, before
- * the body is looked at; a bad or missing signature is a 403 and nothing happens.
- */
-export function twilioWebhookRoutes(deps: {
+const InboundMessage = z.looseObject({
+  MessageSid: messageSid,
+  From: e164,
+  To: z.string().min(1, 'is required'),
+  // An MMS with only a picture has an empty Body.
+  Body: z.string().max(1600, 'must be at most 1600 characters').default(''),
+  MessagingServiceSid: z
+    .string()
+    .regex(/^MG[0-9a-fA-F]{32}$/, 'must be a Messaging Service SID')
+    .optional(),
+});
+
+export interface TwilioWebhookDeps {
   pool: Pool;
-  temporal: Client;
+  audit: AuditSink;
+  signaller: WorkflowSignaller;
+  practices: PracticeRegistry;
   authToken: string;
   publicBaseUrl: string;
+  /** To number or Messaging Service SID → practices it serves (TWILIO_INBOUND_PRACTICES). */
+  inboundPractices: Map<string, string[]>;
   now: () => Date;
-}): FastifyPluginAsync {
+}
+
+function badRequest(reply: FastifyReply, error: z.ZodError): FastifyReply {
+  // Field names and rules only: values here are phone numbers and message text.
+  return reply.code(400).send({
+    error: 'Bad Request',
+    message: error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '),
+  });
+}
+
+/** `<Response><Message>…</Message></Response>` with the text XML-escaped, or an empty response. */
+export function twiml(message: string | undefined): string {
+  const escaped = message?.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c] ?? c);
+  return `<?xml version="1.0" encoding="UTF-8"?><Response>${escaped === undefined ? '' : `<Message>${escaped}</Message>`}</Response>`;
+}
+
+/**
+ * Twilio webhooks: status callbacks (`/webhooks/twilio/status`) and inbound messages
+ * (`/webhooks/twilio/inbound`). The signature is checked first, over the exact public URL Twilio
+ * called and the form parameters as received, before anything else looks at the body; a bad or
+ * missing signature is a 403 and nothing happens. Each event is recorded under its key before it is
+ * acted on, so Twilio's retries and duplicates change nothing twice.
+ */
+export function twilioWebhookRoutes(deps: TwilioWebhookDeps): FastifyPluginAsync {
   return async (app) => {
     await app.register(formbody, { bodyLimit: TWILIO_BODY_LIMIT_BYTES });
 
@@ -53,37 +93,93 @@ export function twilioWebhookRoutes(deps: {
         params: (request.body ?? {}) as Record<string, string | string[]>,
       });
     };
+    const forbidden = (reply: FastifyReply) =>
+      reply.code(403).send({ error: 'Forbidden', message: 'X-Twilio-Signature is missing or invalid' });
 
-    app.withTypeProvider<ZodTypeProvider>().post(
-      '/webhooks/twilio/status',
-      { bodyLimit: TWILIO_BODY_LIMIT_BYTES },
-      async (request, reply) => {
-        if (!verified(request)) {
-          return reply.code(403).send({ error: 'Forbidden', message: 'X-Twilio-Signature is missing or invalid' });
-        }
-        const parsed = StatusCallback.safeParse(request.body);
-        if (!parsed.success) {
-          return reply.code(400).send({ error: 'Bad Request', message: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
-        }
-        const status = TWILIO_TO_DELIVERY[parsed.data.MessageStatus];
-        if (status === undefined || !DELIVERY_STATUSES.includes(status)) {
-          return reply.code(400).send({ error: 'Bad Request', message: 'MessageStatus: not a Twilio message status' });
-        }
-        const owner = await recordDeliveryStatus(deps.pool, 'sms', parsed.data.MessageSid, status, parsed.data.ErrorCode);
-        if (owner === undefined) {
-          // Not one of ours (or sent before the outbox knew it): acknowledge so Twilio stops retrying.
-          request.log.warn({ messageSid: parsed.data.MessageSid }, 'status callback for an unknown message');
-          return reply.code(204).send();
-        }
-        await deps.temporal.workflow.getHandle(owner.workflowId).signal(deliveryStatusSignal, {
+    app.post('/webhooks/twilio/status', { bodyLimit: TWILIO_BODY_LIMIT_BYTES }, async (request, reply) => {
+      if (!verified(request)) return forbidden(reply);
+      const parsed = StatusCallback.safeParse(request.body);
+      if (!parsed.success) return badRequest(reply, parsed.error);
+      const { MessageSid: sid, MessageStatus: twilioStatus, ErrorCode: errorCode } = parsed.data;
+      const status = TWILIO_TO_DELIVERY[twilioStatus];
+      if (status === undefined || !DELIVERY_STATUSES.includes(status)) {
+        return reply.code(400).send({ error: 'Bad Request', message: 'MessageStatus: not a Twilio message status' });
+      }
+
+      // Twilio retries and duplicates callbacks; one status of one message is acted on once.
+      const eventKey = `status:${sid}:${twilioStatus}`;
+      const { rows } = await deps.pool.query<{ status: string }>(
+        `INSERT INTO inbound_event (channel, event_key, subject_id, kind, status) VALUES ('sms', $1, $2, 'delivery', 'received')
+         ON CONFLICT (channel, event_key) DO UPDATE SET kind = EXCLUDED.kind RETURNING status`,
+        [eventKey, sid],
+      );
+      if (rows[0]?.status === 'processed') return reply.code(204).send();
+
+      const owner = await recordDeliveryStatus(deps.pool, 'sms', sid, status, errorCode);
+      if (owner === undefined) {
+        // Not one of ours (or sent before the outbox knew it): acknowledge so Twilio stops retrying.
+        request.log.warn({ messageSid: sid }, 'status callback for an unknown message');
+      } else {
+        const at = deps.now().toISOString();
+        await deps.audit.append({
+          occurredAt: at,
+          practiceId: owner.practiceId,
+          workflowId: owner.workflowId,
+          ...(owner.patientId !== undefined ? { patientId: owner.patientId } : {}),
+          actor: { type: 'system', id: 'twilio' },
+          action: 'delivery-status',
           channel: 'sms',
-          providerMessageId: parsed.data.MessageSid,
-          status,
-          errorCode: parsed.data.ErrorCode,
-          at: deps.now().toISOString(),
+          outcome: status,
+          details: { providerMessageId: sid, applied: owner.applied, ...(errorCode !== undefined ? { errorCode } : {}) },
+          idempotencyKey: `delivery:sms:${sid}:${twilioStatus}`,
         });
-        return reply.code(204).send();
-      },
-    );
+        // A late, lower-ranked status (sent after delivered) is recorded in the audit but not signalled.
+        if (owner.applied) {
+          await deps.signaller.signal(owner.workflowId, deliveryStatusSignal, {
+            channel: 'sms',
+            providerMessageId: sid,
+            status,
+            ...(errorCode !== undefined ? { errorCode } : {}),
+            at,
+          });
+        }
+      }
+      await deps.pool.query(
+        `UPDATE inbound_event SET status = 'processed', processed_at = now() WHERE channel = 'sms' AND event_key = $1`,
+        [eventKey],
+      );
+      return reply.code(204).send();
+    });
+
+    app.post('/webhooks/twilio/inbound', { bodyLimit: TWILIO_BODY_LIMIT_BYTES }, async (request, reply) => {
+      if (!verified(request)) return forbidden(reply);
+      const parsed = InboundMessage.safeParse(request.body);
+      if (!parsed.success) return badRequest(reply, parsed.error);
+      const message = parsed.data;
+      const outcome = await handleInboundSms(
+        {
+          pool: deps.pool,
+          audit: deps.audit,
+          signaller: deps.signaller,
+          practices: deps.practices,
+          now: deps.now,
+          practicesForSender: ({ to, messagingServiceSid }) =>
+            (messagingServiceSid !== undefined ? deps.inboundPractices.get(messagingServiceSid) : undefined) ??
+            deps.inboundPractices.get(to),
+        },
+        {
+          messageSid: message.MessageSid,
+          from: message.From,
+          to: message.To,
+          body: message.Body,
+          ...(message.MessagingServiceSid !== undefined ? { messagingServiceSid: message.MessagingServiceSid } : {}),
+        },
+      );
+      request.log.info(
+        { messageSid: message.MessageSid, intent: outcome.classification.intent, rule: outcome.classification.rule, patients: outcome.patients, duplicate: outcome.duplicate },
+        'inbound SMS',
+      );
+      return reply.code(200).type('text/xml; charset=utf-8').send(twiml(outcome.reply));
+    });
   };
 }

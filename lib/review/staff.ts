@@ -22,7 +22,9 @@ export type StaffLookup = { kind: 'found'; match: StaffMatch } | { kind: 'not-fo
  * rather than guessed, since the two could hold different roles or practices.
  */
 export function findStaffForIdentity(practices: PracticeRegistry, identity: SsoIdentity): StaffLookup {
-  const all = practices.all().flatMap((entry) => entry.policy.staff.map((staff) => ({ practice: entry.policy, staff })));
+  const all = practices
+    .all()
+    .flatMap((entry) => entry.policy.staff.map((staff) => ({ practice: entry.policy, staff })));
   const bySubject = all.filter((m) => m.staff.oidcSubject !== undefined && m.staff.oidcSubject === identity.subject);
   const email = identity.email?.trim().toLowerCase();
   const byEmail =

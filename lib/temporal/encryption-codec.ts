@@ -74,61 +74,59 @@ export class EncryptionCodec implements PayloadCodec {
     this.byId = new Map(keys.map((k) => [k.id, k.key]));
   }
 
-  // async, so every failure is a rejected promise rather than a synchronous throw from a Promise API.
-  async encode(payloads: Payload[]): Promise<Payload[]> {
-    return Promise.resolve(
-      payloads.map((payload) => {
-        const plain = temporal.api.common.v1.Payload.encode(payload).finish();
-        const iv = randomBytes(IV_BYTES);
-        const cipher = createCipheriv('aes-256-gcm', this.active.key, iv);
-        // Binding the key ID as associated data means a swapped key-id header fails authentication.
-        cipher.setAAD(utf8(this.active.id));
-        const body = Buffer.concat([cipher.update(plain), cipher.final()]);
-        return {
-          metadata: {
-            [METADATA_ENCODING_KEY]: utf8(ENCRYPTED_ENCODING),
-            [METADATA_KEY_ID]: utf8(this.active.id),
-          },
-          data: Buffer.concat([iv, body, cipher.getAuthTag()]),
-        };
-      }),
-    );
+  encode(payloads: Payload[]): Promise<Payload[]> {
+    // A Promise API: every failure must reach the caller as a rejection, never a synchronous throw.
+    return new Promise((resolve) => resolve(payloads.map((payload) => this.encrypt(payload))));
   }
 
-  async decode(payloads: Payload[]): Promise<Payload[]> {
-    return Promise.resolve(
-      payloads.map((payload) => {
-        const encoding = payload.metadata?.[METADATA_ENCODING_KEY];
-        if (encoding === undefined || fromUtf8(encoding) !== ENCRYPTED_ENCODING) return payload;
-        const keyIdBytes = payload.metadata?.[METADATA_KEY_ID];
-        if (keyIdBytes === undefined) throw new ValueError('encrypted payload has no key ID');
-        const keyId = fromUtf8(keyIdBytes);
-        const key = this.byId.get(keyId);
-        if (key === undefined)
-          throw new ValueError(
-            `no codec key with ID "${keyId}" (configured: ${[...this.byId.keys()].join(', ')}); ` +
-              'add it to LABLOOP_CODEC_KEYS after the active key to read payloads it encrypted',
-          );
-        const data = payload.data;
-        if (data === undefined || data === null || data.length < IV_BYTES + TAG_BYTES) {
-          throw new ValueError('encrypted payload is truncated');
-        }
-        const iv = data.subarray(0, IV_BYTES);
-        const tag = data.subarray(data.length - TAG_BYTES);
-        const decipher = createDecipheriv('aes-256-gcm', key, iv);
-        decipher.setAAD(utf8(keyId));
-        decipher.setAuthTag(tag);
-        let plain: Buffer;
-        try {
-          plain = Buffer.concat([decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)), decipher.final()]);
-        } catch {
-          // GCM says only "unable to authenticate data"; say what that means for an operator.
-          throw new ValueError(
-            `encrypted payload failed authentication with key "${keyId}": it was altered, or its key-id metadata is wrong`,
-          );
-        }
-        return temporal.api.common.v1.Payload.decode(plain);
-      }),
-    );
+  decode(payloads: Payload[]): Promise<Payload[]> {
+    return new Promise((resolve) => resolve(payloads.map((payload) => this.decrypt(payload))));
+  }
+
+  private encrypt(payload: Payload): Payload {
+    const plain = temporal.api.common.v1.Payload.encode(payload).finish();
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', this.active.key, iv);
+    // Binding the key ID as associated data means a swapped key-id header fails authentication.
+    cipher.setAAD(utf8(this.active.id));
+    const body = Buffer.concat([cipher.update(plain), cipher.final()]);
+    return {
+      metadata: {
+        [METADATA_ENCODING_KEY]: utf8(ENCRYPTED_ENCODING),
+        [METADATA_KEY_ID]: utf8(this.active.id),
+      },
+      data: Buffer.concat([iv, body, cipher.getAuthTag()]),
+    };
+  }
+
+  private decrypt(payload: Payload): Payload {
+    const encoding = payload.metadata?.[METADATA_ENCODING_KEY];
+    if (encoding === undefined || encoding === null || fromUtf8(encoding) !== ENCRYPTED_ENCODING) return payload;
+    const keyIdBytes = payload.metadata?.[METADATA_KEY_ID];
+    if (keyIdBytes === undefined || keyIdBytes === null) throw new ValueError('encrypted payload has no key ID');
+    const keyId = fromUtf8(keyIdBytes);
+    const key = this.byId.get(keyId);
+    if (key === undefined)
+      throw new ValueError(
+        `no codec key with ID "${keyId}" (configured: ${[...this.byId.keys()].join(', ')}); ` +
+          'add it to LABLOOP_CODEC_KEYS after the active key to read payloads it encrypted',
+      );
+    const data = payload.data;
+    if (data === undefined || data === null || data.length < IV_BYTES + TAG_BYTES) {
+      throw new ValueError('encrypted payload is truncated');
+    }
+    const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, IV_BYTES));
+    decipher.setAAD(utf8(keyId));
+    decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
+    let plain: Buffer;
+    try {
+      plain = Buffer.concat([decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)), decipher.final()]);
+    } catch {
+      // GCM says only "unable to authenticate data"; say what that means for an operator.
+      throw new ValueError(
+        `encrypted payload failed authentication with key "${keyId}": it was altered, or its key-id metadata is wrong`,
+      );
+    }
+    return temporal.api.common.v1.Payload.decode(plain);
   }
 }

@@ -40,6 +40,7 @@ export function testApiDeps(overrides: Partial<ApiDeps> = {}): ApiDeps {
     opsTokens: new Map([[TEST_TOKENS.ops, 'ops-client']]),
     adminTokens: new Map([[TEST_TOKENS.admin, 'admin-client']]),
     temporalUiOrigins: ['http://127.0.0.1:8233'],
+    athenaWebhookSecret: 'athena-webhook-secret-0123456789',
     ...overrides,
   };
 }

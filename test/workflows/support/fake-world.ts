@@ -1,0 +1,190 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { createCalendarActivities } from '../../../activities/calendar';
+import type {
+  CallTaskRequest,
+  GenericSmsRequest,
+  LabloopActivities,
+  PageRequest,
+  PortalNoteRequest,
+  PriorRunSummary,
+  ReviewItem,
+  SpruceResultRequest,
+} from '../../../activities/contract';
+import { ActivityErrorType } from '../../../activities/error-types';
+import type { AuditEventInput } from '../../../lib/audit/types';
+import { normalizeEvent } from '../../../lib/audit/validate';
+
+/**
+ * Recording fakes of every activity the workflow calls, typed as LabloopActivities. They record
+ * each call with the server time it was scheduled at, validate audit events with the real audit
+ * validator, deduplicate by the same keys the real outbox and audit log use, and can be told to
+ * fail (retryably or for good) to simulate outages and refusals. Calendar arithmetic is the real one.
+ */
+
+export interface Call<T = unknown> {
+  name: keyof LabloopActivities;
+  /** Server time the current attempt was scheduled (workflow time of the decision, for the first). */
+  at: number;
+  attempt: number;
+  input: T;
+}
+
+/** Throws to make an activity fail; return normally to let it succeed. */
+export type Fault = (call: { at: number; attempt: number; input: unknown }) => void;
+
+export interface WorldOptions {
+  smsConsent?: boolean;
+  spruceSecure?: boolean;
+  prior?: PriorRunSummary;
+}
+
+export const retryable = (message = 'provider unavailable'): Error => ApplicationFailure.retryable(message, 'ProviderUnavailable');
+export const permanent = (type: string, message = 'refused'): Error => ApplicationFailure.nonRetryable(message, type);
+
+export class FakeWorld {
+  readonly calls: Call[] = [];
+  readonly audits: AuditEventInput[] = [];
+  readonly reviewItems = new Map<string, ReviewItem>();
+  readonly faults: Partial<Record<keyof LabloopActivities, Fault>> = {};
+  smsConsent: boolean;
+  spruceSecure: boolean;
+  prior: PriorRunSummary;
+  private readonly sentKeys = new Map<string, string>();
+  private readonly auditKeys = new Set<string>();
+  private seq = 0;
+
+  constructor(options: WorldOptions = {}) {
+    this.smsConsent = options.smsConsent ?? true;
+    this.spruceSecure = options.spruceSecure ?? true;
+    this.prior = options.prior ?? { lastVersion: 0 };
+  }
+
+  callsOf<T>(name: keyof LabloopActivities): Call<T>[] {
+    return this.calls.filter((c) => c.name === name) as Call<T>[];
+  }
+
+  /** Successful (first-time) sends, by activity. */
+  sms(): Call<GenericSmsRequest>[] {
+    return this.successes<GenericSmsRequest>('sendGenericSms');
+  }
+  spruce(): Call<SpruceResultRequest>[] {
+    return this.successes<SpruceResultRequest>('sendSpruceResult');
+  }
+  portal(): Call<PortalNoteRequest>[] {
+    return this.successes<PortalNoteRequest>('postPortalNote');
+  }
+  pages(): Call<PageRequest>[] {
+    return this.successes<PageRequest>('pageStaff');
+  }
+  callTasks(): Call<CallTaskRequest>[] {
+    return this.successes<CallTaskRequest>('createCallTask');
+  }
+  auditsOf(action: AuditEventInput['action']): AuditEventInput[] {
+    return this.audits.filter((a) => a.action === action);
+  }
+
+  private readonly succeeded: Call[] = [];
+  private successes<T>(name: keyof LabloopActivities): Call<T>[] {
+    return this.succeeded.filter((c) => c.name === name) as Call<T>[];
+  }
+
+  private record<T>(name: keyof LabloopActivities, input: T): Call<T> {
+    let at = 0;
+    let attempt = 1;
+    try {
+      const info = Context.current().info;
+      at = info.currentAttemptScheduledTimestampMs;
+      attempt = info.attempt;
+    } catch {
+      // Outside an activity context (direct calls from a unit test).
+    }
+    const call: Call<T> = { name, at, attempt, input };
+    this.calls.push(call);
+    this.faults[name]?.({ at, attempt, input });
+    return call;
+  }
+
+  /** Outbox semantics: one provider message per (workflow, version, step), whatever the retries. */
+  private once(call: Call, key: { workflowId: string; resultVersion: number; step: string }, prefix: string) {
+    const k = `${key.workflowId}:v${key.resultVersion}:${key.step}`;
+    const existing = this.sentKeys.get(k);
+    if (existing !== undefined) return { id: existing, alreadySent: true };
+    this.seq += 1;
+    const id = `${prefix}${String(this.seq).padStart(32, '0')}`;
+    this.sentKeys.set(k, id);
+    this.succeeded.push(call);
+    return { id, alreadySent: false };
+  }
+
+  activities(): LabloopActivities {
+    const calendar = createCalendarActivities();
+    return {
+      appendAudit: async (event) => {
+        this.record('appendAudit', event);
+        normalizeEvent(event); // throws on anything the real audit log would refuse
+        if (event.idempotencyKey !== undefined) {
+          if (this.auditKeys.has(event.idempotencyKey)) return;
+          this.auditKeys.add(event.idempotencyKey);
+        }
+        this.audits.push(event);
+      },
+      linkWorkflowPatient: async (link) => {
+        this.record('linkWorkflowPatient', link);
+      },
+      closeWorkflowPatient: async (workflowId) => {
+        this.record('closeWorkflowPatient', workflowId);
+      },
+      checkSmsConsent: async (input) => {
+        this.record('checkSmsConsent', input);
+        return this.smsConsent;
+      },
+      resolvePatientZones: async (input) => {
+        this.record('resolvePatientZones', input);
+        return input.patient.timeZone !== undefined ? [input.patient.timeZone] : [input.practiceTimeZone];
+      },
+      sendGenericSms: async (request) => {
+        const call = this.record('sendGenericSms', request);
+        if (request.requiresConsent && !this.smsConsent) {
+          throw permanent(ActivityErrorType.SMS_CONSENT_MISSING, 'no consent');
+        }
+        const sent = this.once(call, request, 'SM');
+        return { providerMessageId: sent.id, alreadySent: sent.alreadySent };
+      },
+      lookupSpruceContact: async (input) => {
+        this.record('lookupSpruceContact', input);
+        return this.spruceSecure ? { contactId: 'entity_contact_1', secure: true } : { secure: false };
+      },
+      sendSpruceResult: async (request) => {
+        const call = this.record('sendSpruceResult', request);
+        if (!this.spruceSecure) throw permanent(ActivityErrorType.SPRUCE_NO_ACCOUNT, 'no account');
+        const sent = this.once(call, request, 'spruce_item_');
+        return { conversationId: 'conv_1', messageRef: sent.id, alreadySent: sent.alreadySent };
+      },
+      pageStaff: async (request) => {
+        const call = this.record('pageStaff', request);
+        const sent = this.once(call, request, 'page_');
+        return { pageRef: sent.id, alreadySent: sent.alreadySent, pagedAt: new Date(call.at).toISOString() };
+      },
+      postPortalNote: async (request) => {
+        const call = this.record('postPortalNote', request);
+        const sent = this.once(call, request, 'portal_');
+        return { published: true, publishedAt: new Date(call.at).toISOString(), alreadySent: sent.alreadySent };
+      },
+      createCallTask: async (request) => {
+        const call = this.record('createCallTask', request);
+        const sent = this.once(call, request, 'task_');
+        return { taskId: sent.id, alreadySent: sent.alreadySent };
+      },
+      upsertReviewItem: async (item) => {
+        this.record('upsertReviewItem', item);
+        this.reviewItems.set(item.workflowId, item);
+      },
+      findPriorRuns: async (input) => {
+        this.record('findPriorRuns', input);
+        return this.prior;
+      },
+      computeBusinessDeadline: (input) => calendar.computeBusinessDeadline(input),
+      computePatientSendWindow: (input) => calendar.computePatientSendWindow(input),
+    };
+  }
+}

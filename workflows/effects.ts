@@ -1,0 +1,254 @@
+import { ActivityFailure, ApplicationFailure, log } from '@temporalio/workflow';
+import { ActivityErrorType } from '../activities/error-types';
+import type { BusinessCalendar, LocalTime } from '../domain/practice';
+import {
+  bookkeeping,
+  calendar,
+  callTasks,
+  DELIVERY_MAX_RETRY_INTERVAL_MS,
+  lookups,
+  secureDelivery,
+  smsDelivery,
+  staffPages,
+} from './activity-profiles';
+import type { Command } from './commands';
+import type { CompletionEvent } from './events';
+import type { ContactFacts, DeliveryFailure } from './model';
+import { workflowNow, workflowNowMs } from './workflow-time';
+
+/**
+ * Runs the decision core's commands as activities and turns their outcomes (including failures)
+ * into completion events. Only failures the core can act on become events; a bug surfaces as an
+ * error, which fails the workflow task (retried until the code is fixed) rather than the workflow.
+ */
+
+export interface EffectEnv {
+  /** Where SMS sends are scheduled (smsTaskQueueFor the workflow's task queue). */
+  smsTaskQueue: string;
+  policyTimeZone: string;
+  patientWindow: { start: LocalTime; end: LocalTime };
+  calendar: BusinessCalendar;
+}
+
+/** The non-retryable ApplicationFailure inside an activity failure, if that is what it was. */
+function permanentCause(err: ActivityFailure): ApplicationFailure | undefined {
+  const cause = err.cause;
+  return cause instanceof ApplicationFailure && cause.nonRetryable ? cause : undefined;
+}
+
+/** Map an activity failure to what the core does about it. */
+export function classifyDeliveryFailure(err: ActivityFailure): { failure: DeliveryFailure; errorType?: string } {
+  const cause = permanentCause(err);
+  if (cause === undefined) {
+    // Retryable failures until the schedule-to-close timeout: the channel was down all along.
+    const inner = err.cause;
+    return { failure: 'outage', ...(inner instanceof ApplicationFailure && inner.type != null ? { errorType: inner.type } : {}) };
+  }
+  const errorType = cause.type ?? undefined;
+  const failure: DeliveryFailure =
+    errorType === ActivityErrorType.SMS_CONSENT_MISSING
+      ? 'consent-missing'
+      : errorType === ActivityErrorType.SPRUCE_NO_ACCOUNT
+        ? 'no-account'
+        : errorType === ActivityErrorType.PHI_GUARD_BLOCKED
+          ? 'phi-blocked'
+          : 'permanent';
+  return { failure, ...(errorType !== undefined ? { errorType } : {}) };
+}
+
+function errorTypeOf(err: ActivityFailure): string | undefined {
+  const cause = err.cause;
+  return cause instanceof ApplicationFailure && cause.type != null ? cause.type : undefined;
+}
+
+export async function runCommand(command: Command, env: EffectEnv): Promise<CompletionEvent | undefined> {
+  switch (command.type) {
+    case 'audit':
+      return bookkeepingCall('appendAudit', () => bookkeeping.appendAudit(command.event));
+    case 'reviewItem':
+      return bookkeepingCall('upsertReviewItem', () => bookkeeping.upsertReviewItem(command.item));
+    case 'linkPatient':
+      return bookkeepingCall('linkWorkflowPatient', () => bookkeeping.linkWorkflowPatient(command.link));
+    case 'closePatient':
+      return bookkeepingCall('closeWorkflowPatient', () => bookkeeping.closeWorkflowPatient(command.workflowId));
+
+    case 'findPriorRuns': {
+      try {
+        const summary = await bookkeeping.findPriorRuns({ workflowId: command.workflowId });
+        return { type: 'priorRunsFound', at: workflowNow(), summary };
+      } catch (err) {
+        if (err instanceof ActivityFailure) {
+          // Without it, send keys could collide with an earlier run's and be skipped as duplicates.
+          throw ApplicationFailure.nonRetryable(
+            `earlier runs of this workflow could not be read (${errorTypeOf(err) ?? 'activity failed'})`,
+            ActivityErrorType.CONFIGURATION,
+          );
+        }
+        throw err;
+      }
+    }
+
+    case 'computeDeadline': {
+      try {
+        const deadline = await calendar.computeBusinessDeadline({
+          startIso: command.startIso,
+          businessMinutes: command.businessMinutes,
+          calendar: env.calendar,
+        });
+        return { type: 'deadlineComputed', at: workflowNow(), epoch: command.epoch, level: command.level, deadline };
+      } catch (err) {
+        if (err instanceof ActivityFailure) {
+          const cause = err.cause instanceof ApplicationFailure ? err.cause.message : 'unknown error';
+          throw ApplicationFailure.nonRetryable(
+            `the sign-off deadline cannot be computed from the practice calendar: ${cause}`,
+            ActivityErrorType.CONFIGURATION,
+          );
+        }
+        throw err;
+      }
+    }
+
+    case 'gatherContact':
+      return { type: 'contactGathered', at: workflowNow(), epoch: command.epoch, facts: await gatherContact(command, env) };
+
+    case 'computeSendWindow': {
+      try {
+        const window = await calendar.computePatientSendWindow({
+          atIso: command.atIso,
+          zones: command.zones,
+          window: env.patientWindow,
+        });
+        return { type: 'sendWindowComputed', at: workflowNow(), key: command.key, ...window };
+      } catch (err) {
+        if (err instanceof ActivityFailure) {
+          return { type: 'sendWindowUnavailable', at: workflowNow(), key: command.key, errorType: errorTypeOf(err) ?? 'unknown' };
+        }
+        throw err;
+      }
+    }
+
+    case 'sendSms': {
+      const startedMs = workflowNowMs();
+      const untilWindowEnd = command.notAfter !== undefined ? Date.parse(command.notAfter) - startedMs : Number.POSITIVE_INFINITY;
+      const byBudget = command.outageBudgetMs + DELIVERY_MAX_RETRY_INTERVAL_MS;
+      if (untilWindowEnd <= 0) {
+        return { type: 'deliveryFailed', at: workflowNow(), key: command.key, failure: 'window-closed', outageSpentMs: 0 };
+      }
+      const limitedByWindow = untilWindowEnd < byBudget;
+      try {
+        const sent = await smsDelivery(env.smsTaskQueue, Math.min(untilWindowEnd, byBudget)).sendGenericSms(command.request);
+        return {
+          type: 'delivered',
+          at: workflowNow(),
+          key: command.key,
+          providerMessageId: sent.providerMessageId,
+          alreadySent: sent.alreadySent,
+        };
+      } catch (err) {
+        if (!(err instanceof ActivityFailure)) throw err;
+        const { failure, errorType } = classifyDeliveryFailure(err);
+        return {
+          type: 'deliveryFailed',
+          at: workflowNow(),
+          key: command.key,
+          failure: failure === 'outage' && limitedByWindow ? 'window-closed' : failure,
+          ...(errorType !== undefined ? { errorType } : {}),
+          outageSpentMs: failure === 'outage' ? workflowNowMs() - startedMs : 0,
+        };
+      }
+    }
+
+    case 'sendSpruce':
+    case 'postPortal': {
+      const startedMs = workflowNowMs();
+      const proxy = secureDelivery(command.outageBudgetMs + DELIVERY_MAX_RETRY_INTERVAL_MS);
+      try {
+        if (command.type === 'sendSpruce') {
+          const sent = await proxy.sendSpruceResult(command.request);
+          return { type: 'delivered', at: workflowNow(), key: command.key, providerMessageId: sent.messageRef, alreadySent: sent.alreadySent };
+        }
+        const posted = await proxy.postPortalNote(command.request);
+        return {
+          type: 'delivered',
+          at: workflowNow(),
+          key: command.key,
+          providerMessageId: `portal:${command.request.workflowId}:v${command.request.resultVersion}`,
+          alreadySent: posted.alreadySent,
+        };
+      } catch (err) {
+        if (!(err instanceof ActivityFailure)) throw err;
+        const { failure, errorType } = classifyDeliveryFailure(err);
+        return {
+          type: 'deliveryFailed',
+          at: workflowNow(),
+          key: command.key,
+          failure,
+          ...(errorType !== undefined ? { errorType } : {}),
+          outageSpentMs: failure === 'outage' ? workflowNowMs() - startedMs : 0,
+        };
+      }
+    }
+
+    case 'page': {
+      const { step, resultVersion: version } = command.request;
+      try {
+        const paged = await staffPages.pageStaff(command.request);
+        return { type: 'paged', at: workflowNow(), step, version, pageRef: paged.pageRef, pagedAt: paged.pagedAt };
+      } catch (err) {
+        if (!(err instanceof ActivityFailure)) throw err;
+        const errorType = errorTypeOf(err);
+        return { type: 'pageFailed', at: workflowNow(), step, version, ...(errorType !== undefined ? { errorType } : {}) };
+      }
+    }
+
+    case 'createCallTask': {
+      const { step, resultVersion: version } = command.request;
+      try {
+        const created = await callTasks.createCallTask(command.request);
+        return { type: 'callTaskCreated', at: workflowNow(), step, version, taskId: created.taskId };
+      } catch (err) {
+        if (!(err instanceof ActivityFailure)) throw err;
+        const errorType = errorTypeOf(err);
+        return { type: 'callTaskFailed', at: workflowNow(), step, version, ...(errorType !== undefined ? { errorType } : {}) };
+      }
+    }
+  }
+}
+
+/** Bookkeeping retries until it succeeds; only a non-retryable failure ends here, and it is logged (IDs only). */
+async function bookkeepingCall(name: string, call: () => Promise<unknown>): Promise<undefined> {
+  try {
+    await call();
+  } catch (err) {
+    if (!(err instanceof ActivityFailure)) throw err;
+    log.error('bookkeeping activity failed for good', { activity: name, errorType: errorTypeOf(err) ?? 'unknown' });
+  }
+  return undefined;
+}
+
+/** Consent, zones and Spruce reachability. A lookup that fails answers the safe way. */
+async function gatherContact(command: Extract<Command, { type: 'gatherContact' }>, env: EffectEnv): Promise<ContactFacts> {
+  const facts: ContactFacts = { smsConsent: false, zones: [env.policyTimeZone], spruceSecure: false };
+  const phone = command.patient.mobilePhone;
+  if (command.needs.consent && phone !== undefined) {
+    try {
+      facts.smsConsent = await lookups.checkSmsConsent({ practiceId: command.practiceId, patientId: command.patient.id, phone });
+    } catch (err) {
+      if (!(err instanceof ActivityFailure)) throw err;
+    }
+    try {
+      const zones = await lookups.resolvePatientZones({ patient: command.patient, practiceTimeZone: command.practiceTimeZone });
+      if (zones.length > 0) facts.zones = zones;
+    } catch (err) {
+      if (!(err instanceof ActivityFailure)) throw err;
+    }
+  }
+  if (command.needs.spruce) {
+    try {
+      facts.spruceSecure = (await lookups.lookupSpruceContact({ practiceId: command.practiceId, patient: command.patient })).secure;
+    } catch (err) {
+      if (!(err instanceof ActivityFailure)) throw err;
+    }
+  }
+  return facts;
+}

@@ -1,0 +1,158 @@
+import type { Acuity } from '../domain/lab-result';
+import type { AnnotationRequest, SignOffRequest } from './definitions';
+import type { Draft } from './draft';
+import type { Signature } from './model';
+import { page } from './staff';
+
+/**
+ * The two-key gate: nothing automated reaches the patient until a provider has signed the current
+ * version. Unsigned results get a business-hours deadline (received + the practice's SLA, 4 business
+ * hours for normal, 1 for abnormal and critical) and then climb an escalation ladder, one rung per
+ * step interval: the ordering provider is reminded, then the covering/on-call provider, then the
+ * practice administrator. The ladder only pages people; it never releases anything.
+ */
+
+/** Text longer than this is not an annotation but a pasted document. */
+export const MAX_ANNOTATION_LENGTH = 2000;
+
+/** Business minutes a provider has to sign. Criticals use the abnormal SLA (the call already went out). */
+export function slaMinutes(d: Draft, acuity: Acuity): number {
+  return acuity === 'normal' ? d.policy.signOffSlaMinutes.normal : d.policy.signOffSlaMinutes.abnormal;
+}
+
+/** Who is paged at each rung, without repeats (no ordering provider, or the on-call provider ordered). */
+export function escalationLadder(d: Draft): string[] {
+  const ladder: string[] = [];
+  for (const id of [d.m.result.orderingProvider?.id, d.policy.onCallProviderId, d.policy.administratorId]) {
+    if (id !== undefined && id !== '' && !ladder.includes(id)) ladder.push(id);
+  }
+  return ladder;
+}
+
+export function isAnnounceable(d: Draft): boolean {
+  return d.m.result.status === 'final' || d.m.result.status === 'corrected';
+}
+
+/** Start the SLA clock for the current gate (once per gate, only for a final or corrected version). */
+export function startSla(d: Draft, receivedAt: string): void {
+  const gate = d.m.gate;
+  if (gate.signature !== undefined || gate.slaStart !== undefined || !isAnnounceable(d) || d.m.cancelled) return;
+  gate.slaStart = receivedAt;
+  gate.deadlinePending = true;
+  d.emit({
+    type: 'computeDeadline',
+    epoch: gate.epoch,
+    level: 1,
+    startIso: receivedAt,
+    businessMinutes: slaMinutes(d, d.m.acuity),
+  });
+}
+
+export function onDeadlineComputed(d: Draft, epoch: number, level: number, deadline: string): void {
+  const gate = d.m.gate;
+  if (epoch !== gate.epoch || level !== gate.escalationLevel + 1) return;
+  gate.deadlinePending = false;
+  if (gate.signature !== undefined || d.m.cancelled) return;
+  if (level === 1) {
+    gate.slaDeadline = deadline;
+    d.audit({ action: 'hold', outcome: 'awaiting-sign-off', details: { slaDeadline: deadline, epoch } });
+  }
+  gate.nextEscalationAt = deadline;
+}
+
+/** Climb one rung if the current deadline has passed and nobody has signed. */
+export function escalateIfDue(d: Draft): void {
+  const gate = d.m.gate;
+  if (gate.signature !== undefined || d.m.cancelled || !d.isDue(gate.nextEscalationAt)) return;
+  const ladder = escalationLadder(d);
+  const level = gate.escalationLevel + 1;
+  const staffId = ladder[level - 1];
+  const dueAt = gate.nextEscalationAt as string;
+  gate.nextEscalationAt = undefined;
+  if (staffId === undefined) return;
+  gate.escalationLevel = level;
+  d.audit({
+    action: 'escalation',
+    outcome: `level-${level}`,
+    ref: staffId,
+    details: { level, staffId, deadline: dueAt, epoch: gate.epoch },
+  });
+  page(d, {
+    step: `escalation-${level}`,
+    staffId,
+    reason: level === 1 ? 'sign-off-reminder' : 'sign-off-escalation',
+    urgency: d.m.acuity === 'normal' ? 'normal' : 'high',
+  });
+  if (level < ladder.length) {
+    gate.deadlinePending = true;
+    d.emit({
+      type: 'computeDeadline',
+      epoch: gate.epoch,
+      level: level + 1,
+      startIso: dueAt,
+      businessMinutes: d.policy.escalationStepMinutes,
+    });
+  }
+}
+
+/** Sign the current gate. Returns false when it was already signed (signing twice changes nothing). */
+export function sign(d: Draft, signature: Signature): boolean {
+  const gate = d.m.gate;
+  if (gate.signature !== undefined) return false;
+  gate.signature = signature;
+  gate.nextEscalationAt = undefined;
+  const staff = d.policy.staff.find((s) => s.id === signature.by);
+  d.audit({
+    action: 'sign-off',
+    actor: signature.via === 'source' ? { type: 'source', id: d.m.result.source } : { type: 'provider', id: signature.by },
+    outcome: 'signed',
+    ref: signature.by,
+    details: {
+      via: signature.via,
+      providerId: signature.by,
+      knownProvider: staff?.role === 'provider',
+      escalationLevel: gate.escalationLevel,
+      epoch: gate.epoch,
+      withNote: signature.noteToPatient !== undefined && signature.noteToPatient !== '',
+    },
+  });
+  if (!isAnnounceable(d)) d.audit({ action: 'hold', outcome: 'signed-awaiting-final', details: { epoch: gate.epoch } });
+  return true;
+}
+
+/**
+ * Why a sign-off request must be refused, or undefined when it may proceed. Runs as the update's
+ * validator, so a refused request never reaches history and the caller gets the reason.
+ */
+export function signOffProblem(d: Pick<Draft, 'm' | 'policy'>, request: SignOffRequest): string | undefined {
+  if (request.practiceId !== d.policy.practiceId) return 'this result belongs to another practice';
+  const staff = d.policy.staff.find((s) => s.id === request.providerId);
+  if (staff === undefined) return `providerId ${JSON.stringify(request.providerId)} is not on this practice's staff`;
+  if (staff.role !== 'provider') return `${request.providerId} is ${staff.role}, and only a provider can sign a result`;
+  if (d.m.cancelled) return 'this result was cancelled by the lab and cannot be signed';
+  if (d.m.closed) return 'this result is closed';
+  return undefined;
+}
+
+export function annotationProblem(d: Pick<Draft, 'm' | 'policy'>, request: AnnotationRequest): string | undefined {
+  if (request.practiceId !== d.policy.practiceId) return 'this result belongs to another practice';
+  if (!d.policy.staff.some((s) => s.id === request.providerId)) {
+    return `providerId ${JSON.stringify(request.providerId)} is not on this practice's staff`;
+  }
+  const text = typeof request.text === 'string' ? request.text.trim() : '';
+  if (text.length === 0) return 'text must not be empty';
+  if (text.length > MAX_ANNOTATION_LENGTH) return `text must be at most ${MAX_ANNOTATION_LENGTH} characters`;
+  return undefined;
+}
+
+export function annotate(d: Draft, request: AnnotationRequest): void {
+  d.m.annotations.push({ providerId: request.providerId, at: d.now, text: request.text.trim() });
+  const staff = d.policy.staff.find((s) => s.id === request.providerId);
+  d.audit({
+    action: 'annotation',
+    actor: { type: staff?.role === 'provider' ? 'provider' : 'staff', id: request.providerId },
+    outcome: 'added',
+    ref: request.providerId,
+    details: { annotations: d.m.annotations.length },
+  });
+}

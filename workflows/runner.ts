@@ -1,0 +1,187 @@
+import {
+  allHandlersFinished,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  sleep,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
+import { ActivityErrorType } from '../activities/error-types';
+import { BOOKKEEPING_COMMANDS, type Command } from './commands';
+import { decide } from './decide';
+import {
+  AcuitySearchAttribute,
+  PracticeSearchAttribute,
+  SlaDeadlineSearchAttribute,
+  StateSearchAttribute,
+} from './definitions';
+import type { DecisionContext } from './draft';
+import { runCommand, type EffectEnv } from './effects';
+import type { WorkflowEvent } from './events';
+import { nextWakeAt } from './lifecycle';
+import type { Model } from './model';
+import { searchAttributesOf, type SearchAttributeValues } from './view';
+import { workflowNow, workflowNowMs } from './workflow-time';
+
+/** Errors of the pure rules that mean the practice's configuration is wrong (not a code bug). */
+const CONFIGURATION_ERRORS = new Set([
+  'InvalidFlagMappingError',
+  'InvalidCalendarError',
+  'InvalidTimeInputError',
+  'CalendarSearchLimitError',
+  'InvalidPatientWindowError',
+]);
+
+/**
+ * A configuration error would fail the workflow task forever (a plain Error is retried until the
+ * code changes); as a non-retryable ApplicationFailure it fails the run with a message that names
+ * what is wrong. Anything else is rethrown as is.
+ */
+export function asWorkflowFailure(err: unknown): Error {
+  if (err instanceof Error && CONFIGURATION_ERRORS.has(err.name)) {
+    return ApplicationFailure.nonRetryable(`${err.name}: ${err.message}`, ActivityErrorType.CONFIGURATION);
+  }
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+interface ArmedTimer {
+  atMs: number;
+  scope: CancellationScope;
+  fired: boolean;
+}
+
+/**
+ * The workflow shell around the decision core: feeds it events, runs its commands (bookkeeping in
+ * order, everything else concurrently), keeps one timer for the next due instant, and mirrors the
+ * state into search attributes.
+ */
+export class Runner {
+  model: Model;
+  private pending: Command[] = [];
+  private inFlight = 0;
+  private lane: Promise<void> = Promise.resolve();
+  private changed = false;
+  private fatal: Error | undefined;
+  private timer: ArmedTimer | undefined;
+  private searchAttributes: SearchAttributeValues | undefined;
+
+  constructor(
+    model: Model,
+    private readonly ctx: DecisionContext,
+    private readonly env: EffectEnv,
+  ) {
+    this.model = model;
+  }
+
+  /** Apply one event now (handlers call this synchronously, so nothing is lost or reordered). */
+  dispatch(event: WorkflowEvent): void {
+    let decision;
+    try {
+      decision = decide(this.model, event, this.ctx);
+    } catch (err) {
+      this.fatal ??= asWorkflowFailure(err);
+      this.changed = true;
+      return;
+    }
+    this.model = decision.model;
+    this.pending.push(...decision.commands);
+    this.changed = true;
+    this.syncSearchAttributes();
+  }
+
+  /** Run until the core closes the workflow and every command and handler has finished. */
+  async run(): Promise<void> {
+    for (;;) {
+      this.launchPending();
+      if (this.fatal !== undefined) throw this.fatal;
+      if (this.isDone()) {
+        await condition(allHandlersFinished);
+        this.launchPending();
+        if (this.isDone() && this.fatal === undefined) {
+          this.disarmTimer();
+          return;
+        }
+        continue;
+      }
+      const wake = nextWakeAt(this.model);
+      if (wake !== undefined && Date.parse(wake) <= workflowNowMs()) {
+        this.dispatch({ type: 'tick', at: workflowNow() });
+        continue;
+      }
+      if (wake === undefined) this.disarmTimer();
+      else this.armTimer(Date.parse(wake));
+      this.changed = false;
+      await condition(() => this.changed || this.pending.length > 0 || this.timer?.fired === true);
+      if (this.timer?.fired === true) {
+        this.timer = undefined;
+        this.dispatch({ type: 'tick', at: workflowNow() });
+      }
+    }
+  }
+
+  private isDone(): boolean {
+    return this.model.closed && this.inFlight === 0 && this.pending.length === 0;
+  }
+
+  private launchPending(): void {
+    const commands = this.pending;
+    this.pending = [];
+    for (const command of commands) this.launch(command);
+  }
+
+  private launch(command: Command): void {
+    this.inFlight += 1;
+    const run = async (): Promise<void> => {
+      try {
+        const outcome = await runCommand(command, this.env);
+        if (outcome !== undefined) this.dispatch(outcome);
+      } catch (err) {
+        this.fatal ??= err instanceof Error ? err : new Error(String(err));
+      } finally {
+        this.inFlight -= 1;
+        this.changed = true;
+      }
+    };
+    if (BOOKKEEPING_COMMANDS.includes(command.type)) this.lane = this.lane.then(run);
+    else void run();
+  }
+
+  /** One timer per due instant: re-armed only when the instant changes, so history stays small. */
+  private armTimer(atMs: number): void {
+    if (this.timer?.atMs === atMs) return;
+    this.disarmTimer();
+    const scope = new CancellationScope();
+    const timer: ArmedTimer = { atMs, scope, fired: false };
+    this.timer = timer;
+    // sleep() clamps anything below 1 ms; the due check above sends elapsed instants straight to a tick.
+    void scope
+      .run(() => sleep(Math.max(1, atMs - workflowNowMs())))
+      .then(
+        () => {
+          timer.fired = true;
+        },
+        () => undefined,
+      );
+  }
+
+  private disarmTimer(): void {
+    if (this.timer === undefined) return;
+    if (!this.timer.fired) this.timer.scope.cancel();
+    this.timer = undefined;
+  }
+
+  private syncSearchAttributes(): void {
+    const next = searchAttributesOf(this.model, this.ctx);
+    const prev = this.searchAttributes;
+    const updates: SearchAttributeUpdatePair[] = [];
+    if (prev?.practice !== next.practice) updates.push({ key: PracticeSearchAttribute, value: next.practice });
+    if (prev?.acuity !== next.acuity) updates.push({ key: AcuitySearchAttribute, value: next.acuity });
+    if (prev?.state !== next.state) updates.push({ key: StateSearchAttribute, value: next.state });
+    if (prev === undefined || prev.slaDeadline !== next.slaDeadline) {
+      updates.push({ key: SlaDeadlineSearchAttribute, value: next.slaDeadline === null ? null : new Date(next.slaDeadline) });
+    }
+    if (updates.length > 0) upsertSearchAttributes(updates);
+    this.searchAttributes = next;
+  }
+}
