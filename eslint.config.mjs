@@ -57,7 +57,9 @@ export default tseslint.config(
           paths: forbiddenInDeterministicCode
             .filter((name) => !name.includes('*'))
             .map((name) => ({ name, message: deterministicMessage })),
-          patterns: [{ group: forbiddenInDeterministicCode.filter((name) => name.includes('*')), message: deterministicMessage }],
+          patterns: [
+            { group: forbiddenInDeterministicCode.filter((name) => name.includes('*')), message: deterministicMessage },
+          ],
         },
       ],
       'no-restricted-globals': [

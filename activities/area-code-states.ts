@@ -66,7 +66,9 @@ const AREA_CODES_BY_STATE: Readonly<Record<string, string>> = {
 };
 
 const STATE_BY_AREA_CODE: ReadonlyMap<string, string> = new Map(
-  Object.entries(AREA_CODES_BY_STATE).flatMap(([state, codes]) => codes.split(' ').map((code) => [code, state] as const)),
+  Object.entries(AREA_CODES_BY_STATE).flatMap(([state, codes]) =>
+    codes.split(' ').map((code) => [code, state] as const),
+  ),
 );
 
 /** The state or territory (USPS code) of a US area code, if it is a known geographic one. */

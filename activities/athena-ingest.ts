@@ -87,8 +87,12 @@ export function createAthenaIngestActivities(deps: AthenaIngestDeps): AthenaInge
     return { ...entry, athenaPracticeId };
   }
 
-  async function deadLetter(request: IngestAthenaLabResultRequest, reason: string): Promise<AthenaIngestOutcome> {
-    await recordDeadLetter(deps.pool, { ...request, reason });
+  async function deadLetter(
+    db: Pick<Pool, 'query'>,
+    request: IngestAthenaLabResultRequest,
+    reason: string,
+  ): Promise<AthenaIngestOutcome> {
+    await recordDeadLetter(db, { ...request, reason });
     log.warn('athena result dead-lettered', { practiceId: request.practiceId, reason });
     return { kind: 'dead-lettered', reason };
   }
@@ -102,7 +106,7 @@ export function createAthenaIngestActivities(deps: AthenaIngestDeps): AthenaInge
         labResultId: request.labResultId,
       };
       // Under the lock, the read and the hand-off happen in athena's order for this document.
-      return withResultLock(deps.pool, `${request.practiceId}:${request.labResultId}`, async () => {
+      return withResultLock(deps.pool, `${request.practiceId}:${request.labResultId}`, async (db) => {
         let document: AthenaLabResultDocument;
         let result: LabResult;
         try {
@@ -112,15 +116,16 @@ export function createAthenaIngestActivities(deps: AthenaIngestDeps): AthenaInge
         } catch (err) {
           if (isAthenaError(err)) {
             if (err.kind === 'not-found') return { kind: 'gone' };
-            if (err.kind === 'permanent') return deadLetter(request, err.message);
+            if (err.kind === 'permanent') return deadLetter(db, request, err.message);
             throw err; // auth, throttled, unavailable: Temporal retries
           }
           // The mapping refuses a document and patient that do not belong together.
-          return deadLetter(request, err instanceof Error ? err.message : 'the document could not be mapped');
+          return deadLetter(db, request, err instanceof Error ? err.message : 'the document could not be mapped');
         }
         const mapped = withPracticeProviders(result, entry);
         const handoff = createHandoff({
-          pool: deps.pool,
+          // The lock's own connection: see withResultLock.
+          pool: db,
           temporal: temporal(),
           practices: deps.practices,
           taskQueue: deps.labResultTaskQueue ?? Context.current().info.taskQueue,
@@ -138,7 +143,7 @@ export function createAthenaIngestActivities(deps: AthenaIngestDeps): AthenaInge
         });
         switch (outcome.kind) {
           case 'accepted': {
-            await resolveDeadLetter(deps.pool, request.practiceId, request.labResultId);
+            await resolveDeadLetter(db, request.practiceId, request.labResultId);
             const workflowId = outcome.workflowIds[0] ?? '';
             return {
               kind: 'handed-off',
@@ -153,7 +158,7 @@ export function createAthenaIngestActivities(deps: AthenaIngestDeps): AthenaInge
               ActivityErrorType.CONFIGURATION,
             );
           case 'conflict':
-            return deadLetter(request, outcome.reason);
+            return deadLetter(db, request, outcome.reason);
         }
       });
     },

@@ -3,7 +3,14 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { PracticePolicy, StaffMember } from '../domain/practice';
 import { AthenaError, isAthenaError } from '../lib/clients/athena';
 import { insertCallTask, setCallTaskAthenaCase } from '../lib/call-tasks';
-import type { CallTaskOutcome, CallTaskReason, CallTaskRequest, LabloopActivities, PortalNoteOutcome, PortalNoteRequest } from './contract';
+import type {
+  CallTaskOutcome,
+  CallTaskReason,
+  CallTaskRequest,
+  LabloopActivities,
+  PortalNoteOutcome,
+  PortalNoteRequest,
+} from './contract';
 import type { ActivityDeps } from './deps';
 import { ActivityErrorType } from './error-types';
 import { outboxIdempotencyKey, sendOnce, type ReconcileResult } from './outbox';
@@ -52,7 +59,11 @@ export function createAthenaActivities(deps: AthenaDeps): Pick<LabloopActivities
       const key = outboxIdempotencyKey(request);
       const athenaPracticeId = deps.practices.entry(request.practiceId)?.routing.athenaPracticeId;
       const notPublishable =
-        athenaPracticeId === undefined ? 'practice-not-on-athena' : request.source !== 'athena' ? `result-from-${request.source}` : undefined;
+        athenaPracticeId === undefined
+          ? 'practice-not-on-athena'
+          : request.source !== 'athena'
+            ? `result-from-${request.source}`
+            : undefined;
       if (notPublishable !== undefined || athenaPracticeId === undefined) {
         await audit(deps, request, 'send', 'not-publishable', `outbox:${key}:not-publishable`, {
           reason: notPublishable ?? 'practice-not-on-athena',
@@ -116,7 +127,9 @@ export function createAthenaActivities(deps: AthenaDeps): Pick<LabloopActivities
 
       if (athenaPracticeId === undefined || departmentId === undefined) {
         // No athena: the review app's task list is the whole work item.
-        const outcome = await sendOnce(deps, request, meta, () => Promise.resolve({ providerMessageId: `local:${task.id}` }));
+        const outcome = await sendOnce(deps, request, meta, () =>
+          Promise.resolve({ providerMessageId: `local:${task.id}` }),
+        );
         return { taskId: task.id, alreadySent: !created || outcome.alreadySent };
       }
 
@@ -126,7 +139,9 @@ export function createAthenaActivities(deps: AthenaDeps): Pick<LabloopActivities
         try {
           const cases = await deps.athena.findPatientCases({ ...patientRef, departmentId, marker });
           const found = cases[0];
-          return found === undefined ? { kind: 'not-found' } : { kind: 'found', providerMessageId: found.patientCaseId };
+          return found === undefined
+            ? { kind: 'not-found' }
+            : { kind: 'found', providerMessageId: found.patientCaseId };
         } catch (err) {
           return { kind: 'unknown', reason: isAthenaError(err) ? `athena-${err.kind}` : 'lookup-failed' };
         }
@@ -154,7 +169,11 @@ export function createAthenaActivities(deps: AthenaDeps): Pick<LabloopActivities
         const athenaCaseId = outcome.providerMessageId;
         // Assigning is an idempotent PUT: repeated on every call so a crash between create and assign heals.
         if (assignee?.athenaUsername !== undefined) {
-          await deps.athena.assignPatientCase({ ...patientRef, patientCaseId: athenaCaseId, username: assignee.athenaUsername });
+          await deps.athena.assignPatientCase({
+            ...patientRef,
+            patientCaseId: athenaCaseId,
+            username: assignee.athenaUsername,
+          });
         }
         if (task.athenaCaseId !== athenaCaseId) await setCallTaskAthenaCase(deps.pool, task.id, athenaCaseId);
         return { taskId: task.id, athenaCaseId, alreadySent: !created || outcome.alreadySent };
@@ -233,7 +252,12 @@ export function athenaFailure(err: unknown): unknown {
     return ApplicationFailure.create({ message, type: ActivityErrorType.CONFIGURATION, nonRetryable: true, details });
   }
   if (err.kind === 'permanent' || err.kind === 'not-found') {
-    return ApplicationFailure.create({ message, type: ActivityErrorType.ATHENA_PERMANENT, nonRetryable: true, details });
+    return ApplicationFailure.create({
+      message,
+      type: ActivityErrorType.ATHENA_PERMANENT,
+      nonRetryable: true,
+      details,
+    });
   }
   return ApplicationFailure.create({
     message,

@@ -12,7 +12,7 @@ import type { LabloopActivities, PatientSendWindow, PatientSendWindowRequest } f
 import { ActivityErrorType } from './error-types';
 
 /**
- * Time-zone arithmetic for the lab-result workflow, run as local activities so that its answers are
+ * Time-zone arithmetic for the lab-result workflow, run as activities so that its answers are
  * recorded in history. The rules are the pure ones in domain/; ICU time-zone data comes from the
  * Node that runs them, and recording the answer keeps replays independent of later tz updates.
  */
@@ -57,7 +57,11 @@ function quietHoursCalendar(timeZone: string, window: PatientSendWindowRequest['
 }
 
 /** When the messaging window that contains `sendAt` ends: the earliest quiet-hours start over all zones. */
-function windowEnd(sendAt: string, zones: readonly string[], window: PatientSendWindowRequest['window']): string {
+export function patientWindowEnd(
+  sendAt: string,
+  zones: readonly string[],
+  window: PatientSendWindowRequest['window'],
+): string {
   let earliest = Date.parse(sendAt) + DAY_MS;
   for (const zone of new Set(zones)) {
     const quiet = quietHoursCalendar(zone, window);
@@ -79,7 +83,7 @@ export function createCalendarActivities(): Pick<
     computePatientSendWindow({ atIso, zones, window }): Promise<PatientSendWindow> {
       return settled(() => {
         const sendAt = nextPatientSendTime(atIso, zones, window);
-        return { sendAt, windowEndsAt: windowEnd(sendAt, zones, window) };
+        return { sendAt, windowEndsAt: patientWindowEnd(sendAt, zones, window) };
       });
     },
   };

@@ -197,9 +197,9 @@ export interface LabloopActivities {
   /** Outbox summary of earlier runs with this workflow ID (read once when a run starts). */
   findPriorRuns(input: { workflowId: string }): Promise<PriorRunSummary>;
   /**
-   * Time-zone arithmetic, run as local activities so the answers are recorded in history: a replay
-   * on a Node whose ICU time-zone data changed still sees the deadlines the run acted on. A bad
-   * calendar fails non-retryably with CONFIGURATION; zones whose windows never meet with NO_SEND_WINDOW.
+   * Time-zone arithmetic, run as activities so the answers are recorded in history: a replay on a
+   * Node whose ICU time-zone data changed still sees the deadlines the run acted on. Pure (no I/O).
+   * A bad calendar fails non-retryably with CONFIGURATION; zones whose windows never meet with NO_SEND_WINDOW.
    */
   computeBusinessDeadline(input: BusinessDeadlineRequest): Promise<string>;
   computePatientSendWindow(input: PatientSendWindowRequest): Promise<PatientSendWindow>;

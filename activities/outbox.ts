@@ -81,6 +81,14 @@ interface OutboxRow {
   sent_at: Date | null;
 }
 
+/** An audit event decided inside the outbox transaction, appended after it commits. */
+interface PendingAudit {
+  outcome: string;
+  /** Suffix of the idempotency key: the same decision always gets the same audit row. */
+  suffix: string;
+  details: Record<string, JsonValue>;
+}
+
 /** The opaque result reference inside a lab-result workflow ID, for audit rows. */
 function resultRefOf(workflowId: string): string | undefined {
   if (!LAB_RESULT_WORKFLOW_ID_PATTERN.test(workflowId)) return undefined;
@@ -102,6 +110,11 @@ export function describeSendError(err: unknown): Record<string, JsonValue> {
 /**
  * Send at most once per key. `send` calls the provider; `reconcile` (optional) looks for an earlier
  * attempt's message at the provider, given when the intent was recorded.
+ *
+ * Connections: the row lock is held on one connection while the provider is called; audit events
+ * decided under it are stored in the row (`audit_pending`, same transaction) and appended only after
+ * that connection is released, so a send never waits for a second connection while holding one (with
+ * many activities at once, that would starve the pool).
  */
 export async function sendOnce(
   deps: SendOnceDeps,
@@ -112,27 +125,34 @@ export async function sendOnce(
 ): Promise<OutboxOutcome> {
   const idempotencyKey = outboxIdempotencyKey(key);
   const resultRef = resultRefOf(key.workflowId);
-  const audit = (
-    stage: 'intent' | 'outcome',
-    outcome: string,
-    suffix: string,
-    details: Record<string, JsonValue> = {},
-  ): Promise<unknown> => {
-    const event: AuditEventInput = {
-      occurredAt: deps.now().toISOString(),
-      practiceId: meta.practiceId,
-      workflowId: key.workflowId,
-      ...(resultRef !== undefined ? { resultRef } : {}),
-      ...(meta.patientId !== undefined ? { patientId: meta.patientId } : {}),
-      actor: { type: 'system', id: 'worker' },
-      action: stage === 'intent' ? 'send-intent' : (meta.auditAction ?? 'send'),
-      channel: meta.channel,
-      template: meta.template,
-      outcome,
-      details: { step: key.step, resultVersion: key.resultVersion, ...details },
-      idempotencyKey: `outbox:${idempotencyKey}:${suffix}`,
-    };
-    return deps.audit.append(event);
+  const auditEvent = (stage: 'intent' | 'outcome', pending: PendingAudit): AuditEventInput => ({
+    occurredAt: deps.now().toISOString(),
+    practiceId: meta.practiceId,
+    workflowId: key.workflowId,
+    ...(resultRef !== undefined ? { resultRef } : {}),
+    ...(meta.patientId !== undefined ? { patientId: meta.patientId } : {}),
+    actor: { type: 'system', id: 'worker' },
+    action: stage === 'intent' ? 'send-intent' : (meta.auditAction ?? 'send'),
+    channel: meta.channel,
+    template: meta.template,
+    outcome: pending.outcome,
+    details: { step: key.step, resultVersion: key.resultVersion, ...pending.details },
+    idempotencyKey: `outbox:${idempotencyKey}:${pending.suffix}`,
+  });
+  /** Append what an earlier transaction decided (this attempt's, or a crashed one's), then clear it. */
+  const flushPendingAudits = async (): Promise<void> => {
+    const { rows } = await deps.pool.query<{ audit_pending: PendingAudit[] | null }>(
+      `SELECT audit_pending FROM outbox WHERE idempotency_key = $1`,
+      [idempotencyKey],
+    );
+    const pending = rows[0]?.audit_pending ?? [];
+    if (pending.length === 0) return;
+    for (const item of pending) await deps.audit.append(auditEvent('outcome', item));
+    // Only what was appended is cleared: a concurrent attempt's newer entries stay for its own flush.
+    await deps.pool.query(
+      `UPDATE outbox SET audit_pending = NULL WHERE idempotency_key = $1 AND audit_pending = $2::jsonb`,
+      [idempotencyKey, JSON.stringify(pending)],
+    );
   };
 
   await deps.pool.query(
@@ -150,8 +170,11 @@ export async function sendOnce(
     ],
   );
   // Idempotent by key: a crash between the insert and this append is repaired by the next attempt.
-  await audit('intent', 'recorded', 'intent');
+  await deps.audit.append(auditEvent('intent', { outcome: 'recorded', suffix: 'intent', details: {} }));
+  await flushPendingAudits();
 
+  let outcome: OutboxOutcome | undefined;
+  let failure: { error: unknown } | undefined;
   const client = await deps.pool.connect();
   try {
     await client.query('BEGIN');
@@ -162,19 +185,13 @@ export async function sendOnce(
     );
     const row = rows[0];
     if (row === undefined) throw new Error('outbox intent row vanished');
-    if (row.provider_message_id !== null) {
-      await client.query('COMMIT');
-      return {
-        providerMessageId: row.provider_message_id,
-        ...(row.provider_thread_id !== null ? { threadId: row.provider_thread_id } : {}),
-        alreadySent: true,
-        reconciled: false,
-        attempts: row.attempts,
-        sentAt: row.sent_at ?? row.created_at,
-      };
-    }
-
-    const record = async (receipt: ProviderReceipt): Promise<Date> => {
+    const queueAudit = (pending: PendingAudit) =>
+      client.query(
+        `UPDATE outbox SET audit_pending = COALESCE(audit_pending, '[]'::jsonb) || $2::jsonb WHERE id = $1`,
+        [row.id, JSON.stringify([pending])],
+      );
+    const record = async (receipt: ProviderReceipt, audit: PendingAudit): Promise<Date> => {
+      await queueAudit(audit);
       const { rows: updated } = await client.query<{ sent_at: Date }>(
         `UPDATE outbox SET status = 'sent', provider_message_id = $2, provider_thread_id = COALESCE($3, provider_thread_id),
            sent_at = now(), updated_at = now() WHERE id = $1 RETURNING sent_at`,
@@ -183,73 +200,104 @@ export async function sendOnce(
       return updated[0]?.sent_at ?? deps.now();
     };
 
-    // `failed` means the provider answered with an error (nothing was sent). `intent`/`ambiguous`
-    // after an attempt means we cannot know whether it landed: ask the provider first.
-    let afterReconcile: string | undefined;
-    if (row.attempts > 0 && row.status !== 'failed' && reconcile !== undefined) {
-      const found = await reconcile(row.created_at);
-      if (found.kind === 'found') {
-        await audit('outcome', 'reconciled', 'reconciled', {
-          providerMessageId: found.providerMessageId,
-          attempts: row.attempts,
-          previousStatus: row.status,
-        });
-        const sentAt = await record({ providerMessageId: found.providerMessageId });
-        await client.query('COMMIT');
-        return {
-          providerMessageId: found.providerMessageId,
-          alreadySent: true,
-          reconciled: true,
-          attempts: row.attempts,
-          sentAt,
-        };
-      }
-      if (found.kind === 'unknown') {
-        // The bound: without an answer we send again, so this crash may cost one duplicate. Said so.
-        await audit('outcome', 'ambiguous', `ambiguous:${row.attempts}`, {
-          reason: found.reason,
-          attempts: row.attempts,
-          previousStatus: row.status,
-        });
-      }
-      afterReconcile = found.kind;
-    }
-
-    // Count the attempt durably before calling out, so a crash mid-call is visible to the next attempt.
-    await client.query(`UPDATE outbox SET attempts = attempts + 1, updated_at = now() WHERE id = $1`, [row.id]);
-    await client.query('COMMIT');
-    const attempt = row.attempts + 1;
-    await client.query('BEGIN');
-    await client.query('SELECT 1 FROM outbox WHERE id = $1 FOR UPDATE', [row.id]);
-    let receipt: ProviderReceipt;
-    try {
-      receipt = await send();
-    } catch (err) {
-      const status = isAmbiguous(err) ? 'ambiguous' : 'failed';
-      await client.query(`UPDATE outbox SET status = $2, updated_at = now() WHERE id = $1`, [row.id, status]);
+    if (row.provider_message_id !== null) {
       await client.query('COMMIT');
-      await audit('outcome', status === 'ambiguous' ? 'ambiguous' : 'failed', `error:${attempt}`, {
-        attempt,
-        ...describeSendError(err),
-      }).catch(() => undefined); // the provider's error is what the caller must see
-      throw err;
+      outcome = {
+        providerMessageId: row.provider_message_id,
+        ...(row.provider_thread_id !== null ? { threadId: row.provider_thread_id } : {}),
+        alreadySent: true,
+        reconciled: false,
+        attempts: row.attempts,
+        sentAt: row.sent_at ?? row.created_at,
+      };
+    } else {
+      // `failed` means the provider answered with an error (nothing was sent). `intent`/`ambiguous`
+      // after an attempt means we cannot know whether it landed: ask the provider first.
+      let afterReconcile: string | undefined;
+      if (row.attempts > 0 && row.status !== 'failed' && reconcile !== undefined) {
+        const found = await reconcile(row.created_at);
+        afterReconcile = found.kind;
+        if (found.kind === 'found') {
+          const sentAt = await record(
+            { providerMessageId: found.providerMessageId },
+            {
+              outcome: 'reconciled',
+              suffix: 'reconciled',
+              details: {
+                providerMessageId: found.providerMessageId,
+                attempts: row.attempts,
+                previousStatus: row.status,
+              },
+            },
+          );
+          await client.query('COMMIT');
+          outcome = {
+            providerMessageId: found.providerMessageId,
+            alreadySent: true,
+            reconciled: true,
+            attempts: row.attempts,
+            sentAt,
+          };
+        } else if (found.kind === 'unknown') {
+          // The bound: without an answer we send again, so this crash may cost one duplicate. Said so.
+          await queueAudit({
+            outcome: 'ambiguous',
+            suffix: `ambiguous:${row.attempts}`,
+            details: { reason: found.reason, attempts: row.attempts, previousStatus: row.status },
+          });
+        }
+      }
+
+      if (outcome === undefined) {
+        // Count the attempt durably before calling out, so a crash mid-call is visible to the next attempt.
+        await client.query(`UPDATE outbox SET attempts = attempts + 1, updated_at = now() WHERE id = $1`, [row.id]);
+        await client.query('COMMIT');
+        const attempt = row.attempts + 1;
+        await client.query('BEGIN');
+        await client.query('SELECT 1 FROM outbox WHERE id = $1 FOR UPDATE', [row.id]);
+        let receipt: ProviderReceipt | undefined;
+        try {
+          receipt = await send();
+        } catch (err) {
+          const status = isAmbiguous(err) ? 'ambiguous' : 'failed';
+          await queueAudit({
+            outcome: status,
+            suffix: `error:${attempt}`,
+            details: { attempt, ...describeSendError(err) },
+          });
+          await client.query(`UPDATE outbox SET status = $2, updated_at = now() WHERE id = $1`, [row.id, status]);
+          await client.query('COMMIT');
+          failure = { error: err };
+        }
+        if (receipt !== undefined) {
+          const sentAt = await record(receipt, {
+            outcome: 'sent',
+            suffix: 'sent',
+            details: {
+              providerMessageId: receipt.providerMessageId,
+              attempt,
+              ...(afterReconcile !== undefined ? { afterReconcile } : {}),
+            },
+          });
+          await client.query('COMMIT');
+          outcome = { ...receipt, alreadySent: false, reconciled: false, attempts: attempt, sentAt };
+        }
+      }
     }
-    // Audit before recording: a crash between the two leaves an audited send that the next attempt
-    // reconciles (and audits again as reconciled), never a recorded send without an audit row.
-    await audit('outcome', 'sent', 'sent', {
-      providerMessageId: receipt.providerMessageId,
-      attempt,
-      ...(afterReconcile !== undefined ? { afterReconcile } : {}),
-    });
-    const sentAt = await record(receipt);
-    await client.query('COMMIT');
-    return { ...receipt, alreadySent: false, reconciled: false, attempts: attempt, sentAt };
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   } finally {
     client.release();
   }
+  if (failure !== undefined) {
+    // The provider's error is what the caller must see; a failed audit flush is repaired next attempt.
+    await flushPendingAudits().catch(() => undefined);
+    throw failure.error;
+  }
+  await flushPendingAudits();
+  if (outcome === undefined) throw new Error('outbox send ended without an outcome');
+  return outcome;
 }
 
 /** A send error that may have happened after the provider accepted the request (e.g. a timeout). */
@@ -260,7 +308,11 @@ function isAmbiguous(err: unknown): boolean {
 }
 
 /** Provider message IDs already recorded for a channel among `candidates` (reconciliation skips them). */
-export async function recordedProviderIds(pool: Pool, channel: OutboxChannel, candidates: string[]): Promise<Set<string>> {
+export async function recordedProviderIds(
+  pool: Pool,
+  channel: OutboxChannel,
+  candidates: string[],
+): Promise<Set<string>> {
   if (candidates.length === 0) return new Set();
   const { rows } = await pool.query<{ provider_message_id: string }>(
     `SELECT provider_message_id FROM outbox WHERE channel = $1 AND provider_message_id = ANY($2::text[])`,
@@ -299,7 +351,12 @@ export async function recordDeliveryStatus(
   errorCode?: string,
 ): Promise<DeliveryStatusRecord | undefined> {
   const rank = DELIVERY_RANK[status] ?? 0;
-  const { rows } = await pool.query<{ workflow_id: string; practice_id: string; patient_id: string | null; applied: boolean }>(
+  const { rows } = await pool.query<{
+    workflow_id: string;
+    practice_id: string;
+    patient_id: string | null;
+    applied: boolean;
+  }>(
     `WITH target AS (
        SELECT id, workflow_id, practice_id, patient_id, delivery_status FROM outbox WHERE channel = $1 AND provider_message_id = $2 FOR UPDATE
      ), updated AS (

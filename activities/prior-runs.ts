@@ -7,7 +7,9 @@ import type { ActivityDeps } from './deps';
  * its versions after theirs (outbox keys never collide, so nothing is wrongly deduplicated) and knows
  * whether the patient was already told (a later notice is then an "updated result").
  */
-export function createPriorRunActivities({ pool }: Pick<ActivityDeps, 'pool'>): Pick<LabloopActivities, 'findPriorRuns'> {
+export function createPriorRunActivities({
+  pool,
+}: Pick<ActivityDeps, 'pool'>): Pick<LabloopActivities, 'findPriorRuns'> {
   return {
     async findPriorRuns({ workflowId }): Promise<PriorRunSummary> {
       const { rows } = await pool.query<{ last_version: number | null; notified_version: number | null }>(

@@ -44,7 +44,7 @@ const ReviewItemSchema = z.object({
   slaDeadline: isoInstant.optional(),
   escalationLevel: z.number().int().min(0),
   criticalPagedAt: isoInstant.optional(),
-  version: z.number().int().min(1),
+  version: z.number().int().min(0),
   updatedAt: isoInstant.optional(),
 });
 

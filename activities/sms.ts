@@ -26,10 +26,12 @@ export const RECONCILE_CLOCK_SKEW_MS = 60_000;
 
 export const SMS_RETRYABLE_ERROR_TYPE = 'SmsRetryableError';
 
-export function createSmsActivities(deps: Pick<ActivityDeps, 'pool' | 'audit' | 'sms' | 'smsStatusCallbackUrl' | 'now'>) {
+export function createSmsActivities(
+  deps: Pick<ActivityDeps, 'pool' | 'audit' | 'sms' | 'smsStatusCallbackUrl' | 'now'>,
+) {
   return {
     /** Send one generic SMS at most once per (workflow, result version, step). */
-    async sendGenericSms(request: GenericSmsRequest): Promise<SmsSendOutcome> {
+    sendGenericSms: async (request: GenericSmsRequest): Promise<SmsSendOutcome> => {
       const consent = await getSmsConsent(deps.pool, {
         practiceId: request.practiceId,
         patientId: request.patientId,
@@ -51,12 +53,22 @@ export function createSmsActivities(deps: Pick<ActivityDeps, 'pool' | 'audit' | 
             sentAfter: new Date(intentCreatedAt.getTime() - RECONCILE_CLOCK_SKEW_MS),
           });
         } catch (err) {
-          return { kind: 'unknown', reason: err instanceof TwilioSendError ? `twilio-list-${err.code ?? err.networkCode ?? 'failed'}` : 'list-failed' };
+          return {
+            kind: 'unknown',
+            reason:
+              err instanceof TwilioSendError ? `twilio-list-${err.code ?? err.networkCode ?? 'failed'}` : 'list-failed',
+          };
         }
         // Our own earlier attempt has exactly this body; a SID another send already owns is not ours.
         const candidates = found.filter((m) => m.body === request.body);
-        const taken = await recordedProviderIds(deps.pool, 'sms', candidates.map((m) => m.sid));
-        const ours = candidates.filter((m) => !taken.has(m.sid)).sort((a, b) => Date.parse(a.dateCreated) - Date.parse(b.dateCreated))[0];
+        const taken = await recordedProviderIds(
+          deps.pool,
+          'sms',
+          candidates.map((m) => m.sid),
+        );
+        const ours = candidates
+          .filter((m) => !taken.has(m.sid))
+          .sort((a, b) => Date.parse(a.dateCreated) - Date.parse(b.dateCreated))[0];
         return ours === undefined ? { kind: 'not-found' } : { kind: 'found', providerMessageId: ours.sid };
       };
 
@@ -114,7 +126,8 @@ async function toActivityFailure(
         idempotencyKey: `consent:twilio-21610:${request.workflowId}:v${request.resultVersion}:${request.step}`,
       });
     }
-    const what = err.code !== undefined ? `${err.code} ${describeTwilioErrorCode(err.code)}` : `HTTP ${err.httpStatus ?? '?'}`;
+    const what =
+      err.code !== undefined ? `${err.code} ${describeTwilioErrorCode(err.code)}` : `HTTP ${err.httpStatus ?? '?'}`;
     return ApplicationFailure.create({
       message: `Twilio refused the SMS: ${what}`,
       type: ActivityErrorType.SMS_PERMANENT,

@@ -3,13 +3,7 @@ import type { PatientContact } from '../domain/lab-result';
 import type { PracticePolicy, StaffMember } from '../domain/practice';
 import { SpruceError, type SpruceContact } from '../lib/clients/spruce';
 import { renderResultPdf } from '../lib/pdf';
-import type {
-  LabloopActivities,
-  PageReason,
-  PageRequest,
-  SpruceContactStatus,
-  SpruceResultRequest,
-} from './contract';
+import type { LabloopActivities, PageReason, PageRequest, SpruceContactStatus, SpruceResultRequest } from './contract';
 import type { ActivityDeps } from './deps';
 import { ActivityErrorType } from './error-types';
 import { outboxIdempotencyKey, PENDING_ID_PREFIX, sendOnce } from './outbox';
@@ -62,11 +56,16 @@ export function createSpruceActivities(
     },
 
     /** Post the result (text + PDF) in the patient's secure thread, at most once per outbox key. */
-    async sendSpruceResult(request: SpruceResultRequest): Promise<{ conversationId: string; messageRef: string; alreadySent: boolean }> {
+    async sendSpruceResult(
+      request: SpruceResultRequest,
+    ): Promise<{ conversationId: string; messageRef: string; alreadySent: boolean }> {
       const policy = policyOf(deps, request.practiceId);
       const endpointId = deps.spruceInternalEndpointId;
       if (endpointId === undefined || endpointId === '') {
-        throw ApplicationFailure.nonRetryable('SPRUCE_INTERNAL_ENDPOINT_ID is not configured', ActivityErrorType.CONFIGURATION);
+        throw ApplicationFailure.nonRetryable(
+          'SPRUCE_INTERNAL_ENDPOINT_ID is not configured',
+          ActivityErrorType.CONFIGURATION,
+        );
       }
       const key = outboxIdempotencyKey(request);
       const patient = request.result.patient;
@@ -153,7 +152,11 @@ export function createSpruceActivities(
             };
           },
         );
-        return { pageRef: outcome.providerMessageId, alreadySent: outcome.alreadySent, pagedAt: outcome.sentAt.toISOString() };
+        return {
+          pageRef: outcome.providerMessageId,
+          alreadySent: outcome.alreadySent,
+          pagedAt: outcome.sentAt.toISOString(),
+        };
       } catch (err) {
         throw spruceFailure(err);
       }
@@ -240,7 +243,8 @@ async function findOrCreateConversation(
     const conversations = await deps.spruce.listContactConversations(contactId);
     return conversations
       .filter((c) => c.type === 'secure' && c.internalEndpoint?.id === endpointId)
-      .sort((a, b) => (b.lastMessageAt ?? b.createdAt ?? '').localeCompare(a.lastMessageAt ?? a.createdAt ?? ''))[0]?.id;
+      .sort((a, b) => (b.lastMessageAt ?? b.createdAt ?? '').localeCompare(a.lastMessageAt ?? a.createdAt ?? ''))[0]
+      ?.id;
   };
   const reused = await existing();
   if (reused !== undefined) return reused;
@@ -260,7 +264,12 @@ async function findOrCreateConversation(
   });
 }
 
-async function rememberContact(deps: SpruceDeps, practiceId: string, patientId: string, contactId: string): Promise<void> {
+async function rememberContact(
+  deps: SpruceDeps,
+  practiceId: string,
+  patientId: string,
+  contactId: string,
+): Promise<void> {
   await deps.pool.query(
     `INSERT INTO spruce_contact (practice_id, patient_id, contact_id) VALUES ($1, $2, $3)
      ON CONFLICT (practice_id, patient_id) DO UPDATE SET contact_id = EXCLUDED.contact_id, updated_at = now()`,
@@ -299,10 +308,20 @@ export function spruceFailure(err: unknown): unknown {
   if (!(err instanceof SpruceError)) return err;
   const details = [{ status: err.status ?? null, type: err.type ?? null }];
   if (err.kind === 'auth') {
-    return ApplicationFailure.create({ message: err.message, type: ActivityErrorType.CONFIGURATION, nonRetryable: true, details });
+    return ApplicationFailure.create({
+      message: err.message,
+      type: ActivityErrorType.CONFIGURATION,
+      nonRetryable: true,
+      details,
+    });
   }
   if (err.kind === 'permanent') {
-    return ApplicationFailure.create({ message: err.message, type: ActivityErrorType.SPRUCE_PERMANENT, nonRetryable: true, details });
+    return ApplicationFailure.create({
+      message: err.message,
+      type: ActivityErrorType.SPRUCE_PERMANENT,
+      nonRetryable: true,
+      details,
+    });
   }
   return ApplicationFailure.create({
     message: err.message,

@@ -84,6 +84,11 @@ export async function buildApp(deps: ApiDeps): Promise<BuiltApp> {
     timeWindow: deps.rateLimit?.timeWindowMs ?? RATE_LIMIT_WINDOW_MS,
   });
 
+  // Fastify's own 404 logs "Route GET:/the/path not found", and a path can carry PHI
+  // (/anything/Jane-Doe/6175550123): answer the caller the same way, log nothing about the path.
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ error: 'Not Found', message: `Route ${request.method}:${request.url} not found` }),
+  );
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (hasZodFastifySchemaValidationErrors(error)) {
       const message = error.validation.map((v) => `${v.instancePath.replace(/^\//, '').replace(/\//g, '.') || 'request'}: ${v.message ?? 'invalid'}`).join('; ');
@@ -125,7 +130,7 @@ export async function buildApp(deps: ApiDeps): Promise<BuiltApp> {
       practices: deps.practices,
       authToken: deps.twilioAuthToken,
       publicBaseUrl: deps.publicBaseUrl,
-      inboundPractices: deps.twilioInboundPractices ?? new Map(),
+      inboundPractices: deps.twilioInboundPractices ?? new Map<string, string[]>(),
       now: deps.now,
     }),
   );
@@ -142,7 +147,7 @@ export async function buildApp(deps: ApiDeps): Promise<BuiltApp> {
       allowedOrigins: deps.temporalUiOrigins ?? [],
       requireOperator: createPrivilegedAuth({
         purpose: 'decrypt workflow payloads',
-        tokens: deps.opsTokens ?? new Map(),
+        tokens: deps.opsTokens ?? new Map<string, string>(),
         session: deps.staffSession,
         sessionRoles: ['administrator'],
       }),
@@ -155,7 +160,7 @@ export async function buildApp(deps: ApiDeps): Promise<BuiltApp> {
       now: deps.now,
       requireAdministrator: createPrivilegedAuth({
         purpose: 'export the audit log',
-        tokens: deps.adminTokens ?? new Map(),
+        tokens: deps.adminTokens ?? new Map<string, string>(),
         session: deps.staffSession,
         sessionRoles: ['administrator'],
       }),

@@ -38,7 +38,7 @@ export interface ApiDeps {
   athenaWebhookSecret?: string;
   /** Budget for the Temporal calls of one HL7/FHIR hand-off (default 10 s); tests shrink it. */
   temporalDeadlineMs?: number;
-  /** Spruce webhook signing secret (`X-Spruce-Signature`); absent: `/webhooks/spruce` answers 503. */
+  /** Spruce webhook signing secret (`X-Spruce-Signature`); absent: `/webhooks/spruce` refuses everything (403). */
   spruceWebhookSecret?: string;
   /** Twilio To number or Messaging Service SID → practices it serves (TWILIO_INBOUND_PRACTICES); absent: all. */
   twilioInboundPractices?: Map<string, string[]>;

@@ -9,7 +9,12 @@
  * it, and the workflow uses it whenever a name cannot be used safely.
  */
 
-export const SMS_TEMPLATE_IDS = ['results-ready', 'secure-message-waiting', 'updated-result', 'consent-invitation'] as const;
+export const SMS_TEMPLATE_IDS = [
+  'results-ready',
+  'secure-message-waiting',
+  'updated-result',
+  'consent-invitation',
+] as const;
 export type SmsTemplateId = (typeof SMS_TEMPLATE_IDS)[number];
 
 /** `personal` carries the first name or practice name; `generic` carries nothing interpolated. */

@@ -139,10 +139,13 @@ const ConfigSchema = z
     message: 'is required when OIDC_ISSUER_URL is set',
     path: ['OIDC_CLIENT_SECRET'],
   })
-  .refine((c) => c.NODE_ENV !== 'production' || c.OIDC_ISSUER_URL === undefined || c.OIDC_ISSUER_URL.startsWith('https:'), {
-    message: 'must be an https:// URL in production',
-    path: ['OIDC_ISSUER_URL'],
-  })
+  .refine(
+    (c) => c.NODE_ENV !== 'production' || c.OIDC_ISSUER_URL === undefined || c.OIDC_ISSUER_URL.startsWith('https:'),
+    {
+      message: 'must be an https:// URL in production',
+      path: ['OIDC_ISSUER_URL'],
+    },
+  )
   .refine((c) => (c.OIDC_ISSUER_URL === undefined && !c.LABLOOP_DEMO_LOGIN) || c.SESSION_SECRET !== undefined, {
     message: 'is required when the review app has a sign-in (OIDC_ISSUER_URL or LABLOOP_DEMO_LOGIN)',
     path: ['SESSION_SECRET'],

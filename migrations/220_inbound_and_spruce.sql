@@ -8,7 +8,7 @@
 CREATE TABLE inbound_event (
   id BIGSERIAL PRIMARY KEY,
   channel TEXT NOT NULL CHECK (channel IN ('sms', 'spruce')),
-  -- Twilio MessageSid (inbound), `status:<MessageSid>:<status>` (callbacks), `<type>:<itemId>` (Spruce)
+  -- Twilio MessageSid (inbound), `status:<MessageSid>:<status>` (callbacks), `<type>:<itemId>:<eventTime>` (Spruce)
   event_key TEXT NOT NULL,
   -- The provider object the event is about (message SID, Spruce item id), for ordering.
   subject_id TEXT,
@@ -40,7 +40,14 @@ CREATE INDEX spruce_contact_contact ON spruce_contact (contact_id);
 -- matched to its send.
 ALTER TABLE outbox ADD COLUMN provider_thread_id TEXT;
 
+-- Audit events a send decided on in the same transaction as its outcome (sent, reconciled,
+-- ambiguous, failed), appended to the audit log right after the commit and then cleared. A crash in
+-- between leaves them here, and the next attempt appends them (idempotently, by their keys): no
+-- audit row is lost, and no database connection is held while another is needed for the audit.
+ALTER TABLE outbox ADD COLUMN audit_pending JSONB;
+
 -- Down Migration
+ALTER TABLE outbox DROP COLUMN audit_pending;
 ALTER TABLE outbox DROP COLUMN provider_thread_id;
 DROP TABLE spruce_contact;
 DROP TABLE inbound_event;

@@ -28,7 +28,7 @@ CREATE TABLE review_item (
   sla_deadline TIMESTAMPTZ,
   escalation_level INTEGER NOT NULL DEFAULT 0 CHECK (escalation_level >= 0),
   critical_paged_at TIMESTAMPTZ,
-  version INTEGER NOT NULL CHECK (version >= 1),
+  version INTEGER NOT NULL CHECK (version >= 0),
   -- Workflow time of the snapshot, when the workflow sends it.
   snapshot_at TIMESTAMPTZ,
   updated_at TIMESTAMPTZ NOT NULL DEFAULT now()

@@ -151,8 +151,7 @@ export async function startOidcProvider(options: LocalOidcProviderOptions): Prom
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
     })),
-    // The library's types describe a JWK loosely; the exported RSA key has every member it needs.
-    jwks: { keys: [signingKey as never] },
+    jwks: { keys: [signingKey] },
     cookies: { keys: [randomBytes(32).toString('hex')] },
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
     features: { devInteractions: { enabled: false } },
@@ -187,8 +186,8 @@ export async function startOidcProvider(options: LocalOidcProviderOptions): Prom
     const details = await provider.interactionDetails(req, res);
     if (details.uid !== uid)
       return send(res, 400, '<p>This sign-in has expired. Start again from the application.</p>');
-    const clientId = String(details.params.client_id ?? '');
-    const scope = String(details.params.scope ?? 'openid');
+    const clientId = typeof details.params.client_id === 'string' ? details.params.client_id : '';
+    const scope = typeof details.params.scope === 'string' ? details.params.scope : 'openid';
     if (details.prompt.name === 'consent' && details.session?.accountId !== undefined) {
       const grantId = await grantFor(details.session.accountId, clientId, scope);
       return provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });

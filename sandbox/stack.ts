@@ -20,7 +20,7 @@ import { startDevServer, type DevServer } from '../lib/temporal/dev-server';
 import { buildActivityDeps } from '../worker/build-activity-deps';
 import { createLabloopWorker } from '../worker/create-worker';
 import { createSmsWorker } from '../worker/sms-worker';
-import { SEARCH_ATTRIBUTES, TASK_QUEUE } from '../workflows/definitions';
+import { SEARCH_ATTRIBUTES, smsTaskQueueFor, TASK_QUEUE } from '../workflows/definitions';
 import { startAthenaFake, type AthenaFake } from './fakes/athena';
 import { ensureAthenaFeeds } from '../lib/athena-feed';
 import { createAthenaClient } from '../lib/clients/athena';
@@ -175,10 +175,17 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     });
     stops.push(() => athena.close());
     // Review-app single sign-on: a local identity provider knowing every sandbox staff member.
-    const practicesFile = options.practicesFile ?? process.env.LABLOOP_PRACTICES_FILE ?? 'config/practices.sandbox.json';
+    const practicesFile =
+      options.practicesFile ?? process.env.LABLOOP_PRACTICES_FILE ?? 'config/practices.sandbox.json';
     const oidcClientSecret = randomBytes(24).toString('hex');
     const oidc = await startOidcProvider({
-      clients: [{ clientId: SANDBOX_OIDC_CLIENT_ID, clientSecret: oidcClientSecret, redirectUris: [`${apiUrl}/review/auth/callback`] }],
+      clients: [
+        {
+          clientId: SANDBOX_OIDC_CLIENT_ID,
+          clientSecret: oidcClientSecret,
+          redirectUris: [`${apiUrl}/review/auth/callback`],
+        },
+      ],
       accounts: sandboxAccounts(loadPracticeRegistry(practicesFile)),
       port: await pickPort(options.ports?.oidc),
     });
@@ -208,7 +215,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       TWILIO_MESSAGING_SERVICE_SID: secrets.twilioMessagingServiceSid,
       TWILIO_API_BASE_URL: twilio.url,
       SPRUCE_API_TOKEN: secrets.spruceToken,
-      SPRUCE_API_BASE_URL: spruce.url,
+      SPRUCE_API_BASE_URL: spruce.apiBaseUrl,
       SPRUCE_WEBHOOK_SECRET: secrets.spruceWebhookSecret,
       SPRUCE_INTERNAL_ENDPOINT_ID: DEFAULT_SECURE_ENDPOINT_ID,
       ATHENA_BASE_URL: athena.url,
@@ -253,8 +260,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       connection: native.connection,
       namespace: native.namespace,
       codecKeys: config.LABLOOP_CODEC_KEYS,
-      sendGenericSms: activities.sendGenericSms,
+      sendGenericSms: (request) => activities.sendGenericSms(request),
       segmentsPerSecond: config.TWILIO_SENDER_SEGMENTS_PER_SECOND,
+      // The workflow schedules sends on the queue derived from its own (tests run private task queues).
+      taskQueue: smsTaskQueueFor(taskQueue),
     });
     const smsWorkerRun = smsWorker.run();
     stops.push(async () => {

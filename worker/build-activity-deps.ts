@@ -32,7 +32,9 @@ export function buildActivityDeps(
     sms,
     smsStatusCallbackUrl: new URL('/webhooks/twilio/status', config.PUBLIC_BASE_URL).toString(),
     spruce,
-    ...(config.SPRUCE_INTERNAL_ENDPOINT_ID !== undefined ? { spruceInternalEndpointId: config.SPRUCE_INTERNAL_ENDPOINT_ID } : {}),
+    ...(config.SPRUCE_INTERNAL_ENDPOINT_ID !== undefined
+      ? { spruceInternalEndpointId: config.SPRUCE_INTERNAL_ENDPOINT_ID }
+      : {}),
     athena,
     practices,
     now: () => new Date(),

@@ -37,7 +37,7 @@ async function run(): Promise<void> {
       connection,
       namespace,
       codecKeys: config.LABLOOP_CODEC_KEYS,
-      sendGenericSms: activities.sendGenericSms,
+      sendGenericSms: (request) => activities.sendGenericSms(request),
       segmentsPerSecond: config.TWILIO_SENDER_SEGMENTS_PER_SECOND,
     });
     logger.info({ namespace, smsSegmentsPerSecond: config.TWILIO_SENDER_SEGMENTS_PER_SECOND }, 'worker started');

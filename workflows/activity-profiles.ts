@@ -1,4 +1,4 @@
-import { proxyActivities, proxyLocalActivities, type ActivityOptions, type LocalActivityOptions } from '@temporalio/workflow';
+import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { LabloopActivities } from '../activities/contract';
 
 /**
@@ -22,8 +22,11 @@ import type { LabloopActivities } from '../activities/contract';
  *   to the administrator instead.
  * - Call tasks: 60 s per attempt, backoff 5 s → … capped at 5 min, no attempt limit. A call task is
  *   how a person gets to the patient; it is created however long athena or the database are down.
- * - Calendar arithmetic (local activities): pure computation, 10 s, 3 attempts; its failures are
- *   configuration errors and are not retried at all.
+ * - Calendar arithmetic: pure computation, 10 s, 3 attempts; its failures are configuration errors
+ *   and are not retried at all. These are ordinary activities, not local ones, on purpose: the shell
+ *   runs commands concurrently, and a local activity's result can reach the workflow in a different
+ *   order relative to other completions on replay than it did live (a replay test caught exactly
+ *   that); ordinary completions are history events, always replayed in their recorded order.
  */
 
 export const BOOKKEEPING_OPTIONS: ActivityOptions = {
@@ -57,7 +60,7 @@ export const CALL_TASK_OPTIONS: ActivityOptions = {
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
 };
 
-export const CALENDAR_OPTIONS: LocalActivityOptions = {
+export const CALENDAR_OPTIONS: ActivityOptions = {
   startToCloseTimeout: '10 seconds',
   retry: { maximumAttempts: 3 },
 };
@@ -66,7 +69,7 @@ export const bookkeeping = proxyActivities<LabloopActivities>(BOOKKEEPING_OPTION
 export const lookups = proxyActivities<LabloopActivities>(LOOKUP_OPTIONS);
 export const staffPages = proxyActivities<LabloopActivities>(STAFF_PAGE_OPTIONS);
 export const callTasks = proxyActivities<LabloopActivities>(CALL_TASK_OPTIONS);
-export const calendar = proxyLocalActivities<LabloopActivities>(CALENDAR_OPTIONS);
+export const calendar = proxyActivities<LabloopActivities>(CALENDAR_OPTIONS);
 
 /** Schedule-to-close timeouts below one second are raised to it (the server refuses zero). */
 const MIN_SCHEDULE_TO_CLOSE_MS = 1_000;

@@ -13,8 +13,17 @@ import { createCallTask, isOpenCallTask, page } from './staff';
 export function onCriticalGate(d: Draft): void {
   const { m } = d;
   if (m.cancelled || m.acuity !== 'critical') return;
-  d.audit({ action: 'routing-decision', outcome: 'critical-page-and-call', details: { epoch: m.gate.epoch, status: m.result.status } });
-  page(d, { step: 'page-critical-oncall', staffId: d.policy.onCallProviderId, reason: 'critical-result', urgency: 'high' });
+  d.audit({
+    action: 'routing-decision',
+    outcome: 'critical-page-and-call',
+    details: { epoch: m.gate.epoch, status: m.result.status },
+  });
+  page(d, {
+    step: 'page-critical-oncall',
+    staffId: d.policy.onCallProviderId,
+    reason: 'critical-result',
+    urgency: 'high',
+  });
   // One open call is enough: a correction while staff are already calling pages again but does not
   // stack a second task on the same patient.
   const open = m.callTasks.some((t) => t.reason === 'critical-result' && isOpenCallTask(t));
@@ -31,7 +40,8 @@ export function onCriticalGate(d: Draft): void {
 /** Critical call tasks still open at their deadline escalate to the administrator. */
 export function escalateOverdueCalls(d: Draft): void {
   for (const task of d.m.callTasks) {
-    if (task.reason !== 'critical-result' || task.state !== 'open' || task.escalated || !d.isDue(task.escalateAt)) continue;
+    if (task.reason !== 'critical-result' || task.state !== 'open' || task.escalated || !d.isDue(task.escalateAt))
+      continue;
     escalateCall(d, task.step, task.version, 'not-completed-in-time');
   }
 }
@@ -40,7 +50,13 @@ function escalateCall(d: Draft, step: string, version: number, why: string): voi
   const task = d.m.callTasks.find((t) => t.step === step && t.version === version);
   if (task === undefined || task.escalated || d.m.cancelled) return;
   task.escalated = true;
-  d.audit({ action: 'escalation', channel: 'call', outcome: `call-${why}`, ref: task.taskId, details: { step, taskId: task.taskId } });
+  d.audit({
+    action: 'escalation',
+    channel: 'call',
+    outcome: `call-${why}`,
+    ref: task.taskId,
+    details: { step, taskId: task.taskId },
+  });
   page(d, {
     step: `call-overdue-${step}`,
     staffId: d.policy.administratorId,
@@ -57,7 +73,13 @@ function escalateCall(d: Draft, step: string, version: number, why: string): voi
 export function onCallCompleted(d: Draft, call: CallCompletedEvent): void {
   const task = d.m.callTasks.find((t) => t.taskId === call.taskId);
   if (task === undefined) {
-    d.audit({ action: 'call-task', channel: 'call', outcome: 'completed-unknown-task', ref: call.taskId, details: { taskId: call.taskId } });
+    d.audit({
+      action: 'call-task',
+      channel: 'call',
+      outcome: 'completed-unknown-task',
+      ref: call.taskId,
+      details: { taskId: call.taskId },
+    });
     return;
   }
   if (task.state === 'completed') return;

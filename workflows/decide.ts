@@ -6,12 +6,11 @@ import {
   dropDelivery,
   onDelivered,
   onDeliveryFailed,
-  onDeliveryStatus,
   onSendWindowComputed,
   onSendWindowUnavailable,
   releaseDue,
-  unreadCallIfDue,
 } from './delivery';
+import { applyBufferedStatuses, onDeliveryStatus, unreadCallIfDue } from './delivery-status';
 import { Draft, type DecisionContext } from './draft';
 import type { WorkflowEvent } from './events';
 import { annotate, annotationProblem, escalateIfDue, onDeadlineComputed, sign, signOffProblem } from './gate';
@@ -165,6 +164,7 @@ function apply(d: Draft, event: WorkflowEvent): void {
       return;
     case 'delivered':
       onDelivered(d, event.key, event.providerMessageId, event.alreadySent);
+      applyBufferedStatuses(d, event.key);
       return;
     case 'deliveryFailed':
       onDeliveryFailed(d, event.key, event.failure, event.errorType, event.outageSpentMs);

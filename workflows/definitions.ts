@@ -151,6 +151,12 @@ export interface SignOffResult {
 /** Update with a validator: only a provider of this practice; signing twice returns the first sign-off. */
 export const signOffUpdate = defineUpdate<SignOffResult, [SignOffRequest]>('signOff');
 
+/**
+ * The ApplicationFailure type of a refused sign-off or annotation (not a provider of this practice,
+ * result cancelled or closed, empty text); its message names what is wrong and is safe to show.
+ */
+export const INVALID_REQUEST_ERROR_TYPE = 'InvalidRequestError';
+
 export interface AnnotationRequest {
   providerId: string;
   practiceId: string;

@@ -1,6 +1,5 @@
 import { guardSmsBody } from '../domain/phi-guard';
 import { genericSms, renderSms, type SmsTemplateId } from '../domain/sms-templates';
-import type { DeliveryStatus, DeliveryStatusEvent } from './definitions';
 import type { Draft } from './draft';
 import type { Delivery, DeliveryFailure } from './model';
 import { createCallTask, page, pageAboutCancel } from './staff';
@@ -10,21 +9,8 @@ import { createCallTask, page, pageAboutCancel } from './staff';
  * window (quiet hours) and is checked by the PHI guard right before it goes. Every send has an
  * outage window (policy.channelOutageFallbackMinutes): a channel still failing at its end, or a
  * permanent refusal, falls back to portal-only and pages the practice administrator, so a result is
- * never dropped. Delivery reports may arrive before the send's own answer; they wait in a buffer.
+ * never dropped. Delivery reports (and their buffer) are in delivery-status.ts.
  */
-
-/** Status reports that can only move forward: a late "sent" never overwrites "delivered". */
-const STATUS_RANK: Record<DeliveryStatus, number> = {
-  queued: 0,
-  sent: 1,
-  failed: 2,
-  undelivered: 2,
-  delivered: 3,
-  read: 4,
-};
-
-/** How many unmatched delivery reports are kept (reports for other runs' messages would pile up). */
-export const MAX_BUFFERED_STATUSES = 50;
 
 /** The SMS steps that tell the patient about the result (the invitation does not). */
 const RESULT_TEMPLATES: readonly SmsTemplateId[] = ['results-ready', 'updated-result', 'secure-message-waiting'];
@@ -50,7 +36,10 @@ export function isResultSms(delivery: Delivery): boolean {
   return delivery.channel === 'sms' && delivery.template !== undefined && RESULT_TEMPLATES.includes(delivery.template);
 }
 
-function addDelivery(d: Draft, fields: Pick<Delivery, 'step' | 'channel' | 'updated'> & { template?: SmsTemplateId }): Delivery | undefined {
+function addDelivery(
+  d: Draft,
+  fields: Pick<Delivery, 'step' | 'channel' | 'updated'> & { template?: SmsTemplateId },
+): Delivery | undefined {
   const key = deliveryKey(d.m.version, fields.step);
   const existing = findDelivery(d, key);
   if (existing !== undefined) {
@@ -73,10 +62,20 @@ function addDelivery(d: Draft, fields: Pick<Delivery, 'step' | 'channel' | 'upda
 
 /** Plan an SMS: first find when the patient's window allows it. */
 export function planSms(d: Draft, template: SmsTemplateId): void {
-  const delivery = addDelivery(d, { step: `sms-${template}`, channel: 'sms', template, updated: template === 'updated-result' });
+  const delivery = addDelivery(d, {
+    step: `sms-${template}`,
+    channel: 'sms',
+    template,
+    updated: template === 'updated-result',
+  });
   if (delivery === undefined) return;
   if (template === 'consent-invitation') d.m.invitationSent = true;
-  d.emit({ type: 'computeSendWindow', key: delivery.key, atIso: d.now, zones: d.m.gate.contact?.zones ?? [d.policy.calendar.timeZone] });
+  d.emit({
+    type: 'computeSendWindow',
+    key: delivery.key,
+    atIso: d.now,
+    zones: d.m.gate.contact?.zones ?? [d.policy.calendar.timeZone],
+  });
 }
 
 export function planSpruce(d: Draft, updated: boolean, step = 'spruce-result'): void {
@@ -139,7 +138,8 @@ export function releaseDue(d: Draft): void {
 export function stillWanted(d: Draft, delivery: Delivery): boolean {
   if (d.m.cancelled || delivery.epoch !== d.m.gate.epoch || d.m.gate.signature === undefined) return false;
   if (delivery.channel === 'sms') {
-    if (delivery.template === 'consent-invitation') return d.m.smsConsent !== false;
+    if (delivery.template === 'consent-invitation')
+      return !(d.m.consentSignalAt !== undefined && d.m.smsConsent === false);
     return d.m.smsConsent === true;
   }
   return true;
@@ -251,7 +251,13 @@ export function onDelivered(d: Draft, key: string, providerMessageId: string, al
   delivery.state = 'accepted';
   delivery.providerMessageId = providerMessageId;
   delivery.acceptedAt = d.now;
-  d.m.actions.push({ at: d.now, kind: 'send', channel: delivery.channel, outcome: alreadySent ? 'already-sent' : 'accepted', ref: providerMessageId });
+  d.m.actions.push({
+    at: d.now,
+    kind: 'send',
+    channel: delivery.channel,
+    outcome: alreadySent ? 'already-sent' : 'accepted',
+    ref: providerMessageId,
+  });
   if (delivery.template !== 'consent-invitation') {
     d.m.patientToldVersion = Math.max(d.m.patientToldVersion ?? 0, delivery.version);
     // It was already on its way when the lab cancelled: a person must follow up.
@@ -260,9 +266,6 @@ export function onDelivered(d: Draft, key: string, providerMessageId: string, al
   if (delivery.channel === 'spruce' && delivery.epoch === d.m.gate.epoch && d.m.acuity === 'abnormal') {
     d.m.gate.unreadCallAt = d.plusMinutes(d.policy.abnormalUnreadCallMinutes);
   }
-  const buffered = d.m.statusBuffer.filter((s) => s.providerMessageId === providerMessageId && s.channel === delivery.channel);
-  d.m.statusBuffer = d.m.statusBuffer.filter((s) => !buffered.includes(s));
-  for (const s of buffered) applyStatus(d, delivery, s.status, s.errorCode);
 }
 
 export function onDeliveryFailed(
@@ -287,7 +290,19 @@ export function onDeliveryFailed(
         outcome: 'retry-after-quiet-hours',
         details: { step: delivery.step, outageSpentMs: delivery.outageSpentMs },
       });
-      d.emit({ type: 'computeSendWindow', key, atIso: d.now, zones: d.m.gate.contact?.zones ?? [d.policy.calendar.timeZone] });
+      // Look from the end of the window that just closed, not from "now", which may still be inside it by
+      // a few seconds and would only start another attempt that the closing window cuts off at once.
+      const from =
+        delivery.windowEndsAt !== undefined && Date.parse(delivery.windowEndsAt) > Date.parse(d.now)
+          ? delivery.windowEndsAt
+          : d.now;
+      delivery.windowEndsAt = undefined;
+      d.emit({
+        type: 'computeSendWindow',
+        key,
+        atIso: from,
+        zones: d.m.gate.contact?.zones ?? [d.policy.calendar.timeZone],
+      });
       return;
     }
     failure = 'outage';
@@ -315,8 +330,23 @@ function fail(d: Draft, delivery: Delivery, failure: DeliveryFailure, errorType:
     return;
   }
   if (failure === 'no-account') {
+    // A send of a superseded version: its route is over; the current gate routes itself.
+    if (delivery.epoch !== d.m.gate.epoch || d.m.cancelled) {
+      d.audit({
+        action: 'fallback',
+        channel: delivery.channel,
+        outcome: 'stale-no-account',
+        details: { step: delivery.step },
+      });
+      return;
+    }
     if (d.m.gate.contact !== undefined) d.m.gate.contact.spruceSecure = false;
-    d.audit({ action: 'routing-decision', channel: 'spruce', outcome: 'no-spruce-account', details: { step: delivery.step } });
+    d.audit({
+      action: 'routing-decision',
+      channel: 'spruce',
+      outcome: 'no-spruce-account',
+      details: { step: delivery.step },
+    });
     noSecureThreadRoute(d);
     return;
   }
@@ -328,9 +358,19 @@ function fail(d: Draft, delivery: Delivery, failure: DeliveryFailure, errorType:
  * and the administrator is paged once per gate. An abnormal result whose secure thread failed also
  * gets a call task, because a portal note alone may go unread.
  */
-export function channelFallback(d: Draft, delivery: Delivery, failure: DeliveryFailure, errorType: string | undefined): void {
+export function channelFallback(
+  d: Draft,
+  delivery: Delivery,
+  failure: DeliveryFailure,
+  errorType: string | undefined,
+): void {
   if (delivery.epoch !== d.m.gate.epoch || d.m.cancelled) {
-    d.audit({ action: 'fallback', channel: delivery.channel, outcome: `stale-${failure}`, details: { step: delivery.step } });
+    d.audit({
+      action: 'fallback',
+      channel: delivery.channel,
+      outcome: `stale-${failure}`,
+      details: { step: delivery.step },
+    });
     return;
   }
   d.audit({
@@ -343,7 +383,12 @@ export function channelFallback(d: Draft, delivery: Delivery, failure: DeliveryF
   if (delivery.template === 'consent-invitation') return;
   if (!d.m.gate.fallback) {
     d.m.gate.fallback = true;
-    page(d, { step: 'page-fallback-admin', staffId: d.policy.administratorId, reason: 'channel-fallback', urgency: 'normal' });
+    page(d, {
+      step: 'page-fallback-admin',
+      staffId: d.policy.administratorId,
+      reason: 'channel-fallback',
+      urgency: 'normal',
+    });
   }
   const portalFailed = delivery.channel === 'portal';
   if (portalFailed || (delivery.channel === 'spruce' && d.m.acuity === 'abnormal')) {
@@ -364,55 +409,4 @@ export function noSecureThreadRoute(d: Draft): void {
   } else {
     d.m.gate.unreadCallAt ??= d.plusMinutes(d.policy.abnormalUnreadCallMinutes);
   }
-}
-
-/** A delivery report from Twilio/Spruce/athena (via the API). */
-export function onDeliveryStatus(d: Draft, event: DeliveryStatusEvent): void {
-  const delivery = d.m.deliveries.find((x) => x.providerMessageId === event.providerMessageId && x.channel === event.channel);
-  if (delivery === undefined) {
-    if (event.channel !== 'sms' && event.channel !== 'spruce' && event.channel !== 'portal') return;
-    const seen = d.m.statusBuffer.some(
-      (s) => s.providerMessageId === event.providerMessageId && s.status === event.status && s.channel === event.channel,
-    );
-    if (!seen) {
-      d.m.statusBuffer.push({
-        channel: event.channel,
-        providerMessageId: event.providerMessageId,
-        status: event.status,
-        ...(event.errorCode !== undefined ? { errorCode: event.errorCode } : {}),
-      });
-      if (d.m.statusBuffer.length > MAX_BUFFERED_STATUSES) d.m.statusBuffer.shift();
-    }
-    return;
-  }
-  applyStatus(d, delivery, event.status, event.errorCode);
-}
-
-function applyStatus(d: Draft, delivery: Delivery, status: DeliveryStatus, errorCode: string | undefined): void {
-  const current = delivery.status;
-  if (current !== undefined && STATUS_RANK[status] <= STATUS_RANK[current]) return;
-  delivery.status = status;
-  if (errorCode !== undefined) delivery.errorCode = errorCode;
-  d.audit({
-    action: 'delivery-status',
-    channel: delivery.channel,
-    template: delivery.template,
-    outcome: status,
-    ref: delivery.providerMessageId,
-    details: { step: delivery.step, errorCode },
-  });
-  if (status === 'read' && delivery.epoch === d.m.gate.epoch) d.m.gate.unreadCallAt = undefined;
-  if ((status === 'failed' || status === 'undelivered') && delivery.state === 'accepted') {
-    delivery.failure = 'undelivered';
-    channelFallback(d, delivery, 'undelivered', errorCode);
-  }
-}
-
-/** An abnormal result nobody read in time: a person calls. */
-export function unreadCallIfDue(d: Draft): void {
-  const gate = d.m.gate;
-  if (!d.isDue(gate.unreadCallAt) || d.m.cancelled) return;
-  gate.unreadCallAt = undefined;
-  d.audit({ action: 'routing-decision', outcome: 'unread-call-task', details: { epoch: gate.epoch } });
-  createCallTask(d, { step: 'call-abnormal-unread', reason: 'abnormal-unread', priority: 'normal' });
 }

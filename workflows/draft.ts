@@ -86,7 +86,8 @@ export class Draft {
       outcome: entry.outcome,
       ...(entry.ref !== undefined ? { ref: entry.ref } : {}),
     });
-    if (this.m.actions.length > MAX_ACTION_RECORDS) this.m.actions.splice(0, this.m.actions.length - MAX_ACTION_RECORDS);
+    if (this.m.actions.length > MAX_ACTION_RECORDS)
+      this.m.actions.splice(0, this.m.actions.length - MAX_ACTION_RECORDS);
   }
 
   /** Milliseconds of `iso` (all model times are valid ISO instants). */

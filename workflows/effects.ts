@@ -22,6 +22,12 @@ import { workflowNow, workflowNowMs } from './workflow-time';
  * error, which fails the workflow task (retried until the code is fixed) rather than the workflow.
  */
 
+/**
+ * An SMS attempt is not started with less than this left of the patient's messaging window: the
+ * server needs a schedule-to-close of at least a second, and a send must not start after the window.
+ */
+const MIN_ATTEMPT_WINDOW_MS = 5_000;
+
 export interface EffectEnv {
   /** Where SMS sends are scheduled (smsTaskQueueFor the workflow's task queue). */
   smsTaskQueue: string;
@@ -42,7 +48,10 @@ export function classifyDeliveryFailure(err: ActivityFailure): { failure: Delive
   if (cause === undefined) {
     // Retryable failures until the schedule-to-close timeout: the channel was down all along.
     const inner = err.cause;
-    return { failure: 'outage', ...(inner instanceof ApplicationFailure && inner.type != null ? { errorType: inner.type } : {}) };
+    return {
+      failure: 'outage',
+      ...(inner instanceof ApplicationFailure && inner.type != null ? { errorType: inner.type } : {}),
+    };
   }
   const errorType = cause.type ?? undefined;
   const failure: DeliveryFailure =
@@ -108,8 +117,10 @@ export async function runCommand(command: Command, env: EffectEnv): Promise<Comp
       }
     }
 
-    case 'gatherContact':
-      return { type: 'contactGathered', at: workflowNow(), epoch: command.epoch, facts: await gatherContact(command, env) };
+    case 'gatherContact': {
+      const facts = await gatherContact(command, env);
+      return { type: 'contactGathered', at: workflowNow(), epoch: command.epoch, facts };
+    }
 
     case 'computeSendWindow': {
       try {
@@ -121,7 +132,12 @@ export async function runCommand(command: Command, env: EffectEnv): Promise<Comp
         return { type: 'sendWindowComputed', at: workflowNow(), key: command.key, ...window };
       } catch (err) {
         if (err instanceof ActivityFailure) {
-          return { type: 'sendWindowUnavailable', at: workflowNow(), key: command.key, errorType: errorTypeOf(err) ?? 'unknown' };
+          return {
+            type: 'sendWindowUnavailable',
+            at: workflowNow(),
+            key: command.key,
+            errorType: errorTypeOf(err) ?? 'unknown',
+          };
         }
         throw err;
       }
@@ -129,14 +145,23 @@ export async function runCommand(command: Command, env: EffectEnv): Promise<Comp
 
     case 'sendSms': {
       const startedMs = workflowNowMs();
-      const untilWindowEnd = command.notAfter !== undefined ? Date.parse(command.notAfter) - startedMs : Number.POSITIVE_INFINITY;
+      const untilWindowEnd =
+        command.notAfter !== undefined ? Date.parse(command.notAfter) - startedMs : Number.POSITIVE_INFINITY;
       const byBudget = command.outageBudgetMs + DELIVERY_MAX_RETRY_INTERVAL_MS;
-      if (untilWindowEnd <= 0) {
-        return { type: 'deliveryFailed', at: workflowNow(), key: command.key, failure: 'window-closed', outageSpentMs: 0 };
+      if (untilWindowEnd < MIN_ATTEMPT_WINDOW_MS) {
+        return {
+          type: 'deliveryFailed',
+          at: workflowNow(),
+          key: command.key,
+          failure: 'window-closed',
+          outageSpentMs: 0,
+        };
       }
       const limitedByWindow = untilWindowEnd < byBudget;
       try {
-        const sent = await smsDelivery(env.smsTaskQueue, Math.min(untilWindowEnd, byBudget)).sendGenericSms(command.request);
+        const sent = await smsDelivery(env.smsTaskQueue, Math.min(untilWindowEnd, byBudget)).sendGenericSms(
+          command.request,
+        );
         return {
           type: 'delivered',
           at: workflowNow(),
@@ -165,7 +190,13 @@ export async function runCommand(command: Command, env: EffectEnv): Promise<Comp
       try {
         if (command.type === 'sendSpruce') {
           const sent = await proxy.sendSpruceResult(command.request);
-          return { type: 'delivered', at: workflowNow(), key: command.key, providerMessageId: sent.messageRef, alreadySent: sent.alreadySent };
+          return {
+            type: 'delivered',
+            at: workflowNow(),
+            key: command.key,
+            providerMessageId: sent.messageRef,
+            alreadySent: sent.alreadySent,
+          };
         }
         const posted = await proxy.postPortalNote(command.request);
         return {
@@ -197,7 +228,13 @@ export async function runCommand(command: Command, env: EffectEnv): Promise<Comp
       } catch (err) {
         if (!(err instanceof ActivityFailure)) throw err;
         const errorType = errorTypeOf(err);
-        return { type: 'pageFailed', at: workflowNow(), step, version, ...(errorType !== undefined ? { errorType } : {}) };
+        return {
+          type: 'pageFailed',
+          at: workflowNow(),
+          step,
+          version,
+          ...(errorType !== undefined ? { errorType } : {}),
+        };
       }
     }
 
@@ -209,7 +246,13 @@ export async function runCommand(command: Command, env: EffectEnv): Promise<Comp
       } catch (err) {
         if (!(err instanceof ActivityFailure)) throw err;
         const errorType = errorTypeOf(err);
-        return { type: 'callTaskFailed', at: workflowNow(), step, version, ...(errorType !== undefined ? { errorType } : {}) };
+        return {
+          type: 'callTaskFailed',
+          at: workflowNow(),
+          step,
+          version,
+          ...(errorType !== undefined ? { errorType } : {}),
+        };
       }
     }
   }
@@ -227,17 +270,27 @@ async function bookkeepingCall(name: string, call: () => Promise<unknown>): Prom
 }
 
 /** Consent, zones and Spruce reachability. A lookup that fails answers the safe way. */
-async function gatherContact(command: Extract<Command, { type: 'gatherContact' }>, env: EffectEnv): Promise<ContactFacts> {
+async function gatherContact(
+  command: Extract<Command, { type: 'gatherContact' }>,
+  env: EffectEnv,
+): Promise<ContactFacts> {
   const facts: ContactFacts = { smsConsent: false, zones: [env.policyTimeZone], spruceSecure: false };
   const phone = command.patient.mobilePhone;
   if (command.needs.consent && phone !== undefined) {
     try {
-      facts.smsConsent = await lookups.checkSmsConsent({ practiceId: command.practiceId, patientId: command.patient.id, phone });
+      facts.smsConsent = await lookups.checkSmsConsent({
+        practiceId: command.practiceId,
+        patientId: command.patient.id,
+        phone,
+      });
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;
     }
     try {
-      const zones = await lookups.resolvePatientZones({ patient: command.patient, practiceTimeZone: command.practiceTimeZone });
+      const zones = await lookups.resolvePatientZones({
+        patient: command.patient,
+        practiceTimeZone: command.practiceTimeZone,
+      });
       if (zones.length > 0) facts.zones = zones;
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;
@@ -245,7 +298,9 @@ async function gatherContact(command: Extract<Command, { type: 'gatherContact' }
   }
   if (command.needs.spruce) {
     try {
-      facts.spruceSecure = (await lookups.lookupSpruceContact({ practiceId: command.practiceId, patient: command.patient })).secure;
+      facts.spruceSecure = (
+        await lookups.lookupSpruceContact({ practiceId: command.practiceId, patient: command.patient })
+      ).secure;
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;
     }

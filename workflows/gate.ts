@@ -104,7 +104,8 @@ export function sign(d: Draft, signature: Signature): boolean {
   const staff = d.policy.staff.find((s) => s.id === signature.by);
   d.audit({
     action: 'sign-off',
-    actor: signature.via === 'source' ? { type: 'source', id: d.m.result.source } : { type: 'provider', id: signature.by },
+    actor:
+      signature.via === 'source' ? { type: 'source', id: d.m.result.source } : { type: 'provider', id: signature.by },
     outcome: 'signed',
     ref: signature.by,
     details: {

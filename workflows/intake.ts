@@ -21,7 +21,14 @@ import { isOpenCallTask, pageAboutCancel } from './staff';
 export function contentKey(result: LabResult): string {
   return JSON.stringify([
     result.panelCode ?? null,
-    result.observations.map((o) => [o.code, o.value, o.units ?? null, o.flag ?? null, o.referenceRange ?? null, o.comments ?? []]),
+    result.observations.map((o) => [
+      o.code,
+      o.value,
+      o.units ?? null,
+      o.flag ?? null,
+      o.referenceRange ?? null,
+      o.comments ?? [],
+    ]),
     result.comments ?? [],
   ]);
 }
@@ -35,7 +42,11 @@ export function receive(d: Draft, message: ResultReceived): void {
   const incoming = message.result;
   if (m.seenMessageIds.includes(incoming.messageId)) return;
   if (incoming.practiceId !== d.policy.practiceId) {
-    d.audit({ action: 'routing-decision', outcome: 'ignored-other-practice', details: { messageId: incoming.messageId } });
+    d.audit({
+      action: 'routing-decision',
+      outcome: 'ignored-other-practice',
+      details: { messageId: incoming.messageId },
+    });
     return;
   }
   m.seenMessageIds.push(incoming.messageId);
@@ -90,7 +101,12 @@ function sourceSignOffApplies(d: Draft, result: LabResult, isCorrection: boolean
   const at = result.signedOff?.at;
   if (at === undefined || result.reportedAt === undefined) return false;
   const ok = Date.parse(at) >= Date.parse(result.reportedAt);
-  if (!ok) d.audit({ action: 'sign-off', actor: { type: 'source', id: result.source }, outcome: 'stale-source-sign-off-ignored' });
+  if (!ok)
+    d.audit({
+      action: 'sign-off',
+      actor: { type: 'source', id: result.source },
+      outcome: 'stale-source-sign-off-ignored',
+    });
   return ok;
 }
 
@@ -151,7 +167,8 @@ function openGate(d: Draft, firstVersion: boolean): void {
       },
     });
   }
-  if (m.result.status === 'preliminary') d.audit({ action: 'hold', outcome: 'awaiting-final', details: { epoch: m.gate.epoch } });
+  if (m.result.status === 'preliminary')
+    d.audit({ action: 'hold', outcome: 'awaiting-final', details: { epoch: m.gate.epoch } });
   startSla(d, m.versionReceivedAt);
   if (m.acuity === 'critical') onCriticalGate(d);
 }
@@ -170,7 +187,11 @@ export function cancel(d: Draft): void {
   m.gate.unreadCallAt = undefined;
   const told = m.patientToldVersion !== undefined;
   const calling = m.callTasks.some(isOpenCallTask);
-  d.audit({ action: 'cancel', outcome: 'cancelled', details: { patientToldVersion: m.patientToldVersion, openCallTask: calling } });
+  d.audit({
+    action: 'cancel',
+    outcome: 'cancelled',
+    details: { patientToldVersion: m.patientToldVersion, openCallTask: calling },
+  });
   if (told || calling) pageAboutCancel(d, calling ? 'high' : 'normal');
   m.closeAt = d.now;
 }

@@ -7,6 +7,7 @@ import {
   deliveryStatusSignal,
   getResultDetailQuery,
   getStatusQuery,
+  INVALID_REQUEST_ERROR_TYPE,
   LAB_RESULT_WORKFLOW_ID_PATTERN,
   patientReplySignal,
   resultReceivedSignal,
@@ -25,9 +26,6 @@ import { asWorkflowFailure, Runner } from './runner';
 import { phaseOf, resultDetail, statusView } from './view';
 import { workflowNow } from './workflow-time';
 
-/** Refusals of sign-off and annotation requests carry this type. */
-export const INVALID_REQUEST_ERROR_TYPE = 'InvalidRequestError';
-
 /** The opaque digest at the end of a lab-result workflow ID (`lab-result-<practice>-<ref>`). */
 function resultRefOf(workflowId: string): string | undefined {
   if (!LAB_RESULT_WORKFLOW_ID_PATTERN.test(workflowId)) return undefined;
@@ -39,6 +37,19 @@ function resultRefOf(workflowId: string): string | undefined {
  * passed (or the lab cancelled it). The clinic's safety policy lives in the decision core
  * (decide.ts and the modules it uses); this function wires it to Temporal: message handlers,
  * activities, timers and search attributes.
+ *
+ * Decisions worth knowing when operating it:
+ * - Time zones: SLA deadlines and the patient's messaging window are computed by activities
+ *   (computeBusinessDeadline, computePatientSendWindow), so the answers are in history and a replay
+ *   on a Node with newer ICU time-zone data acts exactly as the run did.
+ * - Lifetime: the workflow stays open CORRECTION_WINDOW_DAYS (lifecycle.ts) after everything owed
+ *   was done, so corrections and cancels meet its state; an unsigned or preliminary result, an open
+ *   call task or a held text keeps it open. A version arriving after it closed starts a new run under
+ *   the same ID (signal-with-start), which reads the outbox (findPriorRuns): it numbers its versions
+ *   after the earlier run's, treats the patient as already told, re-notifies only for a correction
+ *   ("updated result"), and treats a plain re-delivery as already notified.
+ * - SMS go to smsTaskQueueFor(this workflow's task queue), where the SMS worker applies the
+ *   sender's rate limit; everything else runs on the workflow's own task queue.
  */
 export async function labResultWorkflow(input: LabResultWorkflowInput): Promise<ResultStatusView> {
   const info = workflowInfo();
@@ -81,7 +92,8 @@ export async function labResultWorkflow(input: LabResultWorkflowInput): Promise<
       const alreadySigned = runner.model.gate.signature !== undefined;
       runner.dispatch({ type: 'signOff', at: workflowNow(), request });
       const signature = runner.model.gate.signature;
-      if (signature === undefined) throw ApplicationFailure.nonRetryable('the sign-off was not recorded', INVALID_REQUEST_ERROR_TYPE);
+      if (signature === undefined)
+        throw ApplicationFailure.nonRetryable('the sign-off was not recorded', INVALID_REQUEST_ERROR_TYPE);
       return { state: phaseOf(runner.model), alreadySigned, signedBy: signature.by, signedAt: signature.at };
     },
     {

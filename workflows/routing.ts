@@ -13,7 +13,9 @@ import { page } from './staff';
  * | abnormal | portal note; Spruce secure thread (summary, provider note, PDF, scheduling link); without Spruce a generic "secure message" SMS where consented; a call task if unread in time (at once if nothing reaches the patient) | ordering provider paged          |
  * | critical | none automated, ever                                                                     | paged and called at first sight (critical.ts) |
  *
- * A corrected result the patient was already told about uses the "updated result" wording.
+ * A corrected result the patient was already told about uses the "updated result" wording. Only
+ * texts wait for the patient's messaging window (08:00–21:00 by default, every candidate zone);
+ * the portal note and the Spruce thread are secure channels whose own notification settings apply.
  */
 
 /** Open the routing for the current gate once it is signed, final and not cancelled. */
@@ -33,7 +35,11 @@ export function routeIfReady(d: Draft): void {
   if (m.priorRunToldVersion !== undefined && gate.epoch === 1 && m.result.status !== 'corrected') {
     // An earlier run told the patient, and this is not a correction: a re-delivery, nothing to say.
     gate.routing = 'planned';
-    d.audit({ action: 'routing-decision', outcome: 'already-notified-earlier-run', details: { priorVersion: m.priorRunToldVersion } });
+    d.audit({
+      action: 'routing-decision',
+      outcome: 'already-notified-earlier-run',
+      details: { priorVersion: m.priorRunToldVersion },
+    });
     return;
   }
   if (m.acuity === 'critical') {
@@ -68,6 +74,14 @@ export function routeIfReady(d: Draft): void {
   });
 }
 
+/**
+ * The patient said no in this run (STOP, a revocation signal). "No consent on record" is not that:
+ * it is what the invitation is for (and the SMS activity refuses a number with a revocation on record).
+ */
+export function optedOut(d: Draft): boolean {
+  return d.m.consentSignalAt !== undefined && d.m.smsConsent === false;
+}
+
 /** The lookups are back: plan the patient channels. */
 export function onContactGathered(d: Draft, epoch: number, facts: ContactFacts): void {
   const { m } = d;
@@ -77,7 +91,9 @@ export function onContactGathered(d: Draft, epoch: number, facts: ContactFacts):
   gate.contact = facts;
   // A consent signal that arrived after the lookup was asked for is newer than its answer.
   const signalIsNewer =
-    m.consentSignalAt !== undefined && gate.gatherRequestedAt !== undefined && m.consentSignalAt >= gate.gatherRequestedAt;
+    m.consentSignalAt !== undefined &&
+    gate.gatherRequestedAt !== undefined &&
+    m.consentSignalAt >= gate.gatherRequestedAt;
   if (!signalIsNewer) m.smsConsent = facts.smsConsent;
   if (m.cancelled) return;
 
@@ -89,11 +105,15 @@ export function onContactGathered(d: Draft, epoch: number, facts: ContactFacts):
     if (canText) {
       planSms(d, updated ? 'updated-result' : 'results-ready');
       outcome = 'sms-and-portal';
-    } else if (phone !== undefined && !updated && d.policy.smsConsentInvitation && !m.invitationSent && m.smsConsent !== false) {
+    } else if (phone !== undefined && !updated && d.policy.smsConsentInvitation && !m.invitationSent && !optedOut(d)) {
       planSms(d, 'consent-invitation');
       outcome = 'portal-and-consent-invitation';
     }
-    d.audit({ action: 'routing-decision', outcome, details: { acuity: m.acuity, smsConsent: m.smsConsent === true, updated } });
+    d.audit({
+      action: 'routing-decision',
+      outcome,
+      details: { acuity: m.acuity, smsConsent: m.smsConsent === true, updated },
+    });
     return;
   }
   if (facts.spruceSecure) {
@@ -119,9 +139,11 @@ export function textAfterConsent(d: Draft): void {
   if (m.cancelled || gate.routing !== 'planned' || gate.contact === undefined || m.acuity === 'critical') return;
   if (m.result.patient.mobilePhone === undefined || m.smsConsent !== true) return;
   if (m.priorRunToldVersion !== undefined && gate.epoch === 1 && m.result.status !== 'corrected') return;
-  if (currentDeliveries(d).some((x) => isResultSms(x) && x.failure !== 'consent-missing' && x.failure !== 'cancelled')) return;
+  if (currentDeliveries(d).some((x) => isResultSms(x) && x.failure !== 'consent-missing' && x.failure !== 'cancelled'))
+    return;
   if (m.acuity === 'abnormal' && gate.contact.spruceSecure) return;
-  const template = m.acuity === 'abnormal' ? 'secure-message-waiting' : gate.updated ? 'updated-result' : 'results-ready';
+  const template =
+    m.acuity === 'abnormal' ? 'secure-message-waiting' : gate.updated ? 'updated-result' : 'results-ready';
   d.audit({ action: 'routing-decision', outcome: 'sms-after-consent', details: { template } });
   planSms(d, template);
 }

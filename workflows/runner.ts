@@ -64,6 +64,8 @@ export class Runner {
   private changed = false;
   private fatal: Error | undefined;
   private timer: ArmedTimer | undefined;
+  /** The due instant the last immediate tick was for (so an instant that cannot be acted on yet does not spin). */
+  private tickedAt: number | undefined;
   private searchAttributes: SearchAttributeValues | undefined;
 
   constructor(
@@ -105,12 +107,18 @@ export class Runner {
         continue;
       }
       const wake = nextWakeAt(this.model);
-      if (wake !== undefined && Date.parse(wake) <= workflowNowMs()) {
-        this.dispatch({ type: 'tick', at: workflowNow() });
-        continue;
-      }
-      if (wake === undefined) this.disarmTimer();
-      else this.armTimer(Date.parse(wake));
+      const wakeMs = wake === undefined ? undefined : Date.parse(wake);
+      if (wakeMs !== undefined && wakeMs <= workflowNowMs()) {
+        // Due already. One tick per instant: if it could not act yet (work still in flight), the
+        // completion event will (every event processes what is due), so wait for it.
+        this.disarmTimer();
+        if (this.tickedAt !== wakeMs) {
+          this.tickedAt = wakeMs;
+          this.dispatch({ type: 'tick', at: workflowNow() });
+          continue;
+        }
+      } else if (wakeMs === undefined) this.disarmTimer();
+      else this.armTimer(wakeMs);
       this.changed = false;
       await condition(() => this.changed || this.pending.length > 0 || this.timer?.fired === true);
       if (this.timer?.fired === true) {
@@ -179,7 +187,10 @@ export class Runner {
     if (prev?.acuity !== next.acuity) updates.push({ key: AcuitySearchAttribute, value: next.acuity });
     if (prev?.state !== next.state) updates.push({ key: StateSearchAttribute, value: next.state });
     if (prev === undefined || prev.slaDeadline !== next.slaDeadline) {
-      updates.push({ key: SlaDeadlineSearchAttribute, value: next.slaDeadline === null ? null : new Date(next.slaDeadline) });
+      updates.push({
+        key: SlaDeadlineSearchAttribute,
+        value: next.slaDeadline === null ? null : new Date(next.slaDeadline),
+      });
     }
     if (updates.length > 0) upsertSearchAttributes(updates);
     this.searchAttributes = next;

@@ -45,7 +45,11 @@ function deliveryView(x: Delivery): DeliveryView {
     step: `v${x.version}:${x.step}`,
     status,
     ...(x.providerMessageId !== undefined ? { providerMessageId: x.providerMessageId } : {}),
-    ...(x.failure !== undefined ? { errorCode: x.errorCode ?? x.failure } : x.errorCode !== undefined ? { errorCode: x.errorCode } : {}),
+    ...(x.failure !== undefined
+      ? { errorCode: x.errorCode ?? x.failure }
+      : x.errorCode !== undefined
+        ? { errorCode: x.errorCode }
+        : {}),
     ...(x.dueAt !== undefined && x.state === 'held' ? { dueAt: x.dueAt } : {}),
   };
 }
@@ -67,14 +71,12 @@ export function statusView(m: Model, ctx: DecisionContext): ResultStatusView {
     escalationLevel: m.gate.escalationLevel,
     deliveries: [
       ...m.deliveries.map(deliveryView),
-      ...m.pages.map(
-        (p): DeliveryView => ({
-          channel: 'page',
-          step: `v${p.version}:${p.step}`,
-          status: p.state === 'sent' ? 'sent' : p.state === 'failed' ? 'failed' : 'pending',
-          ...(p.ref !== undefined ? { providerMessageId: p.ref } : {}),
-        }),
-      ),
+      ...m.pages.map((p): DeliveryView => ({
+        channel: 'page',
+        step: `v${p.version}:${p.step}`,
+        status: p.state === 'sent' ? 'sent' : p.state === 'failed' ? 'failed' : 'pending',
+        ...(p.ref !== undefined ? { providerMessageId: p.ref } : {}),
+      })),
     ],
     actions: m.actions.map((a) => ({ ...a })),
     ...(m.criticalPagedAt !== undefined ? { criticalPagedAt: m.criticalPagedAt } : {}),

@@ -28,8 +28,7 @@ export type StaffSessionLookup = (request: FastifyRequest) => Promise<StaffSessi
 
 /** Who made an authenticated privileged request. */
 export type PrivilegedCaller =
-  | { kind: 'token'; name: string }
-  | { kind: 'session'; staffId: string; practiceId: string; role: StaffRole };
+  { kind: 'token'; name: string } | { kind: 'session'; staffId: string; practiceId: string; role: StaffRole };
 
 export interface PrivilegedAuthOptions {
   /** What the route lets a caller do, for messages: e.g. "decrypt workflow payloads". */
@@ -77,10 +76,13 @@ function createAuthenticator(options: PrivilegedAuthOptions) {
       }
       if (name === undefined) {
         request.log.warn({ purpose: options.purpose }, 'privileged request with an unknown bearer token');
-        await reply.code(401).header('www-authenticate', 'Bearer error="invalid_token"').send({
-          error: 'Unauthorized',
-          message: `bearer token not recognised: it does not allow you to ${options.purpose}`,
-        });
+        await reply
+          .code(401)
+          .header('www-authenticate', 'Bearer error="invalid_token"')
+          .send({
+            error: 'Unauthorized',
+            message: `bearer token not recognised: it does not allow you to ${options.purpose}`,
+          });
         return;
       }
       request.privilegedCaller = { kind: 'token', name };

@@ -20,7 +20,8 @@ import {
  * and sign-off from any source land on the one workflow of that result.
  */
 export interface HandoffDeps {
-  pool: Pool;
+  /** A pool, or one client (the athena ingest hands off inside its per-result lock's transaction). */
+  pool: Pick<Pool, 'query'>;
   temporal: Client;
   practices: PracticeRegistry;
   taskQueue: string;

@@ -159,21 +159,25 @@ export function authRoutes(app: FastifyInstance, deps: AuthRouteDeps): void {
   });
 
   if (deps.demoLogin) {
-    routes.post('/auth/demo', { schema: { body: DemoLoginBody }, preValidation: requireCsrf }, async (request, reply) => {
-      const [practiceId = '', staffId = ''] = request.body.staff.split('/');
-      const match = findStaff(deps.practices, practiceId, staffId);
-      const next = safeReturnPath(request.body.next);
-      if (match === undefined) {
-        return loginPage(request, reply, {
-          next,
-          notice: { kind: 'error', text: 'That staff member is not in the practice configuration.' },
-          status: 400,
-        });
-      }
-      await deps.sessions.signIn(request, reply, { practiceId, staffId, authMethod: 'demo' });
-      request.log.info({ staffId, practiceId, method: 'demo' }, 'review app: signed in');
-      return reply.code(303).redirect(next);
-    });
+    routes.post(
+      '/auth/demo',
+      { schema: { body: DemoLoginBody }, preValidation: requireCsrf },
+      async (request, reply) => {
+        const [practiceId = '', staffId = ''] = request.body.staff.split('/');
+        const match = findStaff(deps.practices, practiceId, staffId);
+        const next = safeReturnPath(request.body.next);
+        if (match === undefined) {
+          return loginPage(request, reply, {
+            next,
+            notice: { kind: 'error', text: 'That staff member is not in the practice configuration.' },
+            status: 400,
+          });
+        }
+        await deps.sessions.signIn(request, reply, { practiceId, staffId, authMethod: 'demo' });
+        request.log.info({ staffId, practiceId, method: 'demo' }, 'review app: signed in');
+        return reply.code(303).redirect(next);
+      },
+    );
   }
 
   routes.post(

@@ -34,7 +34,7 @@ const Params = z.object({
 const SignBody = z.object({
   note: z.string().max(NOTE_MAX_CHARS, `must be at most ${NOTE_MAX_CHARS} characters`).optional(),
   /** The result version the page showed; signing a newer version than was shown is refused. */
-  version: z.coerce.number().int().min(1).optional(),
+  version: z.coerce.number().int().min(0).optional(),
 });
 
 const AnnotateBody = z.object({
@@ -58,12 +58,7 @@ export function resultRoutes(app: FastifyInstance, deps: { temporal: Client; now
     await messagePage(request, reply, 403, 'Not allowed', message);
   };
 
-  const actionsData = (
-    user: SignedInUser,
-    detail: ResultDetail,
-    signOff: SignOffView,
-    notice: Notice | undefined,
-  ): Record<string, unknown> => {
+  const actionsData = (user: SignedInUser, detail: ResultDetail, signOff: SignOffView, notice: Notice | undefined) => {
     const view = resultDetailView(detail, user.practice, deps.now());
     return {
       result: view,
@@ -106,8 +101,7 @@ export function resultRoutes(app: FastifyInstance, deps: { temporal: Client; now
   ) => {
     const user = userOf(request);
     const data = actionsData(user, detail, signOffView(user.practice, detail.view), notice);
-    const title = `${(data.result as { panelName: string }).panelName}`;
-    return renderPage(request, reply, 'result', title, data, status);
+    return renderPage(request, reply, 'result', data.result.panelName, data, status);
   };
 
   /** After an action: the panel (htmx) or the whole page (plain form; 303 on success). */
@@ -127,11 +121,12 @@ export function resultRoutes(app: FastifyInstance, deps: { temporal: Client; now
     }
     const signOff = outcome.signOff ?? signOffView(user.practice, fresh.detail.view);
     if (isHtmx(request)) {
+      // swapped: the fragment also removes the page's "sign-off due" line once signed (out-of-band swap).
       return renderFragment(
         request,
         reply,
         'partials/result-actions',
-        actionsData(user, fresh.detail, signOff, outcome.notice),
+        { ...actionsData(user, fresh.detail, signOff, outcome.notice), swapped: true },
         outcome.status,
       );
     }

@@ -35,12 +35,15 @@ const identifier = z
   .max(128)
   .regex(/^[A-Za-z0-9._:-]+$/, 'must be an identifier (letters, digits, . _ : -)');
 
+/** An HTML form sends an empty field for "no filter": treat it as absent. */
+const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+
 const ExportQuery = z.object({
   format: z.enum(['ndjson', 'csv'], { error: 'must be ndjson or csv' }).default('ndjson'),
-  from: dateParam('from').optional(),
-  to: dateParam('to').optional(),
-  practiceId: identifier.optional(),
-  patientId: identifier.optional(),
+  from: optional(dateParam('from')),
+  to: optional(dateParam('to')),
+  practiceId: optional(identifier),
+  patientId: optional(identifier),
 });
 
 export interface AuditExportRouteDeps {
@@ -52,11 +55,17 @@ export interface AuditExportRouteDeps {
   batchSize?: number;
 }
 
+/** The export route; app.ts registers it with administrator-only authentication. */
 export function auditExportRoutes(deps: AuditExportRouteDeps): FastifyPluginAsync {
-  return async (app) => {
+  return (app) => {
     app.withTypeProvider<ZodTypeProvider>().get(
       '/v1/audit/export',
-      { preParsing: deps.requireAdministrator, schema: { querystring: ExportQuery } },
+      {
+        preParsing: deps.requireAdministrator,
+        schema: { querystring: ExportQuery },
+        // A HEAD would run (and audit) a whole export only to drop the body.
+        exposeHeadRoute: false,
+      },
       async (request, reply) => {
         const caller = request.privilegedCaller;
         if (caller === undefined) throw new Error('audit export reached without an authenticated caller');
@@ -101,9 +110,10 @@ export function auditExportRoutes(deps: AuditExportRouteDeps): FastifyPluginAsyn
           .header('content-type', CONTENT_TYPES[query.format])
           .header('content-disposition', `attachment; filename="labloop-audit-${stamp}.${query.format}"`)
           .header('cache-control', 'no-store')
-          .send(await (async () => { let all = ''; for await (const c of resume(first, iterator)) all += c; return all; })());
+          .send(Readable.from(resume(first, iterator), { objectMode: false }));
       },
     );
+    return Promise.resolve();
   };
 }
 

@@ -63,15 +63,19 @@ export interface CodecRouteDeps {
 export function codecRoutes(deps: CodecRouteDeps): FastifyPluginAsync {
   const allowed = new Set(deps.allowedOrigins);
   return async (app) => {
-    // Before CORS handling, so a preflight from a foreign origin is refused outright as well.
-    app.addHook('onRequest', async (request, reply) => {
+    // Hooks here are preParsing, not onRequest: the rate limiter is a route-level onRequest hook and
+    // runs after every onRequest hook of this plugin, so refusals made there would go uncounted.
+    // The origin check comes before CORS handling, so a foreign preflight is refused outright too.
+    app.addHook('preParsing', async (request, reply, payload) => {
       const origin = request.headers.origin;
       if (origin !== undefined && !allowed.has(origin)) {
         request.log.warn({ route: request.routeOptions.url }, 'codec request from an origin that is not allowed');
         await reply.code(403).send({ error: 'Forbidden', message: 'Origin is not an allowed Temporal UI origin' });
       }
+      return payload;
     });
     await app.register(cors, {
+      hook: 'preParsing',
       origin: [...allowed],
       credentials: true,
       methods: ['POST'],
@@ -80,31 +84,33 @@ export function codecRoutes(deps: CodecRouteDeps): FastifyPluginAsync {
     });
 
     const route = (operation: 'encode' | 'decode', run: (payloads: Payload[]) => Promise<Payload[]>) =>
-      app.withTypeProvider<ZodTypeProvider>().post(
-        `/${operation}`,
-        { preParsing: deps.requireOperator, bodyLimit: CODEC_BODY_LIMIT_BYTES, schema: { body: CodecBody } },
-        async (request, reply) => {
-          const namespace = request.headers['x-namespace'];
-          if (typeof namespace === 'string' && namespace !== deps.namespace) {
-            return reply.code(400).send({
-              error: 'Bad Request',
-              message: `X-Namespace: this codec serves namespace "${deps.namespace}" only`,
-            });
-          }
-          let payloads: Payload[];
-          try {
-            payloads = await run(request.body.payloads.map(fromJson));
-          } catch (err) {
-            // Codec errors name the key ID and the problem, never payload content.
-            return reply.code(400).send({ error: 'Bad Request', message: `payloads: ${(err as Error).message}` });
-          }
-          request.log.info(
-            { caller: callerId(request.privilegedCaller), operation, payloads: payloads.length },
-            'codec request served',
-          );
-          return reply.header('cache-control', 'no-store').send({ payloads: payloads.map(toJson) });
-        },
-      );
+      app
+        .withTypeProvider<ZodTypeProvider>()
+        .post(
+          `/${operation}`,
+          { preParsing: deps.requireOperator, bodyLimit: CODEC_BODY_LIMIT_BYTES, schema: { body: CodecBody } },
+          async (request, reply) => {
+            const namespace = request.headers['x-namespace'];
+            if (typeof namespace === 'string' && namespace !== deps.namespace) {
+              return reply.code(400).send({
+                error: 'Bad Request',
+                message: `X-Namespace: this codec serves namespace "${deps.namespace}" only`,
+              });
+            }
+            let payloads: Payload[];
+            try {
+              payloads = await run(request.body.payloads.map(fromJson));
+            } catch (err) {
+              // Codec errors name the key ID and the problem, never payload content.
+              return reply.code(400).send({ error: 'Bad Request', message: `payloads: ${(err as Error).message}` });
+            }
+            request.log.info(
+              { caller: callerId(request.privilegedCaller), operation, payloads: payloads.length },
+              'codec request served',
+            );
+            return reply.header('cache-control', 'no-store').send({ payloads: payloads.map(toJson) });
+          },
+        );
 
     route('encode', async (payloads) => {
       let out = payloads;

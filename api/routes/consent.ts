@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync, preHandlerHookHandler } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Pool } from 'pg';
 import { z } from 'zod';
@@ -39,13 +39,15 @@ export function consentRoutes(deps: {
   audit: AuditSink;
   signaller: WorkflowSignaller;
   practices: PracticeRegistry;
-  requireMachineToken: preHandlerHookHandler;
+  requireMachineToken: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
   now: () => Date;
 }): FastifyPluginAsync {
-  return async (app) => {
+  return (app) => {
     app.withTypeProvider<ZodTypeProvider>().put(
       '/v1/practices/:practiceId/patients/:patientId/sms-consent',
-      { preHandler: deps.requireMachineToken, schema: { params: Params, body: Body } },
+      // preParsing: after the rate limiter (a route-level onRequest would run before it, leaving
+      // token guessing unlimited) and before parsing and validation can answer an anonymous caller.
+      { preParsing: deps.requireMachineToken, schema: { params: Params, body: Body } },
       async (request, reply) => {
         const { practiceId, patientId } = request.params;
         const body = request.body;
@@ -58,12 +60,16 @@ export function consentRoutes(deps: {
             return reply.code(400).send({ error: 'Bad Request', message: 'staffId: is required when source is staff' });
           }
           if (!policy.staff.some((s) => s.id === body.staffId)) {
-            return reply.code(400).send({ error: 'Bad Request', message: `staffId: not on practice ${practiceId}'s staff list` });
+            return reply
+              .code(400)
+              .send({ error: 'Bad Request', message: `staffId: not on practice ${practiceId}'s staff list` });
           }
         }
         const header = request.headers['idempotency-key'];
         if (header !== undefined && (typeof header !== 'string' || !IDEMPOTENCY_KEY.test(header))) {
-          return reply.code(400).send({ error: 'Bad Request', message: 'Idempotency-Key: must be 8-128 letters, digits, . _ : -' });
+          return reply
+            .code(400)
+            .send({ error: 'Bad Request', message: 'Idempotency-Key: must be 8-128 letters, digits, . _ : -' });
         }
         const outcome = await applyConsentChange(deps, {
           practiceId,
@@ -86,5 +92,6 @@ export function consentRoutes(deps: {
         });
       },
     );
+    return Promise.resolve();
   };
 }

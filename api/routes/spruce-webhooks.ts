@@ -20,7 +20,7 @@ import { deliveryStatusSignal } from '../../workflows/definitions';
  * `X-Spruce-Signature` is checked (constant time) over the raw body exactly as received, before the
  * body is parsed: this plugin reads JSON as a Buffer for that, and only inside itself. Spruce retries
  * every 2 minutes up to 10 times and does not promise order, so every event is recorded under
- * `<type>:<item id>` first (a re-delivery is acknowledged and ignored) and an update older, by
+ * `<type>:<item id>:<eventTime>` first (a re-delivery is acknowledged and ignored) and an update older, by
  * `eventTime`, than one already processed for the same item is ignored as stale. Spruce wants an
  * answer within 5 s: we persist, signal and answer, nothing slower.
  *
@@ -40,25 +40,36 @@ export interface SpruceWebhookDeps {
   pool: Pool;
   audit: AuditSink;
   signaller: WorkflowSignaller;
-  /** The webhook endpoint's signing secret; absent: the route answers 503 (not configured). */
+  /** The webhook endpoint's signing secret; absent: every request is refused (403). */
   secret?: string;
   now: () => Date;
 }
 
 export function spruceWebhookRoutes(deps: SpruceWebhookDeps): FastifyPluginAsync {
-  return async (app) => {
+  return (app) => {
     // Encapsulated: only routes of this plugin get the raw Buffer instead of parsed JSON.
-    app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: SPRUCE_BODY_LIMIT_BYTES }, (_req, body, done) =>
-      done(null, body),
+    app.addContentTypeParser(
+      'application/json',
+      { parseAs: 'buffer', bodyLimit: SPRUCE_BODY_LIMIT_BYTES },
+      (_req, body, done) => done(null, body),
     );
 
     app.post('/webhooks/spruce', { bodyLimit: SPRUCE_BODY_LIMIT_BYTES }, async (request, reply) => {
       if (deps.secret === undefined) {
-        return reply.code(503).send({ error: 'Service Unavailable', message: 'Spruce webhooks are not configured' });
+        // Nothing can be verified without the secret, so nothing is accepted.
+        return reply
+          .code(403)
+          .send({ error: 'Forbidden', message: 'Spruce webhooks are not configured (SPRUCE_WEBHOOK_SECRET)' });
       }
       const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
       const signature = request.headers['x-spruce-signature'];
-      if (!verifySpruceSignature({ secret: deps.secret, rawBody: raw, signature: typeof signature === 'string' ? signature : undefined })) {
+      if (
+        !verifySpruceSignature({
+          secret: deps.secret,
+          rawBody: raw,
+          signature: typeof signature === 'string' ? signature : undefined,
+        })
+      ) {
         return reply.code(403).send({ error: 'Forbidden', message: 'X-Spruce-Signature is missing or invalid' });
       }
       let json: unknown;
@@ -87,10 +98,17 @@ export function spruceWebhookRoutes(deps: SpruceWebhookDeps): FastifyPluginAsync
         });
       }
 
-      const result = await handleItemEvent(deps, event.data.type, eventTime, item.data, contactIdsOf(event.data.data.object));
+      const result = await handleItemEvent(
+        deps,
+        event.data.type,
+        eventTime,
+        item.data,
+        contactIdsOf(event.data.data.object),
+      );
       request.log.info({ type: event.data.type, itemId: item.data.id, result }, 'Spruce webhook');
       return reply.code(200).send({ result });
     });
+    return Promise.resolve();
   };
 }
 
@@ -102,7 +120,8 @@ function contactIdsOf(object: Record<string, unknown>): string[] {
   return Array.isArray(ids) ? ids.filter((id): id is string => typeof id === 'string') : [];
 }
 
-type ItemResult = 'duplicate' | 'stale' | 'delivery' | 'unmatched-delivery' | 'reply' | 'revocation' | 'unknown-patient' | 'ignored';
+type ItemResult =
+  'duplicate' | 'stale' | 'delivery' | 'unmatched-delivery' | 'reply' | 'revocation' | 'unknown-patient' | 'ignored';
 
 async function handleItemEvent(
   deps: SpruceWebhookDeps,
@@ -111,7 +130,8 @@ async function handleItemEvent(
   item: SpruceConversationItem,
   contactIds: string[],
 ): Promise<ItemResult> {
-  const eventKey = `${type}:${item.id}`;
+  // A re-delivery carries the identical body (same eventTime); a later update of the item does not.
+  const eventKey = `${type}:${item.id}:${eventTime.toISOString()}`;
   const { rows } = await deps.pool.query<{ status: string; stale: boolean }>(
     `INSERT INTO inbound_event (channel, event_key, subject_id, event_time, status)
      VALUES ('spruce', $1, $2, $3, 'received')
@@ -175,13 +195,22 @@ async function handleOurItem(deps: SpruceWebhookDeps, item: SpruceConversationIt
     idempotencyKey: `delivery:spruce:${item.id}`,
   });
   if (owner.applied) {
-    await deps.signaller.signal(owner.workflowId, deliveryStatusSignal, { channel, providerMessageId: requestId, status: 'sent', at });
+    await deps.signaller.signal(owner.workflowId, deliveryStatusSignal, {
+      channel,
+      providerMessageId: requestId,
+      status: 'sent',
+      at,
+    });
   }
   return 'delivery';
 }
 
 /** Which patients a conversation belongs to: by its contacts, else by the sends we made into it. */
-async function patientsOfConversation(deps: SpruceWebhookDeps, conversationId: string, contactIds: string[]): Promise<PatientRef[]> {
+async function patientsOfConversation(
+  deps: SpruceWebhookDeps,
+  conversationId: string,
+  contactIds: string[],
+): Promise<PatientRef[]> {
   const { rows } = await deps.pool.query<{ practice_id: string; patient_id: string }>(
     `SELECT practice_id, patient_id FROM spruce_contact WHERE contact_id = ANY($1::text[])
      UNION

@@ -26,6 +26,15 @@ const TWILIO_TO_DELIVERY: Record<string, DeliveryStatus | undefined> = {
   canceled: 'failed',
 };
 
+/**
+ * A status callback can overtake the send it reports on: Twilio posts `queued` right after accepting
+ * the create, possibly before the activity has recorded the SID. An unknown SID is looked up again
+ * for up to 2 s (every 100 ms): the outbox records the SID within milliseconds of Twilio's answer,
+ * and 2 s is far inside Twilio's 15 s callback timeout.
+ */
+const UNKNOWN_SID_GRACE_MS = 2_000;
+const UNKNOWN_SID_POLL_MS = 100;
+
 const messageSid = z.string().regex(/^(SM|MM)[0-9a-f]{32}$/i, 'must be a Twilio message SID');
 const e164 = z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 phone number');
 
@@ -69,7 +78,10 @@ function badRequest(reply: FastifyReply, error: z.ZodError): FastifyReply {
 
 /** `<Response><Message>…</Message></Response>` with the text XML-escaped, or an empty response. */
 export function twiml(message: string | undefined): string {
-  const escaped = message?.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c] ?? c);
+  const escaped = message?.replace(
+    /[<>&'"]/g,
+    (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c] ?? c,
+  );
   return `<?xml version="1.0" encoding="UTF-8"?><Response>${escaped === undefined ? '' : `<Message>${escaped}</Message>`}</Response>`;
 }
 
@@ -115,10 +127,16 @@ export function twilioWebhookRoutes(deps: TwilioWebhookDeps): FastifyPluginAsync
       );
       if (rows[0]?.status === 'processed') return reply.code(204).send();
 
-      const owner = await recordDeliveryStatus(deps.pool, 'sms', sid, status, errorCode);
+      let owner = await recordDeliveryStatus(deps.pool, 'sms', sid, status, errorCode);
+      for (let waited = 0; owner === undefined && waited < UNKNOWN_SID_GRACE_MS; waited += UNKNOWN_SID_POLL_MS) {
+        await new Promise((resolve) => setTimeout(resolve, UNKNOWN_SID_POLL_MS));
+        owner = await recordDeliveryStatus(deps.pool, 'sms', sid, status, errorCode);
+      }
       if (owner === undefined) {
-        // Not one of ours (or sent before the outbox knew it): acknowledge so Twilio stops retrying.
+        // Not one of ours (or not recorded yet): acknowledge, and leave the event unprocessed so a
+        // retry of the same callback is looked at again.
         request.log.warn({ messageSid: sid }, 'status callback for an unknown message');
+        return reply.code(204).send();
       } else {
         const at = deps.now().toISOString();
         await deps.audit.append({
@@ -130,7 +148,11 @@ export function twilioWebhookRoutes(deps: TwilioWebhookDeps): FastifyPluginAsync
           action: 'delivery-status',
           channel: 'sms',
           outcome: status,
-          details: { providerMessageId: sid, applied: owner.applied, ...(errorCode !== undefined ? { errorCode } : {}) },
+          details: {
+            providerMessageId: sid,
+            applied: owner.applied,
+            ...(errorCode !== undefined ? { errorCode } : {}),
+          },
           idempotencyKey: `delivery:sms:${sid}:${twilioStatus}`,
         });
         // A late, lower-ranked status (sent after delivered) is recorded in the audit but not signalled.
@@ -176,7 +198,13 @@ export function twilioWebhookRoutes(deps: TwilioWebhookDeps): FastifyPluginAsync
         },
       );
       request.log.info(
-        { messageSid: message.MessageSid, intent: outcome.classification.intent, rule: outcome.classification.rule, patients: outcome.patients, duplicate: outcome.duplicate },
+        {
+          messageSid: message.MessageSid,
+          intent: outcome.classification.intent,
+          rule: outcome.classification.rule,
+          patients: outcome.patients,
+          duplicate: outcome.duplicate,
+        },
         'inbound SMS',
       );
       return reply.code(200).type('text/xml; charset=utf-8').send(twiml(outcome.reply));

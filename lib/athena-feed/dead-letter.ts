@@ -16,7 +16,7 @@ export interface DeadLetterEntry {
   trigger: IngestTrigger;
 }
 
-export async function recordDeadLetter(pool: Pool, entry: DeadLetterEntry): Promise<void> {
+export async function recordDeadLetter(pool: Pick<Pool, 'query'>, entry: DeadLetterEntry): Promise<void> {
   await pool.query(
     `INSERT INTO athena_ingest_dead_letter (practice_id, lab_result_id, patient_id, reason, trigger)
      VALUES ($1, $2, $3, $4, $5)
@@ -27,7 +27,11 @@ export async function recordDeadLetter(pool: Pool, entry: DeadLetterEntry): Prom
   );
 }
 
-export async function resolveDeadLetter(pool: Pool, practiceId: string, labResultId: string): Promise<void> {
+export async function resolveDeadLetter(
+  pool: Pick<Pool, 'query'>,
+  practiceId: string,
+  labResultId: string,
+): Promise<void> {
   await pool.query(
     `UPDATE athena_ingest_dead_letter SET resolved_at = now()
      WHERE practice_id = $1 AND lab_result_id = $2 AND resolved_at IS NULL`,

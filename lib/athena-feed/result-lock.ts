@@ -1,4 +1,4 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 
 /**
  * Serialises work on one athena lab result across workers (webhook events and feed polls may
@@ -16,14 +16,19 @@ const ATHENA_RESULT_LOCK_CLASS = 30_001;
  */
 export const RESULT_LOCK_TIMEOUT_MS = 2 * 60_000;
 
-export async function withResultLock<T>(pool: Pool, key: string, fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` holding the lock for `key`. `fn` gets the lock's own connection and should do its
+ * database work on it: taking a second pooled connection while holding this one could exhaust the
+ * pool when many results are ingested at once, each lock holder waiting for a connection none frees.
+ */
+export async function withResultLock<T>(pool: Pool, key: string, fn: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let failed = false;
   try {
     await client.query('BEGIN');
     await client.query(`SET LOCAL lock_timeout = ${RESULT_LOCK_TIMEOUT_MS}`);
     await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [ATHENA_RESULT_LOCK_CLASS, key]);
-    return await fn();
+    return await fn(client);
   } catch (err) {
     failed = true;
     throw err;

@@ -12,10 +12,20 @@ import type { CallCompletedEvent } from '../../workflows/definitions';
 
 type Db = Pool | PoolClient;
 
-export const CALL_TASK_REASONS = ['critical-result', 'abnormal-unread', 'no-reachable-channel', 'channel-fallback'] as const;
+export const CALL_TASK_REASONS = [
+  'critical-result',
+  'abnormal-unread',
+  'no-reachable-channel',
+  'channel-fallback',
+] as const;
 export type CallTaskReason = (typeof CALL_TASK_REASONS)[number];
 export type CallTaskOutcome = CallCompletedEvent['outcome'];
-export const CALL_TASK_OUTCOMES = ['reached', 'voicemail', 'no-answer', 'wrong-number'] as const satisfies readonly CallTaskOutcome[];
+export const CALL_TASK_OUTCOMES = [
+  'reached',
+  'voicemail',
+  'no-answer',
+  'wrong-number',
+] as const satisfies readonly CallTaskOutcome[];
 
 export interface CallTask {
   id: string;

@@ -43,7 +43,10 @@ export interface ConsentChangeOutcome {
   workflowsSignalled: number;
 }
 
-export async function applyConsentChange(deps: ConsentChangeDeps, change: ConsentChange): Promise<ConsentChangeOutcome> {
+export async function applyConsentChange(
+  deps: ConsentChangeDeps,
+  change: ConsentChange,
+): Promise<ConsentChangeOutcome> {
   const write = await setSmsConsent(deps.pool, change);
   const at = deps.now().toISOString();
   await deps.audit.append({
@@ -66,7 +69,11 @@ export async function applyConsentChange(deps: ConsentChangeDeps, change: Consen
     idempotencyKey: `consent:${change.eventKey}:${change.practiceId}:${change.patientId}:${phoneDigest(change.phone)}`,
   });
   const workflowsSignalled = await signalPatientWorkflows(deps, change, (workflowId) =>
-    deps.signaller.signal(workflowId, consentChangedSignal, { smsConsent: change.consented, source: change.source, at }),
+    deps.signaller.signal(workflowId, consentChangedSignal, {
+      smsConsent: change.consented,
+      source: change.source,
+      at,
+    }),
   );
   return { changed: write.changed, workflowsSignalled };
 }

@@ -11,7 +11,8 @@ import { classifyInboundText, type InboundClassification } from './revocation';
  */
 
 /** HELP answer when the practice cannot be told from the number (no PHI, like every reply). */
-export const GENERIC_HELP_TEXT = 'Lab result notices from your care team. Reply STOP to opt out. For help, call your practice.';
+export const GENERIC_HELP_TEXT =
+  'Lab result notices from your care team. Reply STOP to opt out. For help, call your practice.';
 
 export interface InboundSms {
   messageSid: string;
@@ -50,7 +51,11 @@ export async function handleInboundSms(deps: InboundSmsDeps, sms: InboundSms): P
      VALUES ('sms', $1, $1, $2, $3, 'received')
      ON CONFLICT (channel, event_key) DO UPDATE SET kind = EXCLUDED.kind
      RETURNING status`,
-    [sms.messageSid, patients.length === 0 ? 'unknown-sender' : classification.intent, singlePractice(practiceIds, patients) ?? null],
+    [
+      sms.messageSid,
+      patients.length === 0 ? 'unknown-sender' : classification.intent,
+      singlePractice(practiceIds, patients) ?? null,
+    ],
   );
   if (rows[0]?.status === 'processed') return { classification, patients: patients.length, reply, duplicate: true };
 
@@ -109,7 +114,9 @@ function replyFor(
   practiceIds: string[] | undefined,
   patients: PatientRef[],
 ): string | undefined {
-  const practiceId = singlePractice(practiceIds, patients) ?? (deps.practices.all().length === 1 ? deps.practices.all()[0]?.policy.practiceId : undefined);
+  const practiceId =
+    singlePractice(practiceIds, patients) ??
+    (deps.practices.all().length === 1 ? deps.practices.all()[0]?.policy.practiceId : undefined);
   const policy = practiceId === undefined ? undefined : deps.practices.policy(practiceId);
   if (classification.intent === 'help') return policy?.smsHelpText ?? GENERIC_HELP_TEXT;
   if (classification.intent === 'stop' && classification.match === 'free-text') {

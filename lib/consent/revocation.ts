@@ -91,7 +91,12 @@ interface Rule {
  */
 const REVOCATION_RULES: Rule[] = [
   // "stop texting me", "please stop sending these", "quit messaging", "cease contact"
-  { id: 'stop-messaging', pattern: new RegExp(`\\b(?:stop|quit|cease|end|halt|discontinue)\\s+(?:the\\s+|your\\s+|all\\s+|these\\s+|any\\s+)?${MESSAGING_WORDS}\\b`) },
+  {
+    id: 'stop-messaging',
+    pattern: new RegExp(
+      `\\b(?:stop|quit|cease|end|halt|discontinue)\\s+(?:the\\s+|your\\s+|all\\s+|these\\s+|any\\s+)?${MESSAGING_WORDS}\\b`,
+    ),
+  },
   // "no more texts", "no more messages please"
   { id: 'no-more-messages', pattern: new RegExp(`\\bno\\s+(?:more\\s+|further\\s+)?${MESSAGING_WORDS}\\b`) },
   // "don't text me", "do not message this number", "never contact me again"
@@ -99,10 +104,16 @@ const REVOCATION_RULES: Rule[] = [
   // "don't send me any more texts", "never send messages to this number"
   {
     id: 'do-not-send-messages',
-    pattern: /\b(?:dont|do\s+not|never)\s+(?:ever\s+)?send\s+(?:me\s+)?(?:any\s+)?(?:more\s+)?(?:texts?|txts?|messages?|msgs?|sms)\b/,
+    pattern:
+      /\b(?:dont|do\s+not|never)\s+(?:ever\s+)?send\s+(?:me\s+)?(?:any\s+)?(?:more\s+)?(?:texts?|txts?|messages?|msgs?|sms)\b/,
   },
   // "I don't want these texts", "I do not want any more messages"
-  { id: 'do-not-want-messages', pattern: new RegExp(`\\b(?:dont|do\\s+not|no\\s+longer)\\s+(?:want|wish\\s+to\\s+(?:get|receive)|need)\\s+(?:any\\s+(?:more\\s+)?|these\\s+|your\\s+|the\\s+|to\\s+(?:get|receive)\\s+)?(?:more\\s+)?${MESSAGING_WORDS}\\b`) },
+  {
+    id: 'do-not-want-messages',
+    pattern: new RegExp(
+      `\\b(?:dont|do\\s+not|no\\s+longer)\\s+(?:want|wish\\s+to\\s+(?:get|receive)|need)\\s+(?:any\\s+(?:more\\s+)?|these\\s+|your\\s+|the\\s+|to\\s+(?:get|receive)\\s+)?(?:more\\s+)?${MESSAGING_WORDS}\\b`,
+    ),
+  },
   // "remove me", "remove my number", "delete my number", "take me off your list"
   {
     id: 'remove-me',
@@ -112,11 +123,18 @@ const REVOCATION_RULES: Rule[] = [
   // "unsubscribe me", "unsubscribe", "opt me out", "opt-out", "optout"
   { id: 'unsubscribe', pattern: /\b(?:unsubscribe|unsub|opt\s+me\s+out|opt\s+out|optout|stopall)\b/ },
   // "revoke my consent", "I withdraw consent", "I revoke"
-  { id: 'revoke-consent', pattern: /\b(?:revoke|withdraw|rescind|cancel)\s+(?:my\s+)?(?:consent|permission|subscription|authori[sz]ation)\b|\brevoke\b/ },
+  {
+    id: 'revoke-consent',
+    pattern:
+      /\b(?:revoke|withdraw|rescind|cancel)\s+(?:my\s+)?(?:consent|permission|subscription|authori[sz]ation)\b|\brevoke\b/,
+  },
   // "leave me alone"
   { id: 'leave-me-alone', pattern: /\bleave\s+me\s+alone\b/ },
   // "wrong number", "you have the wrong person": the texts are not reaching the patient, so stop.
-  { id: 'wrong-number', pattern: /\bwrong\s+(?:number|person|phone|cell|patient)\b|\bnot\s+(?:the\s+)?right\s+(?:number|person)\b/ },
+  {
+    id: 'wrong-number',
+    pattern: /\bwrong\s+(?:number|person|phone|cell|patient)\b|\bnot\s+(?:the\s+)?right\s+(?:number|person)\b/,
+  },
   // "no mas mensajes", "no me envie mensajes", "dejen de enviar"
   {
     id: 'spanish-revocation',
@@ -185,7 +203,11 @@ export function classifyInboundText(body: string): InboundClassification {
     }
   }
 
-  if (words.length <= SHORT_MESSAGE_MAX_WORDS && words.some((w) => SHORT_STOP_WORDS.has(w)) && !UNRELATED_OBJECT.test(text)) {
+  if (
+    words.length <= SHORT_MESSAGE_MAX_WORDS &&
+    words.some((w) => SHORT_STOP_WORDS.has(w)) &&
+    !UNRELATED_OBJECT.test(text)
+  ) {
     return { intent: 'stop', match: 'free-text', rule: 'short-message-with-stop-word' };
   }
 
@@ -202,5 +224,7 @@ export function classifyInboundText(body: string): InboundClassification {
  * as a negation; anything vaguer stays a revocation.
  */
 function negatedRevocation(text: string): boolean {
-  return /\b(?:dont|do\s+not|never|please\s+dont)\s+(?:ever\s+)?stop\s+(?:texting|messaging|sending|contacting)\b/.test(text);
+  return /\b(?:dont|do\s+not|never|please\s+dont)\s+(?:ever\s+)?stop\s+(?:texting|messaging|sending|contacting)\b/.test(
+    text,
+  );
 }

@@ -19,7 +19,19 @@ const PUBLIC_ROUTES: Record<string, string> = {
   'HEAD /healthz': 'liveness probe (HEAD)',
   'GET /readyz': 'readiness probe; reports only ok/down per dependency',
   'HEAD /readyz': 'readiness probe (HEAD)',
-  'OPTIONS /codec*': 'CORS preflight for the Temporal UI; foreign origins get 403 and the calls themselves need a token',
+  'GET /review': 'redirects to /review/queue, which requires sign-in',
+  'HEAD /review': 'redirect (HEAD)',
+  'HEAD /review/': 'redirect (HEAD, trailing slash)',
+  'GET /review/static/*': 'stylesheet, htmx and the page script: no data',
+  'HEAD /review/static/*': 'static files (HEAD)',
+  'GET /review/login': 'the sign-in page',
+  'HEAD /review/login': 'the sign-in page (HEAD)',
+  'GET /review/auth/sso': 'starts single sign-on (a redirect to the identity provider)',
+  'HEAD /review/auth/sso': 'single sign-on start (HEAD)',
+  'GET /review/auth/callback': 'the identity provider returns here; state, nonce and PKCE are checked by the route',
+  'HEAD /review/auth/callback': 'SSO callback (HEAD)',
+  'OPTIONS /codec*':
+    'CORS preflight for the Temporal UI; foreign origins get 403 and the calls themselves need a token',
 };
 
 /**
@@ -59,12 +71,21 @@ function refusedAnonymous(response: LightMyRequestResponse): boolean {
   );
 }
 
+/** The review app fully configured (single sign-on and the sandbox sign-in), so all its routes exist. */
+const REVIEW_SETTINGS: ApiDeps['review'] = {
+  sessionSecret: 'review-session-secret-0123456789abcdef',
+  idleMinutes: 15,
+  secureCookies: false,
+  demoLogin: true,
+  oidc: { issuerUrl: 'http://127.0.0.1:1/oidc', clientId: 'labloop', clientSecret: 'oidc-client-secret' },
+};
+
 async function build(overrides: Partial<ApiDeps> = {}) {
-  const deps = testApiDeps(overrides);
+  const deps = testApiDeps({ review: REVIEW_SETTINGS, ...overrides });
   const built = await buildApp(deps);
   return {
     ...built,
-    async close() {
+    close: async () => {
       await built.app.close();
       await deps.temporal.connection.close();
       await deps.pool.end();
@@ -84,7 +105,12 @@ describe('API: every route is authenticated or deliberately public', () => {
 
   it('finds the routes (the inventory is not empty and includes the known ones)', () => {
     const keys = new Set(routes.map(key));
-    for (const expected of ['POST /v1/hl7', 'GET /v1/results/:workflowId', 'POST /codec/decode', 'GET /v1/audit/export'])
+    for (const expected of [
+      'POST /v1/hl7',
+      'GET /v1/results/:workflowId',
+      'POST /codec/decode',
+      'GET /v1/audit/export',
+    ])
       assert.ok(keys.has(expected), `${expected} is registered`);
   });
 
@@ -95,13 +121,15 @@ describe('API: every route is authenticated or deliberately public', () => {
       if (k in PUBLIC_ROUTES || k in SIGNED_WEBHOOKS) continue;
       const response = await app.inject({ method: route.method as 'GET', url: concreteUrl(route.url) });
       if (!refusedAnonymous(response))
-        unprotected.push(`${k} answered ${response.statusCode} to an anonymous request: ${response.body.slice(0, 120)}`);
+        unprotected.push(
+          `${k} answered ${response.statusCode} to an anonymous request: ${response.body.slice(0, 120)}`,
+        );
     }
     assert.deepEqual(
       unprotected,
       [],
-      'Authenticate these routes before anything else (an onRequest/preParsing hook, so validation does not answer ' +
-        'first), or add them to PUBLIC_ROUTES / SIGNED_WEBHOOKS with the reason they may be public.',
+      'Authenticate these routes in a preParsing hook (after the rate limiter, before the body is parsed or validated), ' +
+        'or add them to PUBLIC_ROUTES / SIGNED_WEBHOOKS with the reason they may be public.',
     );
   });
 
@@ -130,7 +158,10 @@ describe('API: every route is authenticated or deliberately public', () => {
     for (const route of routes) {
       const k = key(route);
       assert.equal(route.rateLimited, !RATE_LIMIT_EXEMPT.has(k), `${k}: rate limited`);
-      assert.ok(route.bodyLimit <= MAX_ROUTE_BODY_LIMIT_BYTES, `${k}: body limit ${route.bodyLimit} bytes is too large`);
+      assert.ok(
+        route.bodyLimit <= MAX_ROUTE_BODY_LIMIT_BYTES,
+        `${k}: body limit ${route.bodyLimit} bytes is too large`,
+      );
     }
   });
 
@@ -138,7 +169,8 @@ describe('API: every route is authenticated or deliberately public', () => {
     const ingest = { authorization: `Bearer ${TEST_TOKENS.ingest}` };
     assert.equal((await app.inject({ method: 'GET', url: '/v1/audit/export', headers: ingest })).statusCode, 401);
     assert.equal(
-      (await app.inject({ method: 'POST', url: '/codec/decode', headers: ingest, payload: { payloads: [] } })).statusCode,
+      (await app.inject({ method: 'POST', url: '/codec/decode', headers: ingest, payload: { payloads: [] } }))
+        .statusCode,
       401,
     );
   });
@@ -180,6 +212,28 @@ describe('API: every route is authenticated or deliberately public', () => {
 });
 
 describe('API: limits and headers that depend on configuration', () => {
+  it('throttles an anonymous burst on every rate-limited route, before authentication can answer it', async () => {
+    // Authentication in a route-level onRequest hook runs ahead of the limiter's own onRequest hook,
+    // so refused callers would never be counted: token guessing would be unlimited.
+    const { routes } = await build().then(async (b) => {
+      await b.close();
+      return b;
+    });
+    const unthrottled: string[] = [];
+    for (const route of routes.filter((r) => r.rateLimited)) {
+      const { app, close } = await build({ rateLimit: { max: 2, timeWindowMs: 60_000 } });
+      try {
+        const probe = { method: route.method as 'GET', url: concreteUrl(route.url) };
+        const statuses: number[] = [];
+        for (let i = 0; i < 3; i++) statuses.push((await app.inject(probe)).statusCode);
+        if (statuses[2] !== 429) unthrottled.push(`${key(route)}: ${statuses.join(',')}`);
+      } finally {
+        await close();
+      }
+    }
+    assert.deepEqual(unthrottled, [], 'routes whose third anonymous request within the budget of 2 was not a 429');
+  });
+
   it('answers 429 once a client exceeds the configured budget, on authenticated, privileged and webhook routes alike', async () => {
     const probes = [
       { method: 'GET' as const, url: '/v1/results/lab-result-195900-0123456789abcdef0123456789abcdef' },
@@ -199,7 +253,8 @@ describe('API: limits and headers that depend on configuration', () => {
         const limited = await app.inject(probe);
         assert.ok(Number(limited.headers['retry-after']) > 0, 'Retry-After tells the client when to come back');
         // Health probes are exempt.
-        for (let i = 0; i < 6; i++) assert.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
+        for (let i = 0; i < 6; i++)
+          assert.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
       } finally {
         await close();
       }

@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/activity';
+import pg from 'pg';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { WorkflowFailedError } from '@temporalio/client';
 import { createAthenaIngestActivities } from '../../activities/athena-ingest';
-import type { AthenaIngestActivities } from '../../activities/athena-ingest-contract';
+import type { AthenaIngestActivities, AthenaIngestOutcome } from '../../activities/athena-ingest-contract';
 import { workflowIdForResult } from '../../api/ingest/handoff';
 import { createFeedCheckpointStore, ensureAthenaFeeds, ensureAthenaFeedSchedule } from '../../lib/athena-feed';
 import type { AthenaClient } from '../../lib/clients/athena';
@@ -181,6 +183,75 @@ void describe('athena changed-data feed poller', () => {
     const summary = await poll();
     assert.equal(summary.handedOff, 1);
     assert.equal(await signalCount(h.client, workflowIdOf(labResultId)), 2);
+  });
+
+  void it('many results ingested at once on a small pool finish (each lock holder uses only its own connection)', async () => {
+    const small = new pg.Pool({ connectionString: h.db.url, max: 2 });
+    try {
+      const activities = createAthenaIngestActivities({
+        pool: small,
+        athena,
+        practices: h.practices,
+        idSecret: h.idSecret,
+        now: () => new Date(),
+        temporal: () => h.client,
+        labResultTaskQueue: h.taskQueue,
+      });
+      const ids = Array.from({ length: 8 }, () => addResult());
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('ingests stalled: pool exhausted')), 15_000);
+      });
+      const outcomes = await Promise.race([
+        Promise.all(
+          ids.map((labResultId) =>
+            activities.ingestAthenaLabResult({ practiceId, labResultId, patientId, trigger: 'replay' }),
+          ),
+        ),
+        timeout,
+      ]).finally(() => clearTimeout(timer));
+      assert.deepEqual(
+        outcomes.map((o) => o.kind),
+        ids.map(() => 'handed-off'),
+      );
+    } finally {
+      await small.end();
+    }
+  });
+
+  void it('a document athena refuses for good is dead-lettered (named, kept for an operator), and a later success resolves it', async () => {
+    const labResultId = addResult();
+    fake.control.failNext(1, { status: 400, method: 'GET', pathIncludes: `/documents/labresult/${labResultId}` });
+    const activities = createAthenaIngestActivities({
+      pool: h.db.pool,
+      athena,
+      practices: h.practices,
+      idSecret: h.idSecret,
+      now: () => new Date(),
+      temporal: () => h.client,
+      labResultTaskQueue: h.taskQueue,
+    });
+    const request = { practiceId, labResultId, patientId, trigger: 'feed' as const };
+    // Outside a worker: the mock environment gives the activity its context (logger).
+    const first: AthenaIngestOutcome = await new MockActivityEnvironment().run(
+      (r: typeof request) => activities.ingestAthenaLabResult(r),
+      request,
+    );
+    assert.equal(first.kind, 'dead-lettered');
+    const open = async () =>
+      (
+        await h.db.pool.query<{ reason: string; resolved_at: Date | null }>(
+          'SELECT reason, resolved_at FROM athena_ingest_dead_letter WHERE practice_id = $1 AND lab_result_id = $2',
+          [practiceId, labResultId],
+        )
+      ).rows;
+    const [entry] = await open();
+    assert.match(entry?.reason ?? '', /getLabResult failed \(permanent, HTTP 400\)/);
+    assert.equal(entry?.resolved_at, null);
+    assert.equal(await workflowExists(h.client, workflowIdOf(labResultId)), false);
+
+    assert.equal((await activities.ingestAthenaLabResult(request)).kind, 'handed-off');
+    assert.notEqual((await open())[0]?.resolved_at, null);
   });
 
   void it('the Schedule is created idempotently, polls on its own, and delivers', async () => {

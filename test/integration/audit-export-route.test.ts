@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { FastifyInstance } from 'fastify';
 import type { Pool } from 'pg';
 import { buildApp } from '../../api/app';
-import type { StaffSessionCaller } from '../../api/auth/privileged';
+import type { StaffSessionCaller, StaffSessionLookup } from '../../api/auth/privileged';
 import { AUDIT_CSV_HEADER, createAuditLog, type AuditEventInput } from '../../lib/audit';
 import { DEFAULT_EXPORT_BATCH_SIZE } from '../../lib/audit/export';
 import { TEST_TOKENS, testApiDeps } from '../support/api-app';
@@ -41,10 +41,15 @@ const lines = (body: string) =>
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 /** Export events this test caused, newest last. */
-async function exportEvents(pool: Pool): Promise<{ actor_type: string; actor_id: string; outcome: string; details: Record<string, unknown> }[]> {
-  const { rows } = await pool.query<{ actor_type: string; actor_id: string; outcome: string; details: Record<string, unknown> }>(
-    `SELECT actor_type, actor_id, outcome, details FROM audit_log WHERE action = 'export' ORDER BY seq`,
-  );
+async function exportEvents(
+  pool: Pool,
+): Promise<{ actor_type: string; actor_id: string; outcome: string; details: Record<string, unknown> }[]> {
+  const { rows } = await pool.query<{
+    actor_type: string;
+    actor_id: string;
+    outcome: string;
+    details: Record<string, unknown>;
+  }>(`SELECT actor_type, actor_id, outcome, details FROM audit_log WHERE action = 'export' ORDER BY seq`);
   return rows;
 }
 
@@ -69,17 +74,33 @@ function gatedPool(pool: Pool) {
   return { pool: gated, release: () => open(), pageQueries: () => pageQueries };
 }
 
+/**
+ * Both databases live for the whole file: closing the last one stops a file-private PostgreSQL,
+ * and starting it again for a second suite is slow and needless.
+ */
+let db: TestDatabase;
+let streamDb: TestDatabase;
+before(async () => {
+  db = await createTestDatabase('audit_export_route');
+  streamDb = await createTestDatabase('audit_export_stream');
+});
+after(async () => {
+  await db?.close();
+  await streamDb?.close();
+});
+
 describe('audit export endpoint', () => {
-  let db: TestDatabase;
   let app: FastifyInstance;
-  const staffSession = async (request: { headers: { cookie?: string } }) => {
+  const staffSession: StaffSessionLookup = (request) => {
     const match = /session=([^:;]+):([a-z]+):([^;]+)/.exec(request.headers.cookie ?? '');
-    if (match === null) return undefined;
-    return { staffId: match[1]!, role: match[2] as StaffSessionCaller['role'], practiceId: match[3]! };
+    return Promise.resolve(
+      match === null
+        ? undefined
+        : { staffId: match[1], role: match[2] as StaffSessionCaller['role'], practiceId: match[3] },
+    );
   };
 
   before(async () => {
-    db = await createTestDatabase('audit_export_route');
     const audit = createAuditLog(db.pool);
     for (const day of [3, 1, 2, 9]) await audit.append(event(day));
     await audit.append(event(4, { patientId: 'P2' }));
@@ -90,7 +111,6 @@ describe('audit export endpoint', () => {
   });
   after(async () => {
     await app?.close();
-    await db?.close();
   });
 
   const get = (query: string, headers: Record<string, string> = {}) =>
@@ -113,7 +133,10 @@ describe('audit export endpoint', () => {
     const response = await get('?format=ndjson&from=2026-03-02&to=2026-03-09', ADMIN);
     assert.equal(response.statusCode, 200, response.body);
     assert.equal(response.headers['content-type'], 'application/x-ndjson; charset=utf-8');
-    assert.match(String(response.headers['content-disposition']), /^attachment; filename="labloop-audit-[0-9TZ-]+\.ndjson"$/);
+    assert.match(
+      String(response.headers['content-disposition']),
+      /^attachment; filename="labloop-audit-[0-9TZ-]+\.ndjson"$/,
+    );
     assert.equal(response.headers['cache-control'], 'no-store');
     assert.equal(response.headers['content-length'], undefined, 'streamed, not buffered');
     const rows = lines(response.body);
@@ -136,7 +159,8 @@ describe('audit export endpoint', () => {
   });
 
   it('exports CSV with its header row, filtered by patient within a practice', async () => {
-    const response = await get('?format=csv&practiceId=195900&patientId=P1', ADMIN);
+    // Empty fields (as an HTML form sends them) mean "no filter".
+    const response = await get('?format=csv&practiceId=195900&patientId=P1&from=&to=', ADMIN);
     assert.equal(response.statusCode, 200, response.body);
     assert.equal(response.headers['content-type'], 'text/csv; charset=utf-8; header=present');
     assert.match(String(response.headers['content-disposition']), /^attachment; filename=".+\.csv"$/);
@@ -168,7 +192,10 @@ describe('audit export endpoint', () => {
     assert.equal(own.statusCode, 200, own.body);
     const rows = lines(own.body);
     assert.ok(rows.length >= 5);
-    assert.ok(rows.every((r) => r.practice_id === '195900'), 'no row of another practice');
+    assert.ok(
+      rows.every((r) => r.practice_id === '195900'),
+      'no row of another practice',
+    );
     const other = await get('?practiceId=other-practice', session('administrator'));
     assert.equal(other.statusCode, 403);
     assert.match(other.body, /own practice only/);
@@ -194,12 +221,10 @@ async function within<T>(ms: number, promise: Promise<T>, message: string): Prom
 }
 
 describe('audit export endpoint streaming', () => {
-  let db: TestDatabase;
   before(async () => {
-    db = await createTestDatabase('audit_export_stream');
     // More than one page, so a second page query must happen after the first page was sent.
     const rows = DEFAULT_EXPORT_BATCH_SIZE + 20;
-    await db.pool.query(
+    await streamDb.pool.query(
       `DO $$
        DECLARE prev TEXT := repeat('0', 64); h TEXT;
        BEGIN
@@ -212,9 +237,6 @@ describe('audit export endpoint streaming', () => {
        END $$`,
     );
   });
-  after(async () => {
-    await db?.close();
-  });
 
   async function serve(pool: Pool) {
     const deps = testApiDeps({ pool });
@@ -222,7 +244,7 @@ describe('audit export endpoint streaming', () => {
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
     return {
       url,
-      async close() {
+      close: async () => {
         const closing = app.close();
         // fetch may leave a spare keep-alive socket that never sent a request; don't wait 72 s for it.
         app.server.closeAllConnections();
@@ -232,13 +254,17 @@ describe('audit export endpoint streaming', () => {
   }
 
   it('sends the first page before the next one is read from the database', async () => {
-    const gated = gatedPool(db.pool);
+    const gated = gatedPool(streamDb.pool);
     const server = await serve(gated.pool);
     try {
-      const response = await fetch(`${server.url}/v1/audit/export?format=ndjson`, { headers: ADMIN });
+      const response = await within(
+        FIRST_PAGE_WAIT_MS,
+        fetch(`${server.url}/v1/audit/export?format=ndjson`, { headers: ADMIN }),
+        'the response did not start',
+      );
       assert.equal(response.status, 200);
       assert.equal(response.headers.get('transfer-encoding'), 'chunked');
-      const reader = response.body!.getReader();
+      const reader = response.body!.getReader() as ReadableStreamDefaultReader<Uint8Array>;
       let received = '';
       while (received.split('\n').length - 1 < DEFAULT_EXPORT_BATCH_SIZE) {
         // A buffering implementation would hold everything back until the gate opens: fail, don't hang.
@@ -249,7 +275,7 @@ describe('audit export endpoint streaming', () => {
       // The whole first page is here, the second page's query is waiting, and the export is unfinished.
       assert.equal(gated.pageQueries(), 2);
       assert.deepEqual(
-        (await exportEvents(db.pool)).map((e) => e.outcome),
+        (await exportEvents(streamDb.pool)).map((e) => e.outcome),
         ['started'],
       );
       gated.release();
@@ -260,7 +286,7 @@ describe('audit export endpoint streaming', () => {
       }
       assert.equal(lines(received).length, DEFAULT_EXPORT_BATCH_SIZE + 20);
       assert.deepEqual(
-        (await exportEvents(db.pool)).map((e) => e.outcome),
+        (await exportEvents(streamDb.pool)).map((e) => e.outcome),
         ['started', 'completed'],
       );
     } finally {
@@ -270,13 +296,16 @@ describe('audit export endpoint streaming', () => {
   });
 
   it("records an 'aborted' export when the client goes away mid-stream", async () => {
-    const gated = gatedPool(db.pool);
+    const gated = gatedPool(streamDb.pool);
     const server = await serve(gated.pool);
-    const before = (await exportEvents(db.pool)).length;
+    const earlier = (await exportEvents(streamDb.pool)).length;
     try {
       const controller = new AbortController();
-      const response = await fetch(`${server.url}/v1/audit/export?format=csv`, { headers: ADMIN, signal: controller.signal });
-      const reader = response.body!.getReader();
+      const response = await fetch(`${server.url}/v1/audit/export?format=csv`, {
+        headers: ADMIN,
+        signal: controller.signal,
+      });
+      const reader = response.body!.getReader() as ReadableStreamDefaultReader<Uint8Array>;
       await reader.read();
       controller.abort();
       // Let the server notice the closed socket before the next page comes back.
@@ -284,7 +313,7 @@ describe('audit export endpoint streaming', () => {
       gated.release();
       let outcomes: string[] = [];
       for (let i = 0; i < 50; i++) {
-        outcomes = (await exportEvents(db.pool)).slice(before).map((e) => e.outcome);
+        outcomes = (await exportEvents(streamDb.pool)).slice(earlier).map((e) => e.outcome);
         if (outcomes.length === 2) break;
         await new Promise((resolve) => setTimeout(resolve, 50));
       }

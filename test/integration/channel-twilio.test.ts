@@ -92,7 +92,13 @@ describe('sendGenericSms against the Twilio fake', () => {
   });
 
   const consent = (req: GenericSmsRequest, consented: boolean) =>
-    setSmsConsent(db.pool, { practiceId: req.practiceId, patientId: req.patientId, phone: req.to, consented, source: 'staff' });
+    setSmsConsent(db.pool, {
+      practiceId: req.practiceId,
+      patientId: req.patientId,
+      phone: req.to,
+      consented,
+      source: 'staff',
+    });
   const auditOutcomes = async (workflowId: string, step: string) =>
     (
       await db.pool.query<{ action: string; outcome: string }>(
@@ -123,7 +129,11 @@ describe('sendGenericSms against the Twilio fake', () => {
     const again = await activities.sendGenericSms(req);
     assert.deepEqual(again, { providerMessageId: first.providerMessageId, alreadySent: true });
     assert.equal(fake.messages().filter((m) => m.to === req.to).length, 1, 'no second text');
-    assert.deepEqual(await outboxRow(req), { status: 'sent', provider_message_id: first.providerMessageId, attempts: 1 });
+    assert.deepEqual(await outboxRow(req), {
+      status: 'sent',
+      provider_message_id: first.providerMessageId,
+      attempts: 1,
+    });
     assert.deepEqual(await auditOutcomes(req.workflowId, req.step), ['send-intent:recorded', 'send:sent']);
   });
 
@@ -134,7 +144,11 @@ describe('sendGenericSms against the Twilio fake', () => {
     assert.equal(missing.nonRetryable, true);
 
     const invitation = request(nextPhone(), { template: 'consent-invitation', requiresConsent: false });
-    assert.equal((await activities.sendGenericSms(invitation)).alreadySent, false, 'the invitation may go without consent');
+    assert.equal(
+      (await activities.sendGenericSms(invitation)).alreadySent,
+      false,
+      'the invitation may go without consent',
+    );
 
     const revoked = request(nextPhone(), { template: 'consent-invitation', requiresConsent: false });
     await consent(revoked, false);
@@ -166,7 +180,10 @@ describe('sendGenericSms against the Twilio fake', () => {
     const failure = await failureOf(activities.sendGenericSms(req));
     assert.equal(failure.type, ActivityErrorType.SMS_PERMANENT);
     assert.deepEqual(failure.details?.[0], { code: 21610, httpStatus: 400 });
-    assert.equal(await getSmsConsent(db.pool, { practiceId: PRACTICE, patientId: req.patientId, phone: req.to }), false);
+    assert.equal(
+      await getSmsConsent(db.pool, { practiceId: PRACTICE, patientId: req.patientId, phone: req.to }),
+      false,
+    );
     const { rows } = await db.pool.query<{ outcome: string; details: { source: string } }>(
       `SELECT outcome, details FROM audit_log WHERE action = 'consent-change' AND workflow_id = $1`,
       [req.workflowId],

@@ -45,10 +45,13 @@ describe('codec endpoint', () => {
   let url: string;
   const workerCodec = new EncryptionCodec(parseCodecKeys(TEST_CODEC_KEYS));
   const deps = testApiDeps({
-    staffSession: async (request) => {
+    staffSession: (request) => {
       const match = /(?:^|;\s*)session=([^:;]+):([a-z]+)/.exec(request.headers.cookie ?? '');
-      if (match?.[1] === undefined) return undefined;
-      return { staffId: match[1], practiceId: '195900', role: match[2] as StaffSessionCaller['role'] };
+      return Promise.resolve(
+        match === null
+          ? undefined
+          : { staffId: match[1], practiceId: '195900', role: match[2] as StaffSessionCaller['role'] },
+      );
     },
   });
 
@@ -63,7 +66,12 @@ describe('codec endpoint', () => {
   });
 
   const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
-    app.inject({ method: 'POST', url: path, payload: JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } });
+    app.inject({
+      method: 'POST',
+      url: path,
+      payload: JSON.stringify(body),
+      headers: { 'content-type': 'application/json', ...headers },
+    });
 
   it('round-trips payloads over HTTP: encode hides the PHI, decode restores it exactly', async () => {
     const original = [defaultPayloadConverter.toPayload(PHI), defaultPayloadConverter.toPayload([1, 'two'])];
@@ -78,10 +86,17 @@ describe('codec endpoint', () => {
       return (await response.json()) as CodecJson;
     };
     const encoded = await call('encode', toJson(original));
-    const raw = JSON.stringify(encoded) + fromJson(encoded).map((p) => Buffer.from(p.data ?? []).toString('latin1')).join('');
+    const raw =
+      JSON.stringify(encoded) +
+      fromJson(encoded)
+        .map((p) => Buffer.from(p.data ?? []).toString('latin1'))
+        .join('');
     for (const value of Object.values(PHI)) assert.ok(!raw.includes(value), `encode left ${value} readable`);
     const decoded = fromJson(await call('decode', encoded));
-    assert.deepEqual(decoded.map((p) => defaultPayloadConverter.fromPayload(p)), [PHI, [1, 'two']]);
+    assert.deepEqual(
+      decoded.map((p) => defaultPayloadConverter.fromPayload(p)),
+      [PHI, [1, 'two']],
+    );
   });
 
   it("decodes what the worker's codec wrote, and passes unencrypted payloads through", async () => {
@@ -90,7 +105,10 @@ describe('codec endpoint', () => {
     const response = await post('/codec/decode', toJson([...fromWorker, plain]), OPS);
     assert.equal(response.statusCode, 200, response.body);
     const decoded = fromJson(response.json<CodecJson>());
-    assert.deepEqual(decoded.map((p) => defaultPayloadConverter.fromPayload(p)), [PHI, 'not secret']);
+    assert.deepEqual(
+      decoded.map((p) => defaultPayloadConverter.fromPayload(p)),
+      [PHI, 'not secret'],
+    );
   });
 
   it('answers 401 without credentials, with an unknown token, and with an ingest token', async () => {
@@ -115,7 +133,10 @@ describe('codec endpoint', () => {
 
   it('accepts a signed-in administrator (the UI sends the session cookie) and refuses other roles with 403', async () => {
     const body = toJson(await workerCodec.encode([defaultPayloadConverter.toPayload(PHI)]));
-    const admin = await post('/codec/decode', body, { ...sessionCookie('admin-1', 'administrator'), origin: UI_ORIGIN });
+    const admin = await post('/codec/decode', body, {
+      ...sessionCookie('admin-1', 'administrator'),
+      origin: UI_ORIGIN,
+    });
     assert.equal(admin.statusCode, 200, admin.body);
     assert.equal(admin.headers['access-control-allow-origin'], UI_ORIGIN);
     assert.equal(admin.headers['access-control-allow-credentials'], 'true');
@@ -175,7 +196,7 @@ describe('codec endpoint', () => {
     const [foreign] = await new EncryptionCodec(parseCodecKeys(generateCodecKey('retired-2019'))).encode([
       defaultPayloadConverter.toPayload(PHI),
     ]);
-    const unknown = await post('/codec/decode', toJson([foreign!]), OPS);
+    const unknown = await post('/codec/decode', toJson([foreign]), OPS);
     assert.equal(unknown.statusCode, 400);
     assert.match(unknown.body, /no codec key with ID \\"retired-2019\\"/);
     for (const r of [tampered, unknown]) assert.ok(!r.body.includes(PHI.name));

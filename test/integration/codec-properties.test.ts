@@ -74,7 +74,11 @@ describe('EncryptionCodec', () => {
         // Neither the value nor the inner encoding name survives in the ciphertext.
         assert.ok(!Buffer.from(a.data ?? []).includes(utf8(secret)));
         assert.ok(!Buffer.from(a.data ?? []).includes(utf8('json/plain')));
-        assert.notDeepEqual(Buffer.from(a.data ?? []), Buffer.from(b.data ?? []), 'same plaintext, different ciphertext');
+        assert.notDeepEqual(
+          Buffer.from(a.data ?? []),
+          Buffer.from(b.data ?? []),
+          'same plaintext, different ciphertext',
+        );
       }),
       { numRuns: 100 },
     );
@@ -83,25 +87,19 @@ describe('EncryptionCodec', () => {
   it('detects a change to any byte of the IV, the ciphertext or the tag (property)', async () => {
     const c = codec(NEW);
     await fc.assert(
-      fc.asyncProperty(
-        payloadArb,
-        fc.nat(),
-        fc.integer({ min: 1, max: 255 }),
-        async (payload, position, flip) => {
-          const [encoded] = await c.encode([payload]);
-          assert.ok(encoded !== undefined);
-          const data = Buffer.from(encoded.data ?? []);
-          const index = position % data.length;
-          data[index] = (data[index] ?? 0) ^ flip;
-          const part = index < IV_BYTES ? 'IV' : index >= data.length - TAG_BYTES ? 'tag' : 'ciphertext';
-          await rejectsWith(
-            c.decode([{ ...encoded, data }]),
-            /failed authentication with key "key-2026"/,
-          ).catch((err: unknown) => {
+      fc.asyncProperty(payloadArb, fc.nat(), fc.integer({ min: 1, max: 255 }), async (payload, position, flip) => {
+        const [encoded] = await c.encode([payload]);
+        assert.ok(encoded !== undefined);
+        const data = Buffer.from(encoded.data ?? []);
+        const index = position % data.length;
+        data[index] = (data[index] ?? 0) ^ flip;
+        const part = index < IV_BYTES ? 'IV' : index >= data.length - TAG_BYTES ? 'tag' : 'ciphertext';
+        await rejectsWith(c.decode([{ ...encoded, data }]), /failed authentication with key "key-2026"/).catch(
+          (err: unknown) => {
             throw new Error(`a flipped ${part} byte at ${index} was not detected: ${String(err)}`);
-          });
-        },
-      ),
+          },
+        );
+      }),
       { numRuns: 200 },
     );
   });
@@ -112,7 +110,10 @@ describe('EncryptionCodec', () => {
     assert.ok(encoded !== undefined);
     const data = Buffer.from(encoded.data ?? []);
     await rejectsWith(c.decode([{ ...encoded, data: data.subarray(0, data.length - 1) }]), /failed authentication/);
-    await rejectsWith(c.decode([{ ...encoded, data: Buffer.concat([data, Buffer.from([0])]) }]), /failed authentication/);
+    await rejectsWith(
+      c.decode([{ ...encoded, data: Buffer.concat([data, Buffer.from([0])]) }]),
+      /failed authentication/,
+    );
     await rejectsWith(c.decode([{ ...encoded, data: data.subarray(0, IV_BYTES + TAG_BYTES - 1) }]), /truncated/);
   });
 
@@ -148,7 +149,7 @@ describe('EncryptionCodec', () => {
     const [fresh] = await after.encode([original]);
     assert.equal(text(fresh?.metadata?.[METADATA_KEY_ID]), 'key-2026');
     // A process that was not given the new key says which key it lacks.
-    await rejectsWith(before.decode([fresh!]), /no codec key with ID "key-2026"/);
+    await rejectsWith(before.decode([fresh]), /no codec key with ID "key-2026"/);
     await rejectsWith(codec(OTHER).decode([old]), /no codec key with ID "key-2025"/);
   });
 
@@ -162,7 +163,10 @@ describe('EncryptionCodec', () => {
     const material = Buffer.alloc(32, 7).toString('base64');
     assert.throws(() => parseCodecKeys(''), /no codec keys/);
     assert.throws(() => parseCodecKeys('nocolon'), /codec key #1 is not keyId:base64key/);
-    assert.throws(() => parseCodecKeys(`a:${Buffer.alloc(16).toString('base64')}`), /codec key "a" must decode to 32 bytes/);
+    assert.throws(
+      () => parseCodecKeys(`a:${Buffer.alloc(16).toString('base64')}`),
+      /codec key "a" must decode to 32 bytes/,
+    );
     assert.throws(() => parseCodecKeys(`a:${material},a:${material}`), /unique/);
     assert.throws(
       () => parseCodecKeys(`has space:${material}`),

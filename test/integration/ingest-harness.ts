@@ -38,10 +38,14 @@ export interface RecordedCall {
  * recorders, consent is absent and the patient has no Spruce account. Built from the real factory
  * so activities the workflow adds later are present without this file knowing them.
  */
-export function labResultActivities(calls: RecordedCall[], deps: { pool: Pool; practices: PracticeRegistry }): Activities {
+export function labResultActivities(
+  calls: RecordedCall[],
+  deps: { pool: Pool; practices: PracticeRegistry },
+): Activities {
   const unavailable = <T extends object>(what: string): T =>
     new Proxy({} as T, {
-      get: (_target, method) => () => Promise.reject(new Error(`${what}.${String(method)} is not available in ingest tests`)),
+      get: (_target, method) => () =>
+        Promise.reject(new Error(`${what}.${String(method)} is not available in ingest tests`)),
     });
   const real = createActivities({
     pool: deps.pool,
@@ -64,7 +68,11 @@ export function labResultActivities(calls: RecordedCall[], deps: { pool: Pool; p
     checkSmsConsent: record('checkSmsConsent', false),
     lookupSpruceContact: record('lookupSpruceContact', { secure: false }),
     sendGenericSms: record('sendGenericSms', { providerMessageId: `SM${'0'.repeat(32)}`, alreadySent: false }),
-    sendSpruceResult: record('sendSpruceResult', { conversationId: 'c-test', messageRef: 'm-test', alreadySent: false }),
+    sendSpruceResult: record('sendSpruceResult', {
+      conversationId: 'c-test',
+      messageRef: 'm-test',
+      alreadySent: false,
+    }),
     pageStaff: record('pageStaff', { pageRef: 'page-test', alreadySent: false, pagedAt: new Date(0).toISOString() }),
     postPortalNote: record('postPortalNote', { published: true, alreadySent: false }),
     createCallTask: record('createCallTask', { taskId: 'task-test', alreadySent: false }),
@@ -110,7 +118,10 @@ export async function startIngestHarness(options: {
       connection: temporal.env.nativeConnection,
       namespace: temporal.env.namespace ?? 'default',
       codecKeys: TEST_CODEC_KEYS,
-      activities: { ...labResultActivities(calls, { pool: db.pool, practices }), ...(options.extraActivities?.(base) ?? {}) },
+      activities: {
+        ...labResultActivities(calls, { pool: db.pool, practices }),
+        ...(options.extraActivities?.(base) ?? {}),
+      },
       taskQueue,
       workflowBundle: await workflowBundle(),
     });

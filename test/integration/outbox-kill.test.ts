@@ -36,7 +36,12 @@ const CHILD_SENT_TIMEOUT_MS = 30_000;
 const CHILD_SELF_DESTRUCT_MS = 60_000;
 
 function gateway(twilioUrl: string): SmsGateway {
-  return createTwilioMessaging({ accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN, messagingServiceSid: SERVICE_SID, apiBaseUrl: twilioUrl });
+  return createTwilioMessaging({
+    accountSid: ACCOUNT_SID,
+    authToken: AUTH_TOKEN,
+    messagingServiceSid: SERVICE_SID,
+    apiBaseUrl: twilioUrl,
+  });
 }
 
 async function runChild(): Promise<void> {
@@ -80,7 +85,10 @@ async function sendAndKill(db: TestDatabase, fake: TwilioFake, request: GenericS
   const exited = once(child, 'exit');
   const sid = await new Promise<string>((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`child never reported the send:\n${stderr}`)), CHILD_SENT_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => reject(new Error(`child never reported the send:\n${stderr}`)),
+      CHILD_SENT_TIMEOUT_MS,
+    );
     child.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       const match = /SENT (SM[0-9a-f]{32})/.exec(out);
@@ -113,7 +121,11 @@ if (process.env[CHILD_FLAG] === '1') {
 
     before(async () => {
       db = await createTestDatabase('outbox_kill');
-      fake = await startTwilioFake({ accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN, callbackRetry: { maxAttempts: 1 } });
+      fake = await startTwilioFake({
+        accountSid: ACCOUNT_SID,
+        authToken: AUTH_TOKEN,
+        callbackRetry: { maxAttempts: 1 },
+      });
     });
     after(async () => {
       await fake.close();
@@ -133,7 +145,13 @@ if (process.env[CHILD_FLAG] === '1') {
         template: 'results-ready',
         requiresConsent: true,
       };
-      await setSmsConsent(db.pool, { practiceId: request.practiceId, patientId: request.patientId, phone: request.to, consented: true, source: 'staff' });
+      await setSmsConsent(db.pool, {
+        practiceId: request.practiceId,
+        patientId: request.patientId,
+        phone: request.to,
+        consented: true,
+        source: 'staff',
+      });
       return request;
     }
     const outboxRow = async (request: GenericSmsRequest) =>
@@ -159,7 +177,10 @@ if (process.env[CHILD_FLAG] === '1') {
       // The state the kill left behind: Twilio sent it, the outbox only has the intent.
       assert.equal(textsTo(request).length, 1);
       assert.deepEqual(await outboxRow(request), { status: 'intent', provider_message_id: null, attempts: 1 });
-      assert.deepEqual((await audits(request)).map((a) => `${a.action}:${a.outcome}`), ['send-intent:recorded']);
+      assert.deepEqual(
+        (await audits(request)).map((a) => `${a.action}:${a.outcome}`),
+        ['send-intent:recorded'],
+      );
 
       const pool = db.pool;
       const { sendGenericSms } = createSmsActivities({
@@ -174,7 +195,10 @@ if (process.env[CHILD_FLAG] === '1') {
       assert.equal(textsTo(request).length, 1, 'no second text');
       assert.deepEqual(await outboxRow(request), { status: 'sent', provider_message_id: sid, attempts: 1 });
       const trail = await audits(request);
-      assert.deepEqual(trail.map((a) => `${a.action}:${a.outcome}`), ['send-intent:recorded', 'send:reconciled']);
+      assert.deepEqual(
+        trail.map((a) => `${a.action}:${a.outcome}`),
+        ['send-intent:recorded', 'send:reconciled'],
+      );
       assert.equal(trail[1]?.details.providerMessageId, sid);
     });
 
@@ -190,7 +214,13 @@ if (process.env[CHILD_FLAG] === '1') {
         sms: {
           sendSms: (input) => real.sendSms(input),
           findRecentMessages: () =>
-            Promise.reject(new TwilioSendError('Twilio list messages failed: HTTP 503', { kind: 'retryable', httpStatus: 503, code: 20503 })),
+            Promise.reject(
+              new TwilioSendError('Twilio list messages failed: HTTP 503', {
+                kind: 'retryable',
+                httpStatus: 503,
+                code: 20503,
+              }),
+            ),
         },
       });
 
@@ -199,14 +229,24 @@ if (process.env[CHILD_FLAG] === '1') {
       assert.notEqual(retried.providerMessageId, firstSid);
       assert.equal(textsTo(request).length, 2, 'exactly one duplicate');
       const trail = await audits(request);
-      assert.deepEqual(trail.map((a) => `${a.action}:${a.outcome}`), ['send-intent:recorded', 'send:ambiguous', 'send:sent']);
+      assert.deepEqual(
+        trail.map((a) => `${a.action}:${a.outcome}`),
+        ['send-intent:recorded', 'send:ambiguous', 'send:sent'],
+      );
       assert.equal(trail[1]?.details.reason, 'twilio-list-20503');
       assert.equal(trail[2]?.details.afterReconcile, 'unknown');
 
       // Bounded: the new ID is recorded, so every further retry stops there.
-      assert.deepEqual(await sendGenericSms(request), { providerMessageId: retried.providerMessageId, alreadySent: true });
+      assert.deepEqual(await sendGenericSms(request), {
+        providerMessageId: retried.providerMessageId,
+        alreadySent: true,
+      });
       assert.equal(textsTo(request).length, 2);
-      assert.deepEqual(await outboxRow(request), { status: 'sent', provider_message_id: retried.providerMessageId, attempts: 2 });
+      assert.deepEqual(await outboxRow(request), {
+        status: 'sent',
+        provider_message_id: retried.providerMessageId,
+        attempts: 2,
+      });
     });
   });
 }

@@ -61,8 +61,22 @@ describe('review app sign-in, sessions, CSRF and roles', () => {
       practices,
       accounts: [
         // A real IdP account that is nobody's staff member, and one whose email is unverified.
-        { subject: 'outsider', logins: ['outsider@example.org'], password: PASSWORD, email: 'outsider@example.org', emailVerified: true, name: 'Outsider' },
-        { subject: 'unverified', logins: ['unverified'], password: PASSWORD, email: PROVIDER, emailVerified: false, name: 'Unverified' },
+        {
+          subject: 'outsider',
+          logins: ['outsider@example.org'],
+          password: PASSWORD,
+          email: 'outsider@example.org',
+          emailVerified: true,
+          name: 'Outsider',
+        },
+        {
+          subject: 'unverified',
+          logins: ['unverified'],
+          password: PASSWORD,
+          email: PROVIDER,
+          emailVerified: false,
+          name: 'Unverified',
+        },
       ],
     });
     const config = loadConfig(
@@ -76,7 +90,13 @@ describe('review app sign-in, sessions, CSRF and roles', () => {
       }),
     );
     const now = () => new Date(clock);
-    const deps = testApiDeps({ pool: db.pool, practices, publicBaseUrl: base, now, ...reviewApiDeps(config, { pool: db.pool, practices, now }) });
+    const deps = testApiDeps({
+      pool: db.pool,
+      practices,
+      publicBaseUrl: base,
+      now,
+      ...reviewApiDeps(config, { pool: db.pool, practices, now }),
+    });
     ({ app } = await buildApp(deps));
     await app.listen({ host: '127.0.0.1', port });
   });
@@ -107,16 +127,23 @@ describe('review app sign-in, sessions, CSRF and roles', () => {
     assert.match(body, /Signed in as <strong>Dr\. Avery Chen<\/strong> \(Provider\)/);
     const id = sessionCookieOf(jar);
     assert.ok(id !== undefined && id.length >= 43, 'an opaque 256-bit session ID');
-    const { rows } = await db.pool.query<{ id_sha256: string; staff_id: string; auth_method: string; oidc_subject: string }>(
-      `SELECT id_sha256, staff_id, auth_method, oidc_subject FROM web_session`,
-    );
+    const { rows } = await db.pool.query<{
+      id_sha256: string;
+      staff_id: string;
+      auth_method: string;
+      oidc_subject: string;
+    }>(`SELECT id_sha256, staff_id, auth_method, oidc_subject FROM web_session`);
     const row = rows.find((r) => r.id_sha256 === sha256Hex(id));
     assert.ok(row !== undefined, 'the session is stored under the SHA-256 of the cookie, not the cookie itself');
     assert.ok(!rows.some((r) => r.id_sha256 === id));
     assert.equal(row.staff_id, 'prov-1');
     assert.equal(row.auth_method, 'oidc');
     assert.equal(row.oidc_subject, 'sandbox-195900-prov-1');
-    assert.equal((await db.pool.query(`SELECT 1 FROM web_login_attempt`)).rowCount, 0, 'the sign-in attempt was used up');
+    assert.equal(
+      (await db.pool.query(`SELECT 1 FROM web_login_attempt`)).rowCount,
+      0,
+      'the sign-in attempt was used up',
+    );
   });
 
   it('sets the session cookie HttpOnly and SameSite=Lax, and marks pages no-store with a self-only CSP', async () => {
@@ -221,7 +248,11 @@ describe('review app sign-in, sessions, CSRF and roles', () => {
       const { jar: busy } = await signInOverHttp(base, PROVIDER, PASSWORD);
       const signedInAt = clock;
       let last = 200;
-      for (let t = signedInAt + 10 * 60_000; t < signedInAt + SESSION_ABSOLUTE_LIFETIME_MS + 20 * 60_000; t += 10 * 60_000) {
+      for (
+        let t = signedInAt + 10 * 60_000;
+        t < signedInAt + SESSION_ABSOLUTE_LIFETIME_MS + 20 * 60_000;
+        t += 10 * 60_000
+      ) {
         clock = t;
         last = (await jarFetch(busy, `${base}/review/queue`)).status;
         if (last !== 200) {
@@ -261,18 +292,26 @@ describe('review app sign-in, sessions, CSRF and roles', () => {
     assert.equal(missing.status, 403);
     assert.match(await missing.text(), /out of date for security reasons/);
     const foreign = await postForm(provider.jar, path, { _csrf: csrfFrom(other.body) });
-    assert.equal(foreign.status, 403, "a token bound to another session does not pass");
+    assert.equal(foreign.status, 403, 'a token bound to another session does not pass');
     const viaHeader = await jarFetch(provider.jar, `${base}${path}`, {
       method: 'POST',
-      headers: { 'hx-request': 'true', 'x-csrf-token': csrfFrom(other.body), 'content-type': 'application/x-www-form-urlencoded' },
+      headers: {
+        'hx-request': 'true',
+        'x-csrf-token': csrfFrom(other.body),
+        'content-type': 'application/x-www-form-urlencoded',
+      },
       body: '',
     });
     assert.equal(viaHeader.status, 403);
     assert.equal(viaHeader.headers.get('hx-retarget'), '#flash', 'htmx gets the refusal in the flash region');
-    // Its own token passes the check: the request goes on to Temporal (unreachable here: 503, nothing changed).
-    const own = await postForm(provider.jar, path, { _csrf: csrfFrom(provider.body) });
-    assert.equal(own.status, 503);
-    assert.match(await own.text(), /Nothing was changed/);
+    // A session's own token passes the check (here on the call-task form: the task does not exist).
+    const staff = await signInOverHttp(base, STAFF, PASSWORD);
+    const own = await postForm(staff.jar, '/review/calls/ct_0123456789abcdef01234567/complete', {
+      _csrf: csrfFrom(staff.body),
+      outcome: 'reached',
+    });
+    assert.equal(own.status, 404);
+    assert.match(await own.text(), /no such call task in your practice/);
   });
 
   it('enforces roles on the server: staff cannot sign, providers cannot see call tasks, only administrators export', async () => {
@@ -295,7 +334,10 @@ describe('review app sign-in, sessions, CSRF and roles', () => {
     assert.equal(audit.status, 200);
     assert.match(await audit.text(), /action="\/v1\/audit\/export"/);
     // The audit export recognises the administrator's review-app session (ApiDeps.staffSession).
-    const exported = await jarFetch(admin.jar, `${base}/v1/audit/export?format=csv&from=2026-01-01&to=2026-01-02&practiceId=195900`);
+    const exported = await jarFetch(
+      admin.jar,
+      `${base}/v1/audit/export?format=csv&from=2026-01-01&to=2026-01-02&practiceId=195900`,
+    );
     assert.notEqual(exported.status, 401);
     const notAdmin = await jarFetch(provider.jar, `${base}/v1/audit/export?format=csv&from=2026-01-01&to=2026-01-02`);
     assert.equal(notAdmin.status, 403);
@@ -308,7 +350,9 @@ describe('review app sign-in, sessions, CSRF and roles', () => {
     const jar = new CookieJar();
     const start = await jarFetch(jar, `${base}/review/auth/sso?next=${encodeURIComponent('https://evil.example/x')}`);
     assert.equal(start.status, 303);
-    const { rows } = await db.pool.query<{ return_to: string }>(`SELECT return_to FROM web_login_attempt ORDER BY created_at DESC LIMIT 1`);
+    const { rows } = await db.pool.query<{ return_to: string }>(
+      `SELECT return_to FROM web_login_attempt ORDER BY created_at DESC LIMIT 1`,
+    );
     assert.equal(rows[0]?.return_to, '/review/queue');
     const demo = await postForm(jar, '/review/auth/demo', { staff: '195900/prov-1' });
     assert.equal(demo.status, 404, 'no demo sign-in unless it is enabled');
@@ -316,9 +360,32 @@ describe('review app sign-in, sessions, CSRF and roles', () => {
 });
 
 describe('review app configuration', () => {
+  it('says what to configure when no sign-in method is set', async () => {
+    const { app } = await buildApp(testApiDeps({ practices }));
+    try {
+      const response = await app.inject({ method: 'GET', url: '/review/queue' });
+      assert.equal(response.statusCode, 503);
+      assert.match(response.body, /set OIDC_ISSUER_URL, OIDC_CLIENT_ID, OIDC_CLIENT_SECRET and SESSION_SECRET/);
+      assert.equal(
+        reviewApiDeps(loadConfig(configEnv({})), { pool: testApiDeps().pool, practices, now: () => new Date() }).review,
+        undefined,
+      );
+    } finally {
+      await app.close();
+    }
+  });
+
   it('refuses the demo sign-in in production and names the setting', () => {
     assert.throws(
-      () => loadConfig(configEnv({ NODE_ENV: 'production', DATABASE_URL: 'postgres://x/y', LABLOOP_DEMO_LOGIN: 'true', SESSION_SECRET })),
+      () =>
+        loadConfig(
+          configEnv({
+            NODE_ENV: 'production',
+            DATABASE_URL: 'postgres://x/y',
+            LABLOOP_DEMO_LOGIN: 'true',
+            SESSION_SECRET,
+          }),
+        ),
       (err: unknown) =>
         err instanceof ConfigError &&
         err.problems.some((p) => p.startsWith('LABLOOP_DEMO_LOGIN: must not be enabled in production')),
@@ -330,7 +397,9 @@ describe('review app configuration', () => {
       () => loadConfig(configEnv({ OIDC_ISSUER_URL: 'https://idp.example.org' })),
       (err: unknown) =>
         err instanceof ConfigError &&
-        ['OIDC_CLIENT_ID', 'OIDC_CLIENT_SECRET', 'SESSION_SECRET'].every((name) => err.problems.some((p) => p.startsWith(`${name}:`))),
+        ['OIDC_CLIENT_ID', 'OIDC_CLIENT_SECRET', 'SESSION_SECRET'].every((name) =>
+          err.problems.some((p) => p.startsWith(`${name}:`)),
+        ),
     );
     assert.throws(
       () =>
@@ -344,7 +413,9 @@ describe('review app configuration', () => {
             SESSION_SECRET,
           }),
         ),
-      (err: unknown) => err instanceof ConfigError && err.problems.some((p) => p.startsWith('OIDC_ISSUER_URL: must be an https:// URL')),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        err.problems.some((p) => p.startsWith('OIDC_ISSUER_URL: must be an https:// URL')),
     );
     const demo = loadConfig(configEnv({ LABLOOP_DEMO_LOGIN: 'true', SESSION_SECRET }));
     assert.equal(demo.LABLOOP_DEMO_LOGIN, true);

@@ -8,6 +8,7 @@ import type { ReviewItem } from '../../activities/contract';
 import { createReviewItemActivities, INVALID_REVIEW_ITEM_ERROR } from '../../activities/review-items';
 import { buildApp } from '../../api/app';
 import { loadPracticeRegistry } from '../../lib/practices';
+import { completeCallTaskAndSignal, listOpenCallTasks } from '../../lib/review/call-tasks';
 import { listQueue } from '../../lib/review/queue';
 import { describeDeadline, formatDuration } from '../../lib/review/time-left';
 import { WORKFLOW_STATES, type WorkflowState } from '../../workflows/definitions';
@@ -76,16 +77,45 @@ describe('review queue read model and page', () => {
       await upsert(first);
       await upsert({ ...first, state: 'escalated', escalationLevel: 1 });
       await upsert(first); // a late retry of the first snapshot
-      assert.deepEqual(await stored(first.workflowId), { state: 'escalated', version: 1, signed: false, escalation_level: 1 });
+      assert.deepEqual(await stored(first.workflowId), {
+        state: 'escalated',
+        version: 1,
+        signed: false,
+        escalation_level: 1,
+      });
 
       // A correction (version 2) legitimately goes back to awaiting sign-off.
       await upsert({ ...first, version: 2, state: 'awaiting-sign-off', escalationLevel: 0 });
       await upsert({ ...first, version: 1, state: 'notified', signed: true });
-      assert.deepEqual(await stored(first.workflowId), { state: 'awaiting-sign-off', version: 2, signed: false, escalation_level: 0 });
+      assert.deepEqual(await stored(first.workflowId), {
+        state: 'awaiting-sign-off',
+        version: 2,
+        signed: false,
+        escalation_level: 0,
+      });
 
-      await upsert({ ...first, version: 2, state: 'notifying', signed: true, signedBy: 'prov-1', signedAt: minutes(0) });
-      await upsert({ ...first, version: 2, state: 'notifying', signed: true, signedBy: 'prov-1', signedAt: minutes(0) });
-      assert.deepEqual(await stored(first.workflowId), { state: 'notifying', version: 2, signed: true, escalation_level: 0 });
+      await upsert({
+        ...first,
+        version: 2,
+        state: 'notifying',
+        signed: true,
+        signedBy: 'prov-1',
+        signedAt: minutes(0),
+      });
+      await upsert({
+        ...first,
+        version: 2,
+        state: 'notifying',
+        signed: true,
+        signedBy: 'prov-1',
+        signedAt: minutes(0),
+      });
+      assert.deepEqual(await stored(first.workflowId), {
+        state: 'notifying',
+        version: 2,
+        signed: true,
+        escalation_level: 0,
+      });
     });
 
     it('orders snapshots of one version by their snapshot time when the workflow sends it', async () => {
@@ -98,7 +128,14 @@ describe('review queue read model and page', () => {
     });
 
     it('converges on the newest snapshot whatever order retries deliver them in (property)', async () => {
-      const progression: WorkflowState[] = ['awaiting-sign-off', 'escalated', 'escalated', 'notifying', 'notified', 'closed'];
+      const progression: WorkflowState[] = [
+        'awaiting-sign-off',
+        'escalated',
+        'escalated',
+        'notifying',
+        'notified',
+        'closed',
+      ];
       await fc.assert(
         fc.asyncProperty(
           fc.shuffledSubarray([0, 1, 2, 3, 4, 5], { minLength: 6, maxLength: 6 }),
@@ -113,7 +150,7 @@ describe('review queue read model and page', () => {
               signed: i >= 3,
               ...(withTimes ? { updatedAt: minutes(i) } : {}),
             }));
-            for (const index of [...order, ...duplicates]) await upsert(snapshots[index]!);
+            for (const index of [...order, ...duplicates]) await upsert(snapshots[index]);
             const final = await stored(seed.workflowId);
             assert.equal(final?.state, 'closed');
             assert.equal(final?.signed, true);
@@ -143,11 +180,21 @@ describe('review queue read model and page', () => {
       const rows: Record<string, ReviewItem> = {
         normalLate: item({ slaDeadline: minutes(200), receivedAt: minutes(-30) }),
         abnormalSoon: item({ acuity: 'abnormal', slaDeadline: minutes(20) }),
-        criticalLate: item({ acuity: 'critical', slaDeadline: minutes(500), criticalPagedAt: minutes(-5), orderingProviderId: 'prov-2' }),
+        criticalLate: item({
+          acuity: 'critical',
+          slaDeadline: minutes(500),
+          criticalPagedAt: minutes(-5),
+          orderingProviderId: 'prov-2',
+        }),
         noDeadline: item({ slaDeadline: undefined, receivedAt: minutes(-300) }),
         overdueByNpi: item({ slaDeadline: minutes(-35), orderingProviderId: '1234567890' }),
         otherProvider: item({ orderingProviderId: 'prov-2', slaDeadline: minutes(60) }),
-        escalatedOther: item({ orderingProviderId: 'prov-2', state: 'escalated', escalationLevel: 1, slaDeadline: minutes(-90) }),
+        escalatedOther: item({
+          orderingProviderId: 'prov-2',
+          state: 'escalated',
+          escalationLevel: 1,
+          slaDeadline: minutes(-90),
+        }),
         unknownProvider: item({ orderingProviderId: '9999999999', slaDeadline: minutes(90) }),
         signed: item({ signed: true, state: 'notifying', slaDeadline: minutes(1) }),
         closed: item({ state: 'closed', slaDeadline: minutes(2) }),
@@ -213,7 +260,12 @@ describe('review queue read model and page', () => {
         pool: db.pool,
         practices,
         now: () => NOW,
-        review: { sessionSecret: 'queue-test-session-secret-0123456789', idleMinutes: 15, secureCookies: false, demoLogin: true },
+        review: {
+          sessionSecret: 'queue-test-session-secret-0123456789',
+          idleMinutes: 15,
+          secureCookies: false,
+          demoLogin: true,
+        },
       });
       ({ app } = await buildApp(deps));
       base = await app.listen({ host: '127.0.0.1', port: 0 });
@@ -260,6 +312,57 @@ describe('review queue read model and page', () => {
       const html = await (await jarFetch(jar, `${base}/review/queue?scope=mine`)).text();
       assert.equal([...html.matchAll(/data-workflow-id=/g)].length, 8);
       assert.doesNotMatch(html, /My results/);
+    });
+  });
+  describe('call tasks', () => {
+    it('lists open tasks with the name and number to call, urgent first', async () => {
+      const critical = item({ acuity: 'critical', patientName: 'Rosa Alvarez', panelName: 'Potassium' });
+      await upsert(critical);
+      await db.pool.query(
+        `INSERT INTO workflow_patient (workflow_id, practice_id, patient_id, phone_e164) VALUES ($1, '195900', $2, '+16175550143')`,
+        [critical.workflowId, critical.patientId],
+      );
+      await db.pool.query(
+        `INSERT INTO call_task (id, idempotency_key, workflow_id, practice_id, patient_id, reason, priority, created_at)
+         VALUES ('ct_normal', 'k-normal', $1, '195900', $2, 'abnormal-unread', 'normal', now() - interval '2 hours'),
+                ('ct_urgent', 'k-urgent', $1, '195900', $2, 'critical-result', 'urgent', now()),
+                ('ct_other', 'k-other', $1, 'other-practice', $2, 'critical-result', 'urgent', now())`,
+        [critical.workflowId, critical.patientId],
+      );
+      const tasks = await listOpenCallTasks(db.pool, '195900');
+      assert.deepEqual(
+        tasks.map((t) => [t.id, t.patientName, t.phone, t.acuity]),
+        [
+          ['ct_urgent', 'Rosa Alvarez', '+16175550143', 'critical'],
+          ['ct_normal', 'Rosa Alvarez', '+16175550143', 'critical'],
+        ],
+      );
+    });
+
+    it('keeps a task open when the workflow cannot be signalled, and closes it once with the signal', async () => {
+      const input = { taskId: 'ct_urgent', practiceId: '195900', staffId: 'staff-1', outcome: 'reached' as const };
+      await assert.rejects(
+        completeCallTaskAndSignal(db.pool, input, () => Promise.reject(new Error('Temporal unreachable'))),
+        /Temporal unreachable/,
+      );
+      const status = async () =>
+        (await db.pool.query<{ status: string }>(`SELECT status FROM call_task WHERE id = 'ct_urgent'`)).rows[0]
+          ?.status;
+      assert.equal(await status(), 'open', 'rolled back: still on the list to retry');
+
+      const signalled: string[] = [];
+      const record = (workflowId: string) => {
+        signalled.push(workflowId);
+        return Promise.resolve();
+      };
+      const done = await completeCallTaskAndSignal(db.pool, input, record);
+      assert.equal(done.kind, 'completed');
+      assert.equal(await status(), 'completed');
+      const again = await completeCallTaskAndSignal(db.pool, input, record);
+      assert.equal(again.kind, 'already-closed');
+      assert.equal(signalled.length, 1, 'a double submit does not signal twice');
+      const foreign = await completeCallTaskAndSignal(db.pool, { ...input, taskId: 'ct_other' }, record);
+      assert.equal(foreign.kind, 'not-found', "another practice's task is not found");
     });
   });
 });

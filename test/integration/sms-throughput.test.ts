@@ -9,7 +9,7 @@ import { createTwilioMessaging } from '../../lib/clients/twilio';
 import { FAILURE_CONVERTER_PATH } from '../../lib/temporal/data-converter';
 import { startTwilioFake, type TwilioFake } from '../../sandbox/fakes/twilio';
 import { createSmsWorker } from '../../worker/sms-worker';
-import type { SmsBurstInput } from '../fixtures/workflows/sms-burst';
+import type { smsBurstWorkflow, SmsBurstInput } from '../fixtures/workflows/sms-burst';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { createDevServerEnv, TEST_CODEC_KEYS, testDataConverter, type DevServerEnv } from '../support/temporal';
 
@@ -22,14 +22,18 @@ import { createDevServerEnv, TEST_CODEC_KEYS, testDataConverter, type DevServerE
  * The rate is 20/s (a real long code gets 1/s) so the burst takes ~5 s instead of 100 s.
  *
  * Tolerance: the server's limiter is a token bucket whose capacity is one second of tokens
- * (ceil(rate)), so any window of T seconds may hold up to ceil(rate) + rate * T sends; we allow
- * that, plus 2 for HTTP latency jitter between the worker taking a task and the fake accepting the
- * create. Anything faster than that is a failure of the limit.
+ * (ceil(rate)), so any window of T seconds may hold up to ceil(rate) + rate * T sends. A new poller
+ * re-applies the rate (that is how the limit is set at all), and the server may start it with a full
+ * bucket, so a window across the restart may hold one more bucket. We allow both buckets, plus 2
+ * for HTTP latency jitter between the worker taking a task and the fake accepting the create; an
+ * unlimited queue sends all 100 within a few hundred milliseconds, far outside that.
  */
 
 const RATE = 20;
 const BURST = 100;
 const BUCKET = Math.ceil(RATE);
+/** One bucket at the start, one more when the restarted worker re-applies the rate. */
+const BURST_ALLOWANCE = 2 * BUCKET;
 const JITTER_SENDS = 2;
 const RESTART_AFTER = 40;
 
@@ -68,7 +72,12 @@ describe('SMS throughput per sender (server-side task-queue rate limit)', () => 
     const { sendGenericSms } = createSmsActivities({
       pool: db.pool,
       audit: createAuditLog(db.pool),
-      sms: createTwilioMessaging({ accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN, messagingServiceSid: SERVICE_SID, apiBaseUrl: fake.url }),
+      sms: createTwilioMessaging({
+        accountSid: ACCOUNT_SID,
+        authToken: AUTH_TOKEN,
+        messagingServiceSid: SERVICE_SID,
+        apiBaseUrl: fake.url,
+      }),
       smsStatusCallbackUrl: 'http://127.0.0.1:9/webhooks/twilio/status',
       now: () => new Date(),
     });
@@ -109,7 +118,7 @@ describe('SMS throughput per sender (server-side task-queue rate limit)', () => 
 
     const input: SmsBurstInput = { smsTaskQueue, requests };
     await workflowWorker.runUntil(async () => {
-      const handle = await env.client.workflow.start('smsBurstWorkflow', {
+      const handle = await env.client.workflow.start<typeof smsBurstWorkflow>('smsBurstWorkflow', {
         taskQueue: workflowTaskQueue,
         workflowId: `sms-burst-${suffix}`,
         args: [input],
@@ -133,18 +142,21 @@ describe('SMS throughput per sender (server-side task-queue rate limit)', () => 
     let worst = { excess: -Infinity, count: 0, windowMs: 0 };
     for (let i = 0; i < accepted.length; i++) {
       for (let j = i; j < accepted.length; j++) {
-        const windowMs = accepted[j]! - accepted[i]!;
-        const allowed = BUCKET + (RATE * windowMs) / 1000 + JITTER_SENDS;
+        const windowMs = accepted[j] - accepted[i];
+        const allowed = BURST_ALLOWANCE + (RATE * windowMs) / 1000 + JITTER_SENDS;
         const count = j - i + 1;
         if (count - allowed > worst.excess) worst = { excess: count - allowed, count, windowMs };
       }
     }
     assert.ok(
       worst.excess <= 0,
-      `${worst.count} sends within ${worst.windowMs.toFixed(0)} ms exceed the bucket (${BUCKET}) + ${RATE}/s + ${JITTER_SENDS}`,
+      `${worst.count} sends within ${worst.windowMs.toFixed(0)} ms exceed ${BURST_ALLOWANCE} (two buckets) + ${RATE}/s + ${JITTER_SENDS}`,
     );
-    const spanMs = accepted.at(-1)! - accepted[0]!;
-    const minimumMs = ((BURST - BUCKET - JITTER_SENDS) / RATE) * 1000;
-    assert.ok(spanMs >= minimumMs, `the burst took ${spanMs.toFixed(0)} ms; at ${RATE}/s it cannot take less than ${minimumMs} ms`);
+    const spanMs = accepted.at(-1)! - accepted[0];
+    const minimumMs = ((BURST - BURST_ALLOWANCE - JITTER_SENDS) / RATE) * 1000;
+    assert.ok(
+      spanMs >= minimumMs,
+      `the burst took ${spanMs.toFixed(0)} ms; at ${RATE}/s it cannot take less than ${minimumMs} ms`,
+    );
   });
 });

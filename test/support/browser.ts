@@ -28,8 +28,11 @@ const CHROMIUM_ARGS = [
 ];
 
 export interface TestBrowser {
-  /** A new, isolated browser context (its own cookies and storage) at one of the test viewports. */
-  newContext(viewport?: ViewportName): Promise<BrowserContext>;
+  /**
+   * A new, isolated browser context (its own cookies and storage) at one of the test viewports;
+   * `javaScript: false` checks that pages work without htmx (progressive enhancement).
+   */
+  newContext(viewport?: ViewportName, options?: { javaScript?: boolean }): Promise<BrowserContext>;
   close(): Promise<void>;
 }
 
@@ -40,11 +43,14 @@ export interface TestBrowser {
 export async function launchBrowser(): Promise<TestBrowser> {
   const executablePath = chromiumPath();
   if (executablePath === undefined) {
-    throw new Error('Chromium not found: install Debian\'s "chromium" package (apt-get install chromium) or set CHROMIUM_PATH');
+    throw new Error(
+      'Chromium not found: install Debian\'s "chromium" package (apt-get install chromium) or set CHROMIUM_PATH',
+    );
   }
   const browser: Browser = await chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS });
   return {
-    newContext: (viewport: ViewportName = 'laptop') => browser.newContext({ viewport: VIEWPORTS[viewport] }),
+    newContext: (viewport: ViewportName = 'laptop', options = {}) =>
+      browser.newContext({ viewport: VIEWPORTS[viewport], javaScriptEnabled: options.javaScript ?? true }),
     close: () => browser.close(),
   };
 }
@@ -78,4 +84,14 @@ export async function unlabelledControls(page: Page): Promise<string[]> {
     }
     return problems;
   })()`);
+}
+
+/** Console errors and uncaught page errors (a CSP violation shows up here), collected as they happen. */
+export function collectPageErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(message.text());
+  });
+  page.on('pageerror', (error) => errors.push(error.message));
+  return errors;
 }

@@ -32,7 +32,7 @@ export function createLogCapture(): LogCapture & { addRuntimeLine(line: string):
     },
   });
   return {
-    destination: destination as unknown as DestinationStream,
+    destination: destination,
     lines,
     runtimeLines,
     find: (pattern) => lines.filter((line) => pattern.test(line)),

@@ -60,6 +60,7 @@ const FAKE_VALUES: Record<string, string> = {
   TWILIO_ACCOUNT_SID: `AC${'a'.repeat(32)}`,
   LABLOOP_API_TOKENS: 'engine:0123456789abcdef0123',
   TEMPORAL_ADDRESS: 'temporal:7233',
+  OIDC_ISSUER_URL: 'https://sso.example.org',
 };
 
 describe('docker-compose.yml (production shape)', () => {

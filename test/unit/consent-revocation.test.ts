@@ -10,7 +10,26 @@ import { classifyInboundText, START_KEYWORDS, STOP_KEYWORDS, HELP_KEYWORDS } fro
  * "stop"/"cancel"/"quit" plainly mean something else do not.
  */
 
-const keywordStops = ['STOP', 'stop', ' Stop ', 'STOP.', 'stop!!!', 'StOpAlL', 'UNSUBSCRIBE', 'cancel', 'END', 'Quit', 'revoke', 'OPTOUT', 'opt out', 'Opt-Out', 'stop all', '¡ALTO!', 'Basta', 'cancelar'];
+const keywordStops = [
+  'STOP',
+  'stop',
+  ' Stop ',
+  'STOP.',
+  'stop!!!',
+  'StOpAlL',
+  'UNSUBSCRIBE',
+  'cancel',
+  'END',
+  'Quit',
+  'revoke',
+  'OPTOUT',
+  'opt out',
+  'Opt-Out',
+  'stop all',
+  '¡ALTO!',
+  'Basta',
+  'cancelar',
+];
 const keywordStarts = ['START', 'start', 'Unstop', 'YES', 'yes.'];
 const keywordHelps = ['HELP', 'help?', 'Info', ' INFO '];
 
@@ -105,9 +124,9 @@ describe('classifyInboundText: not revocations', () => {
 
 /** Random case for a word. */
 const randomCase = (word: string) =>
-  fc.array(fc.boolean(), { minLength: word.length, maxLength: word.length }).map((upper) =>
-    [...word].map((ch, i) => (upper[i] ? ch.toUpperCase() : ch.toLowerCase())).join(''),
-  );
+  fc
+    .array(fc.boolean(), { minLength: word.length, maxLength: word.length })
+    .map((upper) => [...word].map((ch, i) => (upper[i] ? ch.toUpperCase() : ch.toLowerCase())).join(''));
 const padding = fc.constantFrom('', ' ', '  ', '\n', '\t', '.', '!', '!!', '?', '...', ' .', '"', '*');
 
 describe('classifyInboundText: properties', () => {
@@ -119,9 +138,11 @@ describe('classifyInboundText: properties', () => {
     ];
     fc.assert(
       fc.property(
-        fc.constantFrom(...all).chain(([word, intent]) =>
-          fc.tuple(padding, randomCase(word), padding).map(([a, w, b]) => ({ body: `${a}${w}${b}`, intent })),
-        ),
+        fc
+          .constantFrom(...all)
+          .chain(([word, intent]) =>
+            fc.tuple(padding, randomCase(word), padding).map(([a, w, b]) => ({ body: `${a}${w}${b}`, intent })),
+          ),
         ({ body, intent }) => {
           const c = classifyInboundText(body);
           assert.equal(c.intent, intent);
@@ -132,8 +153,28 @@ describe('classifyInboundText: properties', () => {
   });
 
   it('a revocation phrase inside any longer message still revokes', () => {
-    const phrases = ['stop texting me', 'no more texts', "don't text me", 'remove me from your list', 'unsubscribe', 'opt me out'];
-    const filler = fc.constantFrom('hi', 'hello', 'this is', 'the', 'results', 'thanks', 'ok', 'so', 'well', 'and', 'please', 'I think');
+    const phrases = [
+      'stop texting me',
+      'no more texts',
+      "don't text me",
+      'remove me from your list',
+      'unsubscribe',
+      'opt me out',
+    ];
+    const filler = fc.constantFrom(
+      'hi',
+      'hello',
+      'this is',
+      'the',
+      'results',
+      'thanks',
+      'ok',
+      'so',
+      'well',
+      'and',
+      'please',
+      'I think',
+    );
     fc.assert(
       fc.property(
         fc.array(filler, { maxLength: 6 }),
@@ -149,7 +190,31 @@ describe('classifyInboundText: properties', () => {
   });
 
   it('messages made only of ordinary words never revoke', () => {
-    const ordinary = fc.constantFrom('what', 'do', 'my', 'results', 'mean', 'can', 'you', 'call', 'thanks', 'is', 'everything', 'ok', 'when', 'should', 'i', 'come', 'in', 'doctor', 'appointment', 'tomorrow', 'morning', 'great', 'got');
+    const ordinary = fc.constantFrom(
+      'what',
+      'do',
+      'my',
+      'results',
+      'mean',
+      'can',
+      'you',
+      'call',
+      'thanks',
+      'is',
+      'everything',
+      'ok',
+      'when',
+      'should',
+      'i',
+      'come',
+      'in',
+      'doctor',
+      'appointment',
+      'tomorrow',
+      'morning',
+      'great',
+      'got',
+    );
     fc.assert(
       fc.property(fc.array(ordinary, { minLength: 1, maxLength: 12 }), padding, (words, end) => {
         const body = words.join(' ') + end;

@@ -14,15 +14,17 @@ const PRACTICE = 'America/New_York';
 
 describe('resolvePatientZones', () => {
   it('an explicit zone on record is the only candidate', () => {
-    assert.deepEqual(resolvePatientZoneCandidates({ id: 'p', timeZone: 'America/Denver', postalCode: '10001' }, PRACTICE), [
-      'America/Denver',
-    ]);
+    assert.deepEqual(
+      resolvePatientZoneCandidates({ id: 'p', timeZone: 'America/Denver', postalCode: '10001' }, PRACTICE),
+      ['America/Denver'],
+    );
   });
 
   it('an invalid explicit zone is ignored, not trusted', () => {
-    assert.deepEqual(resolvePatientZoneCandidates({ id: 'p', timeZone: 'Mars/Olympus', postalCode: '94103' }, PRACTICE), [
-      'America/Los_Angeles',
-    ]);
+    assert.deepEqual(
+      resolvePatientZoneCandidates({ id: 'p', timeZone: 'Mars/Olympus', postalCode: '94103' }, PRACTICE),
+      ['America/Los_Angeles'],
+    );
   });
 
   it('ZIP codes map to their zone (5 digits, ZIP+4, with spaces)', () => {
@@ -55,15 +57,19 @@ describe('resolvePatientZones', () => {
       'America/Chicago',
       PRACTICE,
     ]);
-    assert.deepEqual(resolvePatientZoneCandidates({ id: 'p', postalCode: 'n/a', mobilePhone: '+12125550100' }, PRACTICE), [
-      'America/New_York',
-    ]);
+    assert.deepEqual(
+      resolvePatientZoneCandidates({ id: 'p', postalCode: 'n/a', mobilePhone: '+12125550100' }, PRACTICE),
+      ['America/New_York'],
+    );
   });
 
   it('the activity answers the same as the pure function', async () => {
     const { resolvePatientZones } = createPatientZoneActivities();
     const patient = { id: 'p', postalCode: '80202', mobilePhone: '+16175550100' };
-    assert.deepEqual(await resolvePatientZones({ patient, practiceTimeZone: PRACTICE }), resolvePatientZoneCandidates(patient, PRACTICE));
+    assert.deepEqual(
+      await resolvePatientZones({ patient, practiceTimeZone: PRACTICE }),
+      resolvePatientZoneCandidates(patient, PRACTICE),
+    );
   });
 
   it('every state zone is a valid IANA zone', () => {

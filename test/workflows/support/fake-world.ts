@@ -30,7 +30,7 @@ export interface Call<T = unknown> {
 }
 
 /** Throws to make an activity fail; return normally to let it succeed. */
-export type Fault = (call: { at: number; attempt: number; input: unknown }) => void;
+export type Fault = (call: { at: number; attempt: number; input: unknown }) => void | Promise<void>;
 
 export interface WorldOptions {
   smsConsent?: boolean;
@@ -38,7 +38,8 @@ export interface WorldOptions {
   prior?: PriorRunSummary;
 }
 
-export const retryable = (message = 'provider unavailable'): Error => ApplicationFailure.retryable(message, 'ProviderUnavailable');
+export const retryable = (message = 'provider unavailable'): Error =>
+  ApplicationFailure.retryable(message, 'ProviderUnavailable');
 export const permanent = (type: string, message = 'refused'): Error => ApplicationFailure.nonRetryable(message, type);
 
 export class FakeWorld {
@@ -88,7 +89,7 @@ export class FakeWorld {
     return this.succeeded.filter((c) => c.name === name) as Call<T>[];
   }
 
-  private record<T>(name: keyof LabloopActivities, input: T): Call<T> {
+  private async record<T>(name: keyof LabloopActivities, input: T): Promise<Call<T>> {
     let at = 0;
     let attempt = 1;
     try {
@@ -100,8 +101,13 @@ export class FakeWorld {
     }
     const call: Call<T> = { name, at, attempt, input };
     this.calls.push(call);
-    this.faults[name]?.({ at, attempt, input });
+    await this.faults[name]?.({ at, attempt, input });
     return call;
+  }
+
+  /** The provider ID the next first-time send will get (to report a status before the send returns). */
+  peekNextId(prefix: string): string {
+    return `${prefix}${String(this.seq + 1).padStart(32, '0')}`;
   }
 
   /** Outbox semantics: one provider message per (workflow, version, step), whatever the retries. */
@@ -116,11 +122,31 @@ export class FakeWorld {
     return { id, alreadySent: false };
   }
 
+  /** Activity calls currently executing in a worker. */
+  inFlight = 0;
+
+  /** Wrap every activity so `inFlight` counts executions (the harness waits for zero before terminating). */
   activities(): LabloopActivities {
+    const raw = this.rawActivities();
+    const counted = {} as Record<string, (input: never) => Promise<unknown>>;
+    for (const [name, fn] of Object.entries(raw) as [string, (input: never) => Promise<unknown>][]) {
+      counted[name] = async (input: never) => {
+        this.inFlight += 1;
+        try {
+          return await fn(input);
+        } finally {
+          this.inFlight -= 1;
+        }
+      };
+    }
+    return counted as unknown as LabloopActivities;
+  }
+
+  private rawActivities(): LabloopActivities {
     const calendar = createCalendarActivities();
     return {
       appendAudit: async (event) => {
-        this.record('appendAudit', event);
+        await this.record('appendAudit', event);
         normalizeEvent(event); // throws on anything the real audit log would refuse
         if (event.idempotencyKey !== undefined) {
           if (this.auditKeys.has(event.idempotencyKey)) return;
@@ -129,21 +155,21 @@ export class FakeWorld {
         this.audits.push(event);
       },
       linkWorkflowPatient: async (link) => {
-        this.record('linkWorkflowPatient', link);
+        await this.record('linkWorkflowPatient', link);
       },
       closeWorkflowPatient: async (workflowId) => {
-        this.record('closeWorkflowPatient', workflowId);
+        await this.record('closeWorkflowPatient', workflowId);
       },
       checkSmsConsent: async (input) => {
-        this.record('checkSmsConsent', input);
+        await this.record('checkSmsConsent', input);
         return this.smsConsent;
       },
       resolvePatientZones: async (input) => {
-        this.record('resolvePatientZones', input);
+        await this.record('resolvePatientZones', input);
         return input.patient.timeZone !== undefined ? [input.patient.timeZone] : [input.practiceTimeZone];
       },
       sendGenericSms: async (request) => {
-        const call = this.record('sendGenericSms', request);
+        const call = await this.record('sendGenericSms', request);
         if (request.requiresConsent && !this.smsConsent) {
           throw permanent(ActivityErrorType.SMS_CONSENT_MISSING, 'no consent');
         }
@@ -151,36 +177,36 @@ export class FakeWorld {
         return { providerMessageId: sent.id, alreadySent: sent.alreadySent };
       },
       lookupSpruceContact: async (input) => {
-        this.record('lookupSpruceContact', input);
+        await this.record('lookupSpruceContact', input);
         return this.spruceSecure ? { contactId: 'entity_contact_1', secure: true } : { secure: false };
       },
       sendSpruceResult: async (request) => {
-        const call = this.record('sendSpruceResult', request);
+        const call = await this.record('sendSpruceResult', request);
         if (!this.spruceSecure) throw permanent(ActivityErrorType.SPRUCE_NO_ACCOUNT, 'no account');
         const sent = this.once(call, request, 'spruce_item_');
         return { conversationId: 'conv_1', messageRef: sent.id, alreadySent: sent.alreadySent };
       },
       pageStaff: async (request) => {
-        const call = this.record('pageStaff', request);
+        const call = await this.record('pageStaff', request);
         const sent = this.once(call, request, 'page_');
         return { pageRef: sent.id, alreadySent: sent.alreadySent, pagedAt: new Date(call.at).toISOString() };
       },
       postPortalNote: async (request) => {
-        const call = this.record('postPortalNote', request);
+        const call = await this.record('postPortalNote', request);
         const sent = this.once(call, request, 'portal_');
         return { published: true, publishedAt: new Date(call.at).toISOString(), alreadySent: sent.alreadySent };
       },
       createCallTask: async (request) => {
-        const call = this.record('createCallTask', request);
+        const call = await this.record('createCallTask', request);
         const sent = this.once(call, request, 'task_');
         return { taskId: sent.id, alreadySent: sent.alreadySent };
       },
       upsertReviewItem: async (item) => {
-        this.record('upsertReviewItem', item);
+        await this.record('upsertReviewItem', item);
         this.reviewItems.set(item.workflowId, item);
       },
       findPriorRuns: async (input) => {
-        this.record('findPriorRuns', input);
+        await this.record('findPriorRuns', input);
         return this.prior;
       },
       computeBusinessDeadline: (input) => calendar.computeBusinessDeadline(input),

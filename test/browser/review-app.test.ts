@@ -1,0 +1,429 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
+import type { Stack } from '../../sandbox/stack';
+import type { LabResult } from '../../domain/lab-result';
+import {
+  getStatusQuery,
+  LAB_RESULT_WORKFLOW_TYPE,
+  labResultWorkflowId,
+  resultReceivedSignal,
+} from '../../workflows/definitions';
+import { SANDBOX_PASSWORD } from '../../sandbox/oidc-provider';
+import {
+  collectPageErrors,
+  launchBrowser,
+  screenshot,
+  unlabelledControls,
+  VIEWPORTS,
+  type TestBrowser,
+} from '../support/browser';
+import { eventually, startTestStack } from '../support/stack';
+
+/**
+ * The review app in real headless Chromium against the whole loop (PostgreSQL, Temporal, worker,
+ * API, fakes, the local SSO provider): a provider signs in through single sign-on, sees their queue
+ * in order (critical pinned, then by deadline), opens a result, signs it, and the generic SMS shows
+ * up at the Twilio fake; a stale page gets a clear "already signed"; staff complete a call task and
+ * the workflow is signalled. Screenshots at laptop and tablet sizes land in test-artifacts/review-app/.
+ */
+
+const PROVIDER_LOGIN = 'avery.chen@riverside.example';
+const STAFF_LOGIN = 'morgan.lee@riverside.example';
+
+interface Seed {
+  control: string;
+  mrn: string;
+  family: string;
+  given: string;
+  /** 10 digits, NANP. */
+  phone: string;
+  providerNpi: string;
+  panel: string;
+  observations: string[];
+}
+
+/** An ORU^R01 from the sandbox practice's lab feed (MSH-4 RIVERSIDE routes to practice 195900). */
+function oru(seed: Seed): string {
+  const area = seed.phone.slice(0, 3);
+  const local = seed.phone.slice(3);
+  return [
+    `MSH|^~\\&|QUESTLAB|RIVERSIDE|LABLOOP|RIVERSIDE|20261124100000-0500||ORU^R01^ORU_R01|${seed.control}|P|2.5.1|||AL|NE`,
+    `PID|1||${seed.mrn}^^^RIVERSIDE^MR||${seed.family}^${seed.given}^^^^^L||19790311|F|||1 Main St^^Boston^MA^02118^USA^H||^PRN^CP^^1^${area}^${local}|||ENG`,
+    `ORC|RE|PLC-${seed.control}^RIVERSIDE|ACC-${seed.control}^QUESTLAB||CM||||20261124083000|||${seed.providerNpi}^Doctor^Ordering^^^^MD`,
+    `OBR|1|PLC-${seed.control}^RIVERSIDE|ACC-${seed.control}^QUESTLAB|${seed.panel}|||20261124084500|||||||||${seed.providerNpi}^Doctor^Ordering^^^^MD||||||20261124095900-0500|||F`,
+    ...seed.observations.map((obx, i) => `OBX|${i + 1}|${obx}|||F`),
+  ].join('\r');
+}
+
+const SEEDS = {
+  normalFirst: {
+    control: 'BRW-N-0001',
+    mrn: 'MRN-B01',
+    family: 'Quinn',
+    given: 'Nora',
+    phone: '6175550141',
+    providerNpi: '1234567890',
+    panel: '58410-2^CBC panel^LN',
+    observations: [
+      'NM|718-7^Hemoglobin^LN||13.6|g/dL^^UCUM|12.0-15.5|N',
+      'NM|6690-2^WBC^LN||6.4|10*3/uL^^UCUM|4.0-11.0|N',
+    ],
+  },
+  abnormal: {
+    control: 'BRW-A-0001',
+    mrn: 'MRN-B02',
+    family: 'Reyes',
+    given: 'Owen',
+    phone: '6175550142',
+    providerNpi: '1234567890',
+    panel: '57698-3^Lipid panel^LN',
+    observations: [
+      'NM|2093-3^Cholesterol, total^LN||262|mg/dL^^UCUM|<200|H',
+      'NM|2085-9^HDL cholesterol^LN||38|mg/dL^^UCUM|>40|L',
+    ],
+  },
+  critical: {
+    control: 'BRW-C-0001',
+    mrn: 'MRN-B03',
+    family: 'Alvarez',
+    given: 'Rosa',
+    phone: '6175550143',
+    providerNpi: '1234567890',
+    panel: '2823-3^Potassium^LN',
+    observations: ['NM|2823-3^Potassium^LN||6.9|mmol/L^^UCUM|3.5-5.1|HH'],
+  },
+  normalSecond: {
+    control: 'BRW-N-0002',
+    mrn: 'MRN-B04',
+    family: 'Stone',
+    given: 'Paul',
+    phone: '6175550144',
+    providerNpi: '1234567890',
+    panel: '3016-3^TSH^LN',
+    observations: ['NM|3016-3^TSH^LN||2.1|mIU/L^^UCUM|0.4-4.0|N'],
+  },
+  colleagues: {
+    control: 'BRW-N-0003',
+    mrn: 'MRN-B05',
+    family: 'Young',
+    given: 'Iris',
+    phone: '6175550145',
+    providerNpi: '1234567891',
+    panel: '2345-7^Glucose^LN',
+    observations: ['NM|2345-7^Glucose^LN||88|mg/dL^^UCUM|70-99|N'],
+  },
+} satisfies Record<string, Seed>;
+type SeedName = keyof typeof SEEDS;
+/** The order the results are posted in (received time breaks ties between equal deadlines). */
+const POST_ORDER: SeedName[] = ['normalFirst', 'abnormal', 'critical', 'normalSecond', 'colleagues'];
+
+describe('review app in Chromium', () => {
+  let stack: Stack;
+  let browser: TestBrowser;
+  const workflowIds = {} as Record<SeedName, string>;
+  const nameOf = (workflowId: string | null) =>
+    (Object.keys(workflowIds) as SeedName[]).find((k) => workflowIds[k] === workflowId) ?? workflowId;
+
+  before(async () => {
+    browser = await launchBrowser();
+    // Quiet hours are the workflow tests' business; here the patient window is the whole day.
+    stack = await startTestStack({ policyOverrides: { patientQuietHours: { start: '00:00', end: '00:00' } } });
+    for (const name of ['normalFirst', 'normalSecond'] as const) {
+      await stack.pool.query(
+        `INSERT INTO sms_consent (practice_id, patient_id, phone_e164, consented, source) VALUES ('195900', $1, $2, true, 'staff')`,
+        [SEEDS[name].mrn, `+1${SEEDS[name].phone}`],
+      );
+    }
+    for (const name of POST_ORDER) {
+      const response = await fetch(`${stack.urls.api}/v1/hl7`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/hl7-v2',
+          accept: 'application/json',
+          authorization: `Bearer ${stack.secrets.apiToken}`,
+        },
+        body: oru(SEEDS[name]),
+      });
+      const json = (await response.json()) as { ack: string; results: { workflowId: string }[] };
+      assert.equal(json.ack, 'AA', `${name} accepted`);
+      workflowIds[name] = json.results[0]?.workflowId ?? '';
+    }
+    await eventually(
+      async () => {
+        const { rowCount } = await stack.pool.query(`SELECT 1 FROM review_item WHERE workflow_id = ANY($1)`, [
+          Object.values(workflowIds),
+        ]);
+        return rowCount === POST_ORDER.length ? true : undefined;
+      },
+      60_000,
+      () => 'the workflows to fill the review queue (review_item rows written by the upsertReviewItem activity)',
+    );
+  });
+
+  after(async () => {
+    await browser?.close();
+    await stack?.stop();
+  });
+
+  async function ssoSignIn(page: Page, login: string): Promise<void> {
+    await page.goto(`${stack.urls.review}/queue`);
+    await page.waitForURL(/\/review\/login\?next=/);
+    await page.getByRole('link', { name: 'Sign in with single sign-on' }).click();
+    await page.waitForURL((url) => url.origin === stack.urls.oidc);
+    await page.getByLabel('Email or username').fill(login);
+    await page.getByLabel('Password').fill(SANDBOX_PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(/\/review\/queue$/);
+  }
+
+  async function assertLabelled(page: Page, what: string): Promise<void> {
+    assert.deepEqual(await unlabelledControls(page), [], `every control on the ${what} has an accessible name`);
+  }
+
+  async function queueOrder(page: Page): Promise<(string | null)[]> {
+    const ids: (string | null)[] = [];
+    for (const row of await page.locator('table.queue tbody tr').all())
+      ids.push(await row.getAttribute('data-workflow-id'));
+    return ids.map(nameOf);
+  }
+
+  let provider: Page;
+  let providerErrors: string[] = [];
+
+  it('signs a provider in through SSO and shows their queue: critical pinned, then by sign-off deadline', async () => {
+    const context = await browser.newContext('laptop');
+    provider = await context.newPage();
+    providerErrors = collectPageErrors(provider);
+    await provider.goto(`${stack.urls.review}/login`);
+    await screenshot(provider, 'login-laptop');
+    await assertLabelled(provider, 'sign-in page');
+    await ssoSignIn(provider, PROVIDER_LOGIN);
+
+    await provider.getByRole('heading', { name: 'Review queue' }).waitFor();
+    assert.deepEqual(
+      await queueOrder(provider),
+      ['critical', 'abnormal', 'normalFirst', 'normalSecond'],
+      "Dr. Chen's results, not a colleague's",
+    );
+    const rows = provider.locator('table.queue tbody tr');
+    const badge = async (i: number) => (await rows.nth(i).locator('.badge').first().textContent())?.trim();
+    assert.deepEqual(
+      [await badge(0), await badge(1), await badge(2)],
+      ['Critical', 'Abnormal', 'Normal'],
+      'acuity badges in words',
+    );
+    assert.match(
+      await rows.nth(1).locator('.deadline').innerText(),
+      /^(\d+ (d|h|min).* left|Overdue by .+)$/,
+      'time left is shown',
+    );
+    await assertLabelled(provider, 'queue');
+    await screenshot(provider, 'queue-laptop');
+    await provider.setViewportSize(VIEWPORTS.tablet);
+    await screenshot(provider, 'queue-tablet');
+    await provider.setViewportSize(VIEWPORTS.laptop);
+
+    await provider.getByRole('link', { name: 'All practice results' }).click();
+    await provider.waitForURL(/scope=practice/);
+    assert.deepEqual(await queueOrder(provider), ['critical', 'abnormal', 'normalFirst', 'normalSecond', 'colleagues']);
+  });
+
+  it('opens a result with its values, ranges and flags, signs it, shows the new state, and the SMS reaches the Twilio fake', async () => {
+    await provider.goto(`${stack.urls.review}/queue`);
+    await provider.getByRole('link', { name: /Nora Quinn/ }).click();
+    await provider.getByRole('heading', { name: /CBC panel/ }).waitFor();
+    const hemoglobin = provider.getByRole('row', { name: /Hemoglobin/ });
+    assert.match(await hemoglobin.innerText(), /13\.6[\s\S]*g\/dL[\s\S]*12\.0-15\.5[\s\S]*N · Normal/);
+    await assertLabelled(provider, 'result page');
+    await screenshot(provider, 'result-laptop');
+    await provider.setViewportSize(VIEWPORTS.tablet);
+    await screenshot(provider, 'result-tablet');
+    await provider.setViewportSize(VIEWPORTS.laptop);
+
+    await provider.getByRole('button', { name: 'Sign', exact: true }).click();
+    await provider.getByRole('status').filter({ hasText: 'Signed.' }).waitFor();
+    assert.match(await provider.getByTestId('signed-by').innerText(), /Signed by Dr\. Avery Chen/);
+    assert.equal(
+      await provider.getByRole('button', { name: 'Sign', exact: true }).count(),
+      0,
+      'no Sign button once signed',
+    );
+    await screenshot(provider, 'result-signed-laptop');
+
+    const phone = `+1${SEEDS.normalFirst.phone}`;
+    const sms = await eventually(
+      () => stack.fakes.twilio.messages().find((m) => m.to === phone),
+      60_000,
+      'the generic SMS to the patient at the Twilio fake',
+    ).catch(async (err: unknown) => {
+      // Say what the workflow did instead (its status view carries no PHI).
+      const view = await stack.temporal.workflow.getHandle(workflowIds.normalFirst).query(getStatusQuery);
+      const did = view.actions.map((a) => `${a.kind}/${a.channel ?? '-'}/${a.outcome}`).join(', ');
+      throw new Error(
+        `${err instanceof Error ? err.message : String(err)}; workflow state ${view.state}, actions: ${did}`,
+      );
+    });
+    for (const phi of ['Quinn', 'Hemoglobin', 'CBC', '13.6', 'MRN-B01', '0141']) {
+      assert.ok(!sms.body.includes(phi), `the SMS carries no PHI (${phi})`);
+    }
+
+    await eventually(
+      async () => {
+        await provider.goto(`${stack.urls.review}/queue`);
+        const order = await queueOrder(provider);
+        return order.includes('normalFirst') ? undefined : order;
+      },
+      30_000,
+      'the signed result to leave the queue',
+    );
+  });
+
+  it('tells a stale page that the result was already signed, and does not sign it twice', async () => {
+    const first = provider;
+    const second = await provider.context().newPage();
+    const url = `${stack.urls.review}/results/${workflowIds.normalSecond}`;
+    await first.goto(url);
+    await second.goto(url);
+
+    await first.getByLabel(/Note to the patient/).fill('Your thyroid test is normal. No changes needed.');
+    await first.getByRole('button', { name: 'Sign with note to patient' }).click();
+    await first.getByRole('status').filter({ hasText: 'Signed with your note' }).waitFor();
+
+    await second.getByRole('button', { name: 'Sign', exact: true }).click();
+    const warning = second.getByRole('status').filter({ hasText: 'already signed' });
+    await warning.waitFor();
+    assert.match(await warning.innerText(), /already signed by Dr\. Avery Chen .*not recorded again/);
+    await screenshot(second, 'result-already-signed-laptop');
+    await second.close();
+  });
+
+  it('saves an annotation on a result', async () => {
+    await provider.goto(`${stack.urls.review}/results/${workflowIds.abnormal}`);
+    await provider.getByLabel(/Annotation for the care team/).fill('Recheck lipids in 3 months.');
+    await provider.getByRole('button', { name: 'Annotate' }).click();
+    await provider.getByRole('status').filter({ hasText: 'Annotation saved' }).waitFor();
+    assert.match(await provider.locator('#result-actions').innerText(), /Recheck lipids in 3 months\./);
+  });
+
+  it('works without JavaScript: the Sign form posts, redirects and shows the outcome', async () => {
+    const context = await browser.newContext('laptop', { javaScript: false });
+    const page = await context.newPage();
+    await ssoSignIn(page, PROVIDER_LOGIN);
+    await page.goto(`${stack.urls.review}/results/${workflowIds.abnormal}`);
+    await page.getByRole('button', { name: 'Sign', exact: true }).click();
+    await page.waitForURL(/\?notice=signed$/);
+    await page.getByRole('status').filter({ hasText: 'Signed.' }).waitFor();
+    assert.match(await page.getByTestId('signed-by').innerText(), /Signed by Dr\. Avery Chen/);
+    await context.close();
+  });
+
+  it('lets staff complete an open call task, which closes it and signals the workflow', async () => {
+    // A critical result gets an urgent outbound-call task from its workflow.
+    const taskId = await eventually(
+      async () => {
+        const { rows } = await stack.pool.query<{ id: string }>(
+          `SELECT id FROM call_task WHERE workflow_id = $1 AND status = 'open' AND reason = 'critical-result'`,
+          [workflowIds.critical],
+        );
+        return rows[0]?.id;
+      },
+      30_000,
+      "the critical result's call task",
+    );
+    const context = await browser.newContext('tablet');
+    const staff = await context.newPage();
+    await ssoSignIn(staff, STAFF_LOGIN);
+    await staff.getByRole('link', { name: 'Call tasks' }).click();
+    await staff.getByRole('heading', { name: 'Call tasks', level: 1 }).waitFor();
+    const task = staff.locator(`#call-${taskId}`);
+    assert.match(await task.innerText(), /Call Rosa Alvarez[\s\S]*\+16175550143[\s\S]*Critical result/);
+    await assertLabelled(staff, 'call tasks page');
+    await screenshot(staff, 'calls-tablet');
+
+    await task.getByLabel('Call outcome').selectOption('reached');
+    await task.getByRole('button', { name: 'Mark call completed' }).click();
+    await staff.getByRole('status').filter({ hasText: 'Call recorded: Reached the patient' }).waitFor();
+    await screenshot(staff, 'calls-completed-tablet');
+
+    const { rows } = await stack.pool.query<{ status: string; outcome: string; completed_by: string }>(
+      `SELECT status, outcome, completed_by FROM call_task WHERE id = $1`,
+      [taskId],
+    );
+    assert.deepEqual(rows[0], { status: 'completed', outcome: 'reached', completed_by: 'staff-1' });
+    const history = await stack.temporal.workflow.getHandle(workflowIds.critical).fetchHistory();
+    const signals = (history.events ?? []).filter(
+      (e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'callCompleted',
+    );
+    assert.equal(signals.length, 1, 'the workflow received one callCompleted signal');
+
+    // Staff may read results but have no Sign button.
+    await staff.goto(`${stack.urls.review}/results/${workflowIds.critical}`);
+    await staff.getByText('Only providers can sign results.').waitFor();
+    assert.equal(await staff.getByRole('button', { name: 'Sign', exact: true }).count(), 0);
+    await context.close();
+  });
+
+  it('explains a sign-off the workflow refuses, and a result that does not exist', async () => {
+    // A workflow whose policy snapshot no longer lists Dr. Chen as a provider (say, the role changed
+    // after the result arrived): the review app lets her try, the workflow's validator refuses.
+    const policy = structuredClone(stack.practices.policy('195900')!);
+    policy.staff = policy.staff.map((s) => (s.id === 'prov-1' ? { ...s, role: 'staff' as const } : s));
+    const workflowId = labResultWorkflowId('195900', randomBytes(16).toString('hex'));
+    const result: LabResult = {
+      source: 'hl7',
+      practiceId: '195900',
+      resultId: `BRW-R-${workflowId.slice(-6)}`,
+      messageId: 'BRW-R-0001',
+      status: 'final',
+      panelName: 'Vitamin D',
+      patient: { id: 'MRN-B06', firstName: 'Lena', lastName: 'Hart' },
+      orderingProvider: { id: '1234567890' },
+      observations: [
+        { code: '1989-3', name: 'Vitamin D, 25-OH', value: '31', units: 'ng/mL', referenceRange: '30-100', flag: 'N' },
+      ],
+    };
+    const receivedAt = new Date().toISOString();
+    // Started the way the ingest API starts every result: signal-with-start.
+    await stack.temporal.workflow.signalWithStart(LAB_RESULT_WORKFLOW_TYPE, {
+      workflowId,
+      taskQueue: stack.taskQueue,
+      args: [{ result, receivedAt, policy }],
+      signal: resultReceivedSignal,
+      signalArgs: [{ result, receivedAt }],
+    });
+    await provider.goto(`${stack.urls.review}/results/${workflowId}`);
+    await provider.getByRole('heading', { name: /Vitamin D/ }).waitFor();
+    await provider.getByRole('button', { name: 'Sign', exact: true }).click();
+    const refusal = provider.getByRole('alert').first();
+    await refusal.waitFor();
+    assert.match(await refusal.innerText(), /^The result was not signed: .+/);
+    assert.match(await provider.getByTestId('result-state').innerText(), /Waiting/, 'still unsigned');
+    await screenshot(provider, 'result-sign-refused-laptop');
+
+    const missing = await provider.goto(
+      `${stack.urls.review}/results/${labResultWorkflowId('195900', randomBytes(16).toString('hex'))}`,
+    );
+    assert.equal(missing?.status(), 404);
+    await provider.getByRole('heading', { name: 'Result not found' }).waitFor();
+  });
+
+  it('ran every page without a script error or a Content-Security-Policy violation', () => {
+    // A 404 page load logs "Failed to load resource"; anything else is a real problem.
+    assert.deepEqual(
+      providerErrors.filter(
+        (e) => !/Failed to load resource: the server responded with a status of (403|404|409)/.test(e),
+      ),
+      [],
+    );
+  });
+
+  it('signs out: the session is gone and the queue asks for sign-in again', async () => {
+    await provider.goto(`${stack.urls.review}/queue`);
+    await provider.getByRole('button', { name: 'Sign out' }).click();
+    await provider.getByRole('status').filter({ hasText: 'You are signed out.' }).waitFor();
+    await provider.goto(`${stack.urls.review}/queue`);
+    await provider.waitForURL(/\/review\/login\?next=/);
+  });
+});

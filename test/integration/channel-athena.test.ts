@@ -1,0 +1,278 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { ApplicationFailure } from '@temporalio/common';
+import { ATHENA_RETRYABLE_ERROR_TYPE, createAthenaActivities, markerFor } from '../../activities/athena';
+import type { CallTaskRequest, PortalNoteRequest } from '../../activities/contract';
+import { ActivityErrorType } from '../../activities/error-types';
+import { outboxIdempotencyKey } from '../../activities/outbox';
+import { createAuditLog } from '../../lib/audit';
+import { CallTaskError, completeCallTask, getCallTask, listOpenCallTasks } from '../../lib/call-tasks';
+import { createAthenaClient } from '../../lib/clients/athena';
+import { loadPracticeRegistry, parsePracticeRegistry } from '../../lib/practices';
+import { startAthenaFake, type AthenaFake } from '../../sandbox/fakes/athena';
+import { createTestDatabase, type TestDatabase } from '../support/database';
+
+/**
+ * The athena activities through the real athena client against the athena fake over HTTP, with a
+ * real PostgreSQL: the portal note written on the lab-result document and its publication read back;
+ * results that are not athena's answered "not published" with the reason audited; outbound-call tasks
+ * as a local task plus an athena patient case (outbound-only, priority, assignee), reconciled by
+ * marker when the create's answer is lost; outages as retryable failures.
+ */
+
+const CLIENT_ID = 'athena-channel-client';
+const CLIENT_SECRET = 'athena-channel-secret';
+const PRACTICE = '195900';
+
+let seq = 0;
+const workflowId = () => `lab-result-${PRACTICE}-${String(++seq).padStart(32, '0')}`;
+
+async function failureOf(promise: Promise<unknown>): Promise<ApplicationFailure> {
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(err instanceof ApplicationFailure, `expected an ApplicationFailure, got ${String(err)}`);
+    return err;
+  }
+  assert.fail('expected the activity to fail');
+}
+
+describe('athena activities against the athena fake', () => {
+  let db: TestDatabase;
+  let fake: AthenaFake;
+  let activities: ReturnType<typeof createAthenaActivities>;
+  let patientId: string;
+  let labResultId: string;
+
+  before(async () => {
+    db = await createTestDatabase('channel_athena');
+    fake = await startAthenaFake({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET });
+    const deps = {
+      pool: db.pool,
+      audit: createAuditLog(db.pool),
+      athena: createAthenaClient({
+        baseUrl: fake.url,
+        clientId: CLIENT_ID,
+        clientSecret: CLIENT_SECRET,
+        timeoutMs: 1000,
+        maxAttempts: 2,
+        retryBaseDelayMs: 1,
+        retryMaxDelayMs: 5,
+        requestsPerSecond: 1000,
+      }),
+      practices: loadPracticeRegistry('config/practices.sandbox.json'),
+      now: () => new Date(),
+    };
+    activities = createAthenaActivities(deps);
+    const patient = fake.control.addPatient({
+      practiceId: PRACTICE,
+      firstName: 'Robin',
+      lastName: 'Vale',
+      dob: '1970-02-03',
+      mobilePhone: '5550301111',
+    });
+    patientId = patient.patientId;
+    labResultId = fake.control.addLabResult({
+      practiceId: PRACTICE,
+      patientId,
+      description: 'CBC',
+      resultstatus: 'Final',
+    }).labResultId;
+  });
+  afterEach(() => {
+    fake.control.clearFailures();
+    fake.control.setPortalPublication({ mode: 'immediate' });
+  });
+  after(async () => {
+    await fake.close();
+    await db.close();
+  });
+
+  const noteRequest = (overrides: Partial<PortalNoteRequest> = {}): PortalNoteRequest => ({
+    workflowId: workflowId(),
+    resultVersion: 1,
+    step: 'portal-note',
+    practiceId: PRACTICE,
+    patientId,
+    source: 'athena',
+    resultId: labResultId,
+    note: 'Your results are normal. No action is needed.',
+    ...overrides,
+  });
+  const callRequest = (overrides: Partial<CallTaskRequest> = {}): CallTaskRequest => ({
+    workflowId: workflowId(),
+    resultVersion: 1,
+    step: 'call-critical',
+    practiceId: PRACTICE,
+    patientId,
+    reason: 'critical-result',
+    priority: 'urgent',
+    ...overrides,
+  });
+  const auditOutcomes = async (wf: string) =>
+    (
+      await db.pool.query<{ a: string }>(
+        `SELECT action || ':' || outcome AS a FROM audit_log WHERE workflow_id = $1 ORDER BY seq`,
+        [wf],
+      )
+    ).rows.map((r) => r.a);
+
+  it('writes the patient note on the lab-result document and reports athena publishing it', async () => {
+    const request = noteRequest();
+    const before = fake.control.patientNotes().length;
+    const outcome = await activities.postPortalNote(request);
+    assert.equal(outcome.published, true);
+    assert.ok(outcome.publishedAt !== undefined && !Number.isNaN(Date.parse(outcome.publishedAt)));
+    assert.equal(outcome.alreadySent, false);
+    const notes = fake.control.patientNotes().slice(before);
+    assert.equal(notes.length, 1);
+    assert.equal(notes[0]?.labResultId, labResultId);
+    assert.equal(notes[0]?.replace, true, 'replace, so a retry cannot append a second copy');
+    assert.equal(fake.control.labResult(labResultId).patientNote, request.note);
+
+    const again = await activities.postPortalNote(request);
+    assert.equal(again.alreadySent, true);
+    assert.equal(again.published, true);
+    assert.equal(fake.control.patientNotes().length, before + 1, 'no second write');
+    assert.deepEqual(await auditOutcomes(request.workflowId), ['send-intent:recorded', 'send:sent', 'send:published']);
+  });
+
+  it('a practice that never publishes: the note is written, the answer is "not published"', async () => {
+    fake.control.setPortalPublication({ mode: 'never' });
+    const fresh = fake.control.addLabResult({
+      practiceId: PRACTICE,
+      patientId,
+      description: 'Lipid panel',
+    }).labResultId;
+    const request = noteRequest({ resultId: fresh });
+    const outcome = await activities.postPortalNote(request);
+    assert.deepEqual(outcome, { published: false, alreadySent: false });
+    assert.deepEqual(await auditOutcomes(request.workflowId), [
+      'send-intent:recorded',
+      'send:sent',
+      'send:not-published',
+    ]);
+  });
+
+  it('an HL7 or FHIR result is not athena document: not published, nothing written, the reason audited', async () => {
+    const before = fake.control.patientNotes().length;
+    for (const source of ['hl7', 'fhir'] as const) {
+      const request = noteRequest({ source, resultId: 'ACC-12345' });
+      assert.deepEqual(await activities.postPortalNote(request), { published: false, alreadySent: false });
+      const { rows } = await db.pool.query<{ outcome: string; details: { reason: string } }>(
+        `SELECT outcome, details FROM audit_log WHERE workflow_id = $1`,
+        [request.workflowId],
+      );
+      assert.deepEqual(
+        rows.map((r) => [r.outcome, r.details.reason]),
+        [['not-publishable', `result-from-${source}`]],
+      );
+    }
+    assert.equal(fake.control.patientNotes().length, before);
+  });
+
+  it('an athena outage is retryable; a missing document is AthenaPermanentError', async () => {
+    fake.control.setOutage(true);
+    const outage = await failureOf(activities.postPortalNote(noteRequest()));
+    assert.equal(outage.type, ATHENA_RETRYABLE_ERROR_TYPE);
+    assert.equal(outage.nonRetryable, false);
+    fake.control.setOutage(false);
+    const missing = await failureOf(activities.postPortalNote(noteRequest({ resultId: '999999' })));
+    assert.equal(missing.type, ActivityErrorType.ATHENA_PERMANENT);
+  });
+
+  it('creates a call task and its athena patient case: outbound-only, urgent, assigned to the staff queue; once', async () => {
+    const request = callRequest();
+    const outcome = await activities.createCallTask(request);
+    assert.match(outcome.taskId, /^ct_[0-9a-f]{24}$/);
+    assert.equal(outcome.alreadySent, false);
+    const patientCase = fake.control.patientCases().find((c) => c.patientCaseId === outcome.athenaCaseId);
+    assert.ok(patientCase !== undefined);
+    assert.equal(patientCase.outboundOnly, true);
+    assert.equal(patientCase.priority, '1');
+    assert.equal(patientCase.assignedTo, 'mlee', "the practice's staff member");
+    assert.ok(patientCase.subject?.includes(markerFor(outboxIdempotencyKey(request))));
+    assert.doesNotMatch(`${patientCase.subject} ${patientCase.internalNote}`, /Robin|Vale|CBC/);
+
+    const task = await getCallTask(db.pool, outcome.taskId);
+    assert.equal(task?.status, 'open');
+    assert.equal(task?.athenaCaseId, outcome.athenaCaseId);
+    assert.equal(task?.assignedTo, 'staff-1');
+    assert.ok((await listOpenCallTasks(db.pool, PRACTICE)).some((t) => t.id === outcome.taskId));
+
+    const cases = fake.control.patientCases().length;
+    assert.deepEqual(await activities.createCallTask(request), { ...outcome, alreadySent: true });
+    assert.equal(fake.control.patientCases().length, cases, 'no second case');
+    assert.deepEqual(await auditOutcomes(request.workflowId), ['send-intent:recorded', 'call-task:sent']);
+  });
+
+  it("a create whose answer was lost is found again by its marker: one case, 'reconciled' audited", async () => {
+    const request = callRequest({ step: 'call-lost', priority: 'normal', assignToStaffId: 'prov-1' });
+    const cases = fake.control.patientCases().length;
+    fake.control.failNext(1, { when: 'after', method: 'POST', pathIncludes: 'patientcase', status: 502 });
+    const failure = await failureOf(activities.createCallTask(request));
+    assert.equal(failure.type, ATHENA_RETRYABLE_ERROR_TYPE);
+    assert.equal(fake.control.patientCases().length, cases + 1, 'athena created it all the same');
+
+    const retried = await activities.createCallTask(request);
+    assert.equal(fake.control.patientCases().length, cases + 1, 'reconciled, not created twice');
+    const patientCase = fake.control.patientCases().at(-1);
+    assert.equal(retried.athenaCaseId, patientCase?.patientCaseId);
+    assert.equal(patientCase?.priority, '2');
+    assert.equal(patientCase?.assignedTo, 'achen', 'assigned after reconciliation too');
+    assert.deepEqual(await auditOutcomes(request.workflowId), [
+      'send-intent:recorded',
+      'call-task:ambiguous',
+      'call-task:reconciled',
+    ]);
+  });
+
+  it('a patient athena does not know still gets the local task, the skipped case audited', async () => {
+    const request = callRequest({ patientId: '424242', step: 'call-unknown' });
+    const outcome = await activities.createCallTask(request);
+    assert.equal(outcome.athenaCaseId, undefined);
+    assert.equal((await getCallTask(db.pool, outcome.taskId))?.status, 'open');
+    assert.ok((await auditOutcomes(request.workflowId)).includes('call-task:athena-case-skipped'));
+  });
+
+  it('without athena the task list is the whole work item', async () => {
+    const json = JSON.parse(readFileSync('config/practices.sandbox.json', 'utf8')) as {
+      practices: { routing: Record<string, unknown> }[];
+    };
+    for (const p of json.practices) delete p.routing.athenaPracticeId;
+    const local = createAthenaActivities({
+      pool: db.pool,
+      audit: createAuditLog(db.pool),
+      athena: createAthenaClient({ baseUrl: 'http://127.0.0.1:9', clientId: 'x', clientSecret: 'y' }),
+      practices: parsePracticeRegistry(json),
+      now: () => new Date(),
+    });
+    const request = callRequest({ step: 'call-local' });
+    const outcome = await local.createCallTask(request);
+    assert.equal(outcome.athenaCaseId, undefined);
+    assert.deepEqual(await auditOutcomes(request.workflowId), ['send-intent:recorded', 'call-task:sent']);
+  });
+
+  it('staff complete a task through lib/call-tasks, which names the workflow to signal; twice is harmless', async () => {
+    const request = callRequest({ step: 'call-complete' });
+    const { taskId } = await activities.createCallTask(request);
+    const done = await completeCallTask(db.pool, { id: taskId, staffId: 'staff-1', outcome: 'reached' });
+    assert.equal(done.workflowId, request.workflowId);
+    assert.equal(done.alreadyCompleted, false);
+    assert.equal(done.task.status, 'completed');
+    assert.equal(done.task.outcome, 'reached');
+    const twice = await completeCallTask(db.pool, { id: taskId, staffId: 'staff-1', outcome: 'voicemail' });
+    assert.equal(twice.alreadyCompleted, true);
+    assert.equal(twice.task.outcome, 'reached', 'the first completion stands');
+    assert.ok(!(await listOpenCallTasks(db.pool, PRACTICE)).some((t) => t.id === taskId));
+    await assert.rejects(
+      completeCallTask(db.pool, { id: 'ct_nope', staffId: 'staff-1', outcome: 'reached' }),
+      CallTaskError,
+    );
+    await assert.rejects(
+      completeCallTask(db.pool, { id: taskId, staffId: 'staff-1', outcome: 'reached', practiceId: 'other-practice' }),
+      (err: unknown) => err instanceof CallTaskError && err.reason === 'not-found',
+    );
+  });
+});

@@ -1,0 +1,56 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { TEST_CODEC_KEYS } from '../support/temporal';
+import { WorkflowHarness } from '../workflows/support/harness';
+import { REPLAY_CODEC_KEYS } from './replay-codec-key';
+import { SCENARIOS } from './scenarios';
+
+/**
+ * Records the replay fixtures (run through scripts/record-histories.ts, which sets the codec key):
+ * every scenario whose name contains one of the arguments (all without arguments) is run on a
+ * time-skipping server, and its workflow history is written to test/replay/histories/<name>.json.
+ */
+async function main(): Promise<void> {
+  if (TEST_CODEC_KEYS !== REPLAY_CODEC_KEYS) {
+    throw new Error(
+      'run this through scripts/record-histories.ts: the fixtures must use the committed test-only codec key',
+    );
+  }
+  const filters = process.argv.slice(2);
+  const chosen = SCENARIOS.filter((s) => filters.length === 0 || filters.some((f) => s.name.includes(f)));
+  if (chosen.length === 0) throw new Error(`no scenario matches ${filters.join(' ')}`);
+  const outDir = path.join(__dirname, 'histories');
+  mkdirSync(outDir, { recursive: true });
+  const harness = await WorkflowHarness.create();
+  try {
+    for (const scenario of chosen) {
+      let record: { workflowId: string; history: unknown } | undefined;
+      await harness.scenario(scenario.world, async (s) => {
+        const handle = await scenario.run(s);
+        await s.quiesce(300);
+        record = {
+          workflowId: handle.workflowId,
+          history: JSON.parse(historyToJSON(await handle.fetchHistory())) as unknown,
+        };
+      });
+      if (record === undefined) throw new Error(`${scenario.name} recorded nothing`);
+      const file = path.join(outDir, `${scenario.name}.json`);
+      const fixture = {
+        scenario: scenario.name,
+        sdk: '@temporalio/workflow 1.24.0',
+        workflowId: record.workflowId,
+        history: record.history,
+      };
+      writeFileSync(file, `${JSON.stringify(fixture)}\n`);
+      console.log(`recorded ${scenario.name} → ${path.relative(process.cwd(), file)}`);
+    }
+  } finally {
+    await harness.teardown();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

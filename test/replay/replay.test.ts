@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
+import { bundleWorkflowCode, DefaultLogger, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { DeterminismViolationError } from '@temporalio/workflow';
+import type { temporal } from '@temporalio/proto';
+import { createDataConverter, FAILURE_CONVERTER_PATH } from '../../lib/temporal/data-converter';
+import { installQuietRuntime, workflowBundle } from '../support/temporal';
+import { REPLAY_CODEC_KEYS } from './replay-codec-key';
+
+/**
+ * Determinism gate: every committed history (one per workflow path, recorded by
+ * scripts/record-histories.ts) must replay against the current workflow code without a
+ * determinism error. A change to the workflow that would break running workflows fails here;
+ * such a change needs `patched()` (and re-recorded fixtures only once old runs are gone).
+ */
+
+const HISTORY_DIR = path.join(__dirname, 'histories');
+
+interface Fixture {
+  scenario: string;
+  workflowId: string;
+  history: temporal.api.history.v1.IHistory;
+}
+
+function loadFixtures(): Fixture[] {
+  return readdirSync(HISTORY_DIR)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => {
+      const raw = JSON.parse(readFileSync(path.join(HISTORY_DIR, f), 'utf8')) as {
+        scenario: string;
+        workflowId: string;
+        history: unknown;
+      };
+      return { scenario: raw.scenario, workflowId: raw.workflowId, history: historyFromJSON(raw.history) };
+    });
+}
+
+describe('replay of committed histories', () => {
+  let fixtures: Fixture[];
+  let current: WorkflowBundleWithSourceMap;
+  before(async () => {
+    installQuietRuntime();
+    fixtures = loadFixtures();
+    current = await workflowBundle();
+  });
+  after(() => undefined);
+
+  it('has a history for every recorded path', () => {
+    assert.ok(fixtures.length >= 10, `only ${fixtures.length} histories in ${HISTORY_DIR}`);
+  });
+
+  it('replays every history against the current workflow code', async () => {
+    const failures: string[] = [];
+    let replayed = 0;
+    for await (const result of Worker.runReplayHistories(
+      { workflowBundle: current, dataConverter: createDataConverter(REPLAY_CODEC_KEYS), replayName: 'labloop-replay' },
+      fixtures.map((f) => ({ workflowId: f.workflowId, history: f.history })),
+    )) {
+      replayed += 1;
+      if (result.error !== undefined) {
+        const scenario = fixtures.find((f) => f.workflowId === result.workflowId)?.scenario ?? result.workflowId;
+        failures.push(`${scenario}: ${result.error.name}: ${result.error.message}`);
+      }
+    }
+    assert.equal(replayed, fixtures.length);
+    assert.deepEqual(failures, []);
+  });
+
+  it('fails with a determinism error when the workflow changes without versioning', async () => {
+    const changed = await bundleWorkflowCode({
+      workflowsPath: require.resolve('./nondeterministic-workflow'),
+      failureConverterPath: FAILURE_CONVERTER_PATH,
+      logger: new DefaultLogger('WARN'),
+    });
+    const fixture = fixtures.find((f) => f.scenario === 'normal-sms-and-portal') ?? fixtures[0];
+    await assert.rejects(
+      Worker.runReplayHistory(
+        {
+          workflowBundle: changed,
+          dataConverter: createDataConverter(REPLAY_CODEC_KEYS),
+          replayName: 'labloop-replay-changed',
+        },
+        fixture.history,
+        fixture.workflowId,
+      ),
+      (err: unknown) => err instanceof DeterminismViolationError,
+    );
+  });
+});

@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { callCompletedSignal } from '../../workflows/definitions';
+import { assertNoPhiAnywhere } from './support/assertions';
+import { criticalResult, nextLocal } from './support/fixtures';
+import { WorkflowHarness } from './support/harness';
+
+/**
+ * Routing table, critical row: page the on-call provider and create a call task at first sight,
+ * before any sign-off; log the page time; page the administrator if the call is not done in 30
+ * minutes; never an automated patient message, signed or not.
+ */
+describe('critical results (time-skipping server)', () => {
+  let h: WorkflowHarness;
+  before(async () => {
+    h = await WorkflowHarness.create();
+  });
+  after(async () => {
+    await h?.teardown();
+  });
+
+  it('pages and creates a call task before sign-off; escalates to the administrator at +30 minutes; never texts', async () => {
+    await h.scenario({ smsConsent: true, spruceSecure: true }, async (s) => {
+      await s.advanceTo(nextLocal(await s.nowMs(), 2, '23:40').toMillis());
+      const result = criticalResult();
+      const startedAt = await s.nowMs();
+      const handle = await s.start({ result });
+      const calling = await s.untilStatus(
+        handle,
+        'call task open',
+        (v) => v.state === 'critical-call' && v.callTasks?.[0]?.status === 'open',
+      );
+      const [pageCall] = s.world.pages();
+      assert.deepEqual(
+        [pageCall?.input.staffId, pageCall?.input.reason, pageCall?.input.urgency],
+        ['prov-oncall', 'critical-result', 'high'],
+      );
+      assert.ok(pageCall.at - startedAt < 5_000, 'paged at once, in the middle of the night');
+      const [task] = s.world.callTasks();
+      assert.deepEqual(
+        [task?.input.reason, task?.input.priority, task?.input.assignToStaffId],
+        ['critical-result', 'urgent', 'prov-oncall'],
+      );
+      assert.equal(calling.criticalPagedAt, new Date(pageCall.at).toISOString(), 'the page time is logged');
+      await s.eventually(
+        'review item with the page time',
+        () => s.world.reviewItems.get(handle.workflowId)?.criticalPagedAt === calling.criticalPagedAt,
+      );
+      await s.quiesce(150);
+      assert.ok(
+        s.world.auditsOf('page').some((a) => a.outcome === 'paged' && a.details?.pagedAt === calling.criticalPagedAt),
+      );
+
+      const taskCreatedAt = s.world.callTasks()[0].at;
+      await s.advanceTo(taskCreatedAt + 29 * 60_000);
+      await s.quiesce(150);
+      assert.equal(s.world.pages().length, 1, 'no escalation before 30 minutes');
+      await s.advanceTo(taskCreatedAt + 31 * 60_000);
+      await s.eventually('administrator page', () => s.world.pages().length === 2);
+      const overdue = s.world.pages()[1];
+      assert.deepEqual([overdue.input.staffId, overdue.input.reason], ['admin-1', 'call-overdue']);
+      const late = overdue.at - (taskCreatedAt + 30 * 60_000);
+      assert.ok(late >= 0 && late < 5_000, `escalated ${late} ms after the 30 minutes`);
+
+      await s.signOff(handle, 'prov-oncall');
+      await s.advance(24 * 60 * 60_000);
+      await s.quiesce(150);
+      assert.equal(
+        s.world.sms().length + s.world.spruce().length + s.world.portal().length,
+        0,
+        'no automated patient message, ever',
+      );
+      assert.ok(s.world.auditsOf('routing-decision').some((a) => a.outcome === 'critical-staff-call-only'));
+
+      const taskId = (await s.status(handle)).callTasks![0].taskId!;
+      await handle.signal(callCompletedSignal, {
+        taskId,
+        staffId: 'staff-1',
+        outcome: 'reached',
+        at: await s.nowIso(),
+      });
+      const done = await s.untilStatus(handle, 'notified', (v) => v.state === 'notified');
+      assert.equal(done.patientNotifiedVersion, 1, 'told by a person');
+      assert.equal(s.world.sms().length, 0);
+      await assertNoPhiAnywhere(s.world, handle, result);
+    });
+  });
+
+  it('a call completed in time is not escalated; a preliminary critical pages too', async () => {
+    await h.scenario({ smsConsent: true }, async (s) => {
+      const handle = await s.start({ result: criticalResult({ status: 'preliminary' }) });
+      const open = await s.untilStatus(handle, 'call task open', (v) => v.callTasks?.[0]?.status === 'open');
+      assert.equal(s.world.pages()[0]?.input.reason, 'critical-result');
+      await s.advance(10 * 60_000);
+      await handle.signal(callCompletedSignal, {
+        taskId: open.callTasks![0].taskId!,
+        staffId: 'prov-oncall',
+        outcome: 'reached',
+        at: await s.nowIso(),
+      });
+      await s.untilStatus(handle, 'call completed', (v) => v.callTasks?.[0]?.status === 'completed');
+      await s.advance(60 * 60_000);
+      await s.quiesce(150);
+      assert.equal(s.world.pages().length, 1, 'no escalation');
+      assert.equal((await s.status(handle)).state, 'awaiting-final');
+    });
+  });
+
+  it('a critical call that did not reach the patient pages the administrator at once', async () => {
+    await h.scenario({ smsConsent: true }, async (s) => {
+      const handle = await s.start({ result: criticalResult() });
+      const open = await s.untilStatus(handle, 'call task open', (v) => v.callTasks?.[0]?.status === 'open');
+      await handle.signal(callCompletedSignal, {
+        taskId: open.callTasks![0].taskId!,
+        staffId: 'staff-1',
+        outcome: 'no-answer',
+        at: await s.nowIso(),
+      });
+      await s.eventually('administrator page', () => s.world.pages().length === 2);
+      assert.deepEqual(
+        [s.world.pages()[1].input.staffId, s.world.pages()[1].input.reason],
+        ['admin-1', 'call-overdue'],
+      );
+      await s.advance(60 * 60_000);
+      await s.quiesce(150);
+      assert.equal(s.world.pages().length, 2, 'escalated once');
+    });
+  });
+});

@@ -1,0 +1,227 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import type { LabResult } from '../../../domain/lab-result';
+import type { PracticePolicy } from '../../../domain/practice';
+import { createLabloopWorker } from '../../../worker/create-worker';
+import {
+  getStatusQuery,
+  LAB_RESULT_WORKFLOW_TYPE,
+  labResultWorkflowId,
+  resultReceivedSignal,
+  signOffUpdate,
+  smsTaskQueueFor,
+  type LabResultWorkflowInput,
+  type ResultStatusView,
+  type SignOffResult,
+} from '../../../workflows/definitions';
+import type { labResultWorkflow } from '../../../workflows/lab-result-workflow';
+import { createTimeSkippingEnv, TEST_CODEC_KEYS, testDataConverter, workflowBundle } from '../../support/temporal';
+import { FakeWorld, type WorldOptions } from './fake-world';
+import { testPolicy } from './fixtures';
+
+/**
+ * Workflow tests on the real time-skipping server: one server per test file (time skipping is
+ * global to it), one task queue pair (workflows + SMS) and one FakeWorld per scenario. Time only
+ * moves forward, by `advance`/`advanceTo` (env.sleep), so a scenario that needs a wall-clock moment
+ * first advances the server to it.
+ */
+
+export type LabHandle = WorkflowHandle<typeof labResultWorkflow>;
+
+export class WorkflowHarness {
+  private constructor(readonly env: TestWorkflowEnvironment) {}
+
+  static async create(): Promise<WorkflowHarness> {
+    return new WorkflowHarness(await createTimeSkippingEnv());
+  }
+
+  async teardown(): Promise<void> {
+    await this.env.teardown();
+  }
+
+  /** Run `body` with workers serving a fresh task queue; workflows it leaves running are terminated. */
+  async scenario(options: WorldOptions, body: (s: Scenario) => Promise<void>): Promise<FakeWorld> {
+    const world = new FakeWorld(options);
+    const taskQueue = `wf-test-${randomUUID()}`;
+    const activities = world.activities();
+    const worker = await createLabloopWorker({
+      connection: this.env.nativeConnection,
+      namespace: this.env.namespace ?? 'default',
+      codecKeys: TEST_CODEC_KEYS,
+      activities,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+    });
+    const smsWorker = await Worker.create({
+      connection: this.env.nativeConnection,
+      namespace: this.env.namespace ?? 'default',
+      taskQueue: smsTaskQueueFor(taskQueue),
+      activities,
+      dataConverter: testDataConverter(),
+    });
+    const scenario = new Scenario(this.env, world, taskQueue);
+    // Workflows are terminated while the workers still run: a workflow task left half-done by a
+    // stopped worker would hold the test server's clock and stall every later scenario in the file.
+    const run = async () => {
+      try {
+        await body(scenario);
+      } finally {
+        await scenario.quiesce(150);
+        await scenario.replayAll();
+        await scenario.terminateAll();
+      }
+    };
+    await smsWorker.runUntil(worker.runUntil(run()));
+    return world;
+  }
+}
+
+export interface StartOptions {
+  result: LabResult;
+  policy?: PracticePolicy;
+  /** Defaults to the server's current time. */
+  receivedAt?: string;
+  workflowId?: string;
+}
+
+export class Scenario {
+  private readonly handles: LabHandle[] = [];
+
+  constructor(
+    readonly env: TestWorkflowEnvironment,
+    readonly world: FakeWorld,
+    readonly taskQueue: string,
+  ) {}
+
+  async nowMs(): Promise<number> {
+    return this.env.currentTimeMs();
+  }
+
+  async nowIso(): Promise<string> {
+    return new Date(await this.nowMs()).toISOString();
+  }
+
+  /** Let `ms` of server time pass (timers fire on the way; activities run in real time). */
+  async advance(ms: number): Promise<void> {
+    if (ms > 0) await this.env.sleep(ms);
+  }
+
+  async advanceTo(instantMs: number): Promise<void> {
+    await this.advance(instantMs - (await this.nowMs()));
+  }
+
+  /** Start a workflow the way the API does (signal-with-start carrying the same message). */
+  async start(options: StartOptions): Promise<LabHandle> {
+    const receivedAt = options.receivedAt ?? (await this.nowIso());
+    const policy = options.policy ?? testPolicy();
+    const input: LabResultWorkflowInput = { result: options.result, receivedAt, policy };
+    const workflowId = options.workflowId ?? labResultWorkflowId(policy.practiceId, randomUUID().replace(/-/g, ''));
+    const handle = await this.env.client.workflow.signalWithStart(LAB_RESULT_WORKFLOW_TYPE, {
+      workflowId,
+      taskQueue: this.taskQueue,
+      args: [input],
+      signal: resultReceivedSignal,
+      signalArgs: [{ result: options.result, receivedAt }],
+    });
+    const typed = this.env.client.workflow.getHandle<typeof labResultWorkflow>(handle.workflowId);
+    this.handles.push(typed);
+    return typed;
+  }
+
+  /** A new version from the source (re-delivery, correction, cancel, athena's sign-off). */
+  async receive(handle: LabHandle, result: LabResult): Promise<void> {
+    await handle.signal(resultReceivedSignal, { result, receivedAt: await this.nowIso() });
+  }
+
+  async signOff(handle: LabHandle, providerId = 'prov-1', noteToPatient?: string): Promise<SignOffResult> {
+    return handle.executeUpdate(signOffUpdate, {
+      args: [
+        {
+          providerId,
+          practiceId: '195900',
+          via: 'review-app',
+          ...(noteToPatient !== undefined ? { noteToPatient } : {}),
+        },
+      ],
+    });
+  }
+
+  async status(handle: LabHandle): Promise<ResultStatusView> {
+    return handle.query(getStatusQuery);
+  }
+
+  /** Poll (in real time) until `predicate` holds; fails with `what` after `timeoutMs`. */
+  async eventually<T>(
+    what: string,
+    predicate: () => T | undefined | false | Promise<T | undefined | false>,
+    timeoutMs = 20_000,
+  ): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = await predicate();
+      if (value !== undefined && value !== false) return value;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+      await delay(25);
+    }
+  }
+
+  /** Wait until the workflow's status satisfies `predicate`. */
+  async untilStatus(
+    handle: LabHandle,
+    what: string,
+    predicate: (s: ResultStatusView) => boolean,
+    timeoutMs = 20_000,
+  ): Promise<ResultStatusView> {
+    return this.eventually(
+      what,
+      async () => {
+        const s = await this.status(handle);
+        return predicate(s) ? s : undefined;
+      },
+      timeoutMs,
+    );
+  }
+
+  /** Let in-flight work (activities, workflow tasks) settle: nothing new for `quietMs` of real time. */
+  async quiesce(quietMs = 300): Promise<void> {
+    let count = -1;
+    while (count !== this.world.calls.length || this.world.inFlight > 0) {
+      count = this.world.calls.length;
+      await delay(quietMs);
+    }
+  }
+
+  /**
+   * Replay every workflow's history so far against the same bundle: any scenario that exposes an
+   * order-sensitive decision (something that would break a running workflow on a worker restart)
+   * fails right here, not only in the committed replay fixtures.
+   */
+  async replayAll(): Promise<void> {
+    for (const handle of this.handles) {
+      const history = await handle.fetchHistory();
+      await Worker.runReplayHistory(
+        {
+          workflowBundle: await workflowBundle(),
+          dataConverter: testDataConverter(),
+          replayName: `replay-${handle.workflowId}`,
+        },
+        history,
+        handle.workflowId,
+      );
+    }
+  }
+
+  async terminateAll(): Promise<void> {
+    for (const handle of this.handles) {
+      try {
+        const d = await handle.describe();
+        if (d.status.name === 'RUNNING') await handle.terminate('test over');
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+}
