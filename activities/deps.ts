@@ -11,7 +11,10 @@ export type { AuditSink, AuditEventInput as AuditEvent } from '../lib/audit/type
 export interface SmsGateway {
   sendSms(input: { to: string; body: string; statusCallbackUrl: string }): Promise<{ sid: string; status: string }>;
   /** Messages to `to` created at or after `sentAfter`, newest first: how an ambiguous send is reconciled. */
-  findRecentMessages(input: { to: string; sentAfter: Date }): Promise<{ sid: string; body: string; dateCreated: string }[]>;
+  findRecentMessages(input: {
+    to: string;
+    sentAfter: Date;
+  }): Promise<{ sid: string; body: string; dateCreated: string }[]>;
 }
 
 /** The slice of the Spruce client that activities use. */

@@ -51,8 +51,10 @@ export interface RegisteredRoute {
 
 /** Builds the API (no listening): routes, security headers, limits and error shape. */
 export async function buildApp(deps: ApiDeps): Promise<BuiltApp> {
+  // pino's Logger and Fastify's base logger differ only in generics; pin the instance type here.
+  const logger: FastifyBaseLogger = deps.logger;
   const app = Fastify({
-    loggerInstance: deps.logger as FastifyBaseLogger,
+    loggerInstance: logger,
     bodyLimit: DEFAULT_BODY_LIMIT_BYTES,
     trustProxy: false,
     // Request IDs in logs let ops follow one request without logging its content.
@@ -91,7 +93,9 @@ export async function buildApp(deps: ApiDeps): Promise<BuiltApp> {
   );
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (hasZodFastifySchemaValidationErrors(error)) {
-      const message = error.validation.map((v) => `${v.instancePath.replace(/^\//, '').replace(/\//g, '.') || 'request'}: ${v.message ?? 'invalid'}`).join('; ');
+      const message = error.validation
+        .map((v) => `${v.instancePath.replace(/^\//, '').replace(/\//g, '.') || 'request'}: ${v.message ?? 'invalid'}`)
+        .join('; ');
       return reply.code(400).send({ error: 'Bad Request', message });
     }
     const status = error.statusCode ?? 500;

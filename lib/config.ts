@@ -220,7 +220,10 @@ export function athenaPollPractices(config: Pick<AppConfig, 'ATHENA_POLL_PRACTIC
 /** `TWILIO_INBOUND_PRACTICES` as a map from To number or Messaging Service SID to the practices it serves. */
 export function parseInboundPractices(raw: string | undefined): Map<string, string[]> {
   const routes = new Map<string, string[]>();
-  for (const pair of (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const pair of (raw ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const [sender = '', practiceId = ''] = pair.split('=');
     routes.set(sender, [...(routes.get(sender) ?? []), practiceId]);
   }

@@ -33,7 +33,10 @@ const PolicySchema = z.object({
         role: z.enum(['provider', 'staff', 'administrator']),
         spruceMemberId: z.string().optional(),
         athenaUsername: z.string().optional(),
-        npi: z.string().regex(/^\d{10}$/, 'must be a 10-digit NPI').optional(),
+        npi: z
+          .string()
+          .regex(/^\d{10}$/, 'must be a 10-digit NPI')
+          .optional(),
         email: z.email().optional(),
         oidcSubject: z.string().min(1).optional(),
       }),

@@ -24,7 +24,7 @@ import { SEARCH_ATTRIBUTES, smsTaskQueueFor, TASK_QUEUE } from '../workflows/def
 import { startAthenaFake, type AthenaFake } from './fakes/athena';
 import { ensureAthenaFeeds } from '../lib/athena-feed';
 import { createAthenaClient } from '../lib/clients/athena';
-import { athenaFeedScheduleId } from '../workflows/athena-definitions';
+import { athenaFeedScheduleId } from '../workflows/definitions';
 import { sandboxAccounts, startOidcProvider, SANDBOX_OIDC_CLIENT_ID } from './oidc-provider';
 import { DEFAULT_SECURE_ENDPOINT_ID, startSpruceFake, type SpruceFake } from './fakes/spruce';
 import { startTwilioFake, type TwilioFake } from './fakes/twilio';
@@ -130,7 +130,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         stops.push(() => embedded!.stop());
         adminUrl = embedded.adminUrl;
       }
-      databaseUrl = await createDatabaseOn(adminUrl, options.dataDir === undefined ? `labloop_${Date.now().toString(36)}` : 'labloop');
+      databaseUrl = await createDatabaseOn(
+        adminUrl,
+        options.dataDir === undefined ? `labloop_${Date.now().toString(36)}` : 'labloop',
+      );
     }
 
     // Temporal
@@ -199,7 +202,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       TEMPORAL_NAMESPACE: process.env.TEMPORAL_NAMESPACE ?? 'default',
       LABLOOP_CODEC_KEYS: secrets.codecKeys,
       LABLOOP_ID_SECRET: secrets.idSecret,
-      LABLOOP_PRACTICES_FILE: options.practicesFile ?? process.env.LABLOOP_PRACTICES_FILE ?? 'config/practices.sandbox.json',
+      LABLOOP_PRACTICES_FILE:
+        options.practicesFile ?? process.env.LABLOOP_PRACTICES_FILE ?? 'config/practices.sandbox.json',
       API_HOST: '127.0.0.1',
       API_PORT: String(apiPort),
       MLLP_HOST: '127.0.0.1',

@@ -10,7 +10,15 @@ import { sendMllp } from '../api/mllp';
 import { PROJECT_ROOT } from '../lib/tools';
 
 interface RunningSandbox {
-  urls: { api: string; mllp: string; review: string; twilio: string; spruce: string; athena: string; temporalUi?: string };
+  urls: {
+    api: string;
+    mllp: string;
+    review: string;
+    twilio: string;
+    spruce: string;
+    athena: string;
+    temporalUi?: string;
+  };
   apiToken: string;
 }
 

@@ -23,7 +23,16 @@ async function main(): Promise<void> {
     secrets,
     databaseUrl: process.env.DATABASE_URL,
     temporalAddress: process.env.TEMPORAL_ADDRESS,
-    ports: { api: 3000, mllp: 2575, temporal: 7233, temporalUi: 8233, twilio: 4010, spruce: 4011, athena: 4012, oidc: 4013 },
+    ports: {
+      api: 3000,
+      mllp: 2575,
+      temporal: 7233,
+      temporalUi: 8233,
+      twilio: 4010,
+      spruce: 4011,
+      athena: 4012,
+      oidc: 4013,
+    },
     logLevel: process.env.LOG_LEVEL ?? 'info',
   });
   writeFileSync(

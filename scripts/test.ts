@@ -33,13 +33,16 @@ function findTestFiles(dir: string): string[] {
 async function main(): Promise<number> {
   const filters = process.argv.slice(2);
   const all = findTestFiles(path.join(PROJECT_ROOT, 'test'));
-  const files = filters.length === 0 ? all : all.filter((f) => filters.some((flt) => path.relative(PROJECT_ROOT, f).includes(flt)));
+  const files =
+    filters.length === 0 ? all : all.filter((f) => filters.some((flt) => path.relative(PROJECT_ROOT, f).includes(flt)));
   if (files.length === 0) {
     console.error(`no test files match ${filters.join(' ')}`);
     return 1;
   }
   if (temporalTestServer().kind === 'download' || temporalCli().kind === 'download') {
-    console.log('[test] Temporal binaries are not installed locally: run `npm run setup` (the SDK download needs internet)');
+    console.log(
+      '[test] Temporal binaries are not installed locally: run `npm run setup` (the SDK download needs internet)',
+    );
   }
 
   const scratch = mkdtempSync(path.join(tmpdir(), 'labloop-test-'));

@@ -4,7 +4,7 @@ import type {
   AthenaIngestOutcome,
   AthenaResultRef,
 } from '../activities/athena-ingest-contract';
-import type { AthenaFeedPollInput, AthenaFeedPollSummary, AthenaLabResultEventInput } from './athena-definitions';
+import type { AthenaFeedPollInput, AthenaFeedPollSummary, AthenaLabResultEventInput } from './definitions';
 
 /**
  * The athenahealth ingest workflows. Both end in the same activity, which reads the document as it

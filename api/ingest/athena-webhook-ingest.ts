@@ -7,7 +7,7 @@ import {
   ATHENA_EVENT_WORKFLOW_TYPE,
   athenaEventWorkflowId,
   type AthenaLabResultEventInput,
-} from '../../workflows/athena-definitions';
+} from '../../workflows/definitions';
 
 /**
  * athena Event Subscription notifications (LabResult.create/update/close) in, one durable Temporal

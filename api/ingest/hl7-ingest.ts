@@ -17,7 +17,12 @@ export interface Hl7IngestOutcome {
   problem?: Hl7Problem;
 }
 
-export function createHl7Ingest(deps: { handoff: Handoff; practices: PracticeRegistry; logger: Logger; now: () => Date }) {
+export function createHl7Ingest(deps: {
+  handoff: Handoff;
+  practices: PracticeRegistry;
+  logger: Logger;
+  now: () => Date;
+}) {
   return async function ingestHl7(text: string): Promise<Hl7IngestOutcome> {
     const parsed = parseOru(text, {
       practiceIdFor: (header) => deps.practices.byHl7Facility(header.sendingFacility.namespaceId)?.practiceId,
@@ -27,7 +32,11 @@ export function createHl7Ingest(deps: { handoff: Handoff; practices: PracticeReg
         { hl7: { segment: parsed.error.segment, field: parsed.error.field, errorCode: parsed.error.errorCode } },
         'HL7 message refused',
       );
-      const ack = buildAck({ header: parsed.header, rawMsh: text }, { code: parsed.error.ackCode, problem: parsed.error }, deps.now());
+      const ack = buildAck(
+        { header: parsed.header, rawMsh: text },
+        { code: parsed.error.ackCode, problem: parsed.error },
+        deps.now(),
+      );
       return { ack, code: parsed.error.ackCode, workflowIds: [], duplicate: false, problem: parsed.error };
     }
     const { header } = parsed;
@@ -35,7 +44,10 @@ export function createHl7Ingest(deps: { handoff: Handoff; practices: PracticeReg
     const entry = deps.practices.entry(practiceId);
     const facility = header.sendingFacility.namespaceId.toUpperCase();
     const arrivesSigned = entry?.routing.hl7ReviewedFacilities.some((f) => f.toUpperCase() === facility) ?? false;
-    const results = entry === undefined ? parsed.results : parsed.results.map((r) => applyPracticeProviders(r, entry, { arrivesSigned }));
+    const results =
+      entry === undefined
+        ? parsed.results
+        : parsed.results.map((r) => applyPracticeProviders(r, entry, { arrivesSigned }));
     try {
       const outcome = await deps.handoff({
         source: 'hl7',
@@ -71,7 +83,13 @@ export function createHl7Ingest(deps: { handoff: Handoff; practices: PracticeReg
               field: 4,
               message: 'MSH-4 (sending facility) is not a practice configured here',
             };
-      return { ack: buildAck({ header }, { code: problem.ackCode, problem }, deps.now()), code: problem.ackCode, workflowIds: [], duplicate: false, problem };
+      return {
+        ack: buildAck({ header }, { code: problem.ackCode, problem }, deps.now()),
+        code: problem.ackCode,
+        workflowIds: [],
+        duplicate: false,
+        problem,
+      };
     } catch (err) {
       // Temporal or the database is unavailable: AR tells the sender to keep the message and retry.
       deps.logger.error({ err }, 'HL7 hand-off failed');
@@ -81,7 +99,13 @@ export function createHl7Ingest(deps: { handoff: Handoff; practices: PracticeReg
         segment: '',
         message: 'temporarily unable to accept results; resend later',
       };
-      return { ack: buildAck({ header }, { code: 'AR', problem }, deps.now()), code: 'AR', workflowIds: [], duplicate: false, problem };
+      return {
+        ack: buildAck({ header }, { code: 'AR', problem }, deps.now()),
+        code: 'AR',
+        workflowIds: [],
+        duplicate: false,
+        problem,
+      };
     }
   };
 }

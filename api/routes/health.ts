@@ -4,7 +4,7 @@ import type { ApiDeps } from '../deps';
 /** Liveness says the process answers; readiness says it can do its job (database and Temporal). */
 export function healthRoutes(deps: Pick<ApiDeps, 'pool' | 'temporal'>): FastifyPluginAsync {
   return async (app) => {
-    app.get('/healthz', { config: { rateLimit: false } }, async () => ({ status: 'ok' }));
+    app.get('/healthz', { config: { rateLimit: false } }, () => Promise.resolve({ status: 'ok' }));
     app.get('/readyz', { config: { rateLimit: false } }, async (_request, reply) => {
       const checks: Record<string, 'ok' | 'down'> = {};
       try {

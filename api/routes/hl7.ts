@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyPluginAsync, preHandlerHookHandler } from 'fastify';
+import type { FastifyError, FastifyPluginAsync, preHandlerAsyncHookHandler } from 'fastify';
 import type { Hl7Ingest } from '../ingest/hl7-ingest';
 
 /** HL7 v2 messages are small; 1 MiB leaves room for an embedded PDF while bounding memory. */
@@ -9,12 +9,20 @@ const HL7_CONTENT_TYPES = ['application/hl7-v2', 'text/plain'];
  * `POST /v1/hl7`: an ORU^R01 over HTTPS. The answer is always an HL7 ACK (AA → 202, AE/AR → 400 or
  * 503) unless the client asks for JSON, which also carries the workflow IDs and status URLs.
  */
-export function hl7Routes(deps: { ingestHl7: Hl7Ingest; requireMachineToken: preHandlerHookHandler; statusUrl: (workflowId: string) => string }): FastifyPluginAsync {
+export function hl7Routes(deps: {
+  ingestHl7: Hl7Ingest;
+  requireMachineToken: preHandlerAsyncHookHandler;
+  statusUrl: (workflowId: string) => string;
+}): FastifyPluginAsync {
   return async (app) => {
     app.removeAllContentTypeParsers();
-    app.addContentTypeParser(HL7_CONTENT_TYPES, { parseAs: 'string', bodyLimit: HL7_HTTP_BODY_LIMIT_BYTES }, (_req, body, done) => {
-      done(null, body);
-    });
+    app.addContentTypeParser(
+      HL7_CONTENT_TYPES,
+      { parseAs: 'string', bodyLimit: HL7_HTTP_BODY_LIMIT_BYTES },
+      (_req, body, done) => {
+        done(null, body);
+      },
+    );
     // Name what is wrong with the request itself (the framework's defaults say only "Unsupported Media Type").
     app.setErrorHandler((error: FastifyError, request, reply) => {
       if (error.statusCode === 415) {
@@ -24,29 +32,40 @@ export function hl7Routes(deps: { ingestHl7: Hl7Ingest; requireMachineToken: pre
         });
       }
       if (error.statusCode === 413) {
-        return reply
-          .code(413)
-          .send({ error: 'Payload Too Large', message: `the message is larger than the ${HL7_HTTP_BODY_LIMIT_BYTES}-byte limit` });
+        return reply.code(413).send({
+          error: 'Payload Too Large',
+          message: `the message is larger than the ${HL7_HTTP_BODY_LIMIT_BYTES}-byte limit`,
+        });
       }
       throw error;
     });
 
-    app.post('/v1/hl7', { preHandler: deps.requireMachineToken, bodyLimit: HL7_HTTP_BODY_LIMIT_BYTES }, async (request, reply) => {
-      const text = typeof request.body === 'string' ? request.body : '';
-      const outcome = await deps.ingestHl7(text);
-      const status = outcome.code === 'AA' ? 202 : outcome.problem?.errorCode === 207 ? 503 : 400;
-      const results = outcome.workflowIds.map((workflowId) => ({ workflowId, statusUrl: deps.statusUrl(workflowId) }));
-      if (results[0] !== undefined) reply.header('location', results[0].statusUrl);
-      if (request.headers.accept?.includes('application/json') === true) {
-        return reply.code(status).send({
-          ack: outcome.code,
-          duplicate: outcome.duplicate,
-          error: outcome.problem === undefined ? undefined : { segment: outcome.problem.segment, field: outcome.problem.field, message: outcome.problem.message },
-          results,
-          hl7Ack: outcome.ack,
-        });
-      }
-      return reply.code(status).type('application/hl7-v2').send(outcome.ack);
-    });
+    app.post(
+      '/v1/hl7',
+      { preHandler: deps.requireMachineToken, bodyLimit: HL7_HTTP_BODY_LIMIT_BYTES },
+      async (request, reply) => {
+        const text = typeof request.body === 'string' ? request.body : '';
+        const outcome = await deps.ingestHl7(text);
+        const status = outcome.code === 'AA' ? 202 : outcome.problem?.errorCode === 207 ? 503 : 400;
+        const results = outcome.workflowIds.map((workflowId) => ({
+          workflowId,
+          statusUrl: deps.statusUrl(workflowId),
+        }));
+        if (results[0] !== undefined) reply.header('location', results[0].statusUrl);
+        if (request.headers.accept?.includes('application/json') === true) {
+          return reply.code(status).send({
+            ack: outcome.code,
+            duplicate: outcome.duplicate,
+            error:
+              outcome.problem === undefined
+                ? undefined
+                : { segment: outcome.problem.segment, field: outcome.problem.field, message: outcome.problem.message },
+            results,
+            hl7Ack: outcome.ack,
+          });
+        }
+        return reply.code(status).type('application/hl7-v2').send(outcome.ack);
+      },
+    );
   };
 }

@@ -1,11 +1,14 @@
-import type { FastifyPluginAsync, preHandlerHookHandler } from 'fastify';
+import type { FastifyPluginAsync, preHandlerAsyncHookHandler } from 'fastify';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { getStatusQuery, LAB_RESULT_WORKFLOW_ID_PATTERN } from '../../workflows/definitions';
 
 /** `GET /v1/results/:workflowId`: the workflow's own answer (a query), no PHI. */
-export function resultRoutes(deps: { temporal: Client; requireMachineToken: preHandlerHookHandler }): FastifyPluginAsync {
+export function resultRoutes(deps: {
+  temporal: Client;
+  requireMachineToken: preHandlerAsyncHookHandler;
+}): FastifyPluginAsync {
   return async (app) => {
     app.withTypeProvider<ZodTypeProvider>().get(
       '/v1/results/:workflowId',

@@ -11,7 +11,7 @@ import {
   athenaFeedPollWorkflowIdPrefix,
   athenaFeedScheduleId,
   type AthenaFeedPollInput,
-} from '../../workflows/athena-definitions';
+} from '../../workflows/definitions';
 
 /**
  * One Temporal Schedule per practice runs a short poll workflow of athena's changed-data feed.

@@ -88,7 +88,9 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     await waitUntilServing(address, namespace, exited);
   } catch (err) {
     child.kill('SIGKILL');
-    throw new Error(`Temporal dev server did not start: ${(err as Error).message}\n${output.join('').slice(-2000)}`);
+    throw new Error(`Temporal dev server did not start: ${(err as Error).message}\n${output.join('').slice(-2000)}`, {
+      cause: err,
+    });
   }
   return { address, namespace, uiUrl, stop: () => stopChild(child, exited) };
 }

@@ -24,7 +24,18 @@ export function installTemporalRuntime(logger: Logger, level: 'WARN' | 'INFO' | 
 function pickIds(meta: LogEntry['meta']): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (meta === undefined) return out;
-  for (const key of ['workflowId', 'runId', 'workflowType', 'activityType', 'activityId', 'taskQueue', 'namespace', 'attempt', 'sdkComponent', 'state']) {
+  for (const key of [
+    'workflowId',
+    'runId',
+    'workflowType',
+    'activityType',
+    'activityId',
+    'taskQueue',
+    'namespace',
+    'attempt',
+    'sdkComponent',
+    'state',
+  ]) {
     if (key in meta) out[key] = (meta as Record<string, unknown>)[key];
   }
   return out;

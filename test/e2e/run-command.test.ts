@@ -20,11 +20,15 @@ describe('the run command (scripts/dev.ts)', () => {
   chmodSync(dataDir, 0o755);
 
   before(async () => {
-    const env = { ...process.env, LABLOOP_DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
+    const env: NodeJS.ProcessEnv = { ...process.env, LABLOOP_DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
     // It must stand on its own: no shared servers from the test runner.
     delete env.TEMPORAL_ADDRESS;
     delete env.DATABASE_URL;
-    child = spawn(process.execPath, ['--import', 'tsx', 'scripts/dev.ts'], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(process.execPath, ['--import', 'tsx', 'scripts/dev.ts'], {
+      cwd: PROJECT_ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
     exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
@@ -44,7 +48,7 @@ describe('the run command (scripts/dev.ts)', () => {
   });
 
   const url = (label: string): string => {
-    const match = new RegExp(`^\\s+${label}\\s+(?:POST )?(\\S+)`, "m").exec(output);
+    const match = new RegExp(`^\\s+${label}\\s+(?:POST )?(\\S+)`, 'm').exec(output);
     assert.ok(match?.[1], `the launcher printed the ${label} URL`);
     return match[1];
   };
@@ -71,7 +75,9 @@ describe('the run command (scripts/dev.ts)', () => {
     assert.match(demo.stdout, /normal-signed\.hl7 over HTTPS → HTTP 202, ACK AA/);
     assert.match(demo.stdout, /abnormal-unsigned\.hl7 over MLLP → MSA\|AA\|DEMO-A-0001/);
     assert.match(demo.stdout, /critical-unsigned\.hl7 over HTTPS → HTTP 202, ACK AA/);
-    const state = JSON.parse(readFileSync(path.join(dataDir, 'sandbox-running.json'), 'utf8')) as { urls: { api: string } };
+    const state = JSON.parse(readFileSync(path.join(dataDir, 'sandbox-running.json'), 'utf8')) as {
+      urls: { api: string };
+    };
     assert.equal(state.urls.api, url('API'));
   });
 

@@ -15,14 +15,29 @@ import { eventually, startTestStack } from '../support/stack';
  */
 const SAMPLE = readFileSync(path.join(PROJECT_ROOT, 'sandbox/demo/normal-signed.hl7'), 'utf8');
 const PATIENT_PHONE = '+16175550123';
-const PHI = ['Whitfield', '1980', '0402', 'Glucose', 'Creatinine', 'Potassium', '92', '0.9', 'mg/dL', '5550123', 'normal'];
+const PHI = [
+  'Whitfield',
+  '1980',
+  '0402',
+  'Glucose',
+  'Creatinine',
+  'Potassium',
+  '92',
+  '0.9',
+  'mg/dL',
+  '5550123',
+  'normal',
+];
 
 describe('walking skeleton: a normal, already-signed result reaches the patient as one generic SMS', () => {
   let stack: Stack;
   before(async () => {
     // Quiet hours are the workflow tests' business; here the window is the whole day so the test
     // does not depend on the time it runs.
-    stack = await startTestStack({ withTemporalUi: true, policyOverrides: { patientQuietHours: { start: '00:00', end: '00:00' } } });
+    stack = await startTestStack({
+      withTemporalUi: true,
+      policyOverrides: { patientQuietHours: { start: '00:00', end: '00:00' } },
+    });
     await stack.pool.query(
       `INSERT INTO sms_consent (practice_id, patient_id, phone_e164, consented, source) VALUES ('195900', 'MRN-500', $1, true, 'staff')`,
       [PATIENT_PHONE],
@@ -49,11 +64,15 @@ describe('walking skeleton: a normal, already-signed result reaches the patient 
   it('accepts the ORU with 202, the workflow ID and a status URL', async () => {
     const response = await post(SAMPLE);
     assert.equal(response.status, 202);
-    const json = (await response.json()) as { ack: string; results: { workflowId: string; statusUrl: string }[]; hl7Ack: string };
+    const json = (await response.json()) as {
+      ack: string;
+      results: { workflowId: string; statusUrl: string }[];
+      hl7Ack: string;
+    };
     assert.equal(json.ack, 'AA');
     assert.equal(json.results.length, 1);
-    workflowId = json.results[0]!.workflowId;
-    statusUrl = json.results[0]!.statusUrl;
+    workflowId = json.results[0].workflowId;
+    statusUrl = json.results[0].statusUrl;
     assert.match(workflowId, /^lab-result-195900-[0-9a-f]{32}$/);
     assert.equal(response.headers.get('location'), statusUrl);
     assert.match(json.hl7Ack, /\rMSA\|AA\|DEMO-N-0001/);
@@ -61,23 +80,31 @@ describe('walking skeleton: a normal, already-signed result reaches the patient 
   });
 
   it('sends exactly one generic SMS with no PHI through the Twilio fake', async () => {
-    const messages = await eventually(() => {
-      const sent = stack.fakes.twilio.messages().filter((m) => m.to === PATIENT_PHONE);
-      return sent.length > 0 ? sent : undefined;
-    }, 60_000, 'the SMS at the Twilio fake');
+    const messages = await eventually(
+      () => {
+        const sent = stack.fakes.twilio.messages().filter((m) => m.to === PATIENT_PHONE);
+        return sent.length > 0 ? sent : undefined;
+      },
+      60_000,
+      'the SMS at the Twilio fake',
+    );
     assert.equal(messages.length, 1);
-    const body = messages[0]!.body;
+    const body = messages[0].body;
     assert.match(body, /your lab results are ready in your patient portal/i);
     for (const phi of PHI) assert.ok(!body.includes(phi), `SMS body must not contain ${phi}`);
   });
 
   it('reports the SMS delivered at the status URL (answered by a workflow query)', async () => {
-    const view = await eventually(async () => {
-      const response = await fetch(statusUrl, { headers: { authorization: `Bearer ${stack.secrets.apiToken}` } });
-      if (response.status !== 200) return undefined;
-      const json = (await response.json()) as ResultStatusView;
-      return json.deliveries.some((d) => d.channel === 'sms' && d.status === 'delivered') ? json : undefined;
-    }, 60_000, 'a delivered SMS in the status view');
+    const view = await eventually(
+      async () => {
+        const response = await fetch(statusUrl, { headers: { authorization: `Bearer ${stack.secrets.apiToken}` } });
+        if (response.status !== 200) return undefined;
+        const json = (await response.json()) as ResultStatusView;
+        return json.deliveries.some((d) => d.channel === 'sms' && d.status === 'delivered') ? json : undefined;
+      },
+      60_000,
+      'a delivered SMS in the status view',
+    );
     assert.equal(view.workflowId, workflowId);
     assert.equal(view.signed, true);
     assert.equal(view.acuity, 'normal');
@@ -91,10 +118,18 @@ describe('walking skeleton: a normal, already-signed result reaches the patient 
     assert.ok(stack.urls.temporalUi, 'the stack started the Web UI');
     const ui = await fetch(stack.urls.temporalUi);
     assert.equal(ui.status, 200);
-    const api = await eventually(async () => {
-      const response = await fetch(`${stack.urls.temporalUi}/api/v1/namespaces/default/workflows/${encodeURIComponent(workflowId)}`);
-      return response.status === 200 ? ((await response.json()) as { workflowExecutionInfo?: { type?: { name?: string } } }) : undefined;
-    }, 20_000, 'the workflow through the UI server');
+    const api = await eventually(
+      async () => {
+        const response = await fetch(
+          `${stack.urls.temporalUi}/api/v1/namespaces/default/workflows/${encodeURIComponent(workflowId)}`,
+        );
+        return response.status === 200
+          ? ((await response.json()) as { workflowExecutionInfo?: { type?: { name?: string } } })
+          : undefined;
+      },
+      20_000,
+      'the workflow through the UI server',
+    );
     assert.equal(api.workflowExecutionInfo?.type?.name, 'labResultWorkflow');
   });
 
@@ -104,7 +139,10 @@ describe('walking skeleton: a normal, already-signed result reaches the patient 
     const json = (await response.json()) as { ack: string; duplicate: boolean; results: { workflowId: string }[] };
     assert.equal(json.ack, 'AA');
     assert.equal(json.duplicate, true);
-    assert.deepEqual(json.results.map((r) => r.workflowId), [workflowId]);
+    assert.deepEqual(
+      json.results.map((r) => r.workflowId),
+      [workflowId],
+    );
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(stack.fakes.twilio.messages().filter((m) => m.to === PATIENT_PHONE).length, 1);
     const runs = stack.temporal.workflow.list({ query: `WorkflowId = '${workflowId}'` });

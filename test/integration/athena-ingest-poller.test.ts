@@ -15,7 +15,7 @@ import {
   ATHENA_FEED_POLL_WORKFLOW_TYPE,
   athenaFeedScheduleId,
   type AthenaFeedPollSummary,
-} from '../../workflows/athena-definitions';
+} from '../../workflows/definitions';
 import {
   ATHENA_CLIENT_ID,
   ATHENA_CLIENT_SECRET,

@@ -27,9 +27,12 @@ describe('lint rule keeping workflows/ deterministic', () => {
     });
   }
   it('accepts plain deterministic code', async () => {
-    const [result] = await eslint.lintText('export function add(a: number, b: number): number {\n  return a + b;\n}\n', {
-      filePath: file,
-    });
+    const [result] = await eslint.lintText(
+      'export function add(a: number, b: number): number {\n  return a + b;\n}\n',
+      {
+        filePath: file,
+      },
+    );
     assert.deepEqual(
       (result?.messages ?? []).filter((m) => m.severity === 2).map((m) => m.ruleId),
       [],

@@ -28,7 +28,9 @@ function imports(file: string): { specifier: string; typeOnly: boolean; resolved
   const out: { specifier: string; typeOnly: boolean; resolved: string }[] = [];
   for (const match of text.matchAll(IMPORT)) {
     const specifier = match[3] ?? '';
-    const resolved = specifier.startsWith('.') ? path.relative(PROJECT_ROOT, path.resolve(path.dirname(file), specifier)) : specifier;
+    const resolved = specifier.startsWith('.')
+      ? path.relative(PROJECT_ROOT, path.resolve(path.dirname(file), specifier))
+      : specifier;
     out.push({ specifier, typeOnly: match[2] !== undefined, resolved });
   }
   return out;

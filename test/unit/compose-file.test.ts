@@ -73,20 +73,21 @@ describe('docker-compose.yml (production shape)', () => {
   it('the schema check can fail: a malformed service is rejected', () => {
     const validate = validator();
     const broken = parse(composeText, { merge: true }) as { services: Record<string, Record<string, unknown>> };
-    broken.services.api!.ports = 3000;
-    broken.services.worker!.restart = ['always'];
+    broken.services.api.ports = 3000;
+    broken.services.worker.restart = ['always'];
     assert.equal(validate(broken), false);
   });
 
   it('brings up Temporal on PostgreSQL, the Temporal UI, PostgreSQL, the API and the worker', () => {
     const services = compose.services;
-    for (const name of ['postgresql', 'temporal', 'temporal-ui', 'api', 'worker']) assert.ok(services[name], `service ${name}`);
-    assert.equal(services.temporal!.environment?.DB, 'postgres12');
-    assert.equal(services.temporal!.environment?.POSTGRES_SEEDS, 'postgresql');
-    assert.equal(services.api!.build?.dockerfile, 'Dockerfile');
-    assert.deepEqual(services.api!.command, ['node', 'dist/api/server.js']);
-    assert.deepEqual(services.worker!.command, ['node', 'dist/worker/main.js']);
-    assert.equal(services.worker!.image, services.api!.image);
+    for (const name of ['postgresql', 'temporal', 'temporal-ui', 'api', 'worker'])
+      assert.ok(services[name], `service ${name}`);
+    assert.equal(services.temporal.environment?.DB, 'postgres12');
+    assert.equal(services.temporal.environment?.POSTGRES_SEEDS, 'postgresql');
+    assert.equal(services.api.build?.dockerfile, 'Dockerfile');
+    assert.deepEqual(services.api.command, ['node', 'dist/api/server.js']);
+    assert.deepEqual(services.worker.command, ['node', 'dist/worker/main.js']);
+    assert.equal(services.worker.image, services.api.image);
     assert.ok(existsSync(path.join(PROJECT_ROOT, 'Dockerfile')));
     const dockerfile = readFileSync(path.join(PROJECT_ROOT, 'Dockerfile'), 'utf8');
     assert.match(dockerfile, /npm run build/);
@@ -96,7 +97,8 @@ describe('docker-compose.yml (production shape)', () => {
   it('gives the API and the worker every setting the configuration requires', () => {
     for (const name of ['api', 'worker']) {
       const env: NodeJS.ProcessEnv = {};
-      for (const [key, value] of Object.entries(compose.services[name]!.environment ?? {})) env[key] = interpolate(String(value));
+      for (const [key, value] of Object.entries(compose.services[name].environment ?? {}))
+        env[key] = interpolate(String(value));
       // Empty optional values (e.g. TWILIO_FROM_NUMBER when a Messaging Service is used) mean "unset".
       for (const key of Object.keys(env)) if (env[key] === '') delete env[key];
       env.TWILIO_MESSAGING_SERVICE_SID = `MG${'b'.repeat(32)}`;
@@ -112,8 +114,18 @@ describe('docker-compose.yml (production shape)', () => {
       t.diagnostic('docker compose plugin not available here; validated against the Compose JSON schema only');
       return;
     }
-    const env = { ...process.env, ...FAKE_VALUES, LABLOOP_DB_PASSWORD: 'x', TEMPORAL_DB_PASSWORD: 'x', LABLOOP_ID_SECRET: 'x'.repeat(20) };
-    const result = spawnSync('docker', ['compose', '-f', 'docker-compose.yml', 'config', '-q'], { cwd: PROJECT_ROOT, env, encoding: 'utf8' });
+    const env = {
+      ...process.env,
+      ...FAKE_VALUES,
+      LABLOOP_DB_PASSWORD: 'x',
+      TEMPORAL_DB_PASSWORD: 'x',
+      LABLOOP_ID_SECRET: 'x'.repeat(20),
+    };
+    const result = spawnSync('docker', ['compose', '-f', 'docker-compose.yml', 'config', '-q'], {
+      cwd: PROJECT_ROOT,
+      env,
+      encoding: 'utf8',
+    });
     assert.equal(result.status, 0, result.stderr);
   });
 });
