@@ -84,6 +84,8 @@ export interface PageOutcome {
   alreadySent: boolean;
   /** When the page was accepted (ISO), for the "log the page time" rule. */
   pagedAt: string;
+  /** Who was actually paged: differs from the request when the practice's on-call rota redirects it. */
+  pagedStaffId?: string;
 }
 
 export interface PortalNoteRequest extends SendKey {

@@ -1,4 +1,5 @@
 import { ApplicationFailure } from '@temporalio/activity';
+import { onCallStaffAt } from '../domain/on-call';
 import type { PatientContact } from '../domain/lab-result';
 import type { PracticePolicy, StaffMember } from '../domain/practice';
 import { SpruceError, type SpruceContact } from '../lib/clients/spruce';
@@ -130,7 +131,8 @@ export function createSpruceActivities(
      */
     async pageStaff(request: PageRequest) {
       const policy = policyOf(deps, request.practiceId);
-      const member = spruceMemberOf(policy, request.staffId);
+      const staffId = await resolveOnCall(deps, policy, request);
+      const member = spruceMemberOf(policy, staffId);
       const key = outboxIdempotencyKey(request);
       try {
         const outcome = await sendOnce(
@@ -156,12 +158,44 @@ export function createSpruceActivities(
           pageRef: outcome.providerMessageId,
           alreadySent: outcome.alreadySent,
           pagedAt: outcome.sentAt.toISOString(),
+          pagedStaffId: staffId,
         };
       } catch (err) {
         throw spruceFailure(err);
       }
     },
   };
+}
+
+/**
+ * The workflow pages "the on-call provider" as the practice's default on-call ID; the rota in the
+ * practice configuration decides who that is at the moment of the page (a retry after a shift
+ * change pages the new person, unless the first attempt's page was already recorded). A rota
+ * redirect is audited, so the log says who was actually paged and why.
+ */
+async function resolveOnCall(deps: SpruceDeps, policy: PracticePolicy, request: PageRequest): Promise<string> {
+  if (request.staffId !== policy.onCallProviderId || (policy.onCallSchedule ?? []).length === 0) return request.staffId;
+  const at = deps.now().toISOString();
+  const { staffId, shift } = onCallStaffAt(
+    at,
+    policy.calendar.timeZone,
+    policy.onCallSchedule ?? [],
+    policy.onCallProviderId,
+  );
+  if (staffId !== request.staffId) {
+    await deps.audit.append({
+      occurredAt: at,
+      practiceId: policy.practiceId,
+      workflowId: request.workflowId,
+      actor: { type: 'system', id: 'worker' },
+      action: 'routing-decision',
+      channel: 'page',
+      outcome: 'on-call-rota',
+      details: { step: request.step, requested: request.staffId, paged: staffId, shift: shift ?? null },
+      idempotencyKey: `${outboxIdempotencyKey(request)}:on-call`,
+    });
+  }
+  return staffId;
 }
 
 function policyOf(deps: Pick<ActivityDeps, 'practices'>, practiceId: string): PracticePolicy {

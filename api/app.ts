@@ -146,6 +146,7 @@ export async function buildApp(deps: ApiDeps): Promise<BuiltApp> {
   );
   await app.register(
     codecRoutes({
+      audit,
       codecs: deps.temporal.options.loadedDataConverter.payloadCodecs,
       namespace: deps.temporal.options.namespace,
       allowedOrigins: deps.temporalUiOrigins ?? [],

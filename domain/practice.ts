@@ -1,4 +1,5 @@
 import type { Acuity } from './lab-result';
+import type { OnCallShift } from './on-call';
 
 /**
  * A practice's policy, as the workflow needs it. It is snapshotted into the workflow input when the
@@ -51,6 +52,11 @@ export interface PracticePolicy {
   escalationStepMinutes: number;
   /** Who is escalated to, after the ordering provider: covering/on-call, then the administrator. */
   onCallProviderId: string;
+  /**
+   * Weekly on-call rota (practice zone). A page meant for the on-call provider goes to whoever this
+   * names at the time of the page; `onCallProviderId` covers any time it leaves open.
+   */
+  onCallSchedule?: OnCallShift[];
   administratorId: string;
   /** Everyone who may act in the review app; sign-off is limited to role "provider". */
   staff: StaffMember[];

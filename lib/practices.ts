@@ -24,6 +24,16 @@ const PolicySchema = z.object({
   signOffSlaMinutes: z.object({ normal: z.number().int().positive(), abnormal: z.number().int().positive() }),
   escalationStepMinutes: z.number().int().positive().default(60),
   onCallProviderId: z.string().min(1),
+  onCallSchedule: z
+    .array(
+      z.object({
+        weekdays: z.array(z.number().int().min(1).max(7)).min(1),
+        start: localTime,
+        end: localTime,
+        staffId: z.string().min(1),
+      }),
+    )
+    .optional(),
   administratorId: z.string().min(1),
   staff: z
     .array(
@@ -94,6 +104,14 @@ export class PracticeRegistry {
       const staffIds = new Set(entry.policy.staff.map((s) => s.id));
       for (const ref of [entry.policy.onCallProviderId, entry.policy.administratorId]) {
         if (!staffIds.has(ref)) throw new Error(`practice ${id}: ${ref} is not in its staff list`);
+      }
+      for (const [i, shift] of (entry.policy.onCallSchedule ?? []).entries()) {
+        const member = entry.policy.staff.find((s) => s.id === shift.staffId);
+        if (member?.role !== 'provider') {
+          throw new Error(
+            `practice ${id}: onCallSchedule[${i}].staffId ${shift.staffId} is not a provider of the practice`,
+          );
+        }
       }
     }
   }

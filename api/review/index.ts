@@ -2,6 +2,7 @@ import path from 'node:path';
 import formbody from '@fastify/formbody';
 import fastifyStatic from '@fastify/static';
 import fastifyView from '@fastify/view';
+import { createAuditLog } from '../../lib/audit';
 import type { Client } from '@temporalio/client';
 import { Eta } from 'eta';
 import type { FastifyError, FastifyPluginAsync } from 'fastify';
@@ -149,7 +150,7 @@ export function reviewApp(deps: ReviewAppDeps): FastifyPluginAsync {
       idleMinutes: settings.idleMinutes,
     });
     queueRoutes(app, { pool: deps.pool, now: deps.now });
-    resultRoutes(app, { temporal: deps.temporal, now: deps.now });
+    resultRoutes(app, { temporal: deps.temporal, now: deps.now, audit: createAuditLog(deps.pool) });
     callTaskRoutes(app, { pool: deps.pool, temporal: deps.temporal, now: deps.now });
   };
 }

@@ -42,7 +42,7 @@ export function queueRoutes(app: FastifyInstance, deps: { pool: Pool; now: () =>
           ? request.query.scope
           : (scopes[0] ?? 'practice');
       const now = deps.now();
-      const items = await listQueue(deps.pool, { practice: user.practice, scope, viewer: user.staff });
+      const items = await listQueue(deps.pool, { practice: user.practice, scope, viewer: user.staff, now: deps.now() });
       const rows = items.map((item) => queueRowView(item, user.practice, now));
       const criticals = items.filter((i) => i.acuity === 'critical').length;
       const count = rows.length === QUEUE_PAGE_LIMIT ? `The first ${QUEUE_PAGE_LIMIT}` : String(rows.length);

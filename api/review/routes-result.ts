@@ -1,3 +1,4 @@
+import type { AuditSink } from '../../lib/audit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Client } from '@temporalio/client';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -51,7 +52,10 @@ const PAGE_NOTICES: Record<string, Notice> = {
   annotated: { kind: 'success', text: 'Annotation saved.' },
 };
 
-export function resultRoutes(app: FastifyInstance, deps: { temporal: Client; now: () => Date }): void {
+export function resultRoutes(
+  app: FastifyInstance,
+  deps: { temporal: Client; now: () => Date; audit: Pick<AuditSink, 'append'> },
+): void {
   const routes = app.withTypeProvider<ZodTypeProvider>();
   const requireCsrf = csrfCheck(app);
   const forbidden = async (request: FastifyRequest, reply: FastifyReply, message: string) => {
@@ -77,7 +81,20 @@ export function resultRoutes(app: FastifyInstance, deps: { temporal: Client; now
   const loadDetail = async (request: FastifyRequest, reply: FastifyReply, workflowId: string) => {
     const user = userOf(request);
     const outcome = await fetchResultDetail(deps.temporal, workflowId);
-    if (outcome.kind === 'ok' && outcome.detail.view.practiceId === user.practice.practiceId) return outcome.detail;
+    if (outcome.kind === 'ok' && outcome.detail.view.practiceId === user.practice.practiceId) {
+      // Showing a result is reading PHI: HIPAA access logging wants who saw which result, when.
+      await deps.audit.append({
+        occurredAt: deps.now().toISOString(),
+        practiceId: user.practice.practiceId,
+        workflowId,
+        patientId: outcome.detail.result.patient.id,
+        actor: { type: user.role === 'provider' ? 'provider' : 'staff', id: user.staff.id },
+        action: 'phi-access',
+        outcome: 'viewed',
+        details: { view: 'result-detail', method: request.method },
+      });
+      return outcome.detail;
+    }
     if (outcome.kind === 'unavailable') {
       await messagePage(
         request,

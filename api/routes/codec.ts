@@ -1,4 +1,5 @@
 import cors from '@fastify/cors';
+import type { AuditSink } from '../../lib/audit';
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Payload, PayloadCodec } from '@temporalio/common';
@@ -49,6 +50,8 @@ const CodecBody = z.object({
 type PayloadJson = z.infer<typeof PayloadJson>;
 
 export interface CodecRouteDeps {
+  /** Where decodes are audited (HIPAA access logging); optional for the encode-only tests. */
+  audit?: Pick<AuditSink, 'append'>;
   /** Run in order to encode, in reverse to decode (as the SDK does). */
   codecs: readonly PayloadCodec[];
   /** The namespace whose payloads these codecs belong to. */
@@ -108,6 +111,18 @@ export function codecRoutes(deps: CodecRouteDeps): FastifyPluginAsync {
               { caller: callerId(request.privilegedCaller), operation, payloads: payloads.length },
               'codec request served',
             );
+            if (operation === 'decode' && deps.audit !== undefined) {
+              // Decrypted payloads are PHI in an operator's browser: audited like any other PHI read.
+              const caller = request.privilegedCaller;
+              await deps.audit.append({
+                occurredAt: new Date().toISOString(),
+                practiceId: caller?.kind === 'session' ? caller.practiceId : null,
+                actor: { type: 'staff', id: callerId(caller) ?? 'unknown' },
+                action: 'phi-access',
+                outcome: 'decoded',
+                details: { view: 'temporal-codec', payloads: payloads.length, namespace: deps.namespace },
+              });
+            }
             return reply.header('cache-control', 'no-store').send({ payloads: payloads.map(toJson) });
           },
         );

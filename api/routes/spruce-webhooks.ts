@@ -12,7 +12,8 @@ import { applyConsentChange, signalPatientReply } from '../../lib/consent/apply-
 import { phonesOfPatient, type PatientRef } from '../../lib/consent/repository';
 import { classifyInboundText } from '../../lib/consent/revocation';
 import type { WorkflowSignaller } from '../../lib/consent/workflow-signaller';
-import { deliveryStatusSignal } from '../../workflows/definitions';
+import { badRequest } from './bad-request';
+import { auditAndSignalDeliveryStatus } from './delivery-status';
 
 /**
  * Spruce webhooks (`POST /webhooks/spruce`).
@@ -79,24 +80,14 @@ export function spruceWebhookRoutes(deps: SpruceWebhookDeps): FastifyPluginAsync
         return reply.code(400).send({ error: 'Bad Request', message: 'body is not JSON' });
       }
       const event = SpruceWebhookEventSchema.safeParse(json);
-      if (!event.success) {
-        return reply.code(400).send({
-          error: 'Bad Request',
-          message: event.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '),
-        });
-      }
+      if (!event.success) return badRequest(reply, event.error);
       const eventTime = new Date(event.data.eventTime);
       if (Number.isNaN(eventTime.getTime())) {
         return reply.code(400).send({ error: 'Bad Request', message: 'eventTime: must be an RFC 3339 timestamp' });
       }
       if (!ITEM_EVENTS.has(event.data.type)) return reply.code(200).send({ ignored: event.data.type });
       const item = ConversationItemSchema.safeParse(event.data.data.object);
-      if (!item.success) {
-        return reply.code(400).send({
-          error: 'Bad Request',
-          message: item.error.issues.map((i) => `data.object.${i.path.join('.')}: ${i.message}`).join('; '),
-        });
-      }
+      if (!item.success) return badRequest(reply, item.error, { under: 'data.object' });
 
       const result = await handleItemEvent(
         deps,
@@ -181,27 +172,14 @@ async function handleOurItem(deps: SpruceWebhookDeps, item: SpruceConversationIt
     }
   }
   if (owner === undefined) return 'unmatched-delivery';
-  const at = deps.now().toISOString();
-  await deps.audit.append({
-    occurredAt: at,
-    practiceId: owner.practiceId,
-    workflowId: owner.workflowId,
-    ...(owner.patientId !== undefined ? { patientId: owner.patientId } : {}),
-    actor: { type: 'system', id: 'spruce' },
-    action: 'delivery-status',
+  await auditAndSignalDeliveryStatus(deps, owner, {
+    provider: 'spruce',
     channel,
-    outcome: 'sent',
+    providerMessageId: requestId,
+    status: 'sent',
     details: { providerMessageId: requestId, itemId: item.id },
     idempotencyKey: `delivery:spruce:${item.id}`,
   });
-  if (owner.applied) {
-    await deps.signaller.signal(owner.workflowId, deliveryStatusSignal, {
-      channel,
-      providerMessageId: requestId,
-      status: 'sent',
-      at,
-    });
-  }
   return 'delivery';
 }
 

@@ -8,7 +8,9 @@ import { verifyTwilioSignature } from '../../lib/clients/twilio';
 import { handleInboundSms } from '../../lib/consent/inbound-sms';
 import type { WorkflowSignaller } from '../../lib/consent/workflow-signaller';
 import type { PracticeRegistry } from '../../lib/practices';
-import { deliveryStatusSignal, DELIVERY_STATUSES, type DeliveryStatus } from '../../workflows/definitions';
+import { DELIVERY_STATUSES, type DeliveryStatus } from '../../workflows/definitions';
+import { badRequest } from './bad-request';
+import { auditAndSignalDeliveryStatus } from './delivery-status';
 
 /** Twilio's callback body is small; 64 KiB bounds it generously (an inbound Body is at most 1600 characters). */
 const TWILIO_BODY_LIMIT_BYTES = 64 * 1024;
@@ -66,14 +68,6 @@ export interface TwilioWebhookDeps {
   /** To number or Messaging Service SID → practices it serves (TWILIO_INBOUND_PRACTICES). */
   inboundPractices: Map<string, string[]>;
   now: () => Date;
-}
-
-function badRequest(reply: FastifyReply, error: z.ZodError): FastifyReply {
-  // Field names and rules only: values here are phone numbers and message text.
-  return reply.code(400).send({
-    error: 'Bad Request',
-    message: error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '),
-  });
 }
 
 /** `<Response><Message>…</Message></Response>` with the text XML-escaped, or an empty response. */
@@ -138,16 +132,13 @@ export function twilioWebhookRoutes(deps: TwilioWebhookDeps): FastifyPluginAsync
         request.log.warn({ messageSid: sid }, 'status callback for an unknown message');
         return reply.code(204).send();
       } else {
-        const at = deps.now().toISOString();
-        await deps.audit.append({
-          occurredAt: at,
-          practiceId: owner.practiceId,
-          workflowId: owner.workflowId,
-          ...(owner.patientId !== undefined ? { patientId: owner.patientId } : {}),
-          actor: { type: 'system', id: 'twilio' },
-          action: 'delivery-status',
+        // A late, lower-ranked status (sent after delivered) is recorded in the audit but not signalled.
+        await auditAndSignalDeliveryStatus(deps, owner, {
+          provider: 'twilio',
           channel: 'sms',
-          outcome: status,
+          providerMessageId: sid,
+          status,
+          ...(errorCode !== undefined ? { errorCode } : {}),
           details: {
             providerMessageId: sid,
             applied: owner.applied,
@@ -155,16 +146,6 @@ export function twilioWebhookRoutes(deps: TwilioWebhookDeps): FastifyPluginAsync
           },
           idempotencyKey: `delivery:sms:${sid}:${twilioStatus}`,
         });
-        // A late, lower-ranked status (sent after delivered) is recorded in the audit but not signalled.
-        if (owner.applied) {
-          await deps.signaller.signal(owner.workflowId, deliveryStatusSignal, {
-            channel: 'sms',
-            providerMessageId: sid,
-            status,
-            ...(errorCode !== undefined ? { errorCode } : {}),
-            at,
-          });
-        }
       }
       await deps.pool.query(
         `UPDATE inbound_event SET status = 'processed', processed_at = now() WHERE channel = 'sms' AND event_key = $1`,

@@ -25,6 +25,8 @@ export const AUDIT_ACTIONS = [
   'patient-reply',
   // Exports of the log are themselves audited.
   'export',
+  // Reading PHI: a result opened in the review app, payloads decrypted through the codec endpoint.
+  'phi-access',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
@@ -45,7 +47,7 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [key:
 export interface AuditEventInput {
   /** When it happened (ISO-8601 with offset). Stored and hashed at millisecond precision. */
   occurredAt: string;
-  /** Required for every action except 'export', which may span practices. */
+  /** Required for every action except 'export' and 'phi-access' (a codec decode knows no practice). */
   practiceId: string | null;
   /** The lab-result workflow, when the event belongs to one (a consent change or export may not). */
   workflowId?: string;

@@ -50,8 +50,8 @@ const EventSchema = z
     details: z.unknown().optional(),
     idempotencyKey: text.optional(),
   })
-  .refine((e) => e.practiceId !== null || e.action === 'export', {
-    message: "is required (only an 'export' event may span practices)",
+  .refine((e) => e.practiceId !== null || e.action === 'export' || e.action === 'phi-access', {
+    message: "is required (only 'export' and 'phi-access' events may lack a practice)",
     path: ['practiceId'],
   });
 

@@ -1,7 +1,6 @@
 import type { Pool } from 'pg';
 import type { Acuity } from '../../domain/lab-result';
-import type { CallCompletedEvent } from '../../workflows/definitions';
-import { CallTaskError, completeCallTask } from '../call-tasks';
+import { CALL_TASK_OUTCOMES, CallTaskError, completeCallTask } from '../call-tasks';
 
 /**
  * Outbound-call tasks as staff work them in the review app: the open tasks of `call_task`
@@ -10,12 +9,8 @@ import { CallTaskError, completeCallTask } from '../call-tasks';
  * completion goes through lib/call-tasks inside a transaction with the workflow signal.
  */
 
-export const CALL_OUTCOMES = [
-  'reached',
-  'voicemail',
-  'no-answer',
-  'wrong-number',
-] as const satisfies readonly CallCompletedEvent['outcome'][];
+/** The outcomes staff can record for a call: the call-task outcomes, in the order the form lists them. */
+export const CALL_OUTCOMES = CALL_TASK_OUTCOMES;
 export type CallOutcome = (typeof CALL_OUTCOMES)[number];
 
 export const CALL_OUTCOME_LABELS: Readonly<Record<CallOutcome, string>> = {

@@ -1,3 +1,4 @@
+import { onCallStaffAt } from '../../domain/on-call';
 import type { Pool } from 'pg';
 import type { Acuity, ResultStatus } from '../../domain/lab-result';
 import type { PracticePolicy, StaffMember } from '../../domain/practice';
@@ -79,7 +80,7 @@ const QUEUE_ORDER = `(acuity = 'critical') DESC, sla_deadline ASC NULLS LAST, re
 
 export async function listQueue(
   pool: Pool,
-  options: { practice: PracticePolicy; scope: QueueScope; viewer: StaffMember; limit?: number },
+  options: { practice: PracticePolicy; scope: QueueScope; viewer: StaffMember; limit?: number; now?: Date },
 ): Promise<QueueItem[]> {
   const limit = options.limit ?? QUEUE_PAGE_LIMIT;
   if (options.scope === 'practice') {
@@ -89,7 +90,14 @@ export async function listQueue(
     );
     return rows.map(toItem);
   }
-  const isOnCall = options.viewer.id === options.practice.onCallProviderId;
+  // The default on-call provider always sees escalations; so does whoever the rota names right now.
+  const onCallNow = onCallStaffAt(
+    (options.now ?? new Date()).toISOString(),
+    options.practice.calendar.timeZone,
+    options.practice.onCallSchedule ?? [],
+    options.practice.onCallProviderId,
+  ).staffId;
+  const isOnCall = options.viewer.id === options.practice.onCallProviderId || options.viewer.id === onCallNow;
   const practiceProviders = options.practice.staff.filter((s) => s.role === 'provider').flatMap(providerIdentifiers);
   const { rows } = await pool.query<Row>(
     `SELECT ${COLUMNS} FROM review_item

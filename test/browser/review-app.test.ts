@@ -269,6 +269,14 @@ describe('review app in Chromium', () => {
       assert.ok(!sms.body.includes(phi), `the SMS carries no PHI (${phi})`);
     }
 
+    // Opening the result was a PHI read: audited with who and which result, no content.
+    const views = await stack.pool.query<{ actor_id: string; details: Record<string, unknown> }>(
+      `SELECT actor_id, details FROM audit_log WHERE action = 'phi-access' AND outcome = 'viewed' AND workflow_id = $1`,
+      [workflowIds.normalFirst],
+    );
+    assert.ok(views.rows.length >= 1, 'viewing the result is in the audit log');
+    assert.equal(views.rows[0]?.actor_id, 'prov-1');
+
     await eventually(
       async () => {
         await provider.goto(`${stack.urls.review}/queue`);

@@ -8,6 +8,8 @@ import { CODEC_BODY_LIMIT_BYTES } from '../../api/routes/codec';
 import { EncryptionCodec, generateCodecKey, parseCodecKeys } from '../../lib/temporal/encryption-codec';
 import { TEST_TOKENS, testApiDeps } from '../support/api-app';
 import { TEST_CODEC_KEYS } from '../support/temporal';
+import { createTestDatabase, type TestDatabase } from '../support/database';
+import type { ApiDeps } from '../../api/deps';
 
 /**
  * The codec endpoint for the Temporal Web UI and CLI, in the codec-server protocol: a round trip
@@ -44,25 +46,28 @@ describe('codec endpoint', () => {
   let app: FastifyInstance;
   let url: string;
   const workerCodec = new EncryptionCodec(parseCodecKeys(TEST_CODEC_KEYS));
-  const deps = testApiDeps({
-    staffSession: (request) => {
-      const match = /(?:^|;\s*)session=([^:;]+):([a-z]+)/.exec(request.headers.cookie ?? '');
-      return Promise.resolve(
-        match === null
-          ? undefined
-          : { staffId: match[1], practiceId: '195900', role: match[2] as StaffSessionCaller['role'] },
-      );
-    },
-  });
+  let db: TestDatabase;
+  let deps: ApiDeps;
+  const staffSession: ApiDeps['staffSession'] = (request) => {
+    const match = /(?:^|;\s*)session=([^:;]+):([a-z]+)/.exec(request.headers.cookie ?? '');
+    return Promise.resolve(
+      match === null
+        ? undefined
+        : { staffId: match[1], practiceId: '195900', role: match[2] as StaffSessionCaller['role'] },
+    );
+  };
 
   before(async () => {
+    // A real database: every decode is audited as a PHI read, and the audit append must succeed.
+    db = await createTestDatabase('codec_endpoint');
+    deps = testApiDeps({ pool: db.pool, staffSession });
     ({ app } = await buildApp(deps));
     url = await app.listen({ host: '127.0.0.1', port: 0 });
   });
   after(async () => {
     await app?.close();
     await deps.temporal.connection.close();
-    await deps.pool.end();
+    await db?.close();
   });
 
   const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
@@ -213,5 +218,25 @@ describe('codec endpoint', () => {
     const big = { payloads: [{ metadata: {}, data: 'A'.repeat(CODEC_BODY_LIMIT_BYTES) }] };
     assert.equal((await post('/codec/decode', big, OPS)).statusCode, 413);
     assert.equal((await post('/codec/decode', big)).statusCode, 401);
+  });
+
+  it('audits every decode as a PHI read (who, how many payloads), and never an encode', async () => {
+    const before = await db.pool.query<{ n: string }>(
+      `SELECT count(*) AS n FROM audit_log WHERE action = 'phi-access'`,
+    );
+    const encoded = await workerCodec.encode([defaultPayloadConverter.toPayload(PHI)]);
+    const response = await post('/codec/decode', toJson(encoded), OPS);
+    assert.equal(response.statusCode, 200);
+    const encodeOnly = await post('/codec/encode', toJson([defaultPayloadConverter.toPayload('x')]), OPS);
+    assert.equal(encodeOnly.statusCode, 200);
+    const { rows } = await db.pool.query<{ actor_id: string; outcome: string; details: Record<string, unknown> }>(
+      `SELECT actor_id, outcome, details FROM audit_log WHERE action = 'phi-access' ORDER BY seq`,
+    );
+    assert.equal(rows.length, Number(before.rows[0]?.n ?? 0) + 1);
+    const last = rows.at(-1);
+    assert.equal(last?.actor_id, 'token:ops-client');
+    assert.equal(last?.outcome, 'decoded');
+    assert.equal(last?.details.payloads, 1);
+    assert.ok(!JSON.stringify(rows).includes(PHI.name), 'the audit row carries no PHI');
   });
 });

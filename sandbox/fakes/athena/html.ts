@@ -1,3 +1,4 @@
+import { escapeHtml as escapeText } from '../shared/http';
 import type { AthenaFakeStore } from './store';
 import type { WebhookDelivery } from './webhook-sender';
 
@@ -7,13 +8,9 @@ import type { WebhookDelivery } from './webhook-sender';
  * Synthetic data only; everything is escaped.
  */
 
+/** Any cell value as escaped text (undefined shows as empty). */
 function escapeHtml(value: string | number | boolean | undefined): string {
-  return String(value ?? '')
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
+  return escapeText(String(value ?? ''));
 }
 
 function table(caption: string, headers: string[], rows: (string | number | undefined)[][]): string {

@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DateTime } from 'luxon';
@@ -10,6 +10,7 @@ import {
   type FailureAction,
   type FailureRuleInput,
 } from './failures';
+import { constantTimeEqual } from '../shared/http';
 import { renderHomePage } from './html';
 import {
   AnalyteSeedSchema,
@@ -157,12 +158,6 @@ function formFields(form: URLSearchParams): Record<string, string> {
   return fields;
 }
 
-function safeEqual(a: string, b: string): boolean {
-  const left = Buffer.from(a);
-  const right = Buffer.from(b);
-  return left.length === right.length && timingSafeEqual(left, right);
-}
-
 export async function startAthenaFake(options: AthenaFakeOptions): Promise<AthenaFake> {
   const tokenTtlSeconds = options.tokenTtlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS;
   let baseUrl = '';
@@ -182,7 +177,7 @@ export async function startAthenaFake(options: AthenaFakeOptions): Promise<Athen
 
   function issueToken(request: IncomingMessage, form: URLSearchParams): FakeResponse {
     const expected = `Basic ${Buffer.from(`${options.clientId}:${options.clientSecret}`).toString('base64')}`;
-    if (!safeEqual(request.headers.authorization ?? '', expected)) {
+    if (!constantTimeEqual(request.headers.authorization ?? '', expected)) {
       return { status: 401, body: { error: 'invalid_client', detailedmessage: 'Client authentication failed.' } };
     }
     if (form.get('grant_type') !== 'client_credentials') {

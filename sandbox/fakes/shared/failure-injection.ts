@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { FakeHttpError, parseJsonBody, readBody, sendJson } from './http';
+import { parseJsonBody, readBody, sendJson } from './http';
+import { parseControl } from './validation';
 
 /**
  * Failure injection shared by the fakes. A test (or the sandbox, through `/__fake/…`) queues
@@ -95,17 +96,6 @@ export class FailureInjector {
   state(): FailureState {
     return { queued: [...this.queued], outage: this.outage };
   }
-}
-
-function parseControl<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) {
-    throw new FakeHttpError(
-      400,
-      parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '),
-    );
-  }
-  return parsed.data;
 }
 
 /**

@@ -1,4 +1,5 @@
 export {
+  constantTimeEqual,
   escapeHtml,
   FakeHttpError,
   formValue,
@@ -37,3 +38,4 @@ export {
   type Responder,
   type WebhookReceiver,
 } from './webhook-receiver';
+export { parseControl, zodIssuesMessage } from './validation';

@@ -1,4 +1,4 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import {
@@ -8,6 +8,7 @@ import {
   type InjectedFailure,
 } from '../shared/failure-injection';
 import {
+  constantTimeEqual,
   FakeHttpError,
   parseJsonBody,
   readBody,
@@ -17,6 +18,7 @@ import {
   startFakeHttpServer,
 } from '../shared/http';
 import { TaskTracker } from '../shared/tasks';
+import { parseControl, zodIssuesMessage } from '../shared/validation';
 import { WebhookDispatcher, type WebhookAttempt } from '../shared/webhook-dispatcher';
 import {
   contactJson,
@@ -269,10 +271,6 @@ const ControlSchemas = {
   webhookUrl: z.object({ url: z.url().nullable() }),
 };
 
-function zodMessage(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
-}
-
 /** Normalise a phone number the way Spruce accepts them (2065551234, +12065551234, (206) 555-1234). */
 function toE164(value: string): string | undefined {
   const trimmed = value.trim();
@@ -287,12 +285,6 @@ function matches<T>(values: T[], match: 'all' | 'any' | 'none', test: (value: T)
   if (match === 'all') return values.every(test);
   if (match === 'none') return !values.some(test);
   return values.some(test);
-}
-
-function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 function defaultEndpoints(): FakeEndpoint[] {
@@ -494,7 +486,7 @@ export async function startSpruceFake(options: SpruceFakeOptions): Promise<Spruc
 
   function parse<T extends z.ZodType>(schema: T, ctx: Context): z.output<T> | Reply {
     const parsed = schema.safeParse(ctx.json());
-    return parsed.success ? parsed.data : bad(zodMessage(parsed.error));
+    return parsed.success ? parsed.data : bad(zodIssuesMessage(parsed.error));
   }
   const isReply = (value: unknown): value is Reply =>
     typeof value === 'object' && value !== null && 'status' in value && typeof (value as Reply).status === 'number';
@@ -916,7 +908,7 @@ export async function startSpruceFake(options: SpruceFakeOptions): Promise<Spruc
     const headers: Record<string, string> = { 's-request-id': newId.request() };
     const auth = req.headers.authorization ?? '';
     const token = /^Bearer\s+(.+)$/i.exec(auth)?.[1] ?? '';
-    if (!safeEqual(token, options.token)) {
+    if (!constantTimeEqual(token, options.token)) {
       sendReply(res, { status: 403, body: spruceError(403, 'FORBIDDEN', 'invalid or disabled API token') }, headers);
       return;
     }
@@ -1088,12 +1080,6 @@ export async function startSpruceFake(options: SpruceFakeOptions): Promise<Spruc
     failures.reset();
     if (dispatcher.isHolding()) dispatcher.release();
     dispatcher.clearLog();
-  }
-
-  function parseControl<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
-    const parsed = schema.safeParse(value);
-    if (!parsed.success) throw new FakeHttpError(400, zodMessage(parsed.error));
-    return parsed.data;
   }
 
   async function handleControl(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {

@@ -1,4 +1,4 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { smsSegments } from '../../../lib/sms/segments';
@@ -9,7 +9,7 @@ import {
   type InjectedFailure,
 } from '../shared/failure-injection';
 import {
-  FakeHttpError,
+  constantTimeEqual,
   formValue,
   parseForm,
   parseJsonBody,
@@ -20,6 +20,7 @@ import {
   startFakeHttpServer,
 } from '../shared/http';
 import { TaskTracker } from '../shared/tasks';
+import { parseControl } from '../shared/validation';
 import { WebhookDispatcher, type WebhookAttempt } from '../shared/webhook-dispatcher';
 import { twilioError, twilioErrorForStatus, type TwilioErrorBody } from './errors';
 import {
@@ -143,23 +144,6 @@ const ControlSchemas = {
   inbound: z.object({ from: z.string().regex(E164), to: z.string().regex(E164), body: z.string() }),
   inboundUrl: z.object({ url: z.url().nullable() }),
 };
-
-function parseControl<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) {
-    throw new FakeHttpError(
-      400,
-      parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '),
-    );
-  }
-  return parsed.data;
-}
-
-function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
 
 function nowMs(): number {
   return performance.timeOrigin + performance.now();
@@ -324,7 +308,7 @@ export async function startTwilioFake(options: TwilioFakeOptions): Promise<Twili
     const sep = decoded.indexOf(':');
     const user = sep < 0 ? '' : decoded.slice(0, sep);
     const password = sep < 0 ? '' : decoded.slice(sep + 1);
-    if (!safeEqual(user, accountSid) || !safeEqual(password, authToken)) return twilioError(20003);
+    if (!constantTimeEqual(user, accountSid) || !constantTimeEqual(password, authToken)) return twilioError(20003);
     if (pathAccount !== accountSid) return twilioError(20404);
     return undefined;
   }

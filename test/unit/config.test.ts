@@ -1,0 +1,80 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { ConfigError, loadConfig } from '../../lib/config';
+import { PROJECT_ROOT } from '../../lib/tools';
+
+/** Configuration is validated once at start and a bad setting is named, never echoed. */
+const VALID: NodeJS.ProcessEnv = {
+  LABLOOP_CODEC_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}`,
+  LABLOOP_ID_SECRET: 'id-secret-0123456789',
+  PUBLIC_BASE_URL: 'https://labloop.example.org',
+  LABLOOP_API_TOKENS: 'engine:token-0123456789abcdef',
+  TWILIO_ACCOUNT_SID: `AC${'a'.repeat(32)}`,
+  TWILIO_AUTH_TOKEN: 'twilio-token-0123456789',
+  TWILIO_MESSAGING_SERVICE_SID: `MG${'b'.repeat(32)}`,
+  SPRUCE_API_TOKEN: 'spruce-token-0123',
+  SPRUCE_WEBHOOK_SECRET: 'spruce-secret-0123456789',
+  ATHENA_CLIENT_ID: 'client',
+  ATHENA_CLIENT_SECRET: 'athena-secret-0123',
+  ATHENA_WEBHOOK_SECRET: 'athena-webhook-0123456789',
+};
+
+function problemsOf(env: NodeJS.ProcessEnv): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    return err.problems;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('configuration', () => {
+  it('accepts a complete development configuration with defaults filled in', () => {
+    const config = loadConfig(VALID);
+    assert.equal(config.API_PORT, 3000);
+    assert.equal(config.NODE_ENV, 'development');
+  });
+
+  it('names every missing setting at once', () => {
+    const problems = problemsOf({});
+    for (const name of [
+      'LABLOOP_CODEC_KEYS',
+      'LABLOOP_ID_SECRET',
+      'PUBLIC_BASE_URL',
+      'TWILIO_ACCOUNT_SID',
+      'ATHENA_CLIENT_ID',
+    ]) {
+      assert.ok(
+        problems.some((p) => p.startsWith(`${name}: missing`)),
+        `${name} named in: ${problems.join('; ')}`,
+      );
+    }
+  });
+
+  it('names a bad setting without echoing its value (it may be a secret)', () => {
+    const secret = 'short';
+    const problems = problemsOf({ ...VALID, TWILIO_AUTH_TOKEN: secret, API_PORT: '70000' });
+    assert.ok(problems.some((p) => p.startsWith('TWILIO_AUTH_TOKEN:')));
+    assert.ok(problems.some((p) => p.startsWith('API_PORT:')));
+    assert.ok(problems.every((p) => !p.includes(secret)));
+  });
+
+  it('refuses sandbox-only settings in production and requires a real database there', () => {
+    const problems = problemsOf({ ...VALID, NODE_ENV: 'production', TWILIO_API_BASE_URL: 'http://127.0.0.1:4010' });
+    assert.ok(problems.some((p) => p.startsWith('DATABASE_URL:')));
+    assert.ok(problems.some((p) => p.startsWith('TWILIO_API_BASE_URL:')));
+  });
+
+  it('stops the worker at start with the message, before connecting to anything', () => {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
+      cwd: PROJECT_ROOT,
+      env: { PATH: process.env.PATH, ...VALID, LABLOOP_ID_SECRET: undefined },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    assert.equal(run.status, 1);
+    assert.match(run.stderr, /Invalid configuration:\n\s+- LABLOOP_ID_SECRET: missing/);
+  });
+});
