@@ -35,7 +35,7 @@ describe('pages to the on-call provider follow the practice rota', () => {
     const registry = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'config/practices.sandbox.json'), 'utf8')) as {
       practices: { policy: Record<string, unknown> }[];
     };
-    registry.practices[0]!.policy.onCallSchedule = [
+    registry.practices[0].policy.onCallSchedule = [
       { weekdays: [1, 2, 3, 4, 5], start: '08:00', end: '17:00', staffId: 'prov-1' },
       { weekdays: [1, 2, 3, 4, 5, 6, 7], start: '17:00', end: '08:00', staffId: 'prov-2' },
     ];
