@@ -8,6 +8,7 @@ import type { Pool } from 'pg';
 import { createActivities } from '../activities';
 import { startApi, type RunningApi } from '../api/start-api';
 import { athenaPollPractices, loadConfig, type AppConfig } from '../lib/config';
+import { createDatabaseIfMissing } from '../lib/db/create-database';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../lib/db/embedded-postgres';
 import { migrateUp } from '../lib/db/migrate';
 import { createPool } from '../lib/db/pool';
@@ -130,7 +131,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         stops.push(() => embedded!.stop());
         adminUrl = embedded.adminUrl;
       }
-      databaseUrl = await createDatabaseOn(
+      databaseUrl = await createDatabaseIfMissing(
         adminUrl,
         options.dataDir === undefined ? `labloop_${Date.now().toString(36)}` : 'labloop',
       );
@@ -338,19 +339,4 @@ function uiOrigins(uiUrl: string): string[] {
   const origins = [url.origin];
   if (other !== undefined) origins.push(`${url.protocol}//${other}${url.port === '' ? '' : `:${url.port}`}`);
   return origins;
-}
-
-async function createDatabaseOn(adminUrl: string, name: string): Promise<string> {
-  const { default: pg } = await import('pg');
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  try {
-    const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
-    if (exists.rowCount === 0) await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
 }

@@ -329,6 +329,17 @@ function fail(d: Draft, delivery: Delivery, failure: DeliveryFailure, errorType:
     });
     return;
   }
+  if (failure === 'not-published') {
+    d.audit({
+      action: 'fallback',
+      channel: 'portal',
+      outcome: 'portal-note-not-published',
+      details: { step: delivery.step, errorType: errorType ?? null },
+    });
+    // Another channel of this version still tells the patient (its own failure falls back later,
+    // knowing the portal is not there); otherwise nothing reaches the patient: fall back now.
+    if (otherChannelPending(d, delivery)) return;
+  }
   if (failure === 'no-account') {
     // A send of a superseded version: its route is over; the current gate routes itself.
     if (delivery.epoch !== d.m.gate.epoch || d.m.cancelled) {
@@ -351,6 +362,24 @@ function fail(d: Draft, delivery: Delivery, failure: DeliveryFailure, errorType:
     return;
   }
   channelFallback(d, delivery, failure, errorType);
+}
+
+/** A patient-facing send of the same version, other than `delivery`, that has not failed. */
+function otherChannelPending(d: Draft, delivery: Delivery): boolean {
+  return d.m.deliveries.some(
+    (x) =>
+      x !== delivery &&
+      x.version === delivery.version &&
+      x.channel !== 'portal' &&
+      x.template !== 'consent-invitation' &&
+      x.state !== 'failed' &&
+      x.state !== 'cancelled',
+  );
+}
+
+/** The portal note of this version failed (not published): a portal-only fallback reaches nobody. */
+function portalUnavailable(d: Draft, version: number): boolean {
+  return d.m.deliveries.some((x) => x.version === version && x.channel === 'portal' && x.state === 'failed');
 }
 
 /**
@@ -381,6 +410,12 @@ export function channelFallback(
     details: { step: delivery.step, errorType, outageSpentMs: delivery.outageSpentMs },
   });
   if (delivery.template === 'consent-invitation') return;
+  if (failure === 'not-published') {
+    // Not an outage but no way to reach the patient from here (e.g. an HL7 result with no athena
+    // document and no SMS consent): staff call, without paging the administrator for each result.
+    createCallTask(d, { step: 'call-no-reachable', reason: 'no-reachable-channel', priority: 'normal' });
+    return;
+  }
   if (!d.m.gate.fallback) {
     d.m.gate.fallback = true;
     page(d, {
@@ -390,7 +425,7 @@ export function channelFallback(
       urgency: 'normal',
     });
   }
-  const portalFailed = delivery.channel === 'portal';
+  const portalFailed = delivery.channel === 'portal' || portalUnavailable(d, delivery.version);
   if (portalFailed || (delivery.channel === 'spruce' && d.m.acuity === 'abnormal')) {
     createCallTask(d, { step: `call-fallback-${delivery.channel}`, reason: 'channel-fallback', priority: 'normal' });
   }

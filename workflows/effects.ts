@@ -70,6 +70,42 @@ function errorTypeOf(err: ActivityFailure): string | undefined {
   return cause instanceof ApplicationFailure && cause.type != null ? cause.type : undefined;
 }
 
+/** Error type recorded when the portal note was written but is not visible to the patient. */
+export const PORTAL_NOT_PUBLISHED_ERROR_TYPE = 'PortalNotPublished';
+
+/**
+ * The `deliveryFailed` event for a send attempt series that began at `startedMs`. An outage counts
+ * its length against the outage budget; with `outageClosesWindow` (the attempt was cut short by the
+ * patient's messaging window, not by the budget) it is reported as the window closing instead.
+ */
+function deliveryFailedEvent(
+  key: string,
+  err: ActivityFailure,
+  startedMs: number,
+  options: { outageClosesWindow?: boolean } = {},
+): CompletionEvent {
+  const { failure, errorType } = classifyDeliveryFailure(err);
+  return {
+    type: 'deliveryFailed',
+    at: workflowNow(),
+    key,
+    failure: failure === 'outage' && options.outageClosesWindow === true ? 'window-closed' : failure,
+    ...(errorType !== undefined ? { errorType } : {}),
+    outageSpentMs: failure === 'outage' ? workflowNowMs() - startedMs : 0,
+  };
+}
+
+/** The failure event of an escalation step (a page or a call task) whose activity failed for good. */
+function stepFailedEvent(
+  type: 'pageFailed' | 'callTaskFailed',
+  step: string,
+  version: number,
+  err: ActivityFailure,
+): CompletionEvent {
+  const errorType = errorTypeOf(err);
+  return { type, at: workflowNow(), step, version, ...(errorType !== undefined ? { errorType } : {}) };
+}
+
 export async function runCommand(command: Command, env: EffectEnv): Promise<CompletionEvent | undefined> {
   switch (command.type) {
     case 'audit':
@@ -171,15 +207,7 @@ export async function runCommand(command: Command, env: EffectEnv): Promise<Comp
         };
       } catch (err) {
         if (!(err instanceof ActivityFailure)) throw err;
-        const { failure, errorType } = classifyDeliveryFailure(err);
-        return {
-          type: 'deliveryFailed',
-          at: workflowNow(),
-          key: command.key,
-          failure: failure === 'outage' && limitedByWindow ? 'window-closed' : failure,
-          ...(errorType !== undefined ? { errorType } : {}),
-          outageSpentMs: failure === 'outage' ? workflowNowMs() - startedMs : 0,
-        };
+        return deliveryFailedEvent(command.key, err, startedMs, { outageClosesWindow: limitedByWindow });
       }
     }
 
@@ -199,6 +227,17 @@ export async function runCommand(command: Command, env: EffectEnv): Promise<Comp
           };
         }
         const posted = await proxy.postPortalNote(command.request);
+        if (!posted.published) {
+          // A note nobody can see has told nobody: the decision core must not count it as delivered.
+          return {
+            type: 'deliveryFailed',
+            at: workflowNow(),
+            key: command.key,
+            failure: 'not-published',
+            errorType: PORTAL_NOT_PUBLISHED_ERROR_TYPE,
+            outageSpentMs: 0,
+          };
+        }
         return {
           type: 'delivered',
           at: workflowNow(),
@@ -208,15 +247,7 @@ export async function runCommand(command: Command, env: EffectEnv): Promise<Comp
         };
       } catch (err) {
         if (!(err instanceof ActivityFailure)) throw err;
-        const { failure, errorType } = classifyDeliveryFailure(err);
-        return {
-          type: 'deliveryFailed',
-          at: workflowNow(),
-          key: command.key,
-          failure,
-          ...(errorType !== undefined ? { errorType } : {}),
-          outageSpentMs: failure === 'outage' ? workflowNowMs() - startedMs : 0,
-        };
+        return deliveryFailedEvent(command.key, err, startedMs);
       }
     }
 
@@ -227,14 +258,7 @@ export async function runCommand(command: Command, env: EffectEnv): Promise<Comp
         return { type: 'paged', at: workflowNow(), step, version, pageRef: paged.pageRef, pagedAt: paged.pagedAt };
       } catch (err) {
         if (!(err instanceof ActivityFailure)) throw err;
-        const errorType = errorTypeOf(err);
-        return {
-          type: 'pageFailed',
-          at: workflowNow(),
-          step,
-          version,
-          ...(errorType !== undefined ? { errorType } : {}),
-        };
+        return stepFailedEvent('pageFailed', step, version, err);
       }
     }
 
@@ -245,14 +269,7 @@ export async function runCommand(command: Command, env: EffectEnv): Promise<Comp
         return { type: 'callTaskCreated', at: workflowNow(), step, version, taskId: created.taskId };
       } catch (err) {
         if (!(err instanceof ActivityFailure)) throw err;
-        const errorType = errorTypeOf(err);
-        return {
-          type: 'callTaskFailed',
-          at: workflowNow(),
-          step,
-          version,
-          ...(errorType !== undefined ? { errorType } : {}),
-        };
+        return stepFailedEvent('callTaskFailed', step, version, err);
       }
     }
   }

@@ -77,6 +77,8 @@ export type DeliveryFailure =
   | 'phi-blocked'
   | 'no-account'
   | 'no-send-window'
+  /** The portal note could not be published where the patient sees it (e.g. no athena document for an HL7 result). */
+  | 'not-published'
   | 'cancelled';
 
 /** A message to the patient: SMS, Spruce secure thread or portal note. */

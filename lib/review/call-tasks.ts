@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import type { Acuity } from '../../domain/lab-result';
-import { CALL_TASK_OUTCOMES, CallTaskError, completeCallTask } from '../call-tasks';
+import { CALL_TASK_OUTCOMES, CallTaskError, completeCallTask, type CallTaskReason } from '../call-tasks';
 
 /**
  * Outbound-call tasks as staff work them in the review app: the open tasks of `call_task`
@@ -25,7 +25,7 @@ export const CALL_REASON_LABELS: Readonly<Record<string, string>> = {
   'abnormal-unread': 'Abnormal result not read',
   'no-reachable-channel': 'No way to reach the patient',
   'channel-fallback': 'Messaging failed',
-};
+} satisfies Record<CallTaskReason, string>;
 
 /** Same bound as the queue: more open calls than this is a staffing problem, not a paging one. */
 export const CALL_TASK_PAGE_LIMIT = 200;

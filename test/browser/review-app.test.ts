@@ -401,8 +401,16 @@ describe('review app in Chromium', () => {
       signal: resultReceivedSignal,
       signalArgs: [{ result, receivedAt }],
     });
-    await provider.goto(`${stack.urls.review}/results/${workflowId}`);
-    await provider.getByRole('heading', { name: /Vitamin D/ }).waitFor();
+    // A brand-new workflow answers its first query once the worker has run its first task; on a
+    // loaded machine that can outlast the page's query deadline (a 503 page), so load until it shows.
+    await eventually(
+      async () => {
+        await provider.goto(`${stack.urls.review}/results/${workflowId}`);
+        return (await provider.getByRole('heading', { name: /Vitamin D/ }).count()) > 0 ? true : undefined;
+      },
+      60_000,
+      'the new result to open in the review app',
+    );
     await provider.getByRole('button', { name: 'Sign', exact: true }).click();
     const refusal = provider.getByRole('alert').first();
     await refusal.waitFor();

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { AthenaError, createAthenaClient, type AthenaClientOptions } from '../../lib/clients/athena';
-import { startAthenaFake, type AthenaFake } from '../../sandbox/fakes/athena';
+import type { AthenaFake } from '../../sandbox/fakes/athena';
+import {
+  ATHENA_TEST_CLIENT_ID,
+  ATHENA_TEST_CLIENT_SECRET,
+  athenaClientOfFake,
+  startAthenaTestFake,
+} from '../support/athena';
 
 /**
  * OAuth client credentials against the athena fake over real HTTP: one token shared and cached,
@@ -9,8 +15,6 @@ import { startAthenaFake, type AthenaFake } from '../../sandbox/fakes/athena';
  */
 
 const PRACTICE = '195900';
-const CLIENT_ID = 'labloop-test-client';
-const CLIENT_SECRET = 'labloop-test-secret';
 const TTL_SECONDS = 120;
 
 void describe('athena client OAuth', () => {
@@ -20,21 +24,13 @@ void describe('athena client OAuth', () => {
   let clientClockOffsetMs = 0;
 
   const client = (overrides: Partial<AthenaClientOptions> = {}) =>
-    createAthenaClient({
-      baseUrl: fake.url,
-      clientId: CLIENT_ID,
-      clientSecret: CLIENT_SECRET,
-      requestsPerSecond: 1000,
-      retryBaseDelayMs: 1,
-      now: () => Date.now() + clientClockOffsetMs,
-      ...overrides,
-    });
+    athenaClientOfFake(fake, { now: () => Date.now() + clientClockOffsetMs, ...overrides });
 
   const tokenRequests = () => fake.control.requests().filter((r) => r.path === '/oauth2/v1/token');
   const apiRequests = () => fake.control.requests().filter((r) => r.path.startsWith('/v1/'));
 
   before(async () => {
-    fake = await startAthenaFake({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, tokenTtlSeconds: TTL_SECONDS });
+    fake = await startAthenaTestFake({ tokenTtlSeconds: TTL_SECONDS });
     patientId = fake.control.addPatient({
       practiceId: PRACTICE,
       firstName: 'Test',
@@ -149,7 +145,7 @@ void describe('athena client OAuth', () => {
   });
 
   void it('the token request is HTTP Basic with grant_type and the v1 scope, as athena requires', async () => {
-    const basic = Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64');
+    const basic = Buffer.from(`${ATHENA_TEST_CLIENT_ID}:${ATHENA_TEST_CLIENT_SECRET}`).toString('base64');
     const withoutScope = await fetch(`${fake.url}/oauth2/v1/token`, {
       method: 'POST',
       headers: { Authorization: `Basic ${basic}`, 'Content-Type': 'application/x-www-form-urlencoded' },
@@ -182,15 +178,26 @@ void describe('athena client OAuth', () => {
 
   void it('refuses bad options at construction, naming the option', () => {
     assert.throws(
-      () => createAthenaClient({ baseUrl: 'not a url', clientId: CLIENT_ID, clientSecret: CLIENT_SECRET }),
+      () =>
+        createAthenaClient({
+          baseUrl: 'not a url',
+          clientId: ATHENA_TEST_CLIENT_ID,
+          clientSecret: ATHENA_TEST_CLIENT_SECRET,
+        }),
       /baseUrl/,
     );
     assert.throws(
-      () => createAthenaClient({ baseUrl: fake.url, clientId: '', clientSecret: CLIENT_SECRET }),
+      () => createAthenaClient({ baseUrl: fake.url, clientId: '', clientSecret: ATHENA_TEST_CLIENT_SECRET }),
       /clientId/,
     );
     assert.throws(
-      () => createAthenaClient({ baseUrl: fake.url, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, maxAttempts: 0 }),
+      () =>
+        createAthenaClient({
+          baseUrl: fake.url,
+          clientId: ATHENA_TEST_CLIENT_ID,
+          clientSecret: ATHENA_TEST_CLIENT_SECRET,
+          maxAttempts: 0,
+        }),
       /maxAttempts/,
     );
   });

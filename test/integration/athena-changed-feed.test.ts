@@ -1,21 +1,20 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import fc from 'fast-check';
+import { AthenaError, formatAthenaEasternDateTime, type AthenaClient } from '../../lib/clients/athena';
+import type { AthenaFake } from '../../sandbox/fakes/athena';
 import {
-  AthenaError,
-  createAthenaClient,
-  formatAthenaEasternDateTime,
-  type AthenaClient,
-} from '../../lib/clients/athena';
-import { startAthenaFake, type AthenaFake } from '../../sandbox/fakes/athena';
+  ATHENA_TEST_CLIENT_ID,
+  ATHENA_TEST_CLIENT_SECRET,
+  athenaClientOfFake,
+  startAthenaTestFake,
+} from '../support/athena';
 
 /**
  * The lab-result changed-data feed: subscription, destructive reads, `leaveunprocessed`, and refetching
  * processed records by a `showprocessed*` window given in Eastern wall-clock time.
  */
 
-const CLIENT_ID = 'labloop-test-client';
-const CLIENT_SECRET = 'labloop-test-secret';
 const MINUTE = 60_000;
 
 void describe('athena Eastern date-time formatting', () => {
@@ -80,13 +79,8 @@ void describe('athena lab-result changed feed', () => {
     (await athena.listChangedLabResults({ practiceId, ...args })).labResults.map((r) => r.labresultid).sort();
 
   before(async () => {
-    fake = await startAthenaFake({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET });
-    athena = createAthenaClient({
-      baseUrl: fake.url,
-      clientId: CLIENT_ID,
-      clientSecret: CLIENT_SECRET,
-      requestsPerSecond: 1000,
-      retryBaseDelayMs: 1,
+    fake = await startAthenaTestFake();
+    athena = athenaClientOfFake(fake, {
       // The fake's clock is moved to fixed dates below; token expiry follows the same clock.
       now: () => fake.control.now().getTime(),
     });
@@ -228,7 +222,7 @@ void describe('athena lab-result changed feed', () => {
       await fetch(`${fake.url}/oauth2/v1/token`, {
         method: 'POST',
         headers: {
-          Authorization: `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`,
+          Authorization: `Basic ${Buffer.from(`${ATHENA_TEST_CLIENT_ID}:${ATHENA_TEST_CLIENT_SECRET}`).toString('base64')}`,
           'Content-Type': 'application/x-www-form-urlencoded',
         },
         body: 'grant_type=client_credentials&scope=athena%2Fservice%2FAthenanet.MDP.*',

@@ -5,7 +5,6 @@ import { ApplicationFailure } from '@temporalio/activity';
 import pg from 'pg';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { WorkflowFailedError } from '@temporalio/client';
-import { createAthenaIngestActivities } from '../../activities/athena-ingest';
 import type { AthenaIngestActivities, AthenaIngestOutcome } from '../../activities/athena-ingest-contract';
 import { workflowIdForResult } from '../../api/ingest/handoff';
 import { createFeedCheckpointStore, ensureAthenaFeeds, ensureAthenaFeedSchedule } from '../../lib/athena-feed';
@@ -19,6 +18,7 @@ import {
 import {
   ATHENA_CLIENT_ID,
   ATHENA_CLIENT_SECRET,
+  athenaIngestActivitiesFor,
   athenaTestClient,
   eventually,
   ingestRows,
@@ -58,14 +58,7 @@ void describe('athena changed-data feed poller', () => {
       label: 'athena_ingest_poller',
       practices: isolatedPracticeRegistry(practiceId, athenaPracticeId),
       extraActivities: (base) => {
-        const real = createAthenaIngestActivities({
-          pool: base.db.pool,
-          athena,
-          practices: base.practices,
-          idSecret: base.idSecret,
-          now: () => new Date(),
-          labResultTaskQueue: base.taskQueue,
-        });
+        const real = athenaIngestActivitiesFor(base, athena);
         const wrapped: AthenaIngestActivities = {
           ...real,
           ingestAthenaLabResult: (request) => {
@@ -188,15 +181,7 @@ void describe('athena changed-data feed poller', () => {
   void it('many results ingested at once on a small pool finish (each lock holder uses only its own connection)', async () => {
     const small = new pg.Pool({ connectionString: h.db.url, max: 2 });
     try {
-      const activities = createAthenaIngestActivities({
-        pool: small,
-        athena,
-        practices: h.practices,
-        idSecret: h.idSecret,
-        now: () => new Date(),
-        temporal: () => h.client,
-        labResultTaskQueue: h.taskQueue,
-      });
+      const activities = athenaIngestActivitiesFor(h, athena, { pool: small, temporal: () => h.client });
       const ids = Array.from({ length: 8 }, () => addResult());
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
@@ -222,15 +207,7 @@ void describe('athena changed-data feed poller', () => {
   void it('a document athena refuses for good is dead-lettered (named, kept for an operator), and a later success resolves it', async () => {
     const labResultId = addResult();
     fake.control.failNext(1, { status: 400, method: 'GET', pathIncludes: `/documents/labresult/${labResultId}` });
-    const activities = createAthenaIngestActivities({
-      pool: h.db.pool,
-      athena,
-      practices: h.practices,
-      idSecret: h.idSecret,
-      now: () => new Date(),
-      temporal: () => h.client,
-      labResultTaskQueue: h.taskQueue,
-    });
+    const activities = athenaIngestActivitiesFor(h, athena, { temporal: () => h.client });
     const request = { practiceId, labResultId, patientId, trigger: 'feed' as const };
     // Outside a worker: the mock environment gives the activity its context (logger).
     const first: AthenaIngestOutcome = await new MockActivityEnvironment().run(

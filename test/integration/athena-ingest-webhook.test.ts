@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHmac, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { createAthenaIngestActivities } from '../../activities/athena-ingest';
 import { workflowIdForResult } from '../../api/ingest/handoff';
 import { startAthenaFake, type AthenaFake } from '../../sandbox/fakes/athena';
 import { getStatusQuery } from '../../workflows/definitions';
@@ -9,6 +8,7 @@ import {
   ATHENA_CLIENT_ID,
   ATHENA_CLIENT_SECRET,
   ATHENA_WEBHOOK_SECRET,
+  athenaIngestActivitiesFor,
   athenaTestClient,
   eventually,
   PRACTICE_ID,
@@ -98,15 +98,7 @@ void describe('athena webhooks → event workflows → lab-result workflow', () 
     h = await startIngestHarness({
       label: 'athena_ingest_webhook',
       athenaWebhookSecret: ATHENA_WEBHOOK_SECRET,
-      extraActivities: (base) =>
-        createAthenaIngestActivities({
-          pool: base.db.pool,
-          athena,
-          practices: base.practices,
-          idSecret: base.idSecret,
-          now: () => new Date(),
-          labResultTaskQueue: base.taskQueue,
-        }),
+      extraActivities: (base) => athenaIngestActivitiesFor(base, athena),
     });
     apiUrl = await h.built.app.listen({ host: '127.0.0.1', port: 0 });
     fake.control.configureWebhook({

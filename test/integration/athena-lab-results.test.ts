@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { classifyAcuity } from '../../domain/classification';
 import type { LabResult } from '../../domain/lab-result';
-import { createAthenaClient, mapAthenaLabResult, type AthenaClient } from '../../lib/clients/athena';
-import { startAthenaFake, type AnalyteSeed, type AthenaFake, type LabResultSeed } from '../../sandbox/fakes/athena';
+import { mapAthenaLabResult, type AthenaClient } from '../../lib/clients/athena';
+import type { AnalyteSeed, AthenaFake, LabResultSeed } from '../../sandbox/fakes/athena';
+import { athenaClientOfFake, startAthenaTestFake } from '../support/athena';
 
 /**
  * Reading lab results and patients from the athena fake and mapping them to `LabResult`; the writes
@@ -11,8 +12,6 @@ import { startAthenaFake, type AnalyteSeed, type AthenaFake, type LabResultSeed 
  */
 
 const PRACTICE = '195900';
-const CLIENT_ID = 'labloop-test-client';
-const CLIENT_SECRET = 'labloop-test-secret';
 
 const CBC: AnalyteSeed[] = [
   {
@@ -60,15 +59,8 @@ void describe('athena lab results, patients and writes', () => {
     }).labResultId;
 
   before(async () => {
-    fake = await startAthenaFake({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET });
-    athena = createAthenaClient({
-      baseUrl: fake.url,
-      clientId: CLIENT_ID,
-      clientSecret: CLIENT_SECRET,
-      requestsPerSecond: 1000,
-      retryBaseDelayMs: 1,
-      now: () => fake.control.now().getTime(),
-    });
+    fake = await startAthenaTestFake();
+    athena = athenaClientOfFake(fake, { now: () => fake.control.now().getTime() });
     patientId = fake.control.addPatient({
       practiceId: PRACTICE,
       firstName: 'Maria',

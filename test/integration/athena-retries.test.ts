@@ -2,13 +2,14 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import {
   AthenaError,
-  createAthenaClient,
   type AthenaAttempt,
+  type AthenaClient,
   type AthenaClientOptions,
   type CreatePatientCaseInput,
 } from '../../lib/clients/athena';
 import { backoffDelayMs, parseRetryAfterMs } from '../../lib/clients/athena/backoff';
-import { startAthenaFake, type AthenaFake } from '../../sandbox/fakes/athena';
+import type { AthenaFake } from '../../sandbox/fakes/athena';
+import { athenaClientOfFake, startAthenaTestFake } from '../support/athena';
 
 /**
  * Retries, backoff and the never-blindly-retry-a-write rule, against injected failures in the athena
@@ -16,8 +17,6 @@ import { startAthenaFake, type AthenaFake } from '../../sandbox/fakes/athena';
  */
 
 const PRACTICE = '195900';
-const CLIENT_ID = 'labloop-test-client';
-const CLIENT_SECRET = 'labloop-test-secret';
 const DEPARTMENT = '1';
 
 function expectAthenaError(kind: AthenaError['kind'], check?: (error: AthenaError) => void) {
@@ -35,11 +34,7 @@ void describe('athena client retries and error classification', () => {
   let attempts: AthenaAttempt[] = [];
 
   const client = (overrides: Partial<AthenaClientOptions> = {}) =>
-    createAthenaClient({
-      baseUrl: fake.url,
-      clientId: CLIENT_ID,
-      clientSecret: CLIENT_SECRET,
-      requestsPerSecond: 1000,
+    athenaClientOfFake(fake, {
       retryBaseDelayMs: 5,
       retryMaxDelayMs: 40,
       timeoutMs: 2_000,
@@ -52,6 +47,10 @@ void describe('athena client retries and error classification', () => {
       .requests()
       .slice(since)
       .filter((r) => r.path.startsWith('/v1/'));
+
+  /** The test patient's cases that carry `marker`: how a caller finds out whether an ambiguous write landed. */
+  const casesMarked = (athena: Pick<AthenaClient, 'findPatientCases'>, marker: string) =>
+    athena.findPatientCases({ practiceId: PRACTICE, patientId, departmentId: DEPARTMENT, marker });
 
   const caseInput = (marker: string): CreatePatientCaseInput => ({
     practiceId: PRACTICE,
@@ -67,7 +66,7 @@ void describe('athena client retries and error classification', () => {
   });
 
   before(async () => {
-    fake = await startAthenaFake({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET });
+    fake = await startAthenaTestFake();
     patientId = fake.control.addPatient({
       practiceId: PRACTICE,
       firstName: 'Retry',
@@ -220,12 +219,7 @@ void describe('athena client retries and error classification', () => {
         }),
       );
       assert.equal(fake.control.patientCases().length - casesBefore, 1, 'the write landed exactly once');
-      const found = await athena.findPatientCases({
-        practiceId: PRACTICE,
-        patientId,
-        departmentId: DEPARTMENT,
-        marker,
-      });
+      const found = await casesMarked(athena, marker);
       assert.equal(found.length, 1);
       assert.equal(found[0]?.outboundOnly, true);
       assert.equal(found[0]?.priority, '1');
@@ -237,12 +231,7 @@ void describe('athena client retries and error classification', () => {
       const marker = 'LL-00c0ffee';
       fake.control.failNext(1, { status: 500, when: 'before', method: 'POST', pathIncludes: '/documents/patientcase' });
       await assert.rejects(athena.createPatientCase(caseInput(marker)), expectAthenaError('ambiguous'));
-      const found = await athena.findPatientCases({
-        practiceId: PRACTICE,
-        patientId,
-        departmentId: DEPARTMENT,
-        marker,
-      });
+      const found = await casesMarked(athena, marker);
       assert.deepEqual(found, []);
     });
 
@@ -255,12 +244,7 @@ void describe('athena client retries and error classification', () => {
         athena.createPatientCase(caseInput(marker)),
         expectAthenaError('ambiguous', (error) => assert.match(error.detail ?? '', /timed out/)),
       );
-      const found = await athena.findPatientCases({
-        practiceId: PRACTICE,
-        patientId,
-        departmentId: DEPARTMENT,
-        marker,
-      });
+      const found = await casesMarked(athena, marker);
       assert.equal(found.length, 1);
     });
 
@@ -269,12 +253,7 @@ void describe('athena client retries and error classification', () => {
       const marker = 'LL-429429aa';
       fake.control.failNext(2, { status: 429, method: 'POST', pathIncludes: '/documents/patientcase' });
       const { patientCaseId } = await athena.createPatientCase(caseInput(marker));
-      const found = await athena.findPatientCases({
-        practiceId: PRACTICE,
-        patientId,
-        departmentId: DEPARTMENT,
-        marker,
-      });
+      const found = await casesMarked(athena, marker);
       assert.deepEqual(
         found.map((c) => c.patientCaseId),
         [patientCaseId],
@@ -338,16 +317,9 @@ void describe('athena client retries and error classification', () => {
     });
 
     void it('connection refused (nothing sent) is retryable, not ambiguous', async () => {
-      const other = await startAthenaFake({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET });
+      const other = await startAthenaTestFake();
       other.control.addPatient({ practiceId: PRACTICE, patientId, firstName: 'A', lastName: 'B', dob: '1990-01-01' });
-      const athena = createAthenaClient({
-        baseUrl: other.url,
-        clientId: CLIENT_ID,
-        clientSecret: CLIENT_SECRET,
-        requestsPerSecond: 1000,
-        retryBaseDelayMs: 1,
-        maxAttempts: 2,
-      });
+      const athena = athenaClientOfFake(other, { maxAttempts: 2 });
       await athena.getPatient({ practiceId: PRACTICE, patientId });
       await other.close();
       // Let the client's pool see the server's FIN, so the next request must open a new connection:

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { ApplicationFailure } from '@temporalio/common';
 import { ATHENA_RETRYABLE_ERROR_TYPE, createAthenaActivities, markerFor } from '../../activities/athena';
 import type { CallTaskRequest, PortalNoteRequest } from '../../activities/contract';
 import { ActivityErrorType } from '../../activities/error-types';
@@ -12,6 +11,7 @@ import { createAthenaClient } from '../../lib/clients/athena';
 import { loadPracticeRegistry, parsePracticeRegistry } from '../../lib/practices';
 import { startAthenaFake, type AthenaFake } from '../../sandbox/fakes/athena';
 import { createTestDatabase, type TestDatabase } from '../support/database';
+import { failureOf } from '../support/activity-failure';
 
 /**
  * The athena activities through the real athena client against the athena fake over HTTP, with a
@@ -27,16 +27,6 @@ const PRACTICE = '195900';
 
 let seq = 0;
 const workflowId = () => `lab-result-${PRACTICE}-${String(++seq).padStart(32, '0')}`;
-
-async function failureOf(promise: Promise<unknown>): Promise<ApplicationFailure> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof ApplicationFailure, `expected an ApplicationFailure, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('expected the activity to fail');
-}
 
 describe('athena activities against the athena fake', () => {
   let db: TestDatabase;

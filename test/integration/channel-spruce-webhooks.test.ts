@@ -3,22 +3,14 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import type { SpruceResultRequest } from '../../activities/contract';
 import { PENDING_ID_PREFIX } from '../../activities/outbox';
-import { createSpruceActivities } from '../../activities/spruce';
 import { buildApp } from '../../api/app';
-import { createAuditLog } from '../../lib/audit';
-import { createSpruceClient } from '../../lib/clients/spruce';
 import { getSmsConsent, setSmsConsent } from '../../lib/consent/repository';
 import type { WorkflowSignaller } from '../../lib/consent/workflow-signaller';
 import { freePort } from '../../lib/free-port';
-import { loadPracticeRegistry } from '../../lib/practices';
-import {
-  DEFAULT_SECURE_ENDPOINT_ID,
-  signSpruceWebhook,
-  startSpruceFake,
-  type SpruceFake,
-} from '../../sandbox/fakes/spruce';
+import { signSpruceWebhook, startSpruceFake, type SpruceFake } from '../../sandbox/fakes/spruce';
 import { testApiDeps } from '../support/api-app';
 import { createTestDatabase, type TestDatabase } from '../support/database';
+import { spruceActivitiesForFake } from '../support/channel-activities';
 
 /**
  * Spruce webhooks through the running API: the Spruce fake posts signed `conversationItem.created`
@@ -41,7 +33,7 @@ describe('Spruce webhooks through the API', () => {
   let fake: SpruceFake;
   let app: FastifyInstance;
   let base: string;
-  let activities: ReturnType<typeof createSpruceActivities>;
+  let activities: ReturnType<typeof spruceActivitiesForFake>;
   const signals: Signalled[] = [];
   let seq = 0;
 
@@ -60,14 +52,7 @@ describe('Spruce webhooks through the API', () => {
       testApiDeps({ pool: db.pool, publicBaseUrl: base, spruceWebhookSecret: fake.webhookSecret, signaller }),
     ));
     await app.listen({ host: '127.0.0.1', port });
-    activities = createSpruceActivities({
-      pool: db.pool,
-      audit: createAuditLog(db.pool),
-      spruce: createSpruceClient({ baseUrl: fake.apiBaseUrl, token: TOKEN, timeoutMs: 500 }),
-      spruceInternalEndpointId: DEFAULT_SECURE_ENDPOINT_ID,
-      practices: loadPracticeRegistry('config/practices.sandbox.json'),
-      now: () => new Date(),
-    });
+    activities = spruceActivitiesForFake(db.pool, { spruceApiBaseUrl: fake.apiBaseUrl, token: TOKEN, timeoutMs: 500 });
   });
   afterEach(async () => {
     await fake.idle();

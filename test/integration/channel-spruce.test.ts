@@ -1,16 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { ApplicationFailure } from '@temporalio/common';
 import type { PageRequest, SpruceResultRequest } from '../../activities/contract';
 import { ActivityErrorType } from '../../activities/error-types';
 import { PENDING_ID_PREFIX } from '../../activities/outbox';
-import { createSpruceActivities, SPRUCE_RETRYABLE_ERROR_TYPE } from '../../activities/spruce';
+import { SPRUCE_RETRYABLE_ERROR_TYPE } from '../../activities/spruce';
 import type { LabResult } from '../../domain/lab-result';
-import { createAuditLog } from '../../lib/audit';
-import { createSpruceClient } from '../../lib/clients/spruce';
-import { loadPracticeRegistry } from '../../lib/practices';
-import { DEFAULT_SECURE_ENDPOINT_ID, startSpruceFake, type SpruceFake } from '../../sandbox/fakes/spruce';
+import { startSpruceFake, type SpruceFake } from '../../sandbox/fakes/spruce';
 import { createTestDatabase, type TestDatabase } from '../support/database';
+import { failureOf } from '../support/activity-failure';
+import { spruceActivitiesForFake } from '../support/channel-activities';
 
 /**
  * The Spruce activities (secure result thread with our PDF, pages to staff) through the real Spruce
@@ -62,20 +60,10 @@ function resultRequest(result: LabResult, overrides: Partial<SpruceResultRequest
   };
 }
 
-async function failureOf(promise: Promise<unknown>): Promise<ApplicationFailure> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof ApplicationFailure, `expected an ApplicationFailure, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('expected the activity to fail');
-}
-
 describe('Spruce activities against the Spruce fake', () => {
   let db: TestDatabase;
   let fake: SpruceFake;
-  let activities: ReturnType<typeof createSpruceActivities>;
+  let activities: ReturnType<typeof spruceActivitiesForFake>;
 
   before(async () => {
     db = await createTestDatabase('channel_spruce');
@@ -86,14 +74,7 @@ describe('Spruce activities against the Spruce fake', () => {
         { id: 'entity_member_prov1', displayName: 'Provider 1' },
       ],
     });
-    activities = createSpruceActivities({
-      pool: db.pool,
-      audit: createAuditLog(db.pool),
-      spruce: createSpruceClient({ baseUrl: fake.apiBaseUrl, token: TOKEN, timeoutMs: 500 }),
-      spruceInternalEndpointId: DEFAULT_SECURE_ENDPOINT_ID,
-      practices: loadPracticeRegistry('config/practices.sandbox.json'),
-      now: () => new Date(),
-    });
+    activities = spruceActivitiesForFake(db.pool, { spruceApiBaseUrl: fake.apiBaseUrl, token: TOKEN, timeoutMs: 500 });
   });
   afterEach(async () => {
     await fake.idle();
@@ -213,14 +194,7 @@ describe('Spruce activities against the Spruce fake', () => {
     assert.equal(refused.type, ActivityErrorType.SPRUCE_PERMANENT);
     assert.equal(refused.nonRetryable, true);
 
-    const wrongToken = createSpruceActivities({
-      pool: db.pool,
-      audit: createAuditLog(db.pool),
-      spruce: createSpruceClient({ baseUrl: fake.apiBaseUrl, token: 'not-the-token' }),
-      spruceInternalEndpointId: DEFAULT_SECURE_ENDPOINT_ID,
-      practices: loadPracticeRegistry('config/practices.sandbox.json'),
-      now: () => new Date(),
-    });
+    const wrongToken = spruceActivitiesForFake(db.pool, { spruceApiBaseUrl: fake.apiBaseUrl, token: 'not-the-token' });
     const auth = await failureOf(wrongToken.sendSpruceResult(resultRequest(labResult('p-out'))));
     assert.equal(auth.type, ActivityErrorType.CONFIGURATION);
   });

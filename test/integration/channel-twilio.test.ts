@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { ApplicationFailure } from '@temporalio/common';
-import { createSmsActivities, SMS_RETRYABLE_ERROR_TYPE } from '../../activities/sms';
+import { SMS_RETRYABLE_ERROR_TYPE } from '../../activities/sms';
 import { ActivityErrorType } from '../../activities/error-types';
 import type { GenericSmsRequest } from '../../activities/contract';
-import { createAuditLog } from '../../lib/audit';
-import { createTwilioMessaging } from '../../lib/clients/twilio';
 import { getSmsConsent, setSmsConsent } from '../../lib/consent/repository';
 import { startTwilioFake, type TwilioFake } from '../../sandbox/fakes/twilio';
 import { createTestDatabase, type TestDatabase } from '../support/database';
+import { failureOf } from '../support/activity-failure';
+import { smsActivitiesForFake } from '../support/channel-activities';
 
 /**
  * sendGenericSms, the real activity, through the real twilio client to the Twilio fake over HTTP and
@@ -45,20 +44,10 @@ function request(to: string, overrides: Partial<GenericSmsRequest> = {}): Generi
   };
 }
 
-async function failureOf(promise: Promise<unknown>): Promise<ApplicationFailure> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof ApplicationFailure, `expected an ApplicationFailure, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('expected the activity to fail');
-}
-
 describe('sendGenericSms against the Twilio fake', () => {
   let db: TestDatabase;
   let fake: TwilioFake;
-  let activities: ReturnType<typeof createSmsActivities>;
+  let activities: ReturnType<typeof smsActivitiesForFake>;
 
   before(async () => {
     db = await createTestDatabase('channel_twilio');
@@ -68,18 +57,11 @@ describe('sendGenericSms against the Twilio fake', () => {
       messagingServices: [{ sid: SERVICE_SID, phoneNumbers: [SERVICE_NUMBER] }],
       callbackRetry: { maxAttempts: 1 },
     });
-    activities = createSmsActivities({
-      pool: db.pool,
-      audit: createAuditLog(db.pool),
-      sms: createTwilioMessaging({
-        accountSid: ACCOUNT_SID,
-        authToken: AUTH_TOKEN,
-        messagingServiceSid: SERVICE_SID,
-        apiBaseUrl: fake.url,
-        timeoutMs: CLIENT_TIMEOUT_MS,
-      }),
-      smsStatusCallbackUrl: CALLBACK,
-      now: () => new Date(),
+    activities = smsActivitiesForFake(db.pool, {
+      twilioUrl: fake.url,
+      account: { accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN, messagingServiceSid: SERVICE_SID },
+      statusCallbackUrl: CALLBACK,
+      timeoutMs: CLIENT_TIMEOUT_MS,
     });
   });
   afterEach(async () => {

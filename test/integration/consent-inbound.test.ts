@@ -2,17 +2,15 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { createSmsActivities } from '../../activities/sms';
 import { buildApp } from '../../api/app';
 import { twiml } from '../../api/routes/twilio-webhooks';
-import { createAuditLog } from '../../lib/audit';
-import { createTwilioMessaging } from '../../lib/clients/twilio';
 import { getSmsConsent, setSmsConsent } from '../../lib/consent/repository';
 import type { WorkflowSignaller } from '../../lib/consent/workflow-signaller';
 import { freePort } from '../../lib/free-port';
 import { signTwilioWebhook, startTwilioFake, type TwilioFake } from '../../sandbox/fakes/twilio';
 import { testApiDeps, TEST_TOKENS } from '../support/api-app';
 import { createTestDatabase, type TestDatabase } from '../support/database';
+import { smsActivitiesForFake } from '../support/channel-activities';
 
 /**
  * Consent and inbound SMS through the running API: the Twilio fake posts signed inbound messages and
@@ -341,17 +339,10 @@ describe('inbound SMS, consent and status callbacks through the API', () => {
   });
 
   it('status callbacks: duplicates act once, a late "sent" after "delivered" does not move the message back', async () => {
-    const { sendGenericSms } = createSmsActivities({
-      pool: db.pool,
-      audit: createAuditLog(db.pool),
-      sms: createTwilioMessaging({
-        accountSid: ACCOUNT_SID,
-        authToken: AUTH_TOKEN,
-        messagingServiceSid: SERVICE_SID,
-        apiBaseUrl: fake.url,
-      }),
-      smsStatusCallbackUrl: `${base}/webhooks/twilio/status`,
-      now: () => new Date(),
+    const { sendGenericSms } = smsActivitiesForFake(db.pool, {
+      twilioUrl: fake.url,
+      account: { accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN, messagingServiceSid: SERVICE_SID },
+      statusCallbackUrl: `${base}/webhooks/twilio/status`,
     });
     const send = async (step: string) => {
       const phone = nextPhone();

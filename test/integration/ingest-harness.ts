@@ -12,6 +12,8 @@ import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import { createActivities, type Activities, type ActivityDeps } from '../../activities';
+import { createAthenaIngestActivities } from '../../activities/athena-ingest';
+import type { AthenaIngestActivities } from '../../activities/athena-ingest-contract';
 import { createAuditLog } from '../../lib/audit';
 import { buildApp, type BuiltApp } from '../../api/app';
 import { freePort } from '../../lib/free-port';
@@ -274,6 +276,28 @@ export const ATHENA_CLIENT_SECRET = 'labloop-ingest-test-secret';
 export const ATHENA_WEBHOOK_SECRET = 'athena-ingest-test-webhook-secret';
 
 /** A real athena client for the local fake, with test-sized retry pauses and no pacing. */
+/**
+ * The real athena ingest activities on a harness's database, practices and lab-result task queue,
+ * reading athena through `athena`. By default they signal-with-start through the worker's own client
+ * (as in production); `temporal` hands them a client for a call made outside a worker, and `pool`
+ * replaces the harness's pool (a deliberately small one, say).
+ */
+export function athenaIngestActivitiesFor(
+  h: Pick<IngestHarness, 'db' | 'practices' | 'idSecret' | 'taskQueue'>,
+  athena: AthenaClient,
+  options: { pool?: Pool; temporal?: () => Client } = {},
+): AthenaIngestActivities {
+  return createAthenaIngestActivities({
+    pool: options.pool ?? h.db.pool,
+    athena,
+    practices: h.practices,
+    idSecret: h.idSecret,
+    now: () => new Date(),
+    ...(options.temporal !== undefined ? { temporal: options.temporal } : {}),
+    labResultTaskQueue: h.taskQueue,
+  });
+}
+
 export function athenaTestClient(baseUrl: string): AthenaClient {
   return createAthenaClient({
     baseUrl,

@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { PageRequest } from '../../activities/contract';
-import { createSpruceActivities } from '../../activities/spruce';
-import { createAuditLog } from '../../lib/audit';
-import { createSpruceClient } from '../../lib/clients/spruce';
 import { parsePracticeRegistry } from '../../lib/practices';
-import { DEFAULT_SECURE_ENDPOINT_ID, startSpruceFake, type SpruceFake } from '../../sandbox/fakes/spruce';
+import { startSpruceFake, type SpruceFake } from '../../sandbox/fakes/spruce';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../../lib/tools';
+import { spruceActivitiesForFake } from '../support/channel-activities';
 
 /**
  * Paging "the on-call provider" follows the practice's on-call rota at the time of the page: the
@@ -39,11 +37,10 @@ describe('pages to the on-call provider follow the practice rota', () => {
       { weekdays: [1, 2, 3, 4, 5], start: '08:00', end: '17:00', staffId: 'prov-1' },
       { weekdays: [1, 2, 3, 4, 5, 6, 7], start: '17:00', end: '08:00', staffId: 'prov-2' },
     ];
-    return createSpruceActivities({
-      pool: db.pool,
-      audit: createAuditLog(db.pool),
-      spruce: createSpruceClient({ baseUrl: fake.apiBaseUrl, token: TOKEN, timeoutMs: 2000 }),
-      spruceInternalEndpointId: DEFAULT_SECURE_ENDPOINT_ID,
+    return spruceActivitiesForFake(db.pool, {
+      spruceApiBaseUrl: fake.apiBaseUrl,
+      token: TOKEN,
+      timeoutMs: 2000,
       practices: parsePracticeRegistry(registry),
       now: () => now,
     });

@@ -2,16 +2,14 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { bundleWorkflowCode, DefaultLogger, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { createSmsActivities } from '../../activities/sms';
 import type { GenericSmsRequest } from '../../activities/contract';
-import { createAuditLog } from '../../lib/audit';
-import { createTwilioMessaging } from '../../lib/clients/twilio';
 import { FAILURE_CONVERTER_PATH } from '../../lib/temporal/data-converter';
 import { startTwilioFake, type TwilioFake } from '../../sandbox/fakes/twilio';
 import { createSmsWorker } from '../../worker/sms-worker';
 import type { smsBurstWorkflow, SmsBurstInput } from '../fixtures/workflows/sms-burst';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { createDevServerEnv, TEST_CODEC_KEYS, testDataConverter, type DevServerEnv } from '../support/temporal';
+import { smsActivitiesForFake } from '../support/channel-activities';
 
 /**
  * Per-sender throughput through the real SMS worker on a real Temporal dev server (time skipping does
@@ -69,17 +67,10 @@ describe('SMS throughput per sender (server-side task-queue rate limit)', () => 
     const suffix = randomBytes(4).toString('hex');
     const smsTaskQueue = `labloop-sms-throughput-${suffix}`;
     const workflowTaskQueue = `labloop-sms-burst-${suffix}`;
-    const { sendGenericSms } = createSmsActivities({
-      pool: db.pool,
-      audit: createAuditLog(db.pool),
-      sms: createTwilioMessaging({
-        accountSid: ACCOUNT_SID,
-        authToken: AUTH_TOKEN,
-        messagingServiceSid: SERVICE_SID,
-        apiBaseUrl: fake.url,
-      }),
-      smsStatusCallbackUrl: 'http://127.0.0.1:9/webhooks/twilio/status',
-      now: () => new Date(),
+    const { sendGenericSms } = smsActivitiesForFake(db.pool, {
+      twilioUrl: fake.url,
+      account: { accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN, messagingServiceSid: SERVICE_SID },
+      statusCallbackUrl: 'http://127.0.0.1:9/webhooks/twilio/status',
     });
     const requests: GenericSmsRequest[] = Array.from({ length: BURST }, (_, i) => ({
       workflowId: `lab-result-195900-${suffix}${String(i).padStart(24, '0')}`,

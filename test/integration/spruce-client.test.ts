@@ -69,6 +69,18 @@ describe('Spruce client against the Spruce fake', () => {
     return id;
   }
 
+  /** A secure conversation, just created, with a newly invited patient: where the message tests post. */
+  async function newSecureConversation(): Promise<{ conversationId: string }> {
+    const conv = await spruce.createSecureConversation({
+      contactId: invitedPatient(),
+      internalEndpointId: DEFAULT_SECURE_ENDPOINT_ID,
+      subject: 'Results',
+      idempotencyKey: key('conv'),
+    });
+    assert.ok(!conv.alreadyDone);
+    return { conversationId: conv.conversationId };
+  }
+
   it('creates a patient contact linked to the EHR id; lookups find it; a repeat does not create a second', async () => {
     const number = phone();
     const k = key('contact');
@@ -194,14 +206,7 @@ describe('Spruce client against the Spruce fake', () => {
   });
 
   it('posts a message (requestId), and a repeat with the same key is alreadyDone, not an error', async () => {
-    const contactId = invitedPatient();
-    const conv = await spruce.createSecureConversation({
-      contactId,
-      internalEndpointId: DEFAULT_SECURE_ENDPOINT_ID,
-      subject: 'Results',
-      idempotencyKey: key('conv'),
-    });
-    assert.ok(!conv.alreadyDone);
+    const conv = await newSecureConversation();
     const k = key('msg');
     const posted = await spruce.postMessage({
       conversationId: conv.conversationId,
@@ -224,14 +229,7 @@ describe('Spruce client against the Spruce fake', () => {
   });
 
   it('a hang after the write landed times out as ambiguous; the retry with the same key reports alreadyDone', async () => {
-    const contactId = invitedPatient();
-    const conv = await spruce.createSecureConversation({
-      contactId,
-      internalEndpointId: DEFAULT_SECURE_ENDPOINT_ID,
-      subject: 'Results',
-      idempotencyKey: key('conv'),
-    });
-    assert.ok(!conv.alreadyDone);
+    const conv = await newSecureConversation();
     const k = key('msg');
     fake.failNext({ kind: 'hang', afterProcessing: true });
     const started = Date.now();
@@ -314,14 +312,7 @@ describe('Spruce client against the Spruce fake', () => {
     assert.equal(download.headers.get('content-type'), 'application/pdf');
     assert.ok(Buffer.from(await download.arrayBuffer()).equals(PDF_BYTES));
 
-    const contactId = invitedPatient();
-    const conv = await spruce.createSecureConversation({
-      contactId,
-      internalEndpointId: DEFAULT_SECURE_ENDPOINT_ID,
-      subject: 'Results',
-      idempotencyKey: key('conv'),
-    });
-    assert.ok(!conv.alreadyDone);
+    const conv = await newSecureConversation();
     await spruce.postMessage({
       conversationId: conv.conversationId,
       text: 'Your result is attached.',
@@ -370,14 +361,7 @@ describe('Spruce client against the Spruce fake', () => {
     assert.ok(!note.alreadyDone);
     assert.match(note.postMessageRequestId ?? '', /^asyncRequest_/);
 
-    const contactId = invitedPatient();
-    const conv = await spruce.createSecureConversation({
-      contactId,
-      internalEndpointId: DEFAULT_SECURE_ENDPOINT_ID,
-      subject: 'Results',
-      idempotencyKey: key('conv'),
-    });
-    assert.ok(!conv.alreadyDone);
+    const conv = await newSecureConversation();
     await spruce.postMessage({
       conversationId: conv.conversationId,
       text: 'Staff only: called the lab.',

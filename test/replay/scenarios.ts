@@ -23,10 +23,10 @@ export const SCENARIOS: RecordedScenario[] = [
     name: 'normal-sms-and-portal',
     world: { smsConsent: true },
     async run(s) {
-      await s.advanceTo(nextLocal(await s.nowMs(), 2, '10:00').toMillis());
+      await s.advanceToNext(2, '10:00');
       const handle = await s.start({ result: normalResult() });
       await s.signOff(handle, 'prov-1', 'All normal.');
-      await s.untilStatus(handle, 'notified', (v) => v.state === 'notified');
+      await s.untilNotified(handle);
       const sid = (await s.status(handle)).deliveries.find((d) => d.channel === 'sms')!.providerMessageId!;
       await handle.signal(deliveryStatusSignal, {
         channel: 'sms',
@@ -55,7 +55,7 @@ export const SCENARIOS: RecordedScenario[] = [
     name: 'normal-consent-invitation',
     world: { smsConsent: false },
     async run(s) {
-      await s.advanceTo(nextLocal(await s.nowMs(), 4, '11:00').toMillis());
+      await s.advanceToNext(4, '11:00');
       const handle = await s.start({ result: normalResult() });
       await s.signOff(handle);
       await s.eventually('invitation', () => s.world.sms().length === 1);
@@ -69,10 +69,10 @@ export const SCENARIOS: RecordedScenario[] = [
     name: 'abnormal-spruce-read',
     world: { smsConsent: true, spruceSecure: true },
     async run(s) {
-      await s.advanceTo(nextLocal(await s.nowMs(), 2, '09:30').toMillis());
+      await s.advanceToNext(2, '09:30');
       const handle = await s.start({ result: abnormalResult() });
       await s.signOff(handle, 'prov-1', 'Please book a follow-up.');
-      const v = await s.untilStatus(handle, 'notified', (x) => x.state === 'notified');
+      const v = await s.untilNotified(handle);
       const ref = v.deliveries.find((d) => d.channel === 'spruce')!.providerMessageId!;
       await handle.signal(deliveryStatusSignal, {
         channel: 'spruce',
@@ -88,10 +88,10 @@ export const SCENARIOS: RecordedScenario[] = [
     name: 'abnormal-no-spruce-unread-call',
     world: { smsConsent: true, spruceSecure: false },
     async run(s) {
-      await s.advanceTo(nextLocal(await s.nowMs(), 2, '09:30').toMillis());
+      await s.advanceToNext(2, '09:30');
       const handle = await s.start({ result: abnormalResult() });
       await s.signOff(handle);
-      await s.untilStatus(handle, 'notified', (x) => x.state === 'notified');
+      await s.untilNotified(handle);
       await s.advance(DAY + MINUTE);
       await s.eventually('call task', () => s.world.callTasks().length === 1);
       const task = await s.untilStatus(handle, 'task open', (x) => x.callTasks?.[0]?.status === 'open');
@@ -120,7 +120,7 @@ export const SCENARIOS: RecordedScenario[] = [
         outcome: 'reached',
         at: await s.nowIso(),
       });
-      await s.untilStatus(handle, 'notified', (v) => v.state === 'notified');
+      await s.untilNotified(handle);
       return handle;
     },
   },
@@ -128,12 +128,12 @@ export const SCENARIOS: RecordedScenario[] = [
     name: 'escalation-ladder-then-sign',
     world: { smsConsent: true },
     async run(s) {
-      await s.advanceTo(nextLocal(await s.nowMs(), 2, '10:00').toMillis());
+      await s.advanceToNext(2, '10:00');
       const handle = await s.start({ result: normalResult() });
       await s.advance(8 * 60 * MINUTE);
       await s.eventually('ladder', () => s.world.pages().length === 3);
       await s.signOff(handle, 'prov-2');
-      await s.untilStatus(handle, 'notified', (v) => v.state === 'notified');
+      await s.untilNotified(handle);
       return handle;
     },
   },
@@ -141,7 +141,7 @@ export const SCENARIOS: RecordedScenario[] = [
     name: 'sms-outage-fallback',
     world: { smsConsent: true },
     async run(s) {
-      await s.advanceTo(nextLocal(await s.nowMs(), 2, '10:00').toMillis());
+      await s.advanceToNext(2, '10:00');
       let start: number | undefined;
       s.world.faults.sendGenericSms = ({ at }) => {
         start ??= at;
@@ -159,11 +159,11 @@ export const SCENARIOS: RecordedScenario[] = [
     name: 'correction-updated-result',
     world: { smsConsent: true },
     async run(s) {
-      await s.advanceTo(nextLocal(await s.nowMs(), 2, '10:00').toMillis());
+      await s.advanceToNext(2, '10:00');
       const v1 = normalResult();
       const handle = await s.start({ result: v1 });
       await s.signOff(handle);
-      await s.untilStatus(handle, 'notified', (v) => v.state === 'notified');
+      await s.untilNotified(handle);
       await s.receive(
         handle,
         newVersion(v1, { status: 'corrected', observations: [{ ...v1.observations[0], value: '119.8' }] }),
@@ -178,11 +178,11 @@ export const SCENARIOS: RecordedScenario[] = [
     name: 'cancel-after-notify',
     world: { smsConsent: true },
     async run(s) {
-      await s.advanceTo(nextLocal(await s.nowMs(), 2, '10:00').toMillis());
+      await s.advanceToNext(2, '10:00');
       const v1 = normalResult();
       const handle = await s.start({ result: v1 });
       await s.signOff(handle);
-      await s.untilStatus(handle, 'notified', (v) => v.state === 'notified');
+      await s.untilNotified(handle);
       await s.receive(handle, newVersion(v1, { status: 'cancelled' }));
       await handle.result();
       return handle;
@@ -192,9 +192,9 @@ export const SCENARIOS: RecordedScenario[] = [
     name: 'correction-window-closes',
     world: { smsConsent: false },
     async run(s) {
-      await s.advanceTo(nextLocal(await s.nowMs(), 2, '10:00').toMillis());
+      await s.advanceToNext(2, '10:00');
       const handle = await s.start({ result: normalResult({ signedOff: { providerId: 'prov-1' } }) });
-      await s.untilStatus(handle, 'notified', (v) => v.state === 'notified');
+      await s.untilNotified(handle);
       await handle.result();
       return handle;
     },

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { createDatabaseIfMissing } from '../../lib/db/create-database';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../lib/db/embedded-postgres';
 import { migrateUp } from '../../lib/db/migrate';
 
@@ -31,20 +32,13 @@ export async function createTestDatabase(label = 'test'): Promise<TestDatabase> 
     server = await ownServer;
     adminUrl = server.adminUrl;
   }
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  await migrateUp(url.toString());
-  const pool = new pg.Pool({ connectionString: url.toString(), max: 10 });
+  // The random suffix makes the name new: the database is always created here.
+  const url = await createDatabaseIfMissing(adminUrl, name);
+  await migrateUp(url);
+  const pool = new pg.Pool({ connectionString: url, max: 10 });
   pool.on('error', () => undefined);
   return {
-    url: url.toString(),
+    url,
     pool,
     async close() {
       await pool.end();

@@ -18,6 +18,7 @@ import {
   type ProbeCase,
   type ProbeResult,
 } from '../fixtures/workflows/calendar-probe';
+import { US_TIME_ZONES } from '../support/time-zones';
 
 /**
  * The domain rules must give the same answers inside Temporal's workflow sandbox (webpack bundle,
@@ -27,15 +28,6 @@ import {
  */
 
 const TASK_QUEUE = 'calendar-probe';
-const ZONES = [
-  'America/New_York',
-  'America/Chicago',
-  'America/Denver',
-  'America/Phoenix',
-  'America/Los_Angeles',
-  'America/Anchorage',
-  'Pacific/Honolulu',
-];
 const EVERY_DAY = [1, 2, 3, 4, 5, 6, 7];
 
 function cal(
@@ -102,7 +94,7 @@ const instantArb = fc
   .map(([anchor, minutes]) => new Date(anchor + minutes * 60_000).toISOString());
 const calendarArb = fc
   .record({
-    timeZone: fc.constantFrom(...ZONES),
+    timeZone: fc.constantFrom(...US_TIME_ZONES),
     hours: fc.array(
       fc
         .tuple(fc.integer({ min: 1, max: 7 }), fc.integer({ min: 0, max: 95 }), fc.integer({ min: 1, max: 96 }))
@@ -141,7 +133,7 @@ const randomCaseArb: fc.Arbitrary<ProbeCase> = fc.oneof(
   fc.record({
     kind: fc.constant('send' as const),
     at: instantArb,
-    zones: fc.uniqueArray(fc.constantFrom(...ZONES), { minLength: 1, maxLength: 3 }),
+    zones: fc.uniqueArray(fc.constantFrom(...US_TIME_ZONES), { minLength: 1, maxLength: 3 }),
     window: fc.constant(TCPA),
   }),
 );

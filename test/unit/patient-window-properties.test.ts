@@ -3,22 +3,13 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { DateTime } from 'luxon';
 import { isInsidePatientWindow, nextPatientSendTime, type PatientWindow } from '../../domain/patient-window';
+import { US_TIME_ZONES } from '../support/time-zones';
 
 /**
  * Properties of the patient send time over random instants (around DST changes and year ends),
  * random sets of US candidate zones and random windows. The oracle reads each zone's wall clock with
  * luxon; windows start at 06:00 or later, so no window edge falls in a DST change hour.
  */
-
-const ZONES = [
-  'America/New_York',
-  'America/Chicago',
-  'America/Denver',
-  'America/Phoenix',
-  'America/Los_Angeles',
-  'America/Anchorage',
-  'Pacific/Honolulu',
-];
 
 const MINUTE_MS = 60_000;
 
@@ -39,7 +30,7 @@ const instantArb = fc
   })
   .map(({ anchor, minutes, ms }) => anchor + minutes * MINUTE_MS + ms);
 
-const zonesArb = fc.uniqueArray(fc.constantFrom(...ZONES), { minLength: 1, maxLength: 3 });
+const zonesArb = fc.uniqueArray(fc.constantFrom(...US_TIME_ZONES), { minLength: 1, maxLength: 3 });
 
 const hhmm = (minutes: number): string =>
   `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
@@ -98,7 +89,7 @@ void describe('patient window properties', () => {
 
   void it('more candidate zones never allow an earlier send', () => {
     fc.assert(
-      fc.property(instantArb, zonesArb, fc.constantFrom(...ZONES), windowArb, (at, zones, extra, window) => {
+      fc.property(instantArb, zonesArb, fc.constantFrom(...US_TIME_ZONES), windowArb, (at, zones, extra, window) => {
         const fewer = Date.parse(nextPatientSendTime(iso(at), zones, window));
         const more = Date.parse(nextPatientSendTime(iso(at), [...zones, extra], window));
         assert.ok(more >= fewer);

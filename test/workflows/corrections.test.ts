@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { labResultWorkflowId } from '../../workflows/definitions';
 import { CORRECTION_WINDOW_DAYS } from '../../workflows/lifecycle';
 import { abnormalResult, newVersion, nextLocal, normalResult } from './support/fixtures';
-import { WorkflowHarness } from './support/harness';
+import { workflowHarnessForSuite } from './support/harness';
 
 const DAY_MS = 24 * 60 * 60_000;
 
@@ -13,21 +13,15 @@ const DAY_MS = 24 * 60 * 60_000;
  * a result that comes back after its workflow closed continues in a new run.
  */
 describe('corrections, re-deliveries and cancels (time-skipping server)', () => {
-  let h: WorkflowHarness;
-  before(async () => {
-    h = await WorkflowHarness.create();
-  });
-  after(async () => {
-    await h?.teardown();
-  });
+  const h = workflowHarnessForSuite();
 
   it('a correction after the patient was told re-opens the gate, then sends an "updated result" notice', async () => {
     await h.scenario({ smsConsent: true }, async (s) => {
-      await s.advanceTo(nextLocal(await s.nowMs(), 2, '10:00').toMillis());
+      await s.advanceToNext(2, '10:00');
       const v1 = normalResult();
       const handle = await s.start({ result: v1 });
       await s.signOff(handle);
-      await s.untilStatus(handle, 'notified', (v) => v.state === 'notified');
+      await s.untilNotified(handle);
 
       const corrected = newVersion(v1, {
         status: 'corrected',
@@ -86,11 +80,11 @@ describe('corrections, re-deliveries and cancels (time-skipping server)', () => 
 
   it('a re-delivery with the same content after notification sends nothing new; a duplicate message ID is ignored', async () => {
     await h.scenario({ smsConsent: true }, async (s) => {
-      await s.advanceTo(nextLocal(await s.nowMs(), 4, '10:00').toMillis());
+      await s.advanceToNext(4, '10:00');
       const v1 = normalResult();
       const handle = await s.start({ result: v1 });
       await s.signOff(handle);
-      await s.untilStatus(handle, 'notified', (v) => v.state === 'notified');
+      await s.untilNotified(handle);
       await s.receive(handle, newVersion(v1));
       await s.receive(handle, v1);
       const v = await s.untilStatus(handle, 'version 2', (x) => x.version === 2);
@@ -104,7 +98,7 @@ describe('corrections, re-deliveries and cancels (time-skipping server)', () => 
 
   it('a cancel before the held SMS went drops it and closes the workflow quietly', async () => {
     await h.scenario({ smsConsent: true }, async (s) => {
-      await s.advanceTo(nextLocal(await s.nowMs(), 2, '22:30').toMillis());
+      await s.advanceToNext(2, '22:30');
       const v1 = normalResult({ patient: { ...normalResult().patient }, observations: normalResult().observations });
       const handle = await s.start({ result: v1 });
       await s.signOff(handle);
@@ -139,12 +133,12 @@ describe('corrections, re-deliveries and cancels (time-skipping server)', () => 
 
   it(`stays open ${CORRECTION_WINDOW_DAYS} days after notifying, then closes; a later correction continues in a new run`, async () => {
     await h.scenario({ smsConsent: true }, async (s) => {
-      await s.advanceTo(nextLocal(await s.nowMs(), 2, '10:00').toMillis());
+      await s.advanceToNext(2, '10:00');
       const v1 = normalResult();
       const workflowId = labResultWorkflowId('195900', 'c0ffee'.repeat(4));
       const first = await s.start({ result: v1, workflowId });
       await s.signOff(first);
-      const notified = await s.untilStatus(first, 'notified', (v) => v.state === 'notified');
+      const notified = await s.untilNotified(first);
       assert.ok(notified.closesAt !== undefined);
       const closed = await first.result(); // the correction window passes on the skipping clock
       assert.equal(closed.state, 'closed');
@@ -159,7 +153,7 @@ describe('corrections, re-deliveries and cancels (time-skipping server)', () => 
       const second = await s.start({ result: corrected, workflowId });
       await s.untilStatus(second, 'the new run holds', (v) => v.state === 'awaiting-sign-off' && v.version === 2);
       await s.signOff(second);
-      await s.untilStatus(second, 'notified', (v) => v.state === 'notified');
+      await s.untilNotified(second);
       assert.deepEqual(
         s.world.sms().map((m) => [m.input.resultVersion, m.input.template]),
         [
@@ -172,7 +166,7 @@ describe('corrections, re-deliveries and cancels (time-skipping server)', () => 
 
   it('a plain re-delivery in a new run after the patient was told sends nothing', async () => {
     await h.scenario({ smsConsent: true, prior: { lastVersion: 3, patientNotifiedVersion: 3 } }, async (s) => {
-      await s.advanceTo(nextLocal(await s.nowMs(), 2, '10:00').toMillis());
+      await s.advanceToNext(2, '10:00');
       const handle = await s.start({ result: normalResult({ signedOff: { providerId: 'prov-1' } }) });
       const v = await s.untilStatus(handle, 'settled', (x) => x.state === 'notified');
       assert.equal(v.version, 4);

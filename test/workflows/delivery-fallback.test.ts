@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ActivityErrorType } from '../../activities/error-types';
 import { deliveryStatusSignal } from '../../workflows/definitions';
 import { permanent, retryable } from './support/fake-world';
 import { nextLocal, normalResult } from './support/fixtures';
-import { WorkflowHarness, type Scenario } from './support/harness';
+import { workflowHarnessForSuite, type Scenario } from './support/harness';
 
 const MINUTE = 60_000;
 
@@ -24,22 +24,16 @@ function outage(s: Scenario, minutes: number): void {
 }
 
 describe('delivery retries and fallback (time-skipping server)', () => {
-  let h: WorkflowHarness;
-  before(async () => {
-    h = await WorkflowHarness.create();
-  });
-  after(async () => {
-    await h?.teardown();
-  });
+  const h = workflowHarnessForSuite();
 
   it('a 29-minute SMS outage ends in normal delivery: one SMS, no fallback', async () => {
     await h.scenario({ smsConsent: true }, async (s) => {
-      await s.advanceTo(nextLocal(await s.nowMs(), 2, '10:00').toMillis());
+      await s.advanceToNext(2, '10:00');
       outage(s, 29);
       const handle = await s.start({ result: normalResult() });
       await s.signOff(handle);
       await s.advance(35 * MINUTE);
-      const done = await s.untilStatus(handle, 'notified', (v) => v.state === 'notified');
+      const done = await s.untilNotified(handle);
       const attempts = s.world.callsOf('sendGenericSms');
       const first = attempts[0].at;
       const delivered = s.world.sms()[0];
@@ -56,7 +50,7 @@ describe('delivery retries and fallback (time-skipping server)', () => {
 
   it('a 31-minute SMS outage ends in the portal-only fallback and an administrator page', async () => {
     await h.scenario({ smsConsent: true }, async (s) => {
-      await s.advanceTo(nextLocal(await s.nowMs(), 2, '10:00').toMillis());
+      await s.advanceToNext(2, '10:00');
       outage(s, 31);
       const handle = await s.start({ result: normalResult() });
       await s.signOff(handle);
@@ -79,7 +73,7 @@ describe('delivery retries and fallback (time-skipping server)', () => {
 
   it('a permanent refusal (invalid number) falls back at once without retrying', async () => {
     await h.scenario({ smsConsent: true }, async (s) => {
-      await s.advanceTo(nextLocal(await s.nowMs(), 2, '10:00').toMillis());
+      await s.advanceToNext(2, '10:00');
       s.world.faults.sendGenericSms = () => {
         throw permanent(ActivityErrorType.SMS_PERMANENT, '21211 invalid number');
       };
@@ -94,13 +88,13 @@ describe('delivery retries and fallback (time-skipping server)', () => {
 
   it('consent revoked before the send: portal only, quietly (no administrator page)', async () => {
     await h.scenario({ smsConsent: true }, async (s) => {
-      await s.advanceTo(nextLocal(await s.nowMs(), 2, '10:00').toMillis());
+      await s.advanceToNext(2, '10:00');
       s.world.faults.sendGenericSms = () => {
         throw permanent(ActivityErrorType.SMS_CONSENT_MISSING, 'revoked');
       };
       const handle = await s.start({ result: normalResult() });
       await s.signOff(handle);
-      await s.untilStatus(handle, 'notified', (x) => x.state === 'notified');
+      await s.untilNotified(handle);
       await s.quiesce(150);
       assert.equal(s.world.pages().length, 0);
       assert.ok(s.world.auditsOf('fallback').some((a) => a.outcome === 'portal-only-no-consent'));
@@ -109,7 +103,7 @@ describe('delivery retries and fallback (time-skipping server)', () => {
 
   it('a delivery report that arrives before the send activity returns is kept and applied', async () => {
     await h.scenario({ smsConsent: true }, async (s) => {
-      await s.advanceTo(nextLocal(await s.nowMs(), 2, '10:00').toMillis());
+      await s.advanceToNext(2, '10:00');
       const handleRef = await s.start({ result: normalResult() });
       s.world.faults.sendGenericSms = async () => {
         // Twilio's callback beats the API response: the API signals before our activity returns.
@@ -135,10 +129,10 @@ describe('delivery retries and fallback (time-skipping server)', () => {
 
   it('"undelivered" after acceptance falls back and pages the administrator', async () => {
     await h.scenario({ smsConsent: true }, async (s) => {
-      await s.advanceTo(nextLocal(await s.nowMs(), 2, '10:00').toMillis());
+      await s.advanceToNext(2, '10:00');
       const handle = await s.start({ result: normalResult() });
       await s.signOff(handle);
-      const v = await s.untilStatus(handle, 'notified', (x) => x.state === 'notified');
+      const v = await s.untilNotified(handle);
       const sid = v.deliveries.find((d) => d.channel === 'sms')!.providerMessageId!;
       await handle.signal(deliveryStatusSignal, {
         channel: 'sms',

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { DateTime } from 'luxon';
 import { searchAttributes } from './support/assertions';
 import { abnormalResult, isoDate, nextLocal, normalResult, testPolicy, withHolidays, ZONE } from './support/fixtures';
-import { WorkflowHarness, type Scenario } from './support/harness';
+import { workflowHarnessForSuite, type Scenario } from './support/harness';
 
 /**
  * The two-key gate's SLA: deadlines in business hours (weekends, holidays, DST) and the escalation
@@ -31,13 +31,7 @@ function openFriday(afterMs: number, extraClosed: string[] = []): DateTime {
 }
 
 describe('sign-off SLA and escalation (time-skipping server)', () => {
-  let h: WorkflowHarness;
-  before(async () => {
-    h = await WorkflowHarness.create();
-  });
-  after(async () => {
-    await h?.teardown();
-  });
+  const h = workflowHarnessForSuite();
 
   it('normal, unsigned: reminder at +4 business hours, then on-call, then administrator, and never released', async () => {
     await h.scenario({ smsConsent: true }, async (s) => {
@@ -82,7 +76,7 @@ describe('sign-off SLA and escalation (time-skipping server)', () => {
       );
 
       await s.signOff(handle, 'prov-oncall');
-      await s.untilStatus(handle, 'notified', (v) => v.state === 'notified');
+      await s.untilNotified(handle);
       assert.equal(s.world.portal().length, 1);
     });
   });

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { Acuity, LabResult, Observation } from '../../domain/lab-result';
 import { consentChangedSignal } from '../../workflows/definitions';
 import { retryable } from './support/fake-world';
 import { normalResult, testPolicy } from './support/fixtures';
-import { WorkflowHarness, type LabHandle, type Scenario } from './support/harness';
+import { workflowHarnessForSuite, type LabHandle, type Scenario } from './support/harness';
 import { Oracle } from './support/simulator';
 
 /**
@@ -148,13 +148,7 @@ async function play(s: Scenario, first: LabResult, steps: Step[]) {
 }
 
 describe('random interleavings against the real workflow (time-skipping server)', () => {
-  let h: WorkflowHarness;
-  before(async () => {
-    h = await WorkflowHarness.create();
-  });
-  after(async () => {
-    await h?.teardown();
-  });
+  const h = workflowHarnessForSuite();
 
   it(`${RUNS} random runs keep the three safety promises`, async () => {
     await fc.assert(

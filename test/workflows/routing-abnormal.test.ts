@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ActivityErrorType } from '../../activities/error-types';
 import { deliveryStatusSignal } from '../../workflows/definitions';
 import { permanent } from './support/fake-world';
-import { abnormalResult, nextLocal, normalResult } from './support/fixtures';
-import { WorkflowHarness } from './support/harness';
+import { abnormalResult, normalResult } from './support/fixtures';
+import { workflowHarnessForSuite } from './support/harness';
 
 const DAY_MS = 24 * 60 * 60_000;
 
@@ -14,20 +14,14 @@ const DAY_MS = 24 * 60 * 60_000;
  * consented, and a call task if nothing is read in time (at once when nothing reaches the patient).
  */
 describe('abnormal results (time-skipping server)', () => {
-  let h: WorkflowHarness;
-  before(async () => {
-    h = await WorkflowHarness.create();
-  });
-  after(async () => {
-    await h?.teardown();
-  });
+  const h = workflowHarnessForSuite();
 
   it('Spruce: secure thread with the provider note and scheduling link, ordering provider paged, portal; read in time means no call', async () => {
     await h.scenario({ smsConsent: true, spruceSecure: true }, async (s) => {
-      await s.advanceTo(nextLocal(await s.nowMs(), 3, '09:15').toMillis());
+      await s.advanceToNext(3, '09:15');
       const handle = await s.start({ result: abnormalResult() });
       await s.signOff(handle, 'prov-1', 'Please book a follow-up to discuss.');
-      const v = await s.untilStatus(handle, 'notified', (x) => x.state === 'notified');
+      const v = await s.untilNotified(handle);
       const [thread] = s.world.spruce();
       assert.equal(thread?.input.providerNote, 'Please book a follow-up to discuss.');
       assert.equal(thread?.input.schedulingUrl, 'https://riverside.example.org/schedule');
@@ -59,7 +53,7 @@ describe('abnormal results (time-skipping server)', () => {
     await h.scenario({ smsConsent: true, spruceSecure: true }, async (s) => {
       const handle = await s.start({ result: abnormalResult() });
       await s.signOff(handle);
-      await s.untilStatus(handle, 'notified', (x) => x.state === 'notified');
+      await s.untilNotified(handle);
       const sentAt = s.world.spruce()[0].at;
       await s.advanceTo(sentAt + DAY_MS - 60_000);
       await s.quiesce(150);
@@ -72,10 +66,10 @@ describe('abnormal results (time-skipping server)', () => {
 
   it('no Spruce account, consented: generic "secure message" text and portal, then a call task if unread', async () => {
     await h.scenario({ smsConsent: true, spruceSecure: false }, async (s) => {
-      await s.advanceTo(nextLocal(await s.nowMs(), 4, '10:00').toMillis());
+      await s.advanceToNext(4, '10:00');
       const handle = await s.start({ result: abnormalResult() });
       await s.signOff(handle);
-      await s.untilStatus(handle, 'notified', (x) => x.state === 'notified');
+      await s.untilNotified(handle);
       const [sms] = s.world.sms();
       assert.equal(sms?.input.template, 'secure-message-waiting');
       assert.equal(
@@ -102,7 +96,7 @@ describe('abnormal results (time-skipping server)', () => {
 
   it('Spruce refuses the thread (no account after all): switches to the secure-message text', async () => {
     await h.scenario({ smsConsent: true, spruceSecure: true }, async (s) => {
-      await s.advanceTo(nextLocal(await s.nowMs(), 2, '10:00').toMillis());
+      await s.advanceToNext(2, '10:00');
       s.world.faults.sendSpruceResult = () => {
         throw permanent(ActivityErrorType.SPRUCE_NO_ACCOUNT, 'no account');
       };

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { callCompletedSignal } from '../../workflows/definitions';
 import { assertNoPhiAnywhere } from './support/assertions';
-import { criticalResult, nextLocal } from './support/fixtures';
-import { WorkflowHarness } from './support/harness';
+import { criticalResult } from './support/fixtures';
+import { workflowHarnessForSuite } from './support/harness';
 
 /**
  * Routing table, critical row: page the on-call provider and create a call task at first sight,
@@ -11,17 +11,11 @@ import { WorkflowHarness } from './support/harness';
  * minutes; never an automated patient message, signed or not.
  */
 describe('critical results (time-skipping server)', () => {
-  let h: WorkflowHarness;
-  before(async () => {
-    h = await WorkflowHarness.create();
-  });
-  after(async () => {
-    await h?.teardown();
-  });
+  const h = workflowHarnessForSuite();
 
   it('pages and creates a call task before sign-off; escalates to the administrator at +30 minutes; never texts', async () => {
     await h.scenario({ smsConsent: true, spruceSecure: true }, async (s) => {
-      await s.advanceTo(nextLocal(await s.nowMs(), 2, '23:40').toMillis());
+      await s.advanceToNext(2, '23:40');
       const result = criticalResult();
       const startedAt = await s.nowMs();
       const handle = await s.start({ result });
@@ -79,7 +73,7 @@ describe('critical results (time-skipping server)', () => {
         outcome: 'reached',
         at: await s.nowIso(),
       });
-      const done = await s.untilStatus(handle, 'notified', (v) => v.state === 'notified');
+      const done = await s.untilNotified(handle);
       assert.equal(done.patientNotifiedVersion, 1, 'told by a person');
       assert.equal(s.world.sms().length, 0);
       await assertNoPhiAnywhere(s.world, handle, result);

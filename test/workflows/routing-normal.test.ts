@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import {
   annotateUpdate,
@@ -10,20 +10,14 @@ import {
 } from '../../workflows/definitions';
 import { assertNoPhiAnywhere, assertNothingBeforeSignOff, searchAttributes } from './support/assertions';
 import { messageId, newVersion, nextLocal, normalResult, testPolicy, ZONE } from './support/fixtures';
-import { WorkflowHarness } from './support/harness';
+import { workflowHarnessForSuite } from './support/harness';
 
 /**
  * Routing table, normal rows, and the basic gate: nothing before sign-off, the generic SMS (in the
  * patient's messaging window) and the portal note after it, the consent invitation, the PHI guard.
  */
 describe('normal results (time-skipping server)', () => {
-  let h: WorkflowHarness;
-  before(async () => {
-    h = await WorkflowHarness.create();
-  });
-  after(async () => {
-    await h?.teardown();
-  });
+  const h = workflowHarnessForSuite();
 
   it('consented: holds until a provider signs, then one generic SMS and a portal note, with no PHI anywhere', async () => {
     await h.scenario({ smsConsent: true }, async (s) => {
@@ -63,7 +57,7 @@ describe('normal results (time-skipping server)', () => {
       const again = await s.signOff(handle, 'prov-2');
       assert.deepEqual([again.alreadySigned, again.signedBy, again.signedAt], [true, 'prov-1', signed.signedAt]);
 
-      const done = await s.untilStatus(handle, 'notified', (v) => v.state === 'notified');
+      const done = await s.untilNotified(handle);
       assert.equal(done.patientNotifiedVersion, 1);
       const [sms] = s.world.sms();
       assert.equal(s.world.sms().length, 1);
@@ -89,11 +83,11 @@ describe('normal results (time-skipping server)', () => {
 
   it('not consented, invitation on: portal note and one consent invitation; a YES then sends the results text', async () => {
     await h.scenario({ smsConsent: false }, async (s) => {
-      await s.advanceTo(nextLocal(await s.nowMs(), 3, '11:00').toMillis());
+      await s.advanceToNext(3, '11:00');
       const handle = await s.start({ result: normalResult() });
       await s.signOff(handle);
       await s.eventually('the invitation', () => s.world.sms().length === 1);
-      await s.untilStatus(handle, 'notified', (v) => v.state === 'notified');
+      await s.untilNotified(handle);
       const [invite] = s.world.sms();
       assert.equal(invite.input.template, 'consent-invitation');
       assert.equal(invite.input.requiresConsent, false);
@@ -120,10 +114,10 @@ describe('normal results (time-skipping server)', () => {
 
   it('not consented, invitation off: portal only', async () => {
     await h.scenario({ smsConsent: false }, async (s) => {
-      await s.advanceTo(nextLocal(await s.nowMs(), 3, '11:00').toMillis());
+      await s.advanceToNext(3, '11:00');
       const handle = await s.start({ result: normalResult(), policy: testPolicy({ smsConsentInvitation: false }) });
       await s.signOff(handle);
-      await s.untilStatus(handle, 'notified', (v) => v.state === 'notified');
+      await s.untilNotified(handle);
       await s.quiesce();
       assert.equal(s.world.sms().length, 0);
       assert.equal(s.world.portal().length, 1);
@@ -164,7 +158,7 @@ describe('normal results (time-skipping server)', () => {
 
   it('a preliminary result waits for the final even when signed; athena sign-off on a later version releases at once', async () => {
     await h.scenario({ smsConsent: true }, async (s) => {
-      await s.advanceTo(nextLocal(await s.nowMs(), 1, '09:00').toMillis());
+      await s.advanceToNext(1, '09:00');
       const prelim = normalResult({ status: 'preliminary' });
       const handle = await s.start({ result: prelim });
       await s.untilStatus(handle, 'awaiting final', (v) => v.state === 'awaiting-final');
@@ -177,7 +171,7 @@ describe('normal results (time-skipping server)', () => {
         handle,
         newVersion(prelim, { status: 'final', signedOff: { providerId: 'prov-2', at: await s.nowIso() } }),
       );
-      const done = await s.untilStatus(handle, 'notified', (v) => v.state === 'notified');
+      const done = await s.untilNotified(handle);
       await s.quiesce(150);
       assert.equal(done.signedBy, 'prov-2');
       assert.equal(done.version, 2);
@@ -246,7 +240,7 @@ describe('normal results (time-skipping server)', () => {
 
   it('STOP while the SMS is held for the morning cancels it; the portal note stands', async () => {
     await h.scenario({ smsConsent: true }, async (s) => {
-      await s.advanceTo(nextLocal(await s.nowMs(), 5, '21:30').toMillis());
+      await s.advanceToNext(5, '21:30');
       const handle = await s.start({ result: normalResult() });
       await s.signOff(handle);
       await s.untilStatus(handle, 'held', (v) => v.deliveries.some((d) => d.status === 'held'));
@@ -264,7 +258,7 @@ describe('normal results (time-skipping server)', () => {
 
   it('PHI guard: a greeting that would name a test is rewritten to the generic body, audited, and the detail goes to Spruce', async () => {
     await h.scenario({ smsConsent: true, spruceSecure: true }, async (s) => {
-      await s.advanceTo(nextLocal(await s.nowMs(), 2, '12:00').toMillis());
+      await s.advanceToNext(2, '12:00');
       const result = normalResult({
         messageId: messageId(),
         patient: { ...normalResult().patient, firstName: 'Crystal' },
@@ -272,7 +266,7 @@ describe('normal results (time-skipping server)', () => {
       });
       const handle = await s.start({ result });
       await s.signOff(handle);
-      await s.untilStatus(handle, 'notified', (v) => v.state === 'notified');
+      await s.untilNotified(handle);
       await s.quiesce(150);
       assert.equal(
         s.world.sms()[0].input.body,

@@ -274,21 +274,27 @@ export function createSpruceClient(options: SpruceClientOptions): SpruceClient {
 
   const encode = encodeURIComponent;
 
+  /** One page of Spruce's structured contact search (`POST /contacts/search`). */
+  function searchContactPage(body: unknown, query?: Record<string, string | undefined>) {
+    return read({
+      method: 'POST',
+      path: '/contacts/search',
+      operation: 'search contacts',
+      schema: ContactListSchema,
+      json: body,
+      ...(query !== undefined ? { query } : {}),
+    });
+  }
+
   async function findContactByIntegration(input: { externalId: string; type?: string }) {
     const { externalId, type } = validate(
       z.object({ externalId: nonEmpty('externalId'), type: z.string().default(DEFAULT_INTEGRATION_TYPE) }),
       input,
       'integration lookup',
     );
-    const result = await read({
-      method: 'POST',
-      path: '/contacts/search',
-      operation: 'search contacts',
-      schema: ContactListSchema,
-      json: {
-        structured: {
-          integrationIDFilter: [{ integrationIDs: [{ id: externalId, integrationLinkType: type }], match: 'any' }],
-        },
+    const result = await searchContactPage({
+      structured: {
+        integrationIDFilter: [{ integrationIDs: [{ id: externalId, integrationLinkType: type }], match: 'any' }],
       },
     });
     return result.contacts.find((c) => c.integrationLinks.some((l) => l.externalId === externalId && l.type === type));
@@ -323,16 +329,9 @@ export function createSpruceClient(options: SpruceClientOptions): SpruceClient {
 
   return {
     async searchContacts(query, page = {}) {
-      const result = await read({
-        method: 'POST',
-        path: '/contacts/search',
-        operation: 'search contacts',
-        schema: ContactListSchema,
-        json: query,
-        query: {
-          pageSize: page.pageSize === undefined ? undefined : String(page.pageSize),
-          paginationToken: page.paginationToken,
-        },
+      const result = await searchContactPage(query, {
+        pageSize: page.pageSize === undefined ? undefined : String(page.pageSize),
+        paginationToken: page.paginationToken,
       });
       return { contacts: result.contacts, hasMore: result.hasMore, paginationToken: result.paginationToken };
     },
@@ -374,16 +373,10 @@ export function createSpruceClient(options: SpruceClientOptions): SpruceClient {
       let contact: SpruceContact | undefined;
       if (created === DUPLICATE) {
         // An earlier attempt created the contact but its answer (and the id) was lost: find it again.
-        const found = await read({
-          method: 'POST',
-          path: '/contacts/search',
-          operation: 'search contacts',
-          schema: ContactListSchema,
-          json: {
-            structured: {
-              nameFilter: [{ names: [{ givenName: v.givenName, familyName: v.familyName }], match: 'any' }],
-              phoneNumberFilter: [{ values: v.phoneNumbers, match: 'any' }],
-            },
+        const found = await searchContactPage({
+          structured: {
+            nameFilter: [{ names: [{ givenName: v.givenName, familyName: v.familyName }], match: 'any' }],
+            phoneNumberFilter: [{ values: v.phoneNumbers, match: 'any' }],
           },
         });
         contact = found.contacts[0];

@@ -4,6 +4,17 @@
  * Codes: https://www.twilio.com/docs/api/errors (see docs/reference external-systems.md §4.3).
  */
 
+/**
+ * Carrier and registration refusals Twilio reports either on the create or later in a status
+ * callback: permanent either way, so both permanent tables carry them.
+ */
+const PERMANENT_CARRIER_ERROR_CODES = {
+  30005: 'unknown or inactive destination number',
+  30006: 'landline or unreachable carrier',
+  30007: 'carrier filtered the message',
+  30034: 'sender is an unregistered US 10DLC number',
+} as const satisfies Record<number, string>;
+
 /** Errors on message create that no retry will fix: fall back to another channel instead. */
 export const PERMANENT_SEND_ERROR_CODES = {
   21211: 'invalid To number',
@@ -11,10 +22,7 @@ export const PERMANENT_SEND_ERROR_CODES = {
   21610: 'recipient opted out (replied STOP) from this sender',
   21612: 'To number is not reachable from this sender',
   21614: 'To number is not a mobile number',
-  30005: 'unknown or inactive destination number',
-  30006: 'landline or unreachable carrier',
-  30007: 'carrier filtered the message',
-  30034: 'sender is an unregistered US 10DLC number',
+  ...PERMANENT_CARRIER_ERROR_CODES,
 } as const satisfies Record<number, string>;
 
 /** Errors on message create that mean "not processed, try again later". */
@@ -42,11 +50,8 @@ export const PERMANENT_DELIVERY_ERROR_CODES = {
   21610: 'recipient opted out (replied STOP)',
   30002: 'account suspended',
   30004: 'message blocked by the recipient or carrier',
-  30005: 'unknown or inactive destination number',
-  30006: 'landline or unreachable carrier',
-  30007: 'carrier filtered the message',
   30032: 'toll-free number not verified',
-  30034: 'sender is an unregistered US 10DLC number',
+  ...PERMANENT_CARRIER_ERROR_CODES,
 } as const satisfies Record<number, string>;
 
 export type PermanentSendErrorCode = keyof typeof PERMANENT_SEND_ERROR_CODES;

@@ -34,7 +34,7 @@ import {
   patientCaseJson,
   patientJson,
 } from './serialise';
-import { AthenaFakeStore, FakeHttpError, isTrue, notFound, parseEasternDateTime } from './store';
+import { AthenaFakeStore, FakeHttpError, isTrue, parseEasternDateTime } from './store';
 import { WebhookSender, type WebhookDelivery, type WebhookTarget } from './webhook-sender';
 
 /**
@@ -376,8 +376,7 @@ export async function startAthenaFake(options: AthenaFakeOptions): Promise<Athen
       method: 'POST',
       pattern: /^\/documents\/labresult\/(\d+)\/actions$/,
       handler: (r, m) => {
-        const result = store.labResult(m[1] ?? '');
-        if (result.practiceId !== r.practiceId) throw notFound('lab result ID');
+        const result = store.labResultOfPractice(r.practiceId, m[1] ?? '');
         store.recordActionNote(result, requiredParam(r.form, 'actionnote'));
         return ok({ success: true });
       },
@@ -386,8 +385,7 @@ export async function startAthenaFake(options: AthenaFakeOptions): Promise<Athen
       method: 'PUT',
       pattern: /^\/documents\/labresult\/(\d+)\/close$/,
       handler: (r, m) => {
-        const result = store.labResult(m[1] ?? '');
-        if (result.practiceId !== r.practiceId) throw notFound('lab result ID');
+        const result = store.labResultOfPractice(r.practiceId, m[1] ?? '');
         store.closeLabResult(result.labResultId, r.form.get('actionnote') ?? undefined);
         return ok({ success: true });
       },

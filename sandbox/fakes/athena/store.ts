@@ -153,6 +153,13 @@ export class AthenaFakeStore {
     return result;
   }
 
+  /** The document at `/v1/{practiceid}/documents/labresult/{id}`: another practice's result is not found. */
+  labResultOfPractice(practiceId: string, labResultId: string): FakeLabResult {
+    const result = this.labResult(labResultId);
+    if (result.practiceId !== practiceId) throw notFound('lab result ID');
+    return result;
+  }
+
   /** The document at `/v1/{practiceid}/patients/{patientid}/documents/labresult/{id}`: all three must match. */
   labResultFor(practiceId: string, patientId: string, labResultId: string): FakeLabResult {
     this.patient(practiceId, patientId);

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { after, before } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -20,7 +21,7 @@ import {
 import type { labResultWorkflow } from '../../../workflows/lab-result-workflow';
 import { createTimeSkippingEnv, TEST_CODEC_KEYS, testDataConverter, workflowBundle } from '../../support/temporal';
 import { FakeWorld, type WorldOptions } from './fake-world';
-import { testPolicy } from './fixtures';
+import { nextLocal, testPolicy } from './fixtures';
 
 /**
  * Workflow tests on the real time-skipping server: one server per test file (time skipping is
@@ -30,6 +31,26 @@ import { testPolicy } from './fixtures';
  */
 
 export type LabHandle = WorkflowHandle<typeof labResultWorkflow>;
+
+/**
+ * One harness (one time-skipping server) for the enclosing `describe`: created before its tests and
+ * torn down after them. Call it inside the `describe` body; scenarios run on the suite's harness.
+ */
+export function workflowHarnessForSuite(): Pick<WorkflowHarness, 'scenario'> {
+  let harness: WorkflowHarness | undefined;
+  before(async () => {
+    harness = await WorkflowHarness.create();
+  });
+  after(async () => {
+    await harness?.teardown();
+  });
+  return {
+    scenario: (options, body) => {
+      if (harness === undefined) throw new Error('the suite has no workflow harness: its before() hook did not run');
+      return harness.scenario(options, body);
+    },
+  };
+}
 
 export class WorkflowHarness {
   private constructor(readonly env: TestWorkflowEnvironment) {}
@@ -113,6 +134,11 @@ export class Scenario {
     await this.advance(instantMs - (await this.nowMs()));
   }
 
+  /** Advance to the next `time` (HH:mm, practice zone) on ISO `weekday`: where a scenario starts its day. */
+  async advanceToNext(weekday: number, time: string): Promise<void> {
+    await this.advanceTo(nextLocal(await this.nowMs(), weekday, time).toMillis());
+  }
+
   /** Start a workflow the way the API does (signal-with-start carrying the same message). */
   async start(options: StartOptions): Promise<LabHandle> {
     const receivedAt = options.receivedAt ?? (await this.nowIso());
@@ -169,6 +195,11 @@ export class Scenario {
   }
 
   /** Wait until the workflow's status satisfies `predicate`. */
+  /** Wait until the workflow reports the patient notified. */
+  async untilNotified(handle: LabHandle): Promise<ResultStatusView> {
+    return this.untilStatus(handle, 'notified', (v) => v.state === 'notified');
+  }
+
   async untilStatus(
     handle: LabHandle,
     what: string,
