@@ -327,6 +327,8 @@ function fail(d: Draft, delivery: Delivery, failure: DeliveryFailure, errorType:
       outcome: 'portal-only-no-consent',
       details: { step: delivery.step },
     });
+    // Portal-only is only a fallback if the portal note was published.
+    if (d.m.gate.routing === 'planned') fallBackIfPortalWasTheOnlyChannel(d);
     return;
   }
   if (failure === 'not-published') {
@@ -336,9 +338,11 @@ function fail(d: Draft, delivery: Delivery, failure: DeliveryFailure, errorType:
       outcome: 'portal-note-not-published',
       details: { step: delivery.step, errorType: errorType ?? null },
     });
-    // Another channel of this version still tells the patient (its own failure falls back later,
-    // knowing the portal is not there); otherwise nothing reaches the patient: fall back now.
-    if (otherChannelPending(d, delivery)) return;
+    // Until the channels are planned we cannot tell whether the portal was the only one: routing
+    // checks again once it has planned (fallBackIfPortalWasTheOnlyChannel). Another channel of this
+    // version still tells the patient (its own failure falls back later, knowing the portal is not
+    // there); otherwise nothing reaches the patient: fall back now.
+    if (d.m.gate.routing !== 'planned' || otherChannelPending(d, delivery)) return;
   }
   if (failure === 'no-account') {
     // A send of a superseded version: its route is over; the current gate routes itself.
@@ -375,6 +379,18 @@ function otherChannelPending(d: Draft, delivery: Delivery): boolean {
       x.state !== 'failed' &&
       x.state !== 'cancelled',
   );
+}
+
+/**
+ * Called once the channels of the current gate are planned: a portal note of this gate that was
+ * not published while no other channel was planned leaves the patient untold: fall back.
+ */
+export function fallBackIfPortalWasTheOnlyChannel(d: Draft): void {
+  const portal = currentDeliveries(d).find(
+    (x) => x.channel === 'portal' && x.state === 'failed' && x.failure === 'not-published',
+  );
+  if (portal === undefined || otherChannelPending(d, portal)) return;
+  channelFallback(d, portal, 'not-published', undefined);
 }
 
 /** The portal note of this version failed (not published): a portal-only fallback reaches nobody. */

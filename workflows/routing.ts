@@ -1,5 +1,13 @@
 import type { Draft } from './draft';
-import { currentDeliveries, isResultSms, noSecureThreadRoute, planPortal, planSms, planSpruce } from './delivery';
+import {
+  currentDeliveries,
+  fallBackIfPortalWasTheOnlyChannel,
+  isResultSms,
+  noSecureThreadRoute,
+  planPortal,
+  planSms,
+  planSpruce,
+} from './delivery';
 import { isAnnounceable } from './gate';
 import type { ContactFacts } from './model';
 import { page } from './staff';
@@ -96,7 +104,14 @@ export function onContactGathered(d: Draft, epoch: number, facts: ContactFacts):
     m.consentSignalAt >= gate.gatherRequestedAt;
   if (!signalIsNewer) m.smsConsent = facts.smsConsent;
   if (m.cancelled) return;
+  planChannels(d, facts);
+  // A portal note that failed before the channels were known may have been the only channel.
+  fallBackIfPortalWasTheOnlyChannel(d);
+}
 
+function planChannels(d: Draft, facts: ContactFacts): void {
+  const { m } = d;
+  const gate = m.gate;
   const updated = gate.updated;
   const phone = m.result.patient.mobilePhone;
   const canText = phone !== undefined && m.smsConsent === true;

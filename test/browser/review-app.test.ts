@@ -413,7 +413,11 @@ describe('review app in Chromium', () => {
     );
     await provider.getByRole('button', { name: 'Sign', exact: true }).click();
     const refusal = provider.getByRole('alert').first();
-    await refusal.waitFor();
+    await refusal.waitFor().catch(async (err: unknown) => {
+      // Say what the page showed instead (a timeout notice, an error page): it names the cause.
+      const shown = (await provider.locator('main').innerText().catch(() => '(no main)')).slice(0, 600);
+      throw new Error(`${err instanceof Error ? err.message : String(err)}\npage showed: ${shown}`);
+    });
     assert.match(await refusal.innerText(), /^The result was not signed: .+/);
     assert.match(await provider.getByTestId('result-state').innerText(), /Waiting/, 'still unsigned');
     await screenshot(provider, 'result-sign-refused-laptop');
