@@ -179,7 +179,11 @@ export function resultRoutes(
         return answerMissing(request, reply, status.kind === 'unavailable');
       }
       const current = status.detail.view;
-      if (!current.signed && shown !== undefined && current.version > shown) {
+      // A page opened in the moment between the workflow's start and its intake of the first message
+      // shows version 0: the values it showed are that first message's (signal-with-start carries the
+      // same result), so it counts as version 1; only a later version is news to the provider.
+      const shownVersion = shown === 0 ? 1 : shown;
+      if (!current.signed && shownVersion !== undefined && current.version > shownVersion) {
         return answerAction(request, reply, workflowId, {
           status: 409,
           notice: {

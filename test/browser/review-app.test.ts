@@ -411,11 +411,26 @@ describe('review app in Chromium', () => {
       60_000,
       'the new result to open in the review app',
     );
+    // As if the page had been rendered in the moment before the workflow took in its first message
+    // (it then reports version 0): that is the same result, not a newer one, so the sign-off must
+    // still reach the workflow (regression: it was refused as "updated after you opened it").
+    await provider
+      .locator('input[name="version"]')
+      .first()
+      .evaluate((el) => {
+        // Runs in the page; typed structurally because the test's TypeScript has no DOM library.
+        (el as unknown as { value: string }).value = '0';
+      });
     await provider.getByRole('button', { name: 'Sign', exact: true }).click();
     const refusal = provider.getByRole('alert').first();
     await refusal.waitFor().catch(async (err: unknown) => {
       // Say what the page showed instead (a timeout notice, an error page): it names the cause.
-      const shown = (await provider.locator('main').innerText().catch(() => '(no main)')).slice(0, 600);
+      const shown = (
+        await provider
+          .locator('main')
+          .innerText()
+          .catch(() => '(no main)')
+      ).slice(0, 600);
       throw new Error(`${err instanceof Error ? err.message : String(err)}\npage showed: ${shown}`);
     });
     assert.match(await refusal.innerText(), /^The result was not signed: .+/);
