@@ -253,15 +253,25 @@ export async function startTwilioFake(options: TwilioFakeOptions): Promise<Twili
     };
   }
 
+  /**
+   * A message's callbacks go out one after another (each waits for the previous one's delivery,
+   * retries included), so their arrival order is the order chosen here even on a loaded machine;
+   * `outOfOrder` is then the only way to get them reversed, as tests ask for it.
+   */
+  const callbackChains = new Map<string, Promise<unknown>>();
   function sendCallbacks(message: FakeMessage, events: { status: FakeMessageStatus; errorCode?: number }[]): void {
-    if (message.statusCallback === null) return;
+    const statusCallback = message.statusCallback;
+    if (statusCallback === null) return;
     const ordered = behaviour.outOfOrder ? [...events].reverse() : events;
+    const duplicate = behaviour.duplicate;
     for (const event of ordered) {
       const params = callbackParams(message, event.status, event.errorCode);
       const token = `${message.sid}-${event.status}-${randomBytes(6).toString('hex')}`;
-      dispatcher.deliver(signedRequest(message.statusCallback, params, event.status, token), {
-        duplicate: behaviour.duplicate,
-      });
+      const request = signedRequest(statusCallback, params, event.status, token);
+      const previous = callbackChains.get(message.sid) ?? Promise.resolve();
+      const next = previous.then(() => dispatcher.deliverNow(request, duplicate)).catch(() => null);
+      callbackChains.set(message.sid, next);
+      tasks.track(`callback ${message.sid} ${event.status}`, next);
     }
   }
 
@@ -540,6 +550,7 @@ export async function startTwilioFake(options: TwilioFakeOptions): Promise<Twili
 
   function reset(): void {
     messages = [];
+    callbackChains.clear();
     services = configuredServices();
     scenarios = new Map();
     behaviour = { duplicate: false, outOfOrder: false };
