@@ -12,7 +12,7 @@ async function run(): Promise<void> {
   const logger = createLogger(config.LOG_LEVEL, 'labloop-api');
   if (config.DATABASE_URL === undefined) throw new Error('DATABASE_URL is required to run the API on its own');
   const practices = loadPracticeRegistry(config.LABLOOP_PRACTICES_FILE);
-  await migrateUp(config.DATABASE_URL);
+  await migrateUp(config.DATABASE_MIGRATION_URL ?? config.DATABASE_URL);
   const pool = createPool(config.DATABASE_URL, { applicationName: 'labloop-api' });
   const temporal = await connectClient(config.LABLOOP_CODEC_KEYS);
   const api = await startApi({ config, pool, temporal, practices, logger });

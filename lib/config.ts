@@ -18,6 +18,12 @@ const ConfigSchema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 
     DATABASE_URL: z.string().startsWith('postgres', 'must be a postgres:// or postgresql:// URL').optional(),
+    /**
+     * The schema owner's URL, used only to run migrations. In production the runtime role
+     * (DATABASE_URL) is a member of labloop_app and owns nothing, so it cannot alter or disable
+     * the audit log's protections; without this setting migrations run as DATABASE_URL (development).
+     */
+    DATABASE_MIGRATION_URL: z.string().startsWith('postgres', 'must be a postgres:// or postgresql:// URL').optional(),
 
     /** Comma-separated `keyId:base64(32 bytes)`; the first key encrypts, all keys decrypt (rotation). */
     LABLOOP_CODEC_KEYS: z.string().min(1, 'must list at least one keyId:base64key'),

@@ -44,6 +44,8 @@ export interface StackOptions {
   postgresAdminUrl?: string;
   /** Use this database as it is. */
   databaseUrl?: string;
+  /** Run migrations with this URL (the schema owner) instead of `databaseUrl` (the runtime role). */
+  migrationDatabaseUrl?: string;
   /** Use this Temporal server instead of starting the dev server. */
   temporalAddress?: string;
   temporalUi?: boolean;
@@ -239,7 +241,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const practices = loadPracticeRegistry(config.LABLOOP_PRACTICES_FILE);
     installTemporalRuntime(logger);
 
-    await migrateUp(databaseUrl);
+    await migrateUp(options.migrationDatabaseUrl ?? databaseUrl);
     const pool = createPool(databaseUrl);
     stops.push(() => pool.end());
 

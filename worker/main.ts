@@ -18,7 +18,7 @@ async function run(): Promise<void> {
   const logger = createLogger(config.LOG_LEVEL, 'labloop-worker');
   installTemporalRuntime(logger);
   if (config.DATABASE_URL === undefined) throw new Error('DATABASE_URL is required to run the worker on its own');
-  await migrateUp(config.DATABASE_URL);
+  await migrateUp(config.DATABASE_MIGRATION_URL ?? config.DATABASE_URL);
   const pool = createPool(config.DATABASE_URL, { applicationName: 'labloop-worker' });
   const { connection, namespace } = await connectNative();
   try {

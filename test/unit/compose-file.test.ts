@@ -107,6 +107,19 @@ describe('docker-compose.yml (production shape)', () => {
     }
   });
 
+  it('runs the API and the worker as the runtime role, and migrations as the schema owner', () => {
+    for (const name of ['api', 'worker']) {
+      const env = compose.services[name].environment ?? {};
+      const runtime = new URL(interpolate(String(env.DATABASE_URL)));
+      const owner = new URL(interpolate(String(env.DATABASE_MIGRATION_URL)));
+      assert.equal(runtime.username, 'labloop', `service ${name}`);
+      assert.equal(owner.username, 'labloop_owner', `service ${name}`);
+    }
+    const init = readFileSync(path.join(PROJECT_ROOT, 'deploy/postgres-init/10-labloop.sh'), 'utf8');
+    assert.match(init, /CREATE ROLE labloop LOGIN PASSWORD '\$\{LABLOOP_DB_PASSWORD\}' IN ROLE labloop_app/);
+    assert.match(init, /CREATE DATABASE labloop OWNER labloop_owner/);
+  });
+
   it('passes `docker compose config` when the compose plugin is available', (t) => {
     const probe = spawnSync('docker', ['compose', 'version'], { encoding: 'utf8' });
     if (probe.status !== 0) {
@@ -118,6 +131,7 @@ describe('docker-compose.yml (production shape)', () => {
       ...process.env,
       ...FAKE_VALUES,
       LABLOOP_DB_PASSWORD: 'x',
+      LABLOOP_OWNER_DB_PASSWORD: 'x',
       TEMPORAL_DB_PASSWORD: 'x',
       LABLOOP_ID_SECRET: 'x'.repeat(20),
     };
