@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# One image for both processes: `node dist/api/server.js` (API + MLLP) and `node dist/worker/main.js`.
+# One image for both processes, `node dist/api/server.js` (API + MLLP) and `node dist/worker/main.js`,
+# and the one-shot jobs `node dist/scripts/migrate.js` and `node dist/scripts/athena-schedule.js`.
 # Node 20 is what the fleet runs today; the code is tested on 20 and stays compatible with 22.
 ARG NODE_IMAGE=node:20.20.2-bookworm-slim
 

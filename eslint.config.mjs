@@ -77,14 +77,29 @@ export default tseslint.config(
       'no-restricted-globals': [
         'error',
         { name: 'process', message: 'Workflow code must not read the environment.' },
-        { name: 'setTimeout', message: 'Use sleep() / condition() from @temporalio/workflow.' },
-        { name: 'setInterval', message: 'Use sleep() / condition() from @temporalio/workflow.' },
+        // Timers: Temporal's sandbox turns setTimeout into a durable timer, but labloop uses one
+        // idiom, sleep()/condition(), which are cancellable through CancellationScope and read
+        // plainly in history; domain/ also runs outside the sandbox, where setTimeout is a real timer.
+        ...['setTimeout', 'setInterval', 'setImmediate', 'clearTimeout', 'clearInterval', 'clearImmediate'].map(
+          (name) => ({ name, message: 'Use sleep() / condition() from @temporalio/workflow.' }),
+        ),
+        { name: 'queueMicrotask', message: 'No scheduling outside the workflow: use sleep() / condition().' },
         { name: 'performance', message: 'No clocks in workflow code.' },
+        { name: 'crypto', message: 'No randomness in deterministic code: use uuid4() from @temporalio/workflow.' },
+        // Reaching a global through its container would dodge every rule here (globalThis.Date.now()).
+        ...['globalThis', 'global', 'window', 'self'].map((name) => ({
+          name,
+          message: 'No access to globals through their container in deterministic code: name what you need.',
+        })),
+        // Garbage collection timing differs between runs and replays.
+        { name: 'WeakRef', message: 'Not deterministic: collection timing differs on replay.' },
+        { name: 'FinalizationRegistry', message: 'Not deterministic: collection timing differs on replay.' },
       ],
       'no-restricted-syntax': [
         'error',
         {
-          selector: "CallExpression[callee.object.name='Date'][callee.property.name='now']",
+          // Member access, not only calls: `const now = Date.now` is the same clock read, later.
+          selector: "MemberExpression[object.name='Date'][property.name='now']",
           message:
             'No clock reads in deterministic code: take "now" as an argument (workflow time comes from the SDK).',
         },
@@ -93,12 +108,30 @@ export default tseslint.config(
           message: 'No clock reads in deterministic code: take "now" as an argument.',
         },
         {
-          selector: "CallExpression[callee.object.name='Math'][callee.property.name='random']",
+          // Date() without `new` returns the current time as a string, whatever its arguments.
+          selector: "CallExpression[callee.name='Date']",
+          message: 'No clock reads in deterministic code: Date() is the current time as text.',
+        },
+        {
+          selector: "MemberExpression[object.name='Math'][property.name='random']",
           message: 'No randomness in deterministic code: use uuid4() from @temporalio/workflow.',
         },
         {
           selector: "MemberExpression[object.name='DateTime'][property.name=/^(now|local)$/]",
           message: 'No clock reads in deterministic code: pass workflow time in explicitly.',
+        },
+        // Static imports only, so no-restricted-imports sees every module deterministic code loads.
+        {
+          selector: "CallExpression[callee.name='require']",
+          message: 'No require() in deterministic code: use a static import (the lint checks those modules).',
+        },
+        {
+          selector: 'ImportExpression',
+          message: 'No dynamic import() in deterministic code: use a static import (the lint checks those modules).',
+        },
+        {
+          selector: 'TSImportEqualsDeclaration[moduleReference.type="TSExternalModuleReference"]',
+          message: 'No `import x = require()` in deterministic code: use a static import.',
         },
       ],
     },

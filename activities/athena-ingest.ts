@@ -1,5 +1,6 @@
 import { ApplicationFailure, Context, heartbeat, log } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
+import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { LabResult } from '../domain/lab-result';
 import { createHandoff } from '../api/ingest/handoff';
@@ -10,6 +11,7 @@ import {
   recordDeadLetter,
   resolveDeadLetter,
   withResultLock,
+  type DeadLetterEntry,
   type FeedCheckpointStore,
 } from '../lib/athena-feed';
 import {
@@ -18,7 +20,9 @@ import {
   type AthenaClient,
   type AthenaLabResultDocument,
 } from '../lib/clients/athena';
+import type { AuditSink } from '../lib/audit/types';
 import type { PracticeEntry, PracticeRegistry } from '../lib/practices';
+import { ATHENA_RESULT_ID_ISSUER } from '../lib/result-ref';
 import type {
   AthenaIngestActivities,
   AthenaIngestOutcome,
@@ -34,17 +38,20 @@ import { ActivityErrorType } from './error-types';
  * FHIR, so every source lands on one workflow per result and every version is delivered once.
  *
  * Workflow identity: athena results are keyed by `labresultid` (what the client's mapping sets as
- * `resultId`). We deliberately do not key on `externalaccessionid`: one accession can cover several
- * athena documents (one per panel), and merging them would let one panel's version replace another's
- * in a single workflow. The same result arriving over HL7 therefore joins this workflow only when the
- * interface puts athena's lab-result ID in OBR-3 (filler order number); otherwise a practice should
- * feed a result stream through one source.
+ * `resultId`) in the `athena` issuer namespace. We deliberately do not key on `externalaccessionid`:
+ * one accession can cover several athena documents (one per panel), and merging them would let one
+ * panel's version replace another's in a single workflow. The same result arriving over HL7 joins this
+ * workflow when the practice registry maps its facility to the `athena` namespace
+ * (`routing.hl7ResultIdIssuers`, for athena's outbound ORU, whose OBR-3 is the lab-result ID);
+ * otherwise a practice should feed a result stream through one source.
  */
 /** The slice of the athena client the ingest activities use. */
 export type AthenaIngestGateway = Pick<AthenaClient, 'getLabResult' | 'getPatient' | 'listChangedLabResults'>;
 
 export interface AthenaIngestDeps {
   pool: Pool;
+  /** Where dead-lettered documents are recorded for the audit trail (and so for whoever watches it). */
+  audit: AuditSink;
   athena: AthenaIngestGateway;
   practices: PracticeRegistry;
   /** HMAC key for result references in workflow IDs (the API's LABLOOP_ID_SECRET). */
@@ -70,6 +77,10 @@ const MAX_REFS_PER_POLL = 2_000;
  * 3-minute start-to-close timeout so a stuck Temporal call fails the attempt cleanly.
  */
 const ACTIVITY_HANDOFF_DEADLINE_MS = 30_000;
+/** Idempotency-key digest of a dead-lettering: 128 bits. */
+const DEAD_LETTER_KEY_HEX_CHARS = 32;
+/** Why a feed record without a patient is dead-lettered (names the field, never a value). */
+export const FEED_RECORD_WITHOUT_PATIENT = 'changed-feed record has no patientid: the document cannot be read';
 
 export function createAthenaIngestActivities(deps: AthenaIngestDeps): AthenaIngestActivities {
   const checkpoints: FeedCheckpointStore = createFeedCheckpointStore(deps.pool);
@@ -87,13 +98,41 @@ export function createAthenaIngestActivities(deps: AthenaIngestDeps): AthenaInge
     return { ...entry, athenaPracticeId };
   }
 
+  /**
+   * Audits a dead-lettered document and warns (the stable log message is what alerting watches for).
+   * `version` tells one dead-lettering apart from a repeat of the same one, so a retried attempt or a
+   * re-read feed record is audited once. Called outside the per-result lock: the audit append takes a
+   * pooled connection of its own, which must not be waited for while the lock's connection is held.
+   */
+  async function auditDeadLetter(entry: DeadLetterEntry, version: string): Promise<void> {
+    const key = createHash('sha256')
+      .update(JSON.stringify([entry.practiceId, entry.labResultId, entry.reason, version]))
+      .digest('hex')
+      .slice(0, DEAD_LETTER_KEY_HEX_CHARS);
+    await deps.audit.append({
+      occurredAt: deps.now().toISOString(),
+      practiceId: entry.practiceId,
+      ...(entry.patientId === undefined ? {} : { patientId: entry.patientId }),
+      actor: { type: 'source', id: 'athena' },
+      action: 'ingest',
+      outcome: 'dead-lettered',
+      details: { labResultId: entry.labResultId, trigger: entry.trigger, reason: entry.reason },
+      idempotencyKey: `athena-dead-letter:${key}`,
+    });
+    log.warn('athena result dead-lettered', {
+      practiceId: entry.practiceId,
+      labResultId: entry.labResultId,
+      trigger: entry.trigger,
+      reason: entry.reason,
+    });
+  }
+
   async function deadLetter(
     db: Pick<Pool, 'query'>,
     request: IngestAthenaLabResultRequest,
     reason: string,
   ): Promise<AthenaIngestOutcome> {
     await recordDeadLetter(db, { ...request, reason });
-    log.warn('athena result dead-lettered', { practiceId: request.practiceId, reason });
     return { kind: 'dead-lettered', reason };
   }
 
@@ -106,73 +145,91 @@ export function createAthenaIngestActivities(deps: AthenaIngestDeps): AthenaInge
         labResultId: request.labResultId,
       };
       // Under the lock, the read and the hand-off happen in athena's order for this document.
-      return withResultLock(deps.pool, `${request.practiceId}:${request.labResultId}`, async (db) => {
-        let document: AthenaLabResultDocument;
-        let result: LabResult;
-        try {
-          document = await deps.athena.getLabResult(ref);
-          const patient = await deps.athena.getPatient(ref);
-          result = mapAthenaLabResult({ practiceId: request.practiceId, document, patient });
-        } catch (err) {
-          if (isAthenaError(err)) {
-            if (err.kind === 'not-found') return { kind: 'gone' };
-            if (err.kind === 'permanent') return deadLetter(db, request, err.message);
-            throw err; // auth, throttled, unavailable: Temporal retries
+      const outcome = await withResultLock<AthenaIngestOutcome>(
+        deps.pool,
+        `${request.practiceId}:${request.labResultId}`,
+        async (db) => {
+          let document: AthenaLabResultDocument;
+          let result: LabResult;
+          try {
+            document = await deps.athena.getLabResult(ref);
+            const patient = await deps.athena.getPatient(ref);
+            result = mapAthenaLabResult({ practiceId: request.practiceId, document, patient });
+          } catch (err) {
+            if (isAthenaError(err)) {
+              if (err.kind === 'not-found') return { kind: 'gone' };
+              if (err.kind === 'permanent') return deadLetter(db, request, err.message);
+              throw err; // auth, throttled, unavailable: Temporal retries
+            }
+            // The mapping refuses a document and patient that do not belong together.
+            return deadLetter(db, request, err instanceof Error ? err.message : 'the document could not be mapped');
           }
-          // The mapping refuses a document and patient that do not belong together.
-          return deadLetter(db, request, err instanceof Error ? err.message : 'the document could not be mapped');
-        }
-        const mapped = withPracticeProviders(result, entry);
-        const handoff = createHandoff({
-          // The lock's own connection: see withResultLock.
-          pool: db,
-          temporal: temporal(),
-          practices: deps.practices,
-          taskQueue: deps.labResultTaskQueue ?? Context.current().info.taskQueue,
-          idSecret: deps.idSecret,
-          now: deps.now,
-          temporalDeadlineMs: ACTIVITY_HANDOFF_DEADLINE_MS,
-        });
-        const outcome = await handoff({
-          source: 'athena',
-          practiceId: request.practiceId,
-          messageId: mapped.messageId,
-          // The message ID is already a digest of every field a notification depends on.
-          rawBody: mapped.messageId,
-          results: [mapped],
-        });
-        switch (outcome.kind) {
-          case 'accepted': {
-            await resolveDeadLetter(db, request.practiceId, request.labResultId);
-            const workflowId = outcome.workflowIds[0] ?? '';
-            return {
-              kind: 'handed-off',
-              workflowId,
-              duplicate: outcome.duplicate,
-              signedOff: mapped.signedOff !== undefined,
-            };
+          // athena's lab-result ID is the identity every source that carries it shares (lib/result-ref.ts).
+          const mapped = withPracticeProviders({ ...result, resultIdIssuer: ATHENA_RESULT_ID_ISSUER }, entry);
+          const handoff = createHandoff({
+            // The lock's own connection: see withResultLock.
+            pool: db,
+            temporal: temporal(),
+            practices: deps.practices,
+            taskQueue: deps.labResultTaskQueue ?? Context.current().info.taskQueue,
+            idSecret: deps.idSecret,
+            now: deps.now,
+            temporalDeadlineMs: ACTIVITY_HANDOFF_DEADLINE_MS,
+          });
+          const handedOff = await handoff({
+            source: 'athena',
+            practiceId: request.practiceId,
+            sender: '',
+            messageId: mapped.messageId,
+            // The message ID is already a digest of every field a notification depends on.
+            content: mapped.messageId,
+            results: [mapped],
+          });
+          switch (handedOff.kind) {
+            case 'accepted': {
+              await resolveDeadLetter(db, request.practiceId, request.labResultId);
+              const workflowId = handedOff.workflowIds[0] ?? '';
+              return {
+                kind: 'handed-off',
+                workflowId,
+                duplicate: handedOff.duplicate,
+                signedOff: mapped.signedOff !== undefined,
+              };
+            }
+            case 'unknown-practice':
+              throw ApplicationFailure.nonRetryable(
+                `practice ${handedOff.practiceId} is not configured`,
+                ActivityErrorType.CONFIGURATION,
+              );
+            case 'conflict':
+              return deadLetter(db, request, handedOff.reason);
           }
-          case 'unknown-practice':
-            throw ApplicationFailure.nonRetryable(
-              `practice ${outcome.practiceId} is not configured`,
-              ActivityErrorType.CONFIGURATION,
-            );
-          case 'conflict':
-            return deadLetter(db, request, outcome.reason);
-        }
-      });
+        },
+      );
+      if (outcome.kind === 'dead-lettered') {
+        // One attempt of one activity is one dead-lettering, however often Temporal retries it.
+        const info = Context.current().info;
+        const attempt = `${info.workflowExecution?.workflowId ?? 'standalone'}:${info.activityId}`;
+        await auditDeadLetter({ ...request, reason: outcome.reason }, attempt);
+      }
+      return outcome;
     },
 
     async readAthenaChangedFeed({ practiceId }) {
       const entry = practiceEntry(practiceId);
       const startedAt = deps.now();
+      // Before the first destructive read: a first poll that fails after reading must leave a
+      // checkpoint, or the next poll's re-read window would start at its own time and miss the batch.
+      await checkpoints.ensure(practiceId, startedAt);
       const checkpoint = (await checkpoints.get(practiceId)) ?? startedAt;
       const refs = new Map<string, AthenaResultRef>();
+      const withoutPatient = new Map<string, AthenaLabResultDocument>();
       const add = (documents: AthenaLabResultDocument[]) => {
         for (const document of documents) {
           if (document.patientid === undefined) {
-            // Every feed record carries its patient; without one the document cannot be read.
-            log.warn('athena feed record without patientid skipped', { practiceId });
+            // Every feed record should carry its patient; without one the document cannot be read.
+            // It is dead-lettered below (not skipped), since the checkpoint will move past it.
+            withoutPatient.set(document.labresultid, document);
             continue;
           }
           refs.set(document.labresultid, {
@@ -218,6 +275,17 @@ export function createAthenaIngestActivities(deps: AthenaIngestDeps): AthenaInge
           if (labResults.length === 0 || offset + labResults.length >= totalCount) break;
         }
       }
+      for (const [labResultId, document] of withoutPatient) {
+        if (refs.has(labResultId)) continue; // another record of the same document named its patient
+        const entry: DeadLetterEntry = {
+          practiceId,
+          labResultId,
+          trigger: 'feed',
+          reason: FEED_RECORD_WITHOUT_PATIENT,
+        };
+        await recordDeadLetter(deps.pool, entry);
+        await auditDeadLetter(entry, document.lastmodifieddatetime ?? '');
+      }
       return { practiceId, refs: [...refs.values()], readThrough: readThrough.toISOString() };
     },
 
@@ -256,6 +324,7 @@ export function createAthenaIngestActivitiesFrom(deps: ActivityDeps): AthenaInge
     return createAthenaIngestActivities({
       ...deps.athenaIngest,
       pool: deps.pool,
+      audit: deps.audit,
       now: deps.now,
       practices: deps.practices,
     });

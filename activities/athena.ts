@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { PracticePolicy, StaffMember } from '../domain/practice';
 import { AthenaError, isAthenaError } from '../lib/clients/athena';
 import { insertCallTask, setCallTaskAthenaCase } from '../lib/call-tasks';
@@ -13,24 +13,30 @@ import type {
 } from './contract';
 import type { ActivityDeps } from './deps';
 import { ActivityErrorType } from './error-types';
-import { outboxIdempotencyKey, sendOnce, type ReconcileResult } from './outbox';
+import { outboxIdempotencyKey, resultRefOf, sendOnce, type ReconcileResult } from './outbox';
 
 /**
  * athenahealth writes: the portal note on the lab-result document, and outbound-call patient cases.
  *
  * Portal note. athena's API cannot start a portal message; what the patient sees on the portal is the
  * lab-result document with its patient note, published by athena according to the practice's
- * settings. So the note is written on the document (`replace`, which makes a retry idempotent) and
- * the publication is then read back (`portalpublisheddatetime`), so "published" means athena says
- * so. The note is only written for results that came from athena: an HL7 or FHIR result's ID is the
- * lab's or the sender's, not an athena document ID, and guessing the document (by patient and date)
- * could put a note on the wrong result. Those are answered "not published" with the reason audited,
- * and the workflow falls back as for an unpublished note.
+ * settings, possibly some time after the write. So the note is written on the document (`replace`,
+ * which makes a retry idempotent) once, and the publication is then read back
+ * (`portalpublisheddatetime`) until athena shows a publication at or after our write: an earlier
+ * publication time belongs to an older note and does not count. While it is not there the activity
+ * fails retryably (PortalNotYetPublished, with the next poll as its retry delay); once the
+ * publication window (PORTAL_PUBLICATION_MAX_WAIT_MS from the write, or the activity's own
+ * schedule-to-close, whichever ends first) is over, it answers `published: false` and the workflow
+ * falls back. The note is only written for results that came from athena: an HL7 or FHIR result's
+ * ID is the lab's or the sender's, not an athena document ID, and guessing the document (by patient
+ * and date) could put a note on the wrong result. Those are answered "not published" with the
+ * reason audited.
  *
  * Call task. A `call_task` row (the staff page) first, then, for athena practices, an athena patient
- * case with `outboundonly`, the priority and the assignee's username. athena has no idempotency key:
- * the case carries a marker token, and an attempt whose outcome is unknown looks for it
- * (`findPatientCases`) before creating another.
+ * case with `outboundonly`, the priority, the callback number type and the practice's call-task
+ * queue (policy.callTaskQueueUsername) or the named staff member as assignee. athena has no
+ * idempotency key: the case carries a marker token, and an attempt whose outcome is unknown looks for
+ * it (`findPatientCases`) before creating another.
  */
 
 export const ATHENA_RETRYABLE_ERROR_TYPE = 'AthenaRetryableError';
@@ -42,6 +48,37 @@ export const ATHENA_RETRYABLE_ERROR_TYPE = 'AthenaRetryableError';
  */
 export const PATIENT_CASE_DOCUMENT_SOURCE = 'OTHER';
 export const PATIENT_CASE_DOCUMENT_SUBCLASS = 'LABRESULTS';
+/**
+ * The case's callback number, as athena documents it (§1.7: `callbacknumber` XOR
+ * `callbacknumbertype`): the type, so athena takes the number from the chart and no phone number
+ * passes through labloop. The list of type values is not in the reference; MOBILE is athena's name
+ * for the mobile phone on the chart (the number a result text goes to). Unverified against a live
+ * practice: change it here if athena refuses it.
+ */
+export const PATIENT_CASE_CALLBACK_NUMBER_TYPE = 'MOBILE';
+
+/**
+ * How long after writing the note postPortalNote keeps looking for athena's publication of it:
+ * 10 minutes. Practices that publish do so within seconds to a few minutes of a document change;
+ * a note still unpublished after 10 minutes is not going to reach the patient in time, and the
+ * workflow's fallback (a call task) is the better answer. It fits the delivery activity's
+ * schedule-to-close (the 30 min outage window + 30 s); a shorter one ends the wait earlier.
+ */
+export const PORTAL_PUBLICATION_MAX_WAIT_MS = 10 * 60_000;
+/**
+ * Polls while waiting: 5 s after the write, then doubling to a 2-minute cap: 5 + 10 + 20 + 40 + 80
+ * = 155 s for the first five, then every 120 s, so about 9 reads in the 10-minute window.
+ */
+export const PORTAL_PUBLICATION_FIRST_POLL_MS = 5_000;
+export const PORTAL_PUBLICATION_MAX_POLL_MS = 120_000;
+/**
+ * athena's timestamps have whole seconds and its clock is not ours: a publication up to 2 s before
+ * our write (after flooring to the second) still counts as ours. An older note's publication is
+ * minutes or days older, far outside this.
+ */
+export const PORTAL_PUBLICATION_CLOCK_SKEW_MS = 2_000;
+/** A poll is not scheduled if less than this would be left of the activity's schedule-to-close. */
+const PORTAL_PUBLICATION_DEADLINE_MARGIN_MS = 5_000;
 
 const CALL_REASON_TEXT: Record<CallTaskReason, string> = {
   'critical-result': 'critical lab result: call the patient now',
@@ -71,8 +108,10 @@ export function createAthenaActivities(deps: AthenaDeps): Pick<LabloopActivities
         return { published: false, alreadySent: false };
       }
       const ref = { practiceId: athenaPracticeId, patientId: request.patientId, labResultId: request.resultId };
+      let outcome;
+      let publication;
       try {
-        const outcome = await sendOnce(
+        outcome = await sendOnce(
           deps,
           request,
           { channel: 'portal', practiceId: request.practiceId, patientId: request.patientId, template: 'portal-note' },
@@ -82,28 +121,49 @@ export function createAthenaActivities(deps: AthenaDeps): Pick<LabloopActivities
             return { providerMessageId: `labresult:${request.resultId}:v${request.resultVersion}:${request.step}` };
           },
         );
-        const publication = await deps.athena.getPortalPublication(ref);
-        await audit(
-          deps,
-          request,
-          'send',
-          publication.published ? 'published' : 'not-published',
-          `outbox:${key}:publication:${publication.published ? 'yes' : 'no'}`,
-          { ...(publication.publishedAt !== undefined ? { publishedAt: publication.publishedAt } : {}) },
-        );
-        return {
-          published: publication.published,
-          ...(publication.publishedAt !== undefined ? { publishedAt: publication.publishedAt } : {}),
-          alreadySent: outcome.alreadySent,
-        };
+        publication = await deps.athena.getPortalPublication(ref);
       } catch (err) {
         throw athenaFailure(err);
       }
+      // Only a publication at or after our write is of our note.
+      const oursFrom = Math.floor(outcome.intentAt.getTime() / 1000) * 1000 - PORTAL_PUBLICATION_CLOCK_SKEW_MS;
+      const publishedAt = publication.publishedAt;
+      const published = publishedAt !== undefined && Date.parse(publishedAt) >= oursFrom;
+      if (!published) {
+        const nextPollMs = nextPublicationPoll(deps.now().getTime(), outcome.sentAt.getTime());
+        if (nextPollMs !== undefined) {
+          throw ApplicationFailure.create({
+            message: 'athena has not published the portal note yet',
+            type: ActivityErrorType.PORTAL_NOT_YET_PUBLISHED,
+            nonRetryable: false,
+            details: [{ stalePublication: publishedAt !== undefined, nextPollMs }],
+            nextRetryDelay: nextPollMs,
+          });
+        }
+      }
+      await audit(
+        deps,
+        request,
+        'send',
+        published ? 'published' : 'not-published',
+        `outbox:${key}:publication:${published ? 'yes' : 'no'}`,
+        {
+          ...(published ? { publishedAt } : {}),
+          ...(!published && publishedAt !== undefined ? { olderPublicationAt: publishedAt } : {}),
+        },
+      );
+      return {
+        published,
+        ...(published ? { publishedAt } : {}),
+        alreadySent: outcome.alreadySent,
+      };
     },
 
     async createCallTask(request: CallTaskRequest): Promise<CallTaskOutcome> {
       const policy = policyOf(deps, request.practiceId);
       const assignee = assigneeOf(policy, request.assignToStaffId);
+      const queueUsername =
+        assignee?.athenaUsername ?? deps.practices.entry(request.practiceId)?.policy.callTaskQueueUsername;
       const key = outboxIdempotencyKey(request);
       const { task, created } = await insertCallTask(deps.pool, {
         idempotencyKey: key,
@@ -159,6 +219,7 @@ export function createAthenaActivities(deps: AthenaDeps): Pick<LabloopActivities
               internalNote: `labloop call task ${task.id}: ${CALL_REASON_TEXT[request.reason]}. Result ${request.workflowId}. Marker ${marker}.`,
               priority: request.priority === 'urgent' ? 1 : 2,
               outboundOnly: true,
+              callbackNumberType: PATIENT_CASE_CALLBACK_NUMBER_TYPE,
               documentSource: PATIENT_CASE_DOCUMENT_SOURCE,
               documentSubclass: PATIENT_CASE_DOCUMENT_SUBCLASS,
             });
@@ -168,12 +229,8 @@ export function createAthenaActivities(deps: AthenaDeps): Pick<LabloopActivities
         );
         const athenaCaseId = outcome.providerMessageId;
         // Assigning is an idempotent PUT: repeated on every call so a crash between create and assign heals.
-        if (assignee?.athenaUsername !== undefined) {
-          await deps.athena.assignPatientCase({
-            ...patientRef,
-            patientCaseId: athenaCaseId,
-            username: assignee.athenaUsername,
-          });
+        if (queueUsername !== undefined) {
+          await deps.athena.assignPatientCase({ ...patientRef, patientCaseId: athenaCaseId, username: queueUsername });
         }
         if (task.athenaCaseId !== athenaCaseId) await setCallTaskAthenaCase(deps.pool, task.id, athenaCaseId);
         return { taskId: task.id, athenaCaseId, alreadySent: !created || outcome.alreadySent };
@@ -200,19 +257,50 @@ function policyOf(deps: Pick<ActivityDeps, 'practices'>, practiceId: string): Pr
   return policy;
 }
 
-/** The named staff member, or the practice's first staff-role member with an athena username. */
+/**
+ * The named staff member, if the workflow named one. Otherwise none: the athena case goes to the
+ * practice's call-task queue (policy.callTaskQueueUsername), or stays in the department's own queue
+ * when the practice has none, and the local task is for whoever picks it up.
+ */
 function assigneeOf(policy: PracticePolicy, staffId: string | undefined): StaffMember | undefined {
-  if (staffId !== undefined) {
-    const named = policy.staff.find((s) => s.id === staffId);
-    if (named === undefined) {
-      throw ApplicationFailure.nonRetryable(
-        `staff member ${staffId} is not on practice ${policy.practiceId}'s staff list`,
-        ActivityErrorType.CONFIGURATION,
-      );
-    }
-    return named;
+  if (staffId === undefined) return undefined;
+  const named = policy.staff.find((s) => s.id === staffId);
+  if (named === undefined) {
+    throw ApplicationFailure.nonRetryable(
+      `staff member ${staffId} is not on practice ${policy.practiceId}'s staff list`,
+      ActivityErrorType.CONFIGURATION,
+    );
   }
-  return policy.staff.find((s) => s.role === 'staff' && s.athenaUsername !== undefined);
+  return named;
+}
+
+/**
+ * The delay before the next publication poll, or undefined when the wait is over: the publication
+ * window after the write has passed, or the next poll would not fit in what is left of this
+ * activity's schedule-to-close (then the workflow would see a timeout instead of our answer).
+ */
+function nextPublicationPoll(nowMs: number, writtenAtMs: number): number | undefined {
+  const waited = Math.max(0, nowMs - writtenAtMs);
+  if (waited >= PORTAL_PUBLICATION_MAX_WAIT_MS) return undefined;
+  // The poll interval doubles with the time waited: 5 s, 10 s, 20 s … capped at 2 minutes.
+  let interval = PORTAL_PUBLICATION_FIRST_POLL_MS;
+  while (interval < PORTAL_PUBLICATION_MAX_POLL_MS && interval * 2 - PORTAL_PUBLICATION_FIRST_POLL_MS <= waited) {
+    interval *= 2;
+  }
+  const delay = Math.min(interval, PORTAL_PUBLICATION_MAX_POLL_MS, PORTAL_PUBLICATION_MAX_WAIT_MS - waited);
+  const deadline = activityDeadlineMs();
+  if (deadline !== undefined && nowMs + delay + PORTAL_PUBLICATION_DEADLINE_MARGIN_MS > deadline) return undefined;
+  return Math.max(1, delay);
+}
+
+/** When this activity's schedule-to-close ends, inside an activity with one; otherwise undefined. */
+function activityDeadlineMs(): number | undefined {
+  try {
+    const info = Context.current().info;
+    return info.scheduleToCloseTimeoutMs > 0 ? info.scheduledTimestampMs + info.scheduleToCloseTimeoutMs : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A short token unique to the outbox key, written into the case so a lost create can be found again. */
@@ -222,20 +310,33 @@ export function markerFor(idempotencyKey: string): string {
 
 async function audit(
   deps: AthenaDeps,
-  request: { workflowId: string; practiceId: string; patientId: string; step: string; resultVersion: number },
+  request: {
+    workflowId: string;
+    practiceId: string;
+    patientId: string;
+    step: string;
+    resultVersion: number;
+    reason?: string;
+  },
   action: 'send' | 'call-task',
   outcome: string,
   idempotencyKey: string,
   details: Record<string, string>,
 ): Promise<void> {
+  const resultRef = resultRefOf(request.workflowId);
+  // The same template the send's own outbox rows carry (postPortalNote, createCallTask).
+  const template =
+    action === 'send' ? 'portal-note' : request.reason !== undefined ? `call-${request.reason}` : undefined;
   await deps.audit.append({
     occurredAt: deps.now().toISOString(),
     practiceId: request.practiceId,
     workflowId: request.workflowId,
+    ...(resultRef !== undefined ? { resultRef } : {}),
     patientId: request.patientId,
     actor: { type: 'system', id: 'worker' },
     action,
     channel: action === 'send' ? 'portal' : 'call',
+    ...(template !== undefined ? { template } : {}),
     outcome,
     details: { step: request.step, resultVersion: request.resultVersion, ...details },
     idempotencyKey,

@@ -5,6 +5,7 @@
  */
 import type { AuditEventInput } from '../lib/audit/types';
 import type { Acuity, LabResult, PatientContact, ResultSource, ResultStatus } from '../domain/lab-result';
+import type { OnCallShift } from '../domain/on-call';
 import type { BusinessCalendar, LocalTime } from '../domain/practice';
 import type { WorkflowState } from '../workflows/definitions';
 
@@ -31,6 +32,8 @@ export interface GenericSmsRequest extends SendKey {
   body: string;
   /** Template ID (e.g. "results-ready", "secure-message-waiting", "updated-result", "consent-invitation"). */
   template: string;
+  /** Which form of the template the body is ("personal" greets by first name, "generic"): for the audit log. */
+  variant?: string;
   /** Only "consent-invitation" may go to a number without consent on record. */
   requiresConsent: boolean;
 }
@@ -67,11 +70,17 @@ export type PageReason =
   | 'sign-off-escalation'
   | 'channel-fallback'
   | 'call-overdue'
+  /** A critical result's call task could not be created within the escalation time (still retrying). */
+  | 'call-task-not-created'
+  /** A new version named another patient than the one this result belongs to; it was not merged. */
+  | 'patient-mismatch'
   /** The source cancelled a result the patient was already told about (or a call was under way). */
   | 'result-cancelled';
 
 export interface PageRequest extends SendKey {
   practiceId: string;
+  /** The internal ID of the patient whose result the page is about: for the audit rows, never in the page. */
+  patientId?: string;
   /** Staff member to page (resolved to a Spruce member by the activity). */
   staffId: string;
   reason: PageReason;
@@ -100,6 +109,55 @@ export interface PortalNoteOutcome {
   published: boolean;
   publishedAt?: string;
   alreadySent: boolean;
+}
+
+/**
+ * The second path for a critical page while Spruce is failing: a generic SMS (no PHI: the reason and
+ * the review link only) to the staff member's own phone (`pagerPhone` in the practice registry).
+ */
+export interface StaffSmsPageRequest extends SendKey {
+  practiceId: string;
+  /** The staff member to text (already resolved through the on-call rota by the workflow). */
+  staffId: string;
+  reason: PageReason;
+}
+export interface StaffSmsPageOutcome {
+  /** Twilio's message SID. */
+  pageRef: string;
+  alreadySent: boolean;
+  /** When Twilio accepted the text (ISO). */
+  pagedAt: string;
+}
+
+/** Who is on call at an instant, from the practice's weekly rota (pure; an activity so the answer is in history). */
+export interface OnCallRequest {
+  atIso: string;
+  timeZone: string;
+  schedule: OnCallShift[];
+  defaultStaffId: string;
+}
+export interface OnCallAnswer {
+  staffId: string;
+  /** Index of the rota shift that matched; absent when the default on-call provider covers the time. */
+  shift?: number;
+}
+
+/** What the consent store knows about a patient's number, for routing. */
+export interface SmsConsentLookup {
+  consented: boolean;
+  /**
+   * When the one-time consent invitation was already sent (or claimed for sending) to this
+   * practice+patient+phone by any workflow; absent when none was.
+   */
+  invitationSentAt?: string;
+}
+
+/** Reserve the one consent invitation of a practice+patient+phone for this send (workflow, version, step). */
+export interface ConsentInvitationClaim extends SendKey {
+  practiceId: string;
+  patientId: string;
+  /** E.164. */
+  phone: string;
 }
 
 export type CallTaskReason = 'critical-result' | 'abnormal-unread' | 'no-reachable-channel' | 'channel-fallback';
@@ -181,7 +239,14 @@ export interface LabloopActivities {
 
   linkWorkflowPatient(link: PatientLink): Promise<void>;
   closeWorkflowPatient(workflowId: string): Promise<void>;
-  checkSmsConsent(input: { practiceId: string; patientId: string; phone: string }): Promise<boolean>;
+  /** Consent and whether the one-time invitation already went to this number (what routing asks). */
+  lookupSmsConsent(input: { practiceId: string; patientId: string; phone: string }): Promise<SmsConsentLookup>;
+  /**
+   * Claim the invitation before it is sent: succeeds for the first claimant of the
+   * practice+patient+phone (and again for the same send key); any other send fails non-retryably
+   * with CONSENT_INVITATION_ALREADY_SENT, also when two workflows race.
+   */
+  claimConsentInvitation(claim: ConsentInvitationClaim): Promise<void>;
   /** Candidate IANA zones for the patient (explicit zone, ZIP, area code), always at least the practice's. */
   resolvePatientZones(input: { patient: PatientContact; practiceTimeZone: string }): Promise<string[]>;
 
@@ -190,6 +255,9 @@ export interface LabloopActivities {
   lookupSpruceContact(input: { practiceId: string; patient: PatientContact }): Promise<SpruceContactStatus>;
   sendSpruceResult(request: SpruceResultRequest): Promise<SpruceSendOutcome>;
   pageStaff(request: PageRequest): Promise<PageOutcome>;
+  /** The SMS path of a critical page (activities/staff-sms-page.ts). */
+  sendStaffSmsPage(request: StaffSmsPageRequest): Promise<StaffSmsPageOutcome>;
+  resolveOnCall(request: OnCallRequest): Promise<OnCallAnswer>;
 
   postPortalNote(request: PortalNoteRequest): Promise<PortalNoteOutcome>;
   createCallTask(request: CallTaskRequest): Promise<CallTaskOutcome>;

@@ -3,6 +3,7 @@ import type { AuditSink } from '../lib/audit/types';
 import type { AthenaIngestDeps } from './athena-ingest';
 import type { AthenaClient } from '../lib/clients/athena';
 import type { SpruceClient } from '../lib/clients/spruce';
+import type { WorkflowSignaller } from '../lib/consent/workflow-signaller';
 import type { PracticeRegistry } from '../lib/practices';
 
 export type { AuditSink, AuditEventInput as AuditEvent } from '../lib/audit/types';
@@ -48,8 +49,18 @@ export interface ActivityDeps {
   athena: AthenaGateway;
   /** Practice policies (staff, Spruce members, athena usernames and departments) and athena practice IDs. */
   practices: PracticeRegistry;
+  /**
+   * Signals to lab-result workflows from inside an activity (a carrier opt-out reaches the patient's
+   * other open workflows). Absent: the worker's own client (`Context.current().client`).
+   */
+  signaller?: WorkflowSignaller;
+  /**
+   * Public URL of the review app (`PUBLIC_BASE_URL/review`), for the link in SMS pages to staff;
+   * unset: the page names the app without a link.
+   */
+  reviewBaseUrl?: string;
   /** Injected so tests control time; activities never read the clock directly. */
   now: () => Date;
   /** athena reads and the workflow-ID secret for the athena ingest activities; absent: they fail as misconfigured. */
-  athenaIngest?: Omit<AthenaIngestDeps, 'pool' | 'now' | 'practices'>;
+  athenaIngest?: Omit<AthenaIngestDeps, 'pool' | 'now' | 'practices' | 'audit'>;
 }

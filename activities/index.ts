@@ -6,11 +6,13 @@ import { createAthenaIngestActivitiesFrom } from './athena-ingest';
 import { createAuditActivities } from './audit';
 import { createCalendarActivities } from './calendar';
 import { createConsentActivities } from './consent';
+import { createOnCallActivities } from './on-call';
 import { createPatientZoneActivities } from './patient-zones';
 import { createPriorRunActivities } from './prior-runs';
 import { createReviewItemActivities } from './review-items';
 import { createSmsActivities } from './sms';
 import { createSpruceActivities } from './spruce';
+import { createStaffSmsPageActivities } from './staff-sms-page';
 
 /** Every activity the worker registers, built from injected dependencies (tests pass fakes). */
 export function createActivities(deps: ActivityDeps): LabloopActivities & AthenaIngestActivities {
@@ -20,10 +22,12 @@ export function createActivities(deps: ActivityDeps): LabloopActivities & Athena
     ...createPatientZoneActivities(),
     ...createSmsActivities(deps),
     ...createSpruceActivities(deps),
+    ...createStaffSmsPageActivities(deps),
     ...createAthenaActivities(deps),
     ...createReviewItemActivities(deps),
     ...createAthenaIngestActivitiesFrom(deps),
     ...createCalendarActivities(),
+    ...createOnCallActivities(),
     ...createPriorRunActivities(deps),
   };
 }

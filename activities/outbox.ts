@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { AuditEventInput, AuditSink, JsonValue } from '../lib/audit/types';
 import { LAB_RESULT_WORKFLOW_ID_PATTERN } from '../workflows/definitions';
@@ -33,6 +34,8 @@ export interface OutboxMeta {
   practiceId: string;
   patientId?: string;
   template: string;
+  /** The template's form (e.g. an SMS "personal" or "generic"), recorded on the send's audit rows. */
+  variant?: string;
   /** The audit action of the send itself: `send` (default), `page` or `call-task`. */
   auditAction?: 'send' | 'page' | 'call-task';
 }
@@ -65,6 +68,8 @@ export interface OutboxOutcome {
   attempts: number;
   /** When the provider accepted the send (the first time, for an earlier send). */
   sentAt: Date;
+  /** When the intent was recorded (before the first provider call): nothing of this send is older. */
+  intentAt: Date;
 }
 
 export function outboxIdempotencyKey(key: OutboxKey): string {
@@ -90,7 +95,7 @@ interface PendingAudit {
 }
 
 /** The opaque result reference inside a lab-result workflow ID, for audit rows. */
-function resultRefOf(workflowId: string): string | undefined {
+export function resultRefOf(workflowId: string): string | undefined {
   if (!LAB_RESULT_WORKFLOW_ID_PATTERN.test(workflowId)) return undefined;
   return workflowId.slice(workflowId.lastIndexOf('-') + 1);
 }
@@ -135,6 +140,7 @@ export async function sendOnce(
     action: stage === 'intent' ? 'send-intent' : (meta.auditAction ?? 'send'),
     channel: meta.channel,
     template: meta.template,
+    ...(meta.variant !== undefined ? { variant: meta.variant } : {}),
     outcome: pending.outcome,
     details: { step: key.step, resultVersion: key.resultVersion, ...pending.details },
     idempotencyKey: `outbox:${idempotencyKey}:${pending.suffix}`,
@@ -209,6 +215,7 @@ export async function sendOnce(
         reconciled: false,
         attempts: row.attempts,
         sentAt: row.sent_at ?? row.created_at,
+        intentAt: row.created_at,
       };
     } else {
       // `failed` means the provider answered with an error (nothing was sent). `intent`/`ambiguous`
@@ -237,6 +244,7 @@ export async function sendOnce(
             reconciled: true,
             attempts: row.attempts,
             sentAt,
+            intentAt: row.created_at,
           };
         } else if (found.kind === 'unknown') {
           // The bound: without an answer we send again, so this crash may cost one duplicate. Said so.
@@ -280,7 +288,14 @@ export async function sendOnce(
             },
           });
           await client.query('COMMIT');
-          outcome = { ...receipt, alreadySent: false, reconciled: false, attempts: attempt, sentAt };
+          outcome = {
+            ...receipt,
+            alreadySent: false,
+            reconciled: false,
+            attempts: attempt,
+            sentAt,
+            intentAt: row.created_at,
+          };
         }
       }
     }
@@ -338,6 +353,10 @@ export interface DeliveryStatusRecord {
   workflowId: string;
   practiceId: string;
   patientId?: string;
+  /** The opaque result reference in the workflow ID, the send's template and its variant, for the audit row. */
+  resultRef?: string;
+  template: string;
+  variant?: string;
   /** False when the status was stale (lower rank than what is recorded) and was not applied. */
   applied: boolean;
 }
@@ -355,25 +374,35 @@ export async function recordDeliveryStatus(
     workflow_id: string;
     practice_id: string;
     patient_id: string | null;
+    template: string;
+    variant: string | null;
     applied: boolean;
   }>(
+    // The variant is not an outbox column: it is on the send's intent audit row (sendOnce's key).
     `WITH target AS (
-       SELECT id, workflow_id, practice_id, patient_id, delivery_status FROM outbox WHERE channel = $1 AND provider_message_id = $2 FOR UPDATE
+       SELECT id, idempotency_key, workflow_id, practice_id, patient_id, template, delivery_status FROM outbox WHERE channel = $1 AND provider_message_id = $2 FOR UPDATE
      ), updated AS (
        UPDATE outbox o SET delivery_status = $3, error_code = COALESCE($4, o.error_code), updated_at = now()
        FROM target t
        WHERE o.id = t.id AND $5 >= COALESCE((SELECT r.rank FROM (VALUES ${rankValues()}) AS r(status, rank) WHERE r.status = t.delivery_status), 0)
        RETURNING o.id
      )
-     SELECT t.workflow_id, t.practice_id, t.patient_id, EXISTS (SELECT 1 FROM updated) AS applied FROM target t`,
+     SELECT t.workflow_id, t.practice_id, t.patient_id, t.template,
+            (SELECT a.variant FROM audit_log a WHERE a.idempotency_key = 'outbox:' || t.idempotency_key || ':intent') AS variant,
+            EXISTS (SELECT 1 FROM updated) AS applied
+       FROM target t`,
     [channel, providerMessageId, status, errorCode ?? null, rank],
   );
   const row = rows[0];
   if (row === undefined) return undefined;
+  const resultRef = resultRefOf(row.workflow_id);
   return {
     workflowId: row.workflow_id,
     practiceId: row.practice_id,
     ...(row.patient_id !== null ? { patientId: row.patient_id } : {}),
+    ...(resultRef !== undefined ? { resultRef } : {}),
+    template: row.template,
+    ...(row.variant !== null ? { variant: row.variant } : {}),
     applied: row.applied,
   };
 }
@@ -413,3 +442,46 @@ export async function adoptThreadMessageId(
  * real ID arrives with the webhook and replaces it (adoptThreadMessageId).
  */
 export const PENDING_ID_PREFIX = 'pending:';
+
+/**
+ * The reference a page carries in its text (`Ref LLP-…`): a digest of its outbox key, PHI-free. A
+ * page is a new note conversation each time, so when its create's answer was lost and the retry was
+ * refused as a duplicate (Spruce 422), neither its conversation nor its request id is known; the
+ * webhook of its message finds the pending send by this reference instead (adoptPageByReference).
+ */
+export function pageReference(idempotencyKey: string): string {
+  return `LLP-${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 12)}`;
+}
+
+const PAGE_REFERENCE_PATTERN = /\bRef (LLP-[0-9a-f]{12})\b/g;
+
+/** The first page reference in a Spruce item's text, if any. */
+export function pageReferenceIn(text: string): string | undefined {
+  return [...text.matchAll(PAGE_REFERENCE_PATTERN)][0]?.[1];
+}
+
+/**
+ * Give a page recorded only as pending its real request id (and conversation), found by the
+ * reference in the item's text. Returns the workflow, or undefined when no pending page has it.
+ */
+export async function adoptPageByReference(
+  pool: Pool,
+  text: string,
+  providerMessageId: string,
+  threadId: string,
+): Promise<{ workflowId: string } | undefined> {
+  const references = new Set([...text.matchAll(PAGE_REFERENCE_PATTERN)].map((m) => m[1]));
+  if (references.size === 0) return undefined;
+  const { rows: pending } = await pool.query<{ id: string; idempotency_key: string }>(
+    `SELECT id, idempotency_key FROM outbox
+     WHERE channel = 'page' AND provider_message_id = '${PENDING_ID_PREFIX}' || idempotency_key`,
+  );
+  const match = pending.find((r) => references.has(pageReference(r.idempotency_key)));
+  if (match === undefined) return undefined;
+  const { rows } = await pool.query<{ workflow_id: string }>(
+    `UPDATE outbox SET provider_message_id = $2, provider_thread_id = COALESCE(provider_thread_id, $3), updated_at = now()
+     WHERE id = $1 AND provider_message_id LIKE '${PENDING_ID_PREFIX}%' RETURNING workflow_id`,
+    [match.id, providerMessageId, threadId],
+  );
+  return rows[0] === undefined ? undefined : { workflowId: rows[0].workflow_id };
+}

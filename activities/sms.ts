@@ -1,34 +1,38 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { TwilioSendError, describeTwilioErrorCode } from '../lib/clients/twilio';
-import { getSmsConsent, setSmsConsent } from '../lib/consent/repository';
+import { applyConsentChange } from '../lib/consent/apply-change';
+import { getSmsConsent } from '../lib/consent/repository';
+import { paceSegments } from '../lib/sms/pacer';
 import type { GenericSmsRequest, SmsSendOutcome } from './contract';
 import type { ActivityDeps } from './deps';
+import { activitySignaller, replayUnmatchedDeliveries } from './delivery-reports';
 import { ActivityErrorType } from './error-types';
-import { recordedProviderIds, sendOnce, type ReconcileResult } from './outbox';
+import { smsErrorTypeForCode } from './sms-error-types';
+import { sendOnce, type ReconcileResult } from './outbox';
+import { reconcileTwilioSend } from './twilio-reconcile';
 
 /**
- * Generic (no-PHI) SMS through Twilio. Runs on SMS_TASK_QUEUE (worker/sms-worker.ts), whose
- * server-side rate limit is the sender's throughput.
+ * Generic (no-PHI) SMS through Twilio. Runs on the sender's SMS task queue (worker/sms-worker.ts),
+ * whose server-side rate limit is the sender's throughput.
  *
- * Failures the workflow acts on:
- *  - SmsConsentMissingError (non-retryable): no consent on record, or consent revoked;
- *  - SmsPermanentError (non-retryable): Twilio refused for good (21211 invalid number, 21610 the
- *    number replied STOP, 21614 landline, 30007 filtered, …); `details[0]` is `{ code }`;
+ * Failures the workflow acts on (all non-retryable, `details[0]` is `{ code, httpStatus }`):
+ *  - SmsConsentMissingError: no consent on record, or consent revoked;
+ *  - SmsInvalidNumberError: the number cannot take texts (21211, 21614, 30005, 30006);
+ *  - SmsOptedOutError: 21610, the number replied STOP to Twilio. Our consent record is revoked
+ *    through applyConsentChange, so it is audited and every open workflow of the patient is
+ *    signalled `consentChanged` (source `carrier`), exactly like a STOP we received;
+ *  - SmsBlockedError: filtered or refused for our sender (30007, 30034, 21612, 21408, …);
+ *  - SmsPermanentError: any other refusal no retry will fix (an unlisted 4xx);
  *  - anything else is retryable (429/5xx/timeouts), with Twilio's Retry-After as the next delay.
+ *    A 5xx, a timeout or a reset on the create leaves it unknown whether Twilio created the message,
+ *    so the next attempt lists the number's messages (reconcile) before it sends again.
  */
-
-/**
- * How far before the intent row's timestamp reconciliation looks. Twilio's `date_created` has whole
- * seconds and its clock is not ours: a minute of slack covers both without reaching back to texts
- * from an earlier hour (and already-recorded SIDs are skipped anyway).
- */
-export const RECONCILE_CLOCK_SKEW_MS = 60_000;
 
 export const SMS_RETRYABLE_ERROR_TYPE = 'SmsRetryableError';
 
-export function createSmsActivities(
-  deps: Pick<ActivityDeps, 'pool' | 'audit' | 'sms' | 'smsStatusCallbackUrl' | 'now'>,
-) {
+type SmsDeps = Pick<ActivityDeps, 'pool' | 'audit' | 'sms' | 'smsStatusCallbackUrl' | 'now' | 'signaller'>;
+
+export function createSmsActivities(deps: SmsDeps) {
   return {
     /** Send one generic SMS at most once per (workflow, result version, step). */
     sendGenericSms: async (request: GenericSmsRequest): Promise<SmsSendOutcome> => {
@@ -45,39 +49,23 @@ export function createSmsActivities(
         );
       }
 
-      const reconcile = async (intentCreatedAt: Date): Promise<ReconcileResult> => {
-        let found;
-        try {
-          found = await deps.sms.findRecentMessages({
-            to: request.to,
-            sentAfter: new Date(intentCreatedAt.getTime() - RECONCILE_CLOCK_SKEW_MS),
-          });
-        } catch (err) {
-          return {
-            kind: 'unknown',
-            reason:
-              err instanceof TwilioSendError ? `twilio-list-${err.code ?? err.networkCode ?? 'failed'}` : 'list-failed',
-          };
-        }
-        // Our own earlier attempt has exactly this body; a SID another send already owns is not ours.
-        const candidates = found.filter((m) => m.body === request.body);
-        const taken = await recordedProviderIds(
-          deps.pool,
-          'sms',
-          candidates.map((m) => m.sid),
-        );
-        const ours = candidates
-          .filter((m) => !taken.has(m.sid))
-          .sort((a, b) => Date.parse(a.dateCreated) - Date.parse(b.dateCreated))[0];
-        return ours === undefined ? { kind: 'not-found' } : { kind: 'found', providerMessageId: ours.sid };
-      };
+      const reconcile = (intentCreatedAt: Date): Promise<ReconcileResult> =>
+        reconcileTwilioSend(deps, 'sms', request.to, request.body, intentCreatedAt);
 
       try {
         const outcome = await sendOnce(
           deps,
           { workflowId: request.workflowId, resultVersion: request.resultVersion, step: request.step },
-          { channel: 'sms', practiceId: request.practiceId, patientId: request.patientId, template: request.template },
+          {
+            channel: 'sms',
+            practiceId: request.practiceId,
+            patientId: request.patientId,
+            template: request.template,
+            ...(request.variant !== undefined ? { variant: request.variant } : {}),
+          },
           async () => {
+            // The sender's segment budget (worker/sms-worker.ts), taken as late as possible.
+            await paceSegments(request.body);
             const sent = await deps.sms.sendSms({
               to: request.to,
               body: request.body,
@@ -87,6 +75,11 @@ export function createSmsActivities(
           },
           reconcile,
         );
+        // Status callbacks that came before the SID was known (e.g. it was found by reconciliation).
+        const signaller = activitySignaller(deps.signaller);
+        if (signaller !== undefined) {
+          await replayUnmatchedDeliveries({ ...deps, signaller }, 'sms', outcome.providerMessageId);
+        }
         return { providerMessageId: outcome.providerMessageId, alreadySent: outcome.alreadySent };
       } catch (err) {
         throw await toActivityFailure(deps, request, err);
@@ -96,41 +89,16 @@ export function createSmsActivities(
 }
 
 /** Map a Twilio failure to what the workflow understands; PHI-free messages only. */
-async function toActivityFailure(
-  deps: Pick<ActivityDeps, 'pool' | 'audit' | 'now'>,
-  request: GenericSmsRequest,
-  err: unknown,
-): Promise<unknown> {
+async function toActivityFailure(deps: SmsDeps, request: GenericSmsRequest, err: unknown): Promise<unknown> {
   if (!(err instanceof TwilioSendError)) return err;
   if (err.kind === 'permanent') {
-    if (err.code === 21610) {
-      // Twilio holds a STOP for this number that we never saw (sent to another of our senders, or
-      // before we existed): keep our record in step so no other workflow tries again.
-      const write = await setSmsConsent(deps.pool, {
-        practiceId: request.practiceId,
-        patientId: request.patientId,
-        phone: request.to,
-        consented: false,
-        source: 'carrier',
-      });
-      await deps.audit.append({
-        occurredAt: deps.now().toISOString(),
-        practiceId: request.practiceId,
-        workflowId: request.workflowId,
-        patientId: request.patientId,
-        actor: { type: 'system', id: 'worker' },
-        action: 'consent-change',
-        channel: 'sms',
-        outcome: 'revoked',
-        details: { source: 'carrier', code: 21610, changed: write.changed },
-        idempotencyKey: `consent:twilio-21610:${request.workflowId}:v${request.resultVersion}:${request.step}`,
-      });
-    }
+    const type = smsErrorTypeForCode(err.code);
+    if (type === ActivityErrorType.SMS_OPTED_OUT) await applyCarrierOptOut(deps, request);
     const what =
       err.code !== undefined ? `${err.code} ${describeTwilioErrorCode(err.code)}` : `HTTP ${err.httpStatus ?? '?'}`;
     return ApplicationFailure.create({
       message: `Twilio refused the SMS: ${what}`,
-      type: ActivityErrorType.SMS_PERMANENT,
+      type,
       nonRetryable: true,
       details: [{ code: err.code ?? null, httpStatus: err.httpStatus ?? null }],
     });
@@ -142,4 +110,33 @@ async function toActivityFailure(
     details: [{ code: err.code ?? null, ambiguous: err.ambiguous }],
     ...(err.retryAfterMs !== undefined ? { nextRetryDelay: err.retryAfterMs } : {}),
   });
+}
+
+/**
+ * Twilio holds a STOP for this number that we never saw (sent to another of our senders, or before
+ * we existed). It is a revocation like any other: recorded, audited and signalled to every open
+ * workflow of the patient, so none of them tries to text again.
+ */
+async function applyCarrierOptOut(deps: SmsDeps, request: GenericSmsRequest): Promise<void> {
+  await applyConsentChange(
+    { pool: deps.pool, audit: deps.audit, signaller: signallerOf(deps), now: deps.now },
+    {
+      practiceId: request.practiceId,
+      patientId: request.patientId,
+      phone: request.to,
+      consented: false,
+      source: 'carrier',
+      actor: { type: 'system', id: 'twilio' },
+      eventKey: `twilio-21610:${request.workflowId}:v${request.resultVersion}:${request.step}`,
+      rule: 'twilio-21610',
+      via: 'sms',
+    },
+  );
+}
+
+/** The injected signaller, else the worker's own Temporal client (same namespace, same codec). */
+function signallerOf(deps: SmsDeps) {
+  const signaller = activitySignaller(deps.signaller);
+  if (signaller === undefined) throw new Error('no workflow signaller: not in an activity and none injected');
+  return signaller;
 }

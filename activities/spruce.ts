@@ -4,10 +4,12 @@ import type { PatientContact } from '../domain/lab-result';
 import type { PracticePolicy, StaffMember } from '../domain/practice';
 import { SpruceError, type SpruceContact } from '../lib/clients/spruce';
 import { renderResultPdf } from '../lib/pdf';
-import type { LabloopActivities, PageReason, PageRequest, SpruceContactStatus, SpruceResultRequest } from './contract';
+import type { LabloopActivities, PageRequest, SpruceContactStatus, SpruceResultRequest } from './contract';
 import type { ActivityDeps } from './deps';
 import { ActivityErrorType } from './error-types';
-import { outboxIdempotencyKey, PENDING_ID_PREFIX, sendOnce } from './outbox';
+import { activitySignaller, adoptParkedSpruceReport, replayUnmatchedDeliveries } from './delivery-reports';
+import { outboxIdempotencyKey, pageReference, PENDING_ID_PREFIX, sendOnce } from './outbox';
+import { PAGE_REASON_TEXT } from './page-reasons';
 
 /**
  * Spruce: the secure result thread (message + our rendered PDF), and pages/internal notes to staff.
@@ -27,17 +29,39 @@ export const SPRUCE_RETRYABLE_ERROR_TYPE = 'SpruceRetryableError';
 /** The attachment's title in the thread (the patient sees it; generic on purpose). */
 const RESULT_PDF_TITLE = 'Lab results (PDF)';
 
-const PAGE_REASON_TEXT: Record<PageReason, string> = {
-  'critical-result': 'Critical lab result needs action',
-  'abnormal-result': 'Abnormal lab result needs review',
-  'sign-off-reminder': 'Lab result waiting for sign-off',
-  'sign-off-escalation': 'Lab result sign-off overdue (escalated)',
-  'channel-fallback': 'Patient could not be reached on the planned channel',
-  'call-overdue': 'Outbound call for a lab result is overdue',
-  'result-cancelled': 'A lab result the patient may know about was cancelled by the lab',
-};
+type SpruceDeps = Pick<
+  ActivityDeps,
+  'pool' | 'audit' | 'spruce' | 'spruceInternalEndpointId' | 'practices' | 'now' | 'signaller'
+>;
 
-type SpruceDeps = Pick<ActivityDeps, 'pool' | 'audit' | 'spruce' | 'spruceInternalEndpointId' | 'practices' | 'now'>;
+/**
+ * Webhooks for this send that beat its recording were parked: apply them now. A send recorded only
+ * as pending (the retry got 422) adopts a parked report by its thread or page reference; the real
+ * request id is returned then.
+ */
+async function replayParked(
+  deps: SpruceDeps,
+  channel: 'spruce' | 'page',
+  key: string,
+  outcome: { providerMessageId: string; threadId?: string },
+): Promise<string> {
+  const signaller = activitySignaller(deps.signaller);
+  if (signaller === undefined) return outcome.providerMessageId;
+  if (!outcome.providerMessageId.startsWith(PENDING_ID_PREFIX)) {
+    await replayUnmatchedDeliveries({ ...deps, signaller }, channel, outcome.providerMessageId);
+    return outcome.providerMessageId;
+  }
+  const adopted = await adoptParkedSpruceReport(
+    { ...deps, signaller },
+    {
+      channel,
+      idempotencyKey: key,
+      ...(outcome.threadId !== undefined ? { threadId: outcome.threadId } : {}),
+      ...(channel === 'page' ? { reference: pageReference(key) } : {}),
+    },
+  );
+  return adopted ?? outcome.providerMessageId;
+}
 
 export function createSpruceActivities(
   deps: SpruceDeps,
@@ -87,9 +111,11 @@ export function createSpruceActivities(
             practiceId: request.practiceId,
             patientId: patient.id,
             template: request.updated ? 'spruce-result-updated' : 'spruce-result',
+            // The message carries the provider's note to the patient, or only the summary.
+            variant: request.providerNote !== undefined && request.providerNote !== '' ? 'with-note' : 'summary',
           },
           async () => {
-            const conversationId = await findOrCreateConversation(deps, contact.id, endpointId, policy, key);
+            const conversationId = await findOrCreateConversation(deps, contact, endpointId, policy, key);
             const pdf = await renderResultPdf({
               result: request.result,
               practiceName: request.practiceName,
@@ -114,9 +140,10 @@ export function createSpruceActivities(
             };
           },
         );
+        const messageRef = await replayParked(deps, 'spruce', key, outcome);
         return {
           conversationId: outcome.threadId ?? '',
-          messageRef: outcome.providerMessageId,
+          messageRef,
           alreadySent: outcome.alreadySent,
         };
       } catch (err) {
@@ -138,7 +165,13 @@ export function createSpruceActivities(
         const outcome = await sendOnce(
           deps,
           request,
-          { channel: 'page', practiceId: request.practiceId, template: `page-${request.reason}`, auditAction: 'page' },
+          {
+            channel: 'page',
+            practiceId: request.practiceId,
+            ...(request.patientId !== undefined ? { patientId: request.patientId } : {}),
+            template: `page-${request.reason}`,
+            auditAction: 'page',
+          },
           async () => {
             const created = await deps.spruce.createNoteConversation({
               memberIds: [member],
@@ -154,8 +187,9 @@ export function createSpruceActivities(
             };
           },
         );
+        const pageRef = await replayParked(deps, 'page', key, outcome);
         return {
-          pageRef: outcome.providerMessageId,
+          pageRef,
           alreadySent: outcome.alreadySent,
           pagedAt: outcome.sentAt.toISOString(),
           pagedStaffId: staffId,
@@ -217,8 +251,20 @@ function spruceMemberOf(policy: PracticePolicy, staffId: string): string {
   return staff.spruceMemberId;
 }
 
+/**
+ * Whether the contact can get a secure thread: yes or no when Spruce says (hasAccount,
+ * hasPendingInvite: not in the public reference), `unknown` when it does not. Unknown is treated as
+ * "try": Spruce refuses to create a secure conversation for a contact with neither (§3.3), and that
+ * refusal is then the answer (SpruceNoAccountError).
+ */
+function secureState(contact: SpruceContact): 'yes' | 'no' | 'unknown' {
+  if (contact.hasAccount === true || contact.hasPendingInvite === true) return 'yes';
+  if (contact.hasAccount === false || contact.hasPendingInvite === false) return 'no';
+  return 'unknown';
+}
+
 function canMessageSecurely(contact: SpruceContact): boolean {
-  return contact.hasAccount || contact.hasPendingInvite;
+  return secureState(contact) !== 'no';
 }
 
 /**
@@ -268,11 +314,12 @@ async function findOrCreateContact(deps: SpruceDeps, patient: PatientContact, ke
 /** Reuse the patient's secure thread from our endpoint, or start one (idempotently). */
 async function findOrCreateConversation(
   deps: SpruceDeps,
-  contactId: string,
+  contact: SpruceContact,
   endpointId: string,
   policy: PracticePolicy,
   key: string,
 ): Promise<string> {
+  const contactId = contact.id;
   const existing = async () => {
     const conversations = await deps.spruce.listContactConversations(contactId);
     return conversations
@@ -282,12 +329,25 @@ async function findOrCreateConversation(
   };
   const reused = await existing();
   if (reused !== undefined) return reused;
-  const created = await deps.spruce.createSecureConversation({
-    contactId,
-    internalEndpointId: endpointId,
-    subject: `Lab results from ${policy.practiceName}`,
-    idempotencyKey: `${key}:conversation`,
-  });
+  let created;
+  try {
+    created = await deps.spruce.createSecureConversation({
+      contactId,
+      internalEndpointId: endpointId,
+      subject: `Lab results from ${policy.practiceName}`,
+      idempotencyKey: `${key}:conversation`,
+    });
+  } catch (err) {
+    if (secureState(contact) === 'unknown' && err instanceof SpruceError && err.status === 400) {
+      // Spruce did not say whether the patient is on Spruce, and refused the secure conversation:
+      // that refusal is how it says no (§3.3).
+      throw ApplicationFailure.nonRetryable(
+        'Spruce refused a secure conversation: the patient has no Spruce account or pending invite',
+        ActivityErrorType.SPRUCE_NO_ACCOUNT,
+      );
+    }
+    throw err;
+  }
   if (!created.alreadyDone) return created.conversationId;
   // An earlier attempt created it and its answer was lost; Spruce lists are eventually consistent.
   const again = await existing();
@@ -327,11 +387,12 @@ export function resultMessageText(request: SpruceResultRequest): string {
   return lines.join('\n\n');
 }
 
-/** A page's text: reason, IDs and the review link only. */
+/** A page's text: reason, IDs, its reference (see pageReference) and the review link only. */
 export function pageText(request: PageRequest): string {
   const parts = [
     `${request.urgency === 'high' ? 'URGENT: ' : ''}${PAGE_REASON_TEXT[request.reason]}.`,
     `Result ${request.workflowId}.`,
+    `Ref ${pageReference(outboxIdempotencyKey(request))}.`,
   ];
   if (request.reviewUrl !== undefined) parts.push(`Review: ${request.reviewUrl}`);
   return parts.join(' ');

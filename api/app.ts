@@ -5,10 +5,12 @@ import { serializerCompiler, validatorCompiler, hasZodFastifySchemaValidationErr
 import { createMachineAuth } from './auth/machine-token';
 import { createPrivilegedAuth } from './auth/privileged';
 import type { ApiDeps } from './deps';
+import type { TrustProxy } from '../lib/config';
 import { createHandoff } from './ingest/handoff';
 import { createHl7Ingest, type Hl7Ingest } from './ingest/hl7-ingest';
 import { createFhirIngest } from './ingest/fhir-ingest';
 import { createAthenaWebhookIngest } from './ingest/athena-webhook-ingest';
+import { createIngestRateLimit, ingestClientBudget } from './ingest/rate-limit';
 import { healthRoutes } from './routes/health';
 import { hl7Routes } from './routes/hl7';
 import { fhirRoutes } from './routes/fhir';
@@ -22,6 +24,7 @@ import { createWorkflowSignaller } from '../lib/consent/workflow-signaller';
 import { codecRoutes } from './routes/codec';
 import { auditExportRoutes } from './routes/audit-export';
 import { reviewApp } from './review';
+import { resultStatusUrl } from '../lib/public-url';
 
 /** Per-client request budget on public routes; an interface engine replaying a backlog stays well inside it. */
 const RATE_LIMIT_PER_MINUTE = 600;
@@ -49,6 +52,17 @@ export interface RegisteredRoute {
   rateLimited: boolean;
 }
 
+/**
+ * TRUST_PROXY in Fastify's terms. Fastify 5 treats a bare number as "trust nobody" (a hop count
+ * cannot tell a proxy from a client that connected directly), so a hop count becomes the classic
+ * rule "the nearest N hops are proxies" as a function: right only when every request reaches the
+ * API through those proxies, which is what setting a hop count asserts.
+ */
+function fastifyTrustProxy(setting: TrustProxy): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof setting === 'number') return (_address, hop) => hop < setting;
+  return setting;
+}
+
 /** Builds the API (no listening): routes, security headers, limits and error shape. */
 export async function buildApp(deps: ApiDeps): Promise<BuiltApp> {
   // pino's Logger and Fastify's base logger differ only in generics; pin the instance type here.
@@ -56,7 +70,9 @@ export async function buildApp(deps: ApiDeps): Promise<BuiltApp> {
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: DEFAULT_BODY_LIMIT_BYTES,
-    trustProxy: false,
+    // Behind a load balancer (TRUST_PROXY) request.ip is the client from X-Forwarded-For, so the
+    // rate limiter counts per client; exposed directly it is the socket's peer and the header is ignored.
+    trustProxy: fastifyTrustProxy(deps.trustProxy ?? false),
     // Request IDs in logs let ops follow one request without logging its content.
     requestIdHeader: 'x-request-id',
   });
@@ -110,19 +126,28 @@ export async function buildApp(deps: ApiDeps): Promise<BuiltApp> {
   const requireMachineToken = createMachineAuth(deps.apiTokens);
   const handoff = createHandoff(deps);
   const ingestHl7 = createHl7Ingest({ handoff, practices: deps.practices, logger: deps.logger, now: deps.now });
-  const statusUrl = (workflowId: string) => new URL(`/v1/results/${workflowId}`, deps.publicBaseUrl).toString();
+  const statusUrl = (workflowId: string) => resultStatusUrl(deps.publicBaseUrl, workflowId);
 
   await app.register(healthRoutes(deps));
-  await app.register(hl7Routes({ ingestHl7, requireMachineToken, statusUrl }));
+  // Machine ingestion: per-IP only for failed authentication, then per authenticated client.
+  const globalMax = deps.rateLimit?.max ?? RATE_LIMIT_PER_MINUTE;
+  const ingestRateLimit = createIngestRateLimit(app, {
+    unauthenticatedMax: globalMax,
+    authenticatedMax: ingestClientBudget(globalMax, deps.ingestRateLimitPerClient),
+    timeWindowMs: deps.rateLimit?.timeWindowMs ?? RATE_LIMIT_WINDOW_MS,
+  });
+  await app.register(hl7Routes({ ingestHl7, requireMachineToken, statusUrl, rateLimit: ingestRateLimit }));
   const ingestFhir = createFhirIngest({ handoff, practices: deps.practices, logger: deps.logger });
-  await app.register(fhirRoutes({ ingestFhir, requireMachineToken, statusUrl }));
+  await app.register(fhirRoutes({ ingestFhir, requireMachineToken, statusUrl, rateLimit: ingestRateLimit }));
   const ingestAthenaWebhook = createAthenaWebhookIngest({
     temporal: deps.temporal,
     practices: deps.practices,
     taskQueue: deps.taskQueue,
     logger: deps.logger,
   });
-  await app.register(athenaWebhookRoutes({ secret: deps.athenaWebhookSecret, ingest: ingestAthenaWebhook }));
+  await app.register(
+    athenaWebhookRoutes({ secret: deps.athenaWebhookSecret, ingest: ingestAthenaWebhook, rateLimit: ingestRateLimit }),
+  );
   await app.register(resultRoutes({ temporal: deps.temporal, requireMachineToken }));
   const audit = createAuditLog(deps.pool);
   const signaller = deps.signaller ?? createWorkflowSignaller(deps.temporal);

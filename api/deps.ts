@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { StaffSessionLookup } from './auth/privileged';
 import type { ReviewAppSettings } from './review/settings';
+import type { TrustProxy } from '../lib/config';
 import type { Logger } from '../lib/logger';
 import type { PracticeRegistry } from '../lib/practices';
 import type { WorkflowSignaller } from '../lib/consent/workflow-signaller';
@@ -29,6 +30,13 @@ export interface ApiDeps {
   temporalUiOrigins?: readonly string[];
   /** Per-client budget on rate-limited routes; default 600 requests a minute. Tests shrink it. */
   rateLimit?: { max: number; timeWindowMs: number };
+  /**
+   * Requests per window one authenticated machine client may send to one ingestion route (HL7, FHIR,
+   * athena webhooks); default the larger of 6,000 and ten times `rateLimit.max` (api/ingest/rate-limit.ts).
+   */
+  ingestRateLimitPerClient?: number;
+  /** Proxies whose X-Forwarded-For names the client (TRUST_PROXY); default none. */
+  trustProxy?: TrustProxy;
   /**
    * The review-app session of a request (wired by the session layer, api/auth/session*), so signed-in
    * administrators can use the codec endpoint and the audit export. Absent: tokens only.

@@ -1,7 +1,11 @@
-/** Production API entry: configuration, migrations, one Temporal client, HTTP + MLLP listeners. */
+/**
+ * Production API entry: configuration, the database made ready (lib/db/startup.ts: migrate as the
+ * owner, or in production verify the schema and the runtime role's rights), one Temporal client,
+ * HTTP + MLLP listeners.
+ */
 import { loadConfig } from '../lib/config';
 import { createPool } from '../lib/db/pool';
-import { migrateUp } from '../lib/db/migrate';
+import { prepareDatabase } from '../lib/db/startup';
 import { createLogger } from '../lib/logger';
 import { loadPracticeRegistry } from '../lib/practices';
 import { connectClient } from '../lib/temporal/connection';
@@ -12,7 +16,7 @@ async function run(): Promise<void> {
   const logger = createLogger(config.LOG_LEVEL, 'labloop-api');
   if (config.DATABASE_URL === undefined) throw new Error('DATABASE_URL is required to run the API on its own');
   const practices = loadPracticeRegistry(config.LABLOOP_PRACTICES_FILE);
-  await migrateUp(config.DATABASE_MIGRATION_URL ?? config.DATABASE_URL);
+  logger.info({ database: await prepareDatabase(config) }, 'database ready');
   const pool = createPool(config.DATABASE_URL, { applicationName: 'labloop-api' });
   const temporal = await connectClient(config.LABLOOP_CODEC_KEYS);
   const api = await startApi({ config, pool, temporal, practices, logger });

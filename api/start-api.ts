@@ -44,6 +44,7 @@ export async function startApi(options: {
     adminTokens: parseApiTokens(config.LABLOOP_ADMIN_TOKENS ?? '', 'LABLOOP_ADMIN_TOKENS'),
     temporalUiOrigins: parseOrigins(config.TEMPORAL_UI_ORIGINS ?? ''),
     rateLimit: { max: config.API_RATE_LIMIT_PER_MINUTE, timeWindowMs: 60_000 },
+    trustProxy: config.TRUST_PROXY,
     ...reviewApiDeps(config, { pool: options.pool, practices: options.practices, now: () => new Date() }),
     athenaWebhookSecret: config.ATHENA_WEBHOOK_SECRET,
     spruceWebhookSecret: config.SPRUCE_WEBHOOK_SECRET,

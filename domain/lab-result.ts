@@ -67,6 +67,12 @@ export interface LabResult {
   practiceId: string;
   /** The source's identifier of this result (filler order number, DiagnosticReport id, labresultid). */
   resultId: string;
+  /**
+   * Who assigned `resultId` (HL7 OBR-3.2/3.3 or MSH-4, FHIR identifier.system, `athena`): part of the
+   * result's identity, since two labs may use the same filler number. Absent: the source's default
+   * (`athena` for athena, else the source name).
+   */
+  resultIdIssuer?: string;
   /** Identifies this version of the result (MSH-10, FHIR meta.versionId/event id, athena lastmodified). */
   messageId: string;
   /** When the source produced this version (ISO), if known. */

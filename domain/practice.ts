@@ -39,6 +39,11 @@ export interface StaffMember {
   email?: string;
   /** The identity provider's subject (`sub`) for this person; matched before the email when set. */
   oidcSubject?: string;
+  /**
+   * The person's own mobile (E.164) for the SMS path of a critical page when Spruce is failing. It
+   * only ever gets a generic text (a result needs attention, and the review link).
+   */
+  pagerPhone?: string;
 }
 
 export interface PracticePolicy {
@@ -78,4 +83,6 @@ export interface PracticePolicy {
   flagMappings: Record<string, Acuity>;
   /** athena department for patient cases and documents. */
   athenaDepartmentId?: string;
+  /** The Twilio sender (TWILIO_SENDERS id) the practice's texts go from; absent: the default sender. */
+  smsSenderId?: string;
 }

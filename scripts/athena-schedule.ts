@@ -1,5 +1,6 @@
 /**
- * `tsx scripts/athena-schedule.ts [--task-queue Q]`
+ * `node dist/scripts/athena-schedule.js [--task-queue Q]` (the compose job `athena-schedule`; from
+ * sources `npm run athena:schedule`)
  *
  * Production set-up of the athena changed-data poller, safe to run on every deployment: for each
  * practice to poll (ATHENA_POLL_PRACTICES, default every practice with an athenaPracticeId) it

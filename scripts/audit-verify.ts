@@ -1,15 +1,19 @@
 /**
- * `npm run audit:verify [-- --anchor SEQ:HASH] [--batch-size N]`
+ * `npm run audit:verify [-- --anchor SEQ:HASH | --anchor-from EXPORT_FILE] [--batch-size N]`
  *
- * Walks the audit chain in DATABASE_URL and prints one line. Exit 0: intact (the line ends with the
- * head seq and hash; keep it somewhere else and pass it back as --anchor next time, which also
- * catches rows cut off the end). Exit 1: the first edited, deleted, reordered or inserted row.
- * Exit 2: could not check (bad arguments, no database).
+ * Walks the audit chain in DATABASE_URL, checking it against every anchor stored in audit_anchor
+ * (and the one given, if any), and prints one line. Exit 0: intact (the line ends with the head seq
+ * and hash). Exit 1: the first edited, deleted, reordered or inserted row; rows cut off the end of
+ * the chain are named as "rows deleted after seq N". Exit 2: could not check (bad arguments, no
+ * database). Stored anchors can be deleted by whoever can delete rows; an anchor kept outside the
+ * database (an export file's trailer: --anchor-from FILE, or a printed head: --anchor) cannot.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { createPool } from '../lib/db/pool';
 import { verifyAuditChain, type VerifyOptions } from '../lib/audit/verify';
+import { parseChainHeadTrailer } from '../lib/audit/export';
 
 const EXIT_INTACT = 0;
 const EXIT_TAMPERED = 1;
@@ -19,7 +23,7 @@ class UsageError extends Error {}
 
 function options(): { databaseUrl: string; verify: VerifyOptions } {
   const { values } = parseArgs({
-    options: { anchor: { type: 'string' }, 'batch-size': { type: 'string' } },
+    options: { anchor: { type: 'string' }, 'anchor-from': { type: 'string' }, 'batch-size': { type: 'string' } },
     strict: true,
   });
   const url = z
@@ -39,6 +43,20 @@ function options(): { databaseUrl: string; verify: VerifyOptions } {
     if (m === null) throw new UsageError('--anchor must be SEQ:HASH (a seq and a 64-hex-digit row hash)');
     verify.anchor = { seq: Number(m[1]), rowHash: m[2] };
   }
+  if (values['anchor-from'] !== undefined) {
+    if (verify.anchor !== undefined) throw new UsageError('give --anchor or --anchor-from, not both');
+    let text: string;
+    try {
+      text = readFileSync(values['anchor-from'], 'utf8');
+    } catch {
+      throw new UsageError(`--anchor-from: cannot read ${values['anchor-from']}`);
+    }
+    const head = parseChainHeadTrailer(text);
+    if (head === undefined || !/^[0-9a-f]{64}$/.test(head.row_hash))
+      throw new UsageError(`--anchor-from: ${values['anchor-from']} does not end with an audit export trailer`);
+    // An export of an empty chain names seq 0: nothing to anchor.
+    if (Number(head.seq) > 0) verify.anchor = { seq: Number(head.seq), rowHash: head.row_hash };
+  }
   return { databaseUrl: url.data, verify };
 }
 
@@ -48,7 +66,13 @@ async function main(): Promise<number> {
   try {
     const result = await verifyAuditChain(pool, verify);
     if (result.ok) {
-      console.log(`audit chain intact: ${result.rows} rows; head seq ${result.headSeq} hash ${result.headHash}`);
+      const anchors =
+        result.anchorsChecked === 0
+          ? 'no anchors to check'
+          : `${result.anchorsChecked} anchor${result.anchorsChecked === 1 ? '' : 's'} checked, up to seq ${result.anchoredSeq}`;
+      console.log(
+        `audit chain intact: ${result.rows} rows, ${anchors}; head seq ${result.headSeq} hash ${result.headHash}`,
+      );
       return EXIT_INTACT;
     }
     console.log(

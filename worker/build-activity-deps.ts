@@ -1,10 +1,14 @@
 import type { Pool } from 'pg';
 import type { ActivityDeps } from '../activities';
+import type { LabloopActivities } from '../activities/contract';
+import { createSmsActivities } from '../activities/sms';
+import type { SmsSender } from '../lib/sms/senders';
 import type { AppConfig } from '../lib/config';
 import { createAuditLog } from '../lib/audit';
 import { createAthenaClient } from '../lib/clients/athena';
 import { createSpruceClient } from '../lib/clients/spruce';
 import { createTwilioMessaging } from '../lib/clients/twilio';
+import { publicUrl } from '../lib/public-url';
 import { loadPracticeRegistry, type PracticeRegistry } from '../lib/practices';
 
 /** Real clients from configuration (the sandbox points their base URLs at the local fakes). */
@@ -30,7 +34,8 @@ export function buildActivityDeps(
     pool,
     audit: createAuditLog(pool),
     sms,
-    smsStatusCallbackUrl: new URL('/webhooks/twilio/status', config.PUBLIC_BASE_URL).toString(),
+    smsStatusCallbackUrl: publicUrl(config.PUBLIC_BASE_URL, '/webhooks/twilio/status'),
+    reviewBaseUrl: publicUrl(config.PUBLIC_BASE_URL, '/review'),
     spruce,
     ...(config.SPRUCE_INTERNAL_ENDPOINT_ID !== undefined
       ? { spruceInternalEndpointId: config.SPRUCE_INTERNAL_ENDPOINT_ID }
@@ -41,4 +46,23 @@ export function buildActivityDeps(
     // The athena ingest activities (webhook events, changed-data poller) read through the same client.
     athenaIngest: { athena, idSecret: config.LABLOOP_ID_SECRET },
   };
+}
+
+/** `sendGenericSms` sending from one Twilio sender (its own Messaging Service or number). */
+export function smsSendForSender(
+  config: AppConfig,
+  deps: ActivityDeps,
+): (sender: SmsSender) => LabloopActivities['sendGenericSms'] {
+  return (sender) =>
+    createSmsActivities({
+      ...deps,
+      sms: createTwilioMessaging({
+        accountSid: config.TWILIO_ACCOUNT_SID,
+        authToken: config.TWILIO_AUTH_TOKEN,
+        ...(sender.messagingServiceSid !== undefined
+          ? { messagingServiceSid: sender.messagingServiceSid }
+          : { fromNumber: sender.fromNumber }),
+        apiBaseUrl: config.TWILIO_API_BASE_URL,
+      }),
+    }).sendGenericSms;
 }

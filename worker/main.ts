@@ -1,30 +1,41 @@
 /**
- * Production worker entry: validated configuration, migrations, one native connection, the worker
- * until SIGINT/SIGTERM, then a graceful drain (in-flight activities finish or time out).
+ * Production worker entry: validated configuration, the database made ready (lib/db/startup.ts:
+ * migrate as the owner, or in production verify the schema and the runtime role's rights), one
+ * native connection, the worker until SIGINT/SIGTERM, then a graceful drain (in-flight activities
+ * finish or time out).
  */
 import { createActivities } from '../activities';
 import { loadConfig } from '../lib/config';
 import { createPool } from '../lib/db/pool';
-import { migrateUp } from '../lib/db/migrate';
+import { prepareDatabase } from '../lib/db/startup';
+import { startAuditAnchoring } from '../lib/audit/anchor';
 import { createLogger } from '../lib/logger';
 import { connectNative } from '../lib/temporal/connection';
 import { installTemporalRuntime } from '../lib/temporal/runtime';
-import { buildActivityDeps } from './build-activity-deps';
+import { buildActivityDeps, smsSendForSender } from './build-activity-deps';
 import { createLabloopWorker } from './create-worker';
-import { createSmsWorker } from './sms-worker';
+import { parseTwilioSenders } from '../lib/sms/senders';
+import { TASK_QUEUE } from '../workflows/definitions';
+import { createSenderSmsWorkers } from './sms-worker';
 
 async function run(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.LOG_LEVEL, 'labloop-worker');
   installTemporalRuntime(logger);
   if (config.DATABASE_URL === undefined) throw new Error('DATABASE_URL is required to run the worker on its own');
-  await migrateUp(config.DATABASE_MIGRATION_URL ?? config.DATABASE_URL);
+  logger.info({ database: await prepareDatabase(config) }, 'database ready');
   const pool = createPool(config.DATABASE_URL, { applicationName: 'labloop-worker' });
   const { connection, namespace } = await connectNative();
+  // The audit chain's head, anchored every minute while it moves (rows cut off its end then show).
+  const anchoring = startAuditAnchoring({
+    pool,
+    onError: (err) => logger.warn({ err }, 'audit chain head not anchored; retrying at the next interval'),
+  });
   try {
     const workflowBundle =
       process.env.LABLOOP_WORKFLOW_BUNDLE !== undefined ? { codePath: process.env.LABLOOP_WORKFLOW_BUNDLE } : undefined;
-    const activities = createActivities(buildActivityDeps(config, pool));
+    const deps = buildActivityDeps(config, pool);
+    const activities = createActivities(deps);
     const worker = await createLabloopWorker({
       connection,
       namespace,
@@ -32,18 +43,24 @@ async function run(): Promise<void> {
       activities,
       workflowBundle,
     });
-    // SMS sends on their own task queue, paced by the server at the sender's throughput.
-    const smsWorker = await createSmsWorker({
+    // SMS sends on one task queue per sender, paced by the server at each sender's throughput.
+    const senders = parseTwilioSenders(config);
+    const smsWorkers = await createSenderSmsWorkers({
       connection,
       namespace,
       codecKeys: config.LABLOOP_CODEC_KEYS,
-      sendGenericSms: (request) => activities.sendGenericSms(request),
-      segmentsPerSecond: config.TWILIO_SENDER_SEGMENTS_PER_SECOND,
+      senders,
+      workflowTaskQueue: TASK_QUEUE,
+      sendFor: smsSendForSender(config, deps),
     });
-    logger.info({ namespace, smsSegmentsPerSecond: config.TWILIO_SENDER_SEGMENTS_PER_SECOND }, 'worker started');
-    // Both run until SIGINT/SIGTERM (the SDK's shutdown signals stop both) or until either fails.
-    await Promise.all([worker.run(), smsWorker.run()]);
+    logger.info(
+      { namespace, smsSenders: senders.map((s) => ({ id: s.id, segmentsPerSecond: s.segmentsPerSecond })) },
+      'worker started',
+    );
+    // All run until SIGINT/SIGTERM (the SDK's shutdown signals stop them) or until one fails.
+    await Promise.all([worker.run(), ...smsWorkers.map((w) => w.run())]);
   } finally {
+    await anchoring.stop();
     await connection.close();
     await pool.end();
   }

@@ -6,6 +6,7 @@ import type {
   PortalNoteRequest,
   ReviewItem,
   SpruceResultRequest,
+  StaffSmsPageRequest,
 } from '../activities/contract';
 import type { PatientContact } from '../domain/lab-result';
 import type { AuditEventInput } from '../lib/audit/types';
@@ -13,7 +14,8 @@ import type { AuditEventInput } from '../lib/audit/types';
 /**
  * What the decision core asks the shell to do. Each command maps to activities (see effects.ts);
  * the ones with an outcome come back as a CompletionEvent. Bookkeeping commands (audit, review
- * item, patient link) run one at a time in order; the others run concurrently.
+ * item, patient link) run one at a time in order; `cancelSend` is applied by the shell at once;
+ * the others run concurrently.
  */
 export type Command =
   | { type: 'audit'; event: AuditEventInput }
@@ -43,7 +45,13 @@ export type Command =
     }
   | { type: 'sendSpruce'; key: string; request: SpruceResultRequest; outageBudgetMs: number }
   | { type: 'postPortal'; key: string; request: PortalNoteRequest; outageBudgetMs: number }
-  | { type: 'page'; request: PageRequest }
+  /** Stop an in-flight patient send (its activity is cancelled; the outcome still comes back). */
+  | { type: 'cancelSend'; key: string }
+  /** `critical`: the long retry profile for pages about a critical result. */
+  | { type: 'page'; request: PageRequest; critical: boolean }
+  | { type: 'staffSmsPage'; request: StaffSmsPageRequest }
+  /** Who is on call now (critical gate `epoch`): pages and the call task go to them. */
+  | { type: 'resolveOnCall'; epoch: number; atIso: string }
   | { type: 'createCallTask'; request: CallTaskRequest };
 
 export type CommandType = Command['type'];

@@ -3,27 +3,52 @@ import type { Draft } from './draft';
 import { createCallTask, isOpenCallTask, page } from './staff';
 
 /**
- * Critical (panic) values: at first sight, before any sign-off, the on-call provider is paged and an
- * outbound-call task is created; the page time is logged (criticalPagedAt, audit). If the call task
- * is not completed within policy.criticalCallEscalationMinutes the administrator is paged. No
- * automated patient message is ever sent for a critical result: a person calls.
+ * Critical (panic) values: at first sight, before any sign-off, the on-call provider (from the
+ * practice's rota at that moment) is paged and an outbound-call task is created and assigned to
+ * them; the page time is logged (criticalPagedAt, audit). If the call is not completed within
+ * policy.criticalCallEscalationMinutes of the result's arrival, the administrator is paged: counted
+ * from the arrival, not from the task's creation, so an athena outage that keeps the task from being
+ * created escalates on time too (with the reason `call-task-not-created`, while creation keeps
+ * retrying). No automated patient message is ever sent for a critical result: a person calls.
  */
 
 /** A gate opened on a critical version (first sight or a correction that is critical). */
 export function onCriticalGate(d: Draft): void {
   const { m } = d;
   if (m.cancelled || m.acuity !== 'critical') return;
+  m.gate.criticalSince = d.now;
   d.audit({
     action: 'routing-decision',
     outcome: 'critical-page-and-call',
     details: { epoch: m.gate.epoch, status: m.result.status },
   });
-  page(d, {
-    step: 'page-critical-oncall',
-    staffId: d.policy.onCallProviderId,
-    reason: 'critical-result',
-    urgency: 'high',
-  });
+  // The rota is read by an activity (its time-zone answer is then in history); it answers in
+  // milliseconds, and the page and the call task wait for it so both go to the same person.
+  d.emit({ type: 'resolveOnCall', epoch: m.gate.epoch, atIso: d.now });
+}
+
+/** The on-call provider is known: page them and give them the call task. */
+export function onOnCallResolved(
+  d: Draft,
+  epoch: number,
+  answer: { staffId: string; shift?: number; failed?: boolean },
+): void {
+  const { m } = d;
+  const gate = m.gate;
+  if (epoch !== gate.epoch || gate.onCallStaffId !== undefined || gate.criticalSince === undefined) return;
+  const staffId = answer.staffId;
+  gate.onCallStaffId = staffId;
+  if (answer.failed === true || staffId !== d.policy.onCallProviderId) {
+    d.audit({
+      action: 'routing-decision',
+      channel: 'page',
+      outcome: answer.failed === true ? 'on-call-rota-unreadable' : 'on-call-rota',
+      ref: staffId,
+      details: { requested: d.policy.onCallProviderId, paged: staffId, shift: answer.shift ?? null },
+    });
+  }
+  if (m.cancelled || m.acuity !== 'critical') return;
+  page(d, { step: 'page-critical-oncall', staffId, reason: 'critical-result', urgency: 'high' });
   // One open call is enough: a correction while staff are already calling pages again but does not
   // stack a second task on the same patient.
   const open = m.callTasks.some((t) => t.reason === 'critical-result' && isOpenCallTask(t));
@@ -32,17 +57,23 @@ export function onCriticalGate(d: Draft): void {
       step: 'call-critical',
       reason: 'critical-result',
       priority: 'urgent',
-      assignToStaffId: d.policy.onCallProviderId,
+      assignToStaffId: staffId,
+      escalateAt: new Date(
+        Date.parse(gate.criticalSince) + d.policy.criticalCallEscalationMinutes * 60_000,
+      ).toISOString(),
     });
   }
 }
 
-/** Critical call tasks still open at their deadline escalate to the administrator. */
+/**
+ * Critical calls not completed at their deadline escalate to the administrator: an open task as
+ * overdue, one still being created (athena down) as not created. Creation keeps retrying either way.
+ */
 export function escalateOverdueCalls(d: Draft): void {
   for (const task of d.m.callTasks) {
-    if (task.reason !== 'critical-result' || task.state !== 'open' || task.escalated || !d.isDue(task.escalateAt))
+    if (task.reason !== 'critical-result' || !isOpenCallTask(task) || task.escalated || !d.isDue(task.escalateAt))
       continue;
-    escalateCall(d, task.step, task.version, 'not-completed-in-time');
+    escalateCall(d, task.step, task.version, task.state === 'creating' ? 'task-not-created' : 'not-completed-in-time');
   }
 }
 
@@ -60,7 +91,7 @@ function escalateCall(d: Draft, step: string, version: number, why: string): voi
   page(d, {
     step: `call-overdue-${step}`,
     staffId: d.policy.administratorId,
-    reason: 'call-overdue',
+    reason: task.state === 'creating' ? 'call-task-not-created' : 'call-overdue',
     urgency: 'high',
     version,
   });

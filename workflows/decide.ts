@@ -1,7 +1,7 @@
 import { classifyAcuity } from '../domain/classification';
 import type { ConsentChangedEvent, LabResultWorkflowInput } from './definitions';
 import type { Command } from './commands';
-import { escalateOverdueCalls, onCallCompleted } from './critical';
+import { escalateOverdueCalls, onCallCompleted, onOnCallResolved } from './critical';
 import {
   dropDelivery,
   onDelivered,
@@ -18,7 +18,15 @@ import { receive } from './intake';
 import { settle } from './lifecycle';
 import type { Model } from './model';
 import { onContactGathered, routeIfReady, textAfterConsent } from './routing';
-import { onCallTaskCreated, onCallTaskFailed, onPaged, onPageFailed } from './staff';
+import {
+  onCallTaskCreated,
+  onCallTaskFailed,
+  onPaged,
+  onPageFailed,
+  onStaffSmsPaged,
+  onStaffSmsPageFailed,
+  smsPagesIfDue,
+} from './staff';
 
 /**
  * The decision core: a pure function of (model, event) → (model, commands). No I/O, no clock (the
@@ -77,6 +85,7 @@ export function decide(model: Model, event: WorkflowEvent, ctx: DecisionContext)
     escalateIfDue(d);
     releaseDue(d);
     escalateOverdueCalls(d);
+    smsPagesIfDue(d);
     unreadCallIfDue(d);
     routeIfReady(d);
   }
@@ -174,6 +183,19 @@ function apply(d: Draft, event: WorkflowEvent): void {
       return;
     case 'pageFailed':
       onPageFailed(d, event.step, event.version, event.errorType);
+      return;
+    case 'staffSmsPaged':
+      onStaffSmsPaged(d, event.step, event.version, event.pageRef, event.pagedAt);
+      return;
+    case 'staffSmsPageFailed':
+      onStaffSmsPageFailed(d, event.step, event.version, event.errorType);
+      return;
+    case 'onCallResolved':
+      onOnCallResolved(d, event.epoch, {
+        staffId: event.staffId,
+        ...(event.shift !== undefined ? { shift: event.shift } : {}),
+        ...(event.failed === true ? { failed: true } : {}),
+      });
       return;
     case 'callTaskCreated':
       onCallTaskCreated(d, event.step, event.version, event.taskId);

@@ -22,8 +22,13 @@ export const SMS_TASK_QUEUE = 'labloop-sms';
  * server never take each other's sends. The workflow schedules SMS on
  * `smsTaskQueueFor(workflowInfo().taskQueue)`; whoever starts an SMS worker must use this too.
  */
-export function smsTaskQueueFor(workflowTaskQueue: string): string {
-  return workflowTaskQueue === TASK_QUEUE ? SMS_TASK_QUEUE : `${workflowTaskQueue}-sms`;
+export function smsTaskQueueFor(workflowTaskQueue: string, senderId?: string): string {
+  const base = workflowTaskQueue === TASK_QUEUE ? SMS_TASK_QUEUE : `${workflowTaskQueue}-sms`;
+  // One queue per Twilio sender (lib/sms/senders.ts), so each has its own server-side rate limit;
+  // the default sender keeps the plain queue. The workflow passes `policy.smsSenderId`.
+  if (senderId === undefined || senderId === 'default') return base;
+  if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(senderId)) throw new Error('senderId must be a short lowercase sender id');
+  return `${base}-${senderId}`;
 }
 export const LAB_RESULT_WORKFLOW_TYPE = 'labResultWorkflow';
 
@@ -101,6 +106,18 @@ export interface ResultStatusView {
   actions: ActionRecord[];
   /** When the on-call provider was paged for a critical value (the "log the page time" rule). */
   criticalPagedAt?: string;
+  /**
+   * When the administrator is paged if the critical call is not completed by then (counted from the
+   * result's arrival; also while the call task is still being created). Absent once escalated or done.
+   */
+  criticalCallEscalatesAt?: string;
+  /** Abnormal result: when a call task is created if the secure thread (or the prompt) is still unread. */
+  unreadCallDueAt?: string;
+  /**
+   * Versions that named another patient than this result's and were not merged (see the audit's
+   * `patient-mismatch` routing decisions for the IDs).
+   */
+  patientMismatch?: { count: number; lastAt: string };
   /** The highest version the patient has been told about (in this run or an earlier one). */
   patientNotifiedVersion?: number;
   /** Outbound-call tasks for staff, with their outcome once completed. */
@@ -115,6 +132,10 @@ export interface CallTaskView {
   status: 'creating' | 'open' | 'completed' | 'failed';
   taskId?: string;
   outcome?: CallCompletedEvent['outcome'];
+  /** Critical calls: when the call escalates to the administrator if not completed. */
+  escalatesAt?: string;
+  /** The administrator was paged about this call (overdue, not created, or not reached). */
+  escalated: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -141,6 +162,13 @@ export interface SignOffRequest {
   noteToPatient?: string;
   /** Where the sign-off came from. */
   via: 'review-app' | 'athena' | 'api';
+  /**
+   * The result version the provider saw (the status view's `version` when the page was rendered).
+   * Required from the review app, optional for athena and API sign-offs, which have no page. A
+   * version superseded by a correction (or one the workflow has not seen) is refused by the update's
+   * validator, with a message that names the current and the expected version.
+   */
+  expectedVersion?: number;
 }
 export interface SignOffResult {
   state: WorkflowState;
@@ -168,7 +196,19 @@ export interface DeliveryStatusEvent {
   channel: Channel;
   providerMessageId: string;
   status: DeliveryStatus;
+  /** The provider's error code (Twilio `ErrorCode`, e.g. "30003"), on undelivered/failed. */
   errorCode?: string;
+  /**
+   * With `errorCode`: whether another attempt may succeed (`transient`: handset off, congestion,
+   * throughput caps) or not (`permanent`). Unlisted codes are `permanent` (lib/clients/twilio/error-codes.ts).
+   */
+  errorClass?: 'transient' | 'permanent';
+  /**
+   * With a permanent `errorCode` of a known kind: the same ActivityErrorType name a refused send
+   * raises (`SmsInvalidNumberError`, `SmsOptedOutError`, `SmsBlockedError`), so a delivery report
+   * and a refused create lead to the same fallback.
+   */
+  errorType?: string;
   at: string;
 }
 export const deliveryStatusSignal = defineSignal<[DeliveryStatusEvent]>('deliveryStatus');
@@ -182,7 +222,8 @@ export const patientReplySignal = defineSignal<[PatientReplyEvent]>('patientRepl
 
 export interface ConsentChangedEvent {
   smsConsent: boolean;
-  source: 'keyword' | 'free-text' | 'staff' | 'athena' | 'invitation';
+  /** `carrier`: Twilio refused a send with 21610 (the number replied STOP to Twilio, not to us). */
+  source: 'keyword' | 'free-text' | 'staff' | 'athena' | 'invitation' | 'carrier';
   at: string;
 }
 export const consentChangedSignal = defineSignal<[ConsentChangedEvent]>('consentChanged');

@@ -1,12 +1,15 @@
+import { ActivityErrorType } from '../activities/error-types';
 import type { DeliveryStatus, DeliveryStatusEvent } from './definitions';
-import { channelFallback, findDelivery } from './delivery';
+import { channelFallback, findDelivery, optedOutAtCarrier, redeliverSms } from './delivery';
 import type { Draft } from './draft';
 import type { Delivery } from './model';
 import { createCallTask } from './staff';
 
 /**
  * Delivery reports (Twilio status callbacks, Spruce read receipts) and what they change: a text the
- * carrier could not deliver falls back like an outage; a secure thread that was read needs no call.
+ * carrier could not deliver for a transient reason is sent again (bounded, redeliverSms), one it
+ * will never deliver falls back like an outage, and one refused because the number opted out is a
+ * consent revocation (portal only, nobody paged); a secure thread that was read needs no call.
  * A report may arrive before the send's own answer (the callback beat the API response): it waits
  * in a bounded buffer and is applied when the message ID becomes known.
  */
@@ -41,13 +44,17 @@ export function onDeliveryStatus(d: Draft, event: DeliveryStatusEvent): void {
         providerMessageId: event.providerMessageId,
         status: event.status,
         ...(event.errorCode !== undefined ? { errorCode: event.errorCode } : {}),
+        ...(event.errorClass !== undefined ? { errorClass: event.errorClass } : {}),
+        ...(event.errorType !== undefined ? { errorType: event.errorType } : {}),
       });
       if (d.m.statusBuffer.length > MAX_BUFFERED_STATUSES) d.m.statusBuffer.shift();
     }
     return;
   }
-  applyStatus(d, delivery, event.status, event.errorCode);
+  applyStatus(d, delivery, event);
 }
+
+type StatusReport = Pick<DeliveryStatusEvent, 'status' | 'errorCode' | 'errorClass' | 'errorType'>;
 
 /** Reports that arrived before the send's answer, for the delivery `key` that has just been accepted. */
 export function applyBufferedStatuses(d: Draft, key: string): void {
@@ -56,10 +63,11 @@ export function applyBufferedStatuses(d: Draft, key: string): void {
   const id = delivery.providerMessageId;
   const buffered = d.m.statusBuffer.filter((s) => s.providerMessageId === id && s.channel === delivery.channel);
   d.m.statusBuffer = d.m.statusBuffer.filter((s) => !buffered.includes(s));
-  for (const s of buffered) applyStatus(d, delivery, s.status, s.errorCode);
+  for (const s of buffered) applyStatus(d, delivery, s);
 }
 
-function applyStatus(d: Draft, delivery: Delivery, status: DeliveryStatus, errorCode: string | undefined): void {
+function applyStatus(d: Draft, delivery: Delivery, report: StatusReport): void {
+  const { status, errorCode } = report;
   const current = delivery.status;
   if (current !== undefined && STATUS_RANK[status] <= STATUS_RANK[current]) return;
   delivery.status = status;
@@ -70,11 +78,17 @@ function applyStatus(d: Draft, delivery: Delivery, status: DeliveryStatus, error
     template: delivery.template,
     outcome: status,
     ref: delivery.providerMessageId,
-    details: { step: delivery.step, errorCode },
+    details: { step: delivery.step, errorCode, errorClass: report.errorClass, errorType: report.errorType },
   });
   if (status === 'read' && delivery.epoch === d.m.gate.epoch) d.m.gate.unreadCallAt = undefined;
   if ((status === 'failed' || status === 'undelivered') && delivery.state === 'accepted') {
+    if (delivery.channel === 'sms' && report.errorType === ActivityErrorType.SMS_OPTED_OUT) {
+      delivery.failure = 'opted-out';
+      optedOutAtCarrier(d, delivery, report.errorType);
+      return;
+    }
     delivery.failure = 'undelivered';
+    if (delivery.channel === 'sms' && report.errorClass === 'transient' && redeliverSms(d, delivery, errorCode)) return;
     channelFallback(d, delivery, 'undelivered', errorCode);
   }
 }

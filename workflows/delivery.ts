@@ -60,6 +60,57 @@ function addDelivery(
   return delivery;
 }
 
+/**
+ * A text the carrier reported undelivered with a transient code (30003 handset unreachable,
+ * congestion, throughput caps: lib/clients/twilio/error-codes.ts) is sent again, at most
+ * MAX_SMS_REDELIVERIES times, each SMS_REDELIVERY_DELAY_MINUTES after the report (and inside the
+ * patient's messaging window), before the channel counts as failed. 2 × 15 min: a handset that is
+ * off or out of coverage is usually back within the half hour, the same span as the outage window;
+ * the patient gets at most one delivered text, because the carrier reported the earlier ones lost.
+ */
+export const MAX_SMS_REDELIVERIES = 2;
+export const SMS_REDELIVERY_DELAY_MINUTES = 15;
+
+/** Plan the next re-send of an undelivered result text; false when none is left (or it is no longer wanted). */
+export function redeliverSms(d: Draft, original: Delivery, errorCode: string | undefined): boolean {
+  if (!isResultSms(original) || !stillWanted(d, original)) return false;
+  const redelivery = (original.redelivery ?? 0) + 1;
+  if (redelivery > MAX_SMS_REDELIVERIES) return false;
+  const firstStep = original.retryOf ?? original.step;
+  const step = `${firstStep}-redelivery-${redelivery}`;
+  const key = deliveryKey(original.version, step);
+  if (findDelivery(d, key) !== undefined) return true;
+  const notBefore = d.plusMinutes(SMS_REDELIVERY_DELAY_MINUTES);
+  d.m.deliveries.push({
+    key,
+    epoch: original.epoch,
+    version: original.version,
+    step,
+    channel: 'sms',
+    ...(original.template !== undefined ? { template: original.template } : {}),
+    updated: original.updated,
+    state: 'scheduling',
+    outageSpentMs: 0,
+    retryOf: firstStep,
+    redelivery,
+    notBefore,
+  });
+  d.audit({
+    action: 'hold',
+    channel: 'sms',
+    template: original.template,
+    outcome: 'redelivery-after-transient-failure',
+    details: { step, previousStep: original.step, errorCode: errorCode ?? null, redelivery, notBefore },
+  });
+  d.emit({
+    type: 'computeSendWindow',
+    key,
+    atIso: notBefore,
+    zones: d.m.gate.contact?.zones ?? [d.policy.calendar.timeZone],
+  });
+  return true;
+}
+
 /** Plan an SMS: first find when the patient's window allows it. */
 export function planSms(d: Draft, template: SmsTemplateId): void {
   const delivery = addDelivery(d, {
@@ -96,11 +147,13 @@ export function onSendWindowComputed(d: Draft, key: string, sendAt: string, wind
   if (Date.parse(sendAt) <= Date.parse(d.now)) return send(d, delivery);
   delivery.state = 'held';
   delivery.dueAt = sendAt;
+  const waitingOnlyForRedelivery =
+    delivery.notBefore !== undefined && Date.parse(sendAt) === Date.parse(delivery.notBefore);
   d.audit({
     action: 'hold',
     channel: 'sms',
     template: delivery.template,
-    outcome: 'held-quiet-hours',
+    outcome: waitingOnlyForRedelivery ? 'held-before-redelivery' : 'held-quiet-hours',
     details: { step: delivery.step, dueAt: sendAt },
   });
 }
@@ -145,8 +198,25 @@ export function stillWanted(d: Draft, delivery: Delivery): boolean {
   return true;
 }
 
-/** Cancel a send that has not gone out (held or still being scheduled). */
+/**
+ * Cancel a send that has not gone out: held or still being scheduled, or in flight (its activity
+ * retrying through an outage, or mid-attempt), whose activity is then cancelled. An in-flight send
+ * waits in `cancelling` for the activity's answer: an attempt that already reached the provider may
+ * have gone out, and then the patient was told (onDelivered).
+ */
 export function dropDelivery(d: Draft, delivery: Delivery, why: string): void {
+  if (delivery.state === 'sending') {
+    delivery.state = 'cancelling';
+    d.audit({
+      action: 'hold',
+      channel: delivery.channel,
+      template: delivery.template,
+      outcome: `in-flight-send-cancelled-${why}`,
+      details: { step: delivery.step, outageSpentMs: delivery.outageSpentMs },
+    });
+    d.emit({ type: 'cancelSend', key: delivery.key });
+    return;
+  }
   if (delivery.state !== 'scheduling' && delivery.state !== 'held') return;
   delivery.state = 'cancelled';
   delivery.failure = 'cancelled';
@@ -196,6 +266,7 @@ function send(d: Draft, delivery: Delivery): void {
         to: phone,
         body: verdict.body,
         template,
+        variant: verdict.outcome === 'clean' ? rendered.variant : 'generic',
         requiresConsent: template !== 'consent-invitation',
       },
       ...(delivery.windowEndsAt !== undefined ? { notAfter: delivery.windowEndsAt } : {}),
@@ -247,7 +318,18 @@ export function portalNoteText(d: Draft, updated: boolean, providerNote: string 
 
 export function onDelivered(d: Draft, key: string, providerMessageId: string, alreadySent: boolean): void {
   const delivery = findDelivery(d, key);
-  if (delivery?.state !== 'sending') return;
+  if (delivery === undefined || (delivery.state !== 'sending' && delivery.state !== 'cancelling')) return;
+  if (delivery.state === 'cancelling') {
+    // The attempt under way when the send was cancelled reached the provider: it went out.
+    d.audit({
+      action: 'send',
+      channel: delivery.channel,
+      template: delivery.template,
+      outcome: 'sent-before-cancel-took-effect',
+      ref: providerMessageId,
+      details: { step: delivery.step, providerMessageId },
+    });
+  }
   delivery.state = 'accepted';
   delivery.providerMessageId = providerMessageId;
   delivery.acceptedAt = d.now;
@@ -276,7 +358,20 @@ export function onDeliveryFailed(
   outageSpentMs: number,
 ): void {
   const delivery = findDelivery(d, key);
+  if (delivery?.state === 'cancelling') {
+    // Cancelled in flight and it did not go out: the drop (audited when it was asked for) is final.
+    delivery.state = 'cancelled';
+    delivery.failure = 'cancelled';
+    delivery.outageSpentMs += outageSpentMs;
+    return;
+  }
   if (delivery?.state !== 'sending') return;
+  if (failure === 'cancelled') {
+    // The core never cancels a send without moving it to `cancelling`; keep the record straight anyway.
+    delivery.state = 'cancelled';
+    delivery.failure = 'cancelled';
+    return;
+  }
   delivery.outageSpentMs += outageSpentMs;
   if (failure === 'window-closed') {
     if (delivery.outageSpentMs < outageWindowMs(d) && stillWanted(d, delivery)) {
@@ -331,6 +426,17 @@ function fail(d: Draft, delivery: Delivery, failure: DeliveryFailure, errorType:
     if (d.m.gate.routing === 'planned') fallBackIfPortalWasTheOnlyChannel(d);
     return;
   }
+  if (failure === 'opted-out') return optedOutAtCarrier(d, delivery, errorType);
+  if (failure === 'already-invited') {
+    d.audit({
+      action: 'routing-decision',
+      channel: 'sms',
+      template: delivery.template,
+      outcome: 'consent-invitation-already-sent',
+      details: { step: delivery.step },
+    });
+    return;
+  }
   if (failure === 'not-published') {
     d.audit({
       action: 'fallback',
@@ -366,6 +472,28 @@ function fail(d: Draft, delivery: Delivery, failure: DeliveryFailure, errorType:
     return;
   }
   channelFallback(d, delivery, failure, errorType);
+}
+
+/**
+ * The number opted out at the carrier (Twilio 21610, on the create or in a delivery report): the
+ * patient said STOP, so this is a consent revocation for this result, not a channel failure. The
+ * portal note stands, other texts are dropped, no invitation follows, and nobody is paged. (The SMS
+ * activity also records the revocation and signals the patient's open workflows.)
+ */
+export function optedOutAtCarrier(d: Draft, delivery: Delivery, errorType: string | undefined): void {
+  const { m } = d;
+  m.smsConsent = false;
+  m.consentSignalAt = d.now;
+  d.audit({
+    action: 'fallback',
+    channel: 'sms',
+    template: delivery.template,
+    outcome: 'portal-only-opted-out',
+    details: { step: delivery.step, reason: 'consent', errorType },
+  });
+  for (const other of m.deliveries) if (other.channel === 'sms') dropDelivery(d, other, 'consent-revoked');
+  if (m.gate.routing === 'planned' && delivery.epoch === m.gate.epoch && !m.cancelled)
+    fallBackIfPortalWasTheOnlyChannel(d);
 }
 
 /** A patient-facing send of the same version, other than `delivery`, that has not failed. */

@@ -1,15 +1,20 @@
-import { ActivityFailure, ApplicationFailure, log } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, isCancellation, log, TimeoutFailure } from '@temporalio/workflow';
 import { ActivityErrorType } from '../activities/error-types';
+import type { OnCallShift } from '../domain/on-call';
 import type { BusinessCalendar, LocalTime } from '../domain/practice';
 import {
   bookkeeping,
   calendar,
   callTasks,
+  criticalPages,
   DELIVERY_MAX_RETRY_INTERVAL_MS,
   lookups,
   secureDelivery,
   smsDelivery,
+  smsFirstAttempt,
+  SMS_QUEUE_MAX_WAIT_MS,
   staffPages,
+  staffSmsPages,
 } from './activity-profiles';
 import type { Command } from './commands';
 import type { CompletionEvent } from './events';
@@ -34,6 +39,7 @@ export interface EffectEnv {
   policyTimeZone: string;
   patientWindow: { start: LocalTime; end: LocalTime };
   calendar: BusinessCalendar;
+  onCall: { schedule: OnCallShift[]; defaultStaffId: string };
 }
 
 /** The non-retryable ApplicationFailure inside an activity failure, if that is what it was. */
@@ -46,23 +52,39 @@ function permanentCause(err: ActivityFailure): ApplicationFailure | undefined {
 export function classifyDeliveryFailure(err: ActivityFailure): { failure: DeliveryFailure; errorType?: string } {
   const cause = permanentCause(err);
   if (cause === undefined) {
-    // Retryable failures until the schedule-to-close timeout: the channel was down all along.
-    const inner = err.cause;
+    // Retryable failures until the schedule-to-close timeout: the channel was down all along. A
+    // timeout that cut an attempt short carries the attempt before it as its cause.
+    const inner = err.cause instanceof TimeoutFailure ? err.cause.cause : err.cause;
     return {
       failure: 'outage',
       ...(inner instanceof ApplicationFailure && inner.type != null ? { errorType: inner.type } : {}),
     };
   }
   const errorType = cause.type ?? undefined;
-  const failure: DeliveryFailure =
-    errorType === ActivityErrorType.SMS_CONSENT_MISSING
-      ? 'consent-missing'
-      : errorType === ActivityErrorType.SPRUCE_NO_ACCOUNT
-        ? 'no-account'
-        : errorType === ActivityErrorType.PHI_GUARD_BLOCKED
-          ? 'phi-blocked'
-          : 'permanent';
+  const failure: DeliveryFailure = (errorType !== undefined ? PERMANENT_FAILURES[errorType] : undefined) ?? 'permanent';
   return { failure, ...(errorType !== undefined ? { errorType } : {}) };
+}
+
+/**
+ * Non-retryable error types the core treats other than as a channel failure. Everything else
+ * (SmsInvalidNumberError, SmsBlockedError, SmsPermanentError, Spruce/athena refusals, configuration)
+ * is `permanent`: the fallback, with the administrator paged.
+ */
+const PERMANENT_FAILURES: Record<string, DeliveryFailure | undefined> = {
+  [ActivityErrorType.SMS_CONSENT_MISSING]: 'consent-missing',
+  [ActivityErrorType.SMS_OPTED_OUT]: 'opted-out',
+  [ActivityErrorType.CONSENT_INVITATION_ALREADY_SENT]: 'already-invited',
+  [ActivityErrorType.SPRUCE_NO_ACCOUNT]: 'no-account',
+  [ActivityErrorType.PHI_GUARD_BLOCKED]: 'phi-blocked',
+};
+
+/** The answer to a send whose activity was cancelled (the core dropped it while it was in flight). */
+function cancelledEvent(key: string): CompletionEvent {
+  return { type: 'deliveryFailed', at: workflowNow(), key, failure: 'cancelled', outageSpentMs: 0 };
+}
+
+function isScheduleToStartTimeout(err: ActivityFailure): boolean {
+  return err.cause instanceof TimeoutFailure && err.cause.timeoutType === 'SCHEDULE_TO_START';
 }
 
 function errorTypeOf(err: ActivityFailure): string | undefined {
@@ -179,37 +201,8 @@ export async function runCommand(command: Command, env: EffectEnv): Promise<Comp
       }
     }
 
-    case 'sendSms': {
-      const startedMs = workflowNowMs();
-      const untilWindowEnd =
-        command.notAfter !== undefined ? Date.parse(command.notAfter) - startedMs : Number.POSITIVE_INFINITY;
-      const byBudget = command.outageBudgetMs + DELIVERY_MAX_RETRY_INTERVAL_MS;
-      if (untilWindowEnd < MIN_ATTEMPT_WINDOW_MS) {
-        return {
-          type: 'deliveryFailed',
-          at: workflowNow(),
-          key: command.key,
-          failure: 'window-closed',
-          outageSpentMs: 0,
-        };
-      }
-      const limitedByWindow = untilWindowEnd < byBudget;
-      try {
-        const sent = await smsDelivery(env.smsTaskQueue, Math.min(untilWindowEnd, byBudget)).sendGenericSms(
-          command.request,
-        );
-        return {
-          type: 'delivered',
-          at: workflowNow(),
-          key: command.key,
-          providerMessageId: sent.providerMessageId,
-          alreadySent: sent.alreadySent,
-        };
-      } catch (err) {
-        if (!(err instanceof ActivityFailure)) throw err;
-        return deliveryFailedEvent(command.key, err, startedMs, { outageClosesWindow: limitedByWindow });
-      }
-    }
+    case 'sendSms':
+      return sendSms(command, env);
 
     case 'sendSpruce':
     case 'postPortal': {
@@ -246,19 +239,83 @@ export async function runCommand(command: Command, env: EffectEnv): Promise<Comp
           alreadySent: posted.alreadySent,
         };
       } catch (err) {
+        if (isCancellation(err)) return cancelledEvent(command.key);
         if (!(err instanceof ActivityFailure)) throw err;
-        return deliveryFailedEvent(command.key, err, startedMs);
+        const event = deliveryFailedEvent(command.key, err, startedMs);
+        // The activity waits (by retrying) for athena to publish the note; when its window ran out
+        // first, the answer is the one it would have given: not published, which is final.
+        if (
+          command.type === 'postPortal' &&
+          event.type === 'deliveryFailed' &&
+          event.failure === 'outage' &&
+          event.errorType === ActivityErrorType.PORTAL_NOT_YET_PUBLISHED
+        ) {
+          return { ...event, failure: 'not-published', errorType: PORTAL_NOT_PUBLISHED_ERROR_TYPE, outageSpentMs: 0 };
+        }
+        return event;
       }
     }
+
+    case 'cancelSend':
+      // The shell cancels the send's scope itself (runner.ts); nothing to run here.
+      return undefined;
 
     case 'page': {
       const { step, resultVersion: version } = command.request;
       try {
-        const paged = await staffPages.pageStaff(command.request);
+        const paged = await (command.critical ? criticalPages : staffPages).pageStaff(command.request);
         return { type: 'paged', at: workflowNow(), step, version, pageRef: paged.pageRef, pagedAt: paged.pagedAt };
       } catch (err) {
         if (!(err instanceof ActivityFailure)) throw err;
         return stepFailedEvent('pageFailed', step, version, err);
+      }
+    }
+
+    case 'staffSmsPage': {
+      const { step, resultVersion: version } = command.request;
+      try {
+        const sent = await staffSmsPages.sendStaffSmsPage(command.request);
+        return {
+          type: 'staffSmsPaged',
+          at: workflowNow(),
+          step,
+          version,
+          pageRef: sent.pageRef,
+          pagedAt: sent.pagedAt,
+        };
+      } catch (err) {
+        if (!(err instanceof ActivityFailure)) throw err;
+        const errorType = errorTypeOf(err);
+        return {
+          type: 'staffSmsPageFailed',
+          at: workflowNow(),
+          step,
+          version,
+          ...(errorType !== undefined ? { errorType } : {}),
+        };
+      }
+    }
+
+    case 'resolveOnCall': {
+      const fallback = env.onCall.defaultStaffId;
+      try {
+        const answer = await calendar.resolveOnCall({
+          atIso: command.atIso,
+          timeZone: env.policyTimeZone,
+          schedule: env.onCall.schedule,
+          defaultStaffId: fallback,
+        });
+        return {
+          type: 'onCallResolved',
+          at: workflowNow(),
+          epoch: command.epoch,
+          staffId: answer.staffId,
+          ...(answer.shift !== undefined ? { shift: answer.shift } : {}),
+        };
+      } catch (err) {
+        if (!(err instanceof ActivityFailure)) throw err;
+        // A rota that cannot be read must not hold up a critical page: the default on-call provider gets it.
+        return { type: 'onCallResolved', at: workflowNow(), epoch: command.epoch, staffId: fallback, failed: true };
       }
     }
 
@@ -295,13 +352,17 @@ async function gatherContact(
   const phone = command.patient.mobilePhone;
   if (command.needs.consent && phone !== undefined) {
     try {
-      facts.smsConsent = await lookups.checkSmsConsent({
+      const consent = await lookups.lookupSmsConsent({
         practiceId: command.practiceId,
         patientId: command.patient.id,
         phone,
       });
+      facts.smsConsent = consent.consented;
+      if (consent.invitationSentAt !== undefined) facts.invitationSent = true;
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;
+      // Unknown: no consent, and no invitation either (the claim would refuse a second one anyway).
+      facts.invitationSent = true;
     }
     try {
       const zones = await lookups.resolvePatientZones({
@@ -323,4 +384,73 @@ async function gatherContact(
     }
   }
   return facts;
+}
+
+/**
+ * One SMS: the invitation's claim first (one per practice+patient+phone), then a first attempt that
+ * may wait in the rate-limited queue as long as the patient's window allows, and only after it failed
+ * retryably the retrying phase, whose outage clock starts at that failure (activity-profiles.ts has
+ * the arithmetic). Cancellation (the core dropped the send) can land in any phase.
+ */
+async function sendSms(command: Extract<Command, { type: 'sendSms' }>, env: EffectEnv): Promise<CompletionEvent> {
+  const { key, request } = command;
+  const windowLeftMs = () =>
+    command.notAfter !== undefined ? Date.parse(command.notAfter) - workflowNowMs() : Number.POSITIVE_INFINITY;
+  const windowClosed = (): CompletionEvent => ({
+    type: 'deliveryFailed',
+    at: workflowNow(),
+    key,
+    failure: 'window-closed',
+    outageSpentMs: 0,
+  });
+  const delivered = (sent: { providerMessageId: string; alreadySent: boolean }): CompletionEvent => ({
+    type: 'delivered',
+    at: workflowNow(),
+    key,
+    providerMessageId: sent.providerMessageId,
+    alreadySent: sent.alreadySent,
+  });
+  if (windowLeftMs() < MIN_ATTEMPT_WINDOW_MS) return windowClosed();
+
+  if (request.template === 'consent-invitation') {
+    try {
+      await lookups.claimConsentInvitation({
+        workflowId: request.workflowId,
+        resultVersion: request.resultVersion,
+        step: request.step,
+        practiceId: request.practiceId,
+        patientId: request.patientId,
+        phone: request.to,
+      });
+    } catch (err) {
+      if (isCancellation(err)) return cancelledEvent(key);
+      if (!(err instanceof ActivityFailure)) throw err;
+      // Refused (another send holds it) or not recorded: either way no invitation without a claim.
+      return deliveryFailedEvent(key, err, workflowNowMs());
+    }
+  }
+  try {
+    const queueWait = Math.min(windowLeftMs(), SMS_QUEUE_MAX_WAIT_MS);
+    return delivered(await smsFirstAttempt(env.smsTaskQueue, queueWait).sendGenericSms(request));
+  } catch (err) {
+    if (isCancellation(err)) return cancelledEvent(key);
+    if (!(err instanceof ActivityFailure)) throw err;
+    // Still queued when the window closed: nothing failed, it waits for the next window.
+    if (isScheduleToStartTimeout(err) && windowLeftMs() < MIN_ATTEMPT_WINDOW_MS) return windowClosed();
+    const { failure } = classifyDeliveryFailure(err);
+    if (failure !== 'outage') return deliveryFailedEvent(key, err, workflowNowMs());
+  }
+
+  // The first attempt failed retryably: the channel is failing, and the outage clock starts now.
+  const failedAtMs = workflowNowMs();
+  const untilWindowEnd = windowLeftMs();
+  if (untilWindowEnd < MIN_ATTEMPT_WINDOW_MS) return windowClosed();
+  const byBudget = command.outageBudgetMs + DELIVERY_MAX_RETRY_INTERVAL_MS;
+  try {
+    return delivered(await smsDelivery(env.smsTaskQueue, Math.min(untilWindowEnd, byBudget)).sendGenericSms(request));
+  } catch (err) {
+    if (isCancellation(err)) return cancelledEvent(key);
+    if (!(err instanceof ActivityFailure)) throw err;
+    return deliveryFailedEvent(key, err, failedAtMs, { outageClosesWindow: untilWindowEnd < byBudget });
+  }
 }

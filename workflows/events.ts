@@ -45,6 +45,10 @@ export type CompletionEvent =
     }
   | { type: 'paged'; at: string; step: string; version: number; pageRef: string; pagedAt: string }
   | { type: 'pageFailed'; at: string; step: string; version: number; errorType?: string }
+  | { type: 'staffSmsPaged'; at: string; step: string; version: number; pageRef: string; pagedAt: string }
+  | { type: 'staffSmsPageFailed'; at: string; step: string; version: number; errorType?: string }
+  /** `shift` absent: the default on-call provider; `failed`: the rota could not be read (default used). */
+  | { type: 'onCallResolved'; at: string; epoch: number; staffId: string; shift?: number; failed?: boolean }
   | { type: 'callTaskCreated'; at: string; step: string; version: number; taskId: string }
   | { type: 'callTaskFailed'; at: string; step: string; version: number; errorType?: string };
 

@@ -1,7 +1,7 @@
 import type { Acuity } from '../domain/lab-result';
 import type { AnnotationRequest, SignOffRequest } from './definitions';
 import type { Draft } from './draft';
-import type { Signature } from './model';
+import type { Model, Signature } from './model';
 import { page } from './staff';
 
 /**
@@ -132,6 +132,30 @@ export function signOffProblem(d: Pick<Draft, 'm' | 'policy'>, request: SignOffR
   if (staff.role !== 'provider') return `${request.providerId} is ${staff.role}, and only a provider can sign a result`;
   if (d.m.cancelled) return 'this result was cancelled by the lab and cannot be signed';
   if (d.m.closed) return 'this result is closed';
+  return versionProblem(d.m, request);
+}
+
+/**
+ * A sign-off is for the values the provider saw. The review app must say which version its page
+ * showed (`expectedVersion`); sources (athena, an HL7 feed of reviewed results) and the API may
+ * omit it. Any version from the one that opened the current gate up to the current one carries the
+ * same content (re-deliveries, preliminary → final with the same values), so it may be signed; an
+ * older one was superseded by different values (a correction), and a newer one does not exist yet.
+ */
+function versionProblem(m: Model, request: SignOffRequest): string | undefined {
+  // Before the first message is taken in, versions are not numbered yet: the update handler asks
+  // again once they are (and before it signs).
+  if (!m.ready) return undefined;
+  const expected = request.expectedVersion;
+  if (expected === undefined) {
+    return request.via === 'review-app'
+      ? `expectedVersion is required for a sign-off from the review app (the result is at version ${m.version})`
+      : undefined;
+  }
+  if (!Number.isInteger(expected)) return `expectedVersion must be a whole number, not ${JSON.stringify(expected)}`;
+  if (expected < m.gate.openedByVersion || expected > m.version) {
+    return `this result changed after the page was shown: it is now version ${m.version}, the page showed version ${expected}; review the new values before signing`;
+  }
   return undefined;
 }
 

@@ -5,7 +5,7 @@ import { dropDelivery } from './delivery';
 import type { Draft } from './draft';
 import { onCriticalGate } from './critical';
 import { sign, startSla } from './gate';
-import { isOpenCallTask, pageAboutCancel } from './staff';
+import { isOpenCallTask, page, pageAboutCancel } from './staff';
 
 /**
  * Taking in versions of the result. A message ID seen before is a retransmission and changes
@@ -51,6 +51,7 @@ export function receive(d: Draft, message: ResultReceived): void {
   }
   m.seenMessageIds.push(incoming.messageId);
   const firstVersion = m.version === m.versionBase;
+  if (!firstVersion && incoming.patient.id !== m.result.patient.id) return patientMismatch(d, incoming);
   const receivedAt = isValidInstant(message.receivedAt) ? message.receivedAt : d.now;
   m.version += 1;
   m.versionReceivedAt = receivedAt;
@@ -110,6 +111,37 @@ function sourceSignOffApplies(d: Draft, result: LabResult, isCorrection: boolean
   return ok;
 }
 
+/**
+ * A version that names another patient than the one this result was established for is not
+ * merged: the result ID collided (or the source is confused), and taking it in would route one
+ * patient's values to another. The established result stays as it was; the decision is audited
+ * (IDs only, every time), the administrator is paged (once per established version), and the status
+ * query counts it. A retransmission of the same message is ignored like any other.
+ */
+function patientMismatch(d: Draft, incoming: LabResult): void {
+  const { m } = d;
+  const count = (m.patientMismatch?.count ?? 0) + 1;
+  m.patientMismatch = { count, lastAt: d.now };
+  d.audit({
+    action: 'routing-decision',
+    outcome: 'patient-mismatch',
+    details: {
+      messageId: incoming.messageId,
+      establishedPatientId: m.result.patient.id,
+      receivedPatientId: incoming.patient.id,
+      receivedStatus: incoming.status,
+      mismatches: count,
+    },
+  });
+  page(d, {
+    step: 'page-patient-mismatch',
+    staffId: d.policy.administratorId,
+    reason: 'patient-mismatch',
+    urgency: 'high',
+    version: m.version,
+  });
+}
+
 function relinkPatient(d: Draft, result: LabResult): void {
   const phone = result.patient.mobilePhone ?? null;
   if (d.m.linkedPhone === phone) return;
@@ -128,9 +160,9 @@ function relinkPatient(d: Draft, result: LabResult): void {
 function openGate(d: Draft, firstVersion: boolean): void {
   const { m } = d;
   const previous = m.gate;
-  for (const delivery of m.deliveries) {
-    if (delivery.state === 'held' || delivery.state === 'scheduling') dropDelivery(d, delivery, 'superseded');
-  }
+  // Held, still being scheduled, or in flight (e.g. retrying through an outage): none of it may
+  // reach the patient now that the content it was signed for has changed.
+  for (const delivery of m.deliveries) dropDelivery(d, delivery, 'superseded');
   const wasCancelled = m.cancelled;
   m.cancelled = false;
   m.settledAt = undefined;

@@ -48,8 +48,12 @@ function resultRefOf(workflowId: string): string | undefined {
  *   the same ID (signal-with-start), which reads the outbox (findPriorRuns): it numbers its versions
  *   after the earlier run's, treats the patient as already told, re-notifies only for a correction
  *   ("updated result"), and treats a plain re-delivery as already notified.
- * - SMS go to smsTaskQueueFor(this workflow's task queue), where the SMS worker applies the
- *   sender's rate limit; everything else runs on the workflow's own task queue.
+ * - SMS go to smsTaskQueueFor(this workflow's task queue, the practice's sender), where the SMS
+ *   worker applies the sender's rate limit; everything else (staff SMS pages included) runs on the
+ *   workflow's own task queue.
+ * - A send that stops being wanted while in flight (cancel, correction) has its activity cancelled
+ *   through its own cancellation scope (runner.ts); the decision core waits for that activity's
+ *   outcome, because an attempt already at the provider may have gone out.
  */
 export async function labResultWorkflow(input: LabResultWorkflowInput): Promise<ResultStatusView> {
   const info = workflowInfo();
@@ -67,10 +71,11 @@ export async function labResultWorkflow(input: LabResultWorkflowInput): Promise<
     throw asWorkflowFailure(err);
   }
   const runner = new Runner(model, ctx, {
-    smsTaskQueue: smsTaskQueueFor(info.taskQueue),
+    smsTaskQueue: smsTaskQueueFor(info.taskQueue, input.policy.smsSenderId),
     policyTimeZone: input.policy.calendar.timeZone,
     patientWindow: input.policy.patientQuietHours,
     calendar: input.policy.calendar,
+    onCall: { schedule: input.policy.onCallSchedule ?? [], defaultStaffId: input.policy.onCallProviderId },
   });
   const view = () => ({ m: runner.model, policy: input.policy });
 

@@ -20,17 +20,23 @@ export function isSettled(m: Model): boolean {
   if (!m.ready || gate.signature === undefined || gate.routing !== 'planned') return false;
   if (m.result.status !== 'final' && m.result.status !== 'corrected') return false;
   if (gate.unreadCallAt !== undefined) return false;
-  if (m.deliveries.some((x) => x.state === 'scheduling' || x.state === 'held' || x.state === 'sending')) return false;
-  if (m.pages.some((p) => p.state === 'sending')) return false;
+  if (
+    m.deliveries.some(
+      (x) => x.state === 'scheduling' || x.state === 'held' || x.state === 'sending' || x.state === 'cancelling',
+    )
+  )
+    return false;
+  if (m.pages.some((p) => p.state === 'sending' || p.sms === 'sending')) return false;
   return !m.callTasks.some(isOpenCallTask);
 }
 
 /** Work the core itself is waiting on (the shell also waits for its own in-flight commands). */
 function hasPendingWork(m: Model): boolean {
   return (
-    m.deliveries.some((x) => x.state === 'scheduling' || x.state === 'sending') ||
-    m.pages.some((p) => p.state === 'sending') ||
-    m.callTasks.some((t) => t.state === 'creating')
+    m.deliveries.some((x) => x.state === 'scheduling' || x.state === 'sending' || x.state === 'cancelling') ||
+    m.pages.some((p) => p.state === 'sending' || p.sms === 'sending') ||
+    m.callTasks.some((t) => t.state === 'creating') ||
+    (m.gate.criticalSince !== undefined && m.gate.onCallStaffId === undefined && !m.cancelled)
   );
 }
 
@@ -73,7 +79,11 @@ export function nextWakeAt(m: Model): string | undefined {
   }
   for (const x of m.deliveries) if (x.state === 'held' && x.dueAt !== undefined) candidates.push(x.dueAt);
   for (const t of m.callTasks) {
-    if (t.state === 'open' && !t.escalated && t.escalateAt !== undefined) candidates.push(t.escalateAt);
+    if (isOpenCallTask(t) && !t.escalated && t.escalateAt !== undefined) candidates.push(t.escalateAt);
+  }
+  for (const p of m.pages) {
+    if (p.critical === true && p.state === 'sending' && p.sms === undefined && p.smsFallbackAt !== undefined)
+      candidates.push(p.smsFallbackAt);
   }
   if (gate.unreadCallAt !== undefined && !m.cancelled) candidates.push(gate.unreadCallAt);
   if (m.closeAt !== undefined && !m.closed) candidates.push(m.closeAt);

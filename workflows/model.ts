@@ -31,6 +31,8 @@ export interface ContactFacts {
   zones: string[];
   /** The patient can receive a Spruce secure thread. */
   spruceSecure: boolean;
+  /** The number already had its one consent invitation (from this or any other workflow). */
+  invitationSent?: boolean;
 }
 
 /**
@@ -61,14 +63,30 @@ export interface Gate {
   fallback: boolean;
   /** Abnormal result: a call task is created if nothing was read by then. */
   unreadCallAt?: string;
+  /**
+   * Critical gate: when the result arrived. The call's escalation counts from here, not from when
+   * the call task was created (which may take long if athena is down).
+   */
+  criticalSince?: string;
+  /** Critical gate: the on-call provider from the rota, once resolved (pages and the call task go to them). */
+  onCallStaffId?: string;
 }
 
-export type DeliveryState = 'scheduling' | 'held' | 'sending' | 'accepted' | 'failed' | 'cancelled';
+/**
+ * `cancelling`: the send was in flight (retrying through an outage, or mid-attempt) when it stopped
+ * being wanted; its activity was cancelled and its outcome is awaited (an attempt already at the
+ * provider may still have gone out).
+ */
+export type DeliveryState = 'scheduling' | 'held' | 'sending' | 'cancelling' | 'accepted' | 'failed' | 'cancelled';
 
 /** Why a patient-facing send did not go through. */
 export type DeliveryFailure =
-  /** The provider refused for good (invalid number, opted out, blocked) or our config is wrong. */
+  /** The provider refused for good (invalid number, blocked) or our config is wrong. */
   | 'permanent'
+  /** The number opted out at the carrier (Twilio 21610): a consent revocation, not a channel failure. */
+  | 'opted-out'
+  /** The number's one consent invitation was already sent (by another workflow or an earlier run). */
+  | 'already-invited'
   /** Retryable failures for the whole outage window. */
   | 'outage'
   /** The provider accepted the message but later reported it failed/undelivered. */
@@ -106,6 +124,12 @@ export interface Delivery {
   acceptedAt?: string;
   /** Time already spent failing retryably (carried across a quiet-hours hold). */
   outageSpentMs: number;
+  /** A re-send after a transient delivery failure: the step of the first send of the chain. */
+  retryOf?: string;
+  /** Re-sends so far in this chain (0 for the first send). */
+  redelivery?: number;
+  /** A re-send waits until then at least (the handset may be back). */
+  notBefore?: string;
 }
 
 export interface PageRecord {
@@ -116,6 +140,13 @@ export interface PageRecord {
   state: 'sending' | 'sent' | 'failed';
   pagedAt?: string;
   ref?: string;
+  /** A page about a critical result: long retries, and the SMS path if Spruce does not confirm it in time. */
+  critical?: boolean;
+  /** When the SMS path starts if the Spruce page is still unconfirmed. */
+  smsFallbackAt?: string;
+  /** The SMS path (sendStaffSmsPage), once started. */
+  sms?: 'sending' | 'sent' | 'failed';
+  smsRef?: string;
 }
 
 export interface CallTaskRecord {
@@ -126,7 +157,10 @@ export interface CallTaskRecord {
   state: 'creating' | 'open' | 'completed' | 'failed';
   taskId?: string;
   createdAt?: string;
-  /** Critical calls: the administrator is paged if the task is still open then. */
+  /**
+   * Critical calls: the administrator is paged if the task is not completed by then (counted from
+   * the result's arrival, so also while the task is still being created).
+   */
   escalateAt?: string;
   escalated: boolean;
   outcome?: CallCompletedEvent['outcome'];
@@ -145,6 +179,8 @@ export interface BufferedStatus {
   providerMessageId: string;
   status: DeliveryStatus;
   errorCode?: string;
+  errorClass?: 'transient' | 'permanent';
+  errorType?: string;
 }
 
 export interface Model {
@@ -181,6 +217,8 @@ export interface Model {
   /** The one-time consent invitation went out (or is on its way). */
   invitationSent: boolean;
   criticalPagedAt?: string;
+  /** Versions that named another patient than the established one (not merged; IDs are in the audit). */
+  patientMismatch?: { count: number; lastAt: string };
   /** The phone the outbox/consent link was recorded for (null = none), to relink on change. */
   linkedPhone?: string | null;
   actions: ActionRecord[];

@@ -17,7 +17,7 @@ import { page } from './staff';
  *
  * | acuity   | patient channels                                                                         | staff                            |
  * | -------- | ---------------------------------------------------------------------------------------- | -------------------------------- |
- * | normal   | portal note; generic SMS if consented (in the messaging window); else a one-time consent invitation if the practice enables it | —                                |
+ * | normal   | portal note; generic SMS if consented (in the messaging window); else a consent invitation if the practice enables it, once per practice+patient+phone ever (the consent store records and claims it) | —                                |
  * | abnormal | portal note; Spruce secure thread (summary, provider note, PDF, scheduling link); without Spruce a generic "secure message" SMS where consented; a call task if unread in time (at once if nothing reaches the patient) | ordering provider paged          |
  * | critical | none automated, ever                                                                     | paged and called at first sight (critical.ts) |
  *
@@ -121,8 +121,12 @@ function planChannels(d: Draft, facts: ContactFacts): void {
       planSms(d, updated ? 'updated-result' : 'results-ready');
       outcome = 'sms-and-portal';
     } else if (phone !== undefined && !updated && d.policy.smsConsentInvitation && !m.invitationSent && !optedOut(d)) {
-      planSms(d, 'consent-invitation');
-      outcome = 'portal-and-consent-invitation';
+      // One invitation per practice+patient+phone, ever: the consent store says whether it went.
+      if (facts.invitationSent === true) outcome = 'portal-only-already-invited';
+      else {
+        planSms(d, 'consent-invitation');
+        outcome = 'portal-and-consent-invitation';
+      }
     }
     d.audit({
       action: 'routing-decision',

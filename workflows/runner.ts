@@ -67,6 +67,8 @@ export class Runner {
   /** The due instant the last immediate tick was for (so an instant that cannot be acted on yet does not spin). */
   private tickedAt: number | undefined;
   private searchAttributes: SearchAttributeValues | undefined;
+  /** The cancellation scope of each patient send in flight, by delivery key (cancelSend cancels it). */
+  private readonly sendScopes = new Map<string, CancellationScope>();
 
   constructor(
     model: Model,
@@ -139,14 +141,29 @@ export class Runner {
   }
 
   private launch(command: Command): void {
+    if (command.type === 'cancelSend') {
+      // The send's activity is cancelled: the server stops its retries at once, an attempt already
+      // running finishes, and the send's own command reports how it ended (cancelled, or sent).
+      this.sendScopes.get(command.key)?.cancel();
+      return;
+    }
     this.inFlight += 1;
+    const sendKey =
+      command.type === 'sendSms' || command.type === 'sendSpruce' || command.type === 'postPortal'
+        ? command.key
+        : undefined;
+    const scope = sendKey !== undefined ? new CancellationScope() : undefined;
+    if (sendKey !== undefined && scope !== undefined) this.sendScopes.set(sendKey, scope);
     const run = async (): Promise<void> => {
       try {
-        const outcome = await runCommand(command, this.env);
+        const outcome = await (scope !== undefined
+          ? scope.run(() => runCommand(command, this.env))
+          : runCommand(command, this.env));
         if (outcome !== undefined) this.dispatch(outcome);
       } catch (err) {
         this.fatal ??= err instanceof Error ? err : new Error(String(err));
       } finally {
+        if (sendKey !== undefined && this.sendScopes.get(sendKey) === scope) this.sendScopes.delete(sendKey);
         this.inFlight -= 1;
         this.changed = true;
       }

@@ -20,7 +20,9 @@ export function phaseOf(m: Model): WorkflowState {
   if (gate.signature === undefined) return gate.escalationLevel > 0 ? 'escalated' : 'awaiting-sign-off';
   if (gate.fallback) return 'fallback';
   const current = m.deliveries.filter((x) => x.epoch === gate.epoch);
-  const inFlight = current.some((x) => x.state === 'scheduling' || x.state === 'held' || x.state === 'sending');
+  const inFlight = current.some(
+    (x) => x.state === 'scheduling' || x.state === 'held' || x.state === 'sending' || x.state === 'cancelling',
+  );
   if (gate.routing !== 'planned' || inFlight) return 'notifying';
   return 'notified';
 }
@@ -54,9 +56,18 @@ function deliveryView(x: Delivery): DeliveryView {
   };
 }
 
+/** When the first critical call still pending will escalate to the administrator. */
+function criticalCallEscalatesAt(m: Model): string | undefined {
+  const due = m.callTasks
+    .filter((t) => t.reason === 'critical-result' && isOpenCallTask(t) && !t.escalated && t.escalateAt !== undefined)
+    .map((t) => t.escalateAt as string);
+  return due.length === 0 ? undefined : due.reduce((a, b) => (Date.parse(a) <= Date.parse(b) ? a : b));
+}
+
 export function statusView(m: Model, ctx: DecisionContext): ResultStatusView {
   const signature = m.gate.signature;
   const slaDeadline = slaDeadlineOf(m);
+  const escalatesAt = m.cancelled ? undefined : criticalCallEscalatesAt(m);
   return {
     workflowId: ctx.workflowId,
     practiceId: ctx.policy.practiceId,
@@ -77,16 +88,31 @@ export function statusView(m: Model, ctx: DecisionContext): ResultStatusView {
         status: p.state === 'sent' ? 'sent' : p.state === 'failed' ? 'failed' : 'pending',
         ...(p.ref !== undefined ? { providerMessageId: p.ref } : {}),
       })),
+      ...m.pages
+        .filter((p) => p.sms !== undefined)
+        .map((p): DeliveryView => ({
+          channel: 'page',
+          step: `v${p.version}:${p.step}-sms`,
+          status: p.sms === 'sent' ? 'sent' : p.sms === 'failed' ? 'failed' : 'pending',
+          ...(p.smsRef !== undefined ? { providerMessageId: p.smsRef } : {}),
+        })),
     ],
     actions: m.actions.map((a) => ({ ...a })),
     ...(m.criticalPagedAt !== undefined ? { criticalPagedAt: m.criticalPagedAt } : {}),
+    ...(escalatesAt !== undefined ? { criticalCallEscalatesAt: escalatesAt } : {}),
+    ...(m.gate.unreadCallAt !== undefined && !m.cancelled ? { unreadCallDueAt: m.gate.unreadCallAt } : {}),
     ...(m.patientToldVersion !== undefined ? { patientNotifiedVersion: m.patientToldVersion } : {}),
+    ...(m.patientMismatch !== undefined
+      ? { patientMismatch: { count: m.patientMismatch.count, lastAt: m.patientMismatch.lastAt } }
+      : {}),
     callTasks: m.callTasks.map((t) => ({
       step: `v${t.version}:${t.step}`,
       reason: t.reason,
       status: t.state,
       ...(t.taskId !== undefined ? { taskId: t.taskId } : {}),
       ...(t.outcome !== undefined ? { outcome: t.outcome } : {}),
+      ...(t.escalateAt !== undefined ? { escalatesAt: t.escalateAt } : {}),
+      escalated: t.escalated,
     })),
     ...(m.closeAt !== undefined && !m.closed ? { closesAt: m.closeAt } : {}),
   };

@@ -1,7 +1,13 @@
 import { createHmac } from 'node:crypto';
 import cookie from '@fastify/cookie';
 import csrfProtection from '@fastify/csrf-protection';
-import type { FastifyInstance, FastifyReply, FastifyRequest, preValidationHookHandler } from 'fastify';
+import type {
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  preValidationAsyncHookHandler,
+  preValidationHookHandler,
+} from 'fastify';
 
 /**
  * CSRF protection for every form of the review app (@fastify/csrf-protection, secret in a signed
@@ -20,7 +26,19 @@ declare module 'fastify' {
     /** Who the CSRF token must belong to: the session key once signed in. Set by the review app. */
     csrfBinding?: string;
   }
+  interface FastifyContextConfig {
+    /**
+     * Exempts an unsafe-method route from the CSRF check that requireCsrfByDefault adds, with the
+     * reason (e.g. an identity provider's form_post callback, which cannot carry our token).
+     */
+    csrfExempt?: string;
+  }
 }
+
+/** Methods that change nothing (RFC 9110 safe methods): the only ones a form may send without a token. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+/** Marks the hook csrfCheck returns, so requireCsrfByDefault can see a route already has it. */
+const CSRF_HOOK = Symbol('labloop.csrf-check');
 
 function tokenFrom(request: FastifyRequest): string | undefined {
   const body = request.body as Record<string, unknown> | undefined;
@@ -60,7 +78,31 @@ export async function registerCsrf(
  * has not run yet.
  */
 export function csrfCheck(app: FastifyInstance): preValidationHookHandler {
-  return (request, reply, done) => app.csrfProtection(request, reply, done);
+  const hook: preValidationHookHandler = (request, reply, done) => app.csrfProtection(request, reply, done);
+  return Object.assign(hook, { [CSRF_HOOK]: true });
+}
+
+function isCsrfHook(hook: unknown): boolean {
+  return typeof hook === 'function' && (hook as unknown as Record<symbol, unknown>)[CSRF_HOOK] === true;
+}
+
+/**
+ * Every route registered after this in the calling scope whose method is not GET, HEAD or OPTIONS
+ * gets the CSRF check as its last preValidation hook (after its own guards, so an anonymous or
+ * expired visitor is still sent to sign in), unless it has the check already or is marked
+ * `config: { csrfExempt: 'why' }`. A new form is protected without anyone remembering to.
+ */
+export function requireCsrfByDefault(app: FastifyInstance): void {
+  const check = csrfCheck(app);
+  app.addHook('onRoute', (route) => {
+    const methods = [route.method].flat();
+    if (methods.every((m) => SAFE_METHODS.has(m.toUpperCase()))) return;
+    if (route.config?.csrfExempt !== undefined) return;
+    const own: (preValidationHookHandler | preValidationAsyncHookHandler)[] =
+      route.preValidation === undefined ? [] : [route.preValidation].flat();
+    if (own.some(isCsrfHook)) return;
+    route.preValidation = [...own, check];
+  });
 }
 
 /** A token for the forms on the page being rendered, bound to the request's session (or to nobody). */

@@ -35,7 +35,15 @@ export interface MapFhirOptions {
   practiceIdFor: (report: FhirDiagnosticReport) => string | undefined;
   /** messageId when neither the report's meta.versionId nor the Bundle's id is present. */
   messageIdFallback: string;
+  /**
+   * The issuer of a report ID that names none: an identifier without `system`, or the report's own
+   * logical id. Default `fhir`; the ingest passes the authenticated sender, so two senders' bare IDs differ.
+   */
+  unqualifiedIssuer?: string;
 }
+
+/** Issuer of bare report IDs when the caller names no sender. */
+const DEFAULT_UNQUALIFIED_ISSUER = 'fhir';
 
 export type MapFhirOutcome = { ok: true; results: LabResult[] } | { ok: false; problems: FhirProblem[] };
 
@@ -129,8 +137,13 @@ function mapReport(report: FhirDiagnosticReport, path: string, ctx: MappingConte
   if (ctx.problems.length > problemsBefore) return undefined;
   const resolve = (ref: FhirReference | undefined): Parsed | undefined => resolveReference(ref, contained, ctx.index);
 
-  const resultId = report.identifier?.[0]?.value ?? report.id;
+  const identifier = report.identifier?.[0];
+  const resultId = identifier?.value ?? report.id;
   if (resultId === undefined || resultId === '') problem('.identifier', 'missing (and the report has no id)');
+  // An identifier is unique only within its system: two labs may number reports alike.
+  const system = identifier?.value !== undefined ? identifier.system?.trim() : undefined;
+  const resultIdIssuer =
+    system !== undefined && system !== '' ? system : (ctx.options.unqualifiedIssuer ?? DEFAULT_UNQUALIFIED_ISSUER);
 
   const practiceId = ctx.options.practiceIdFor(report);
   if (practiceId === undefined || practiceId === '') problem('', 'no practice is configured for this report');
@@ -162,6 +175,7 @@ function mapReport(report: FhirDiagnosticReport, path: string, ctx: MappingConte
     source: 'fhir',
     practiceId,
     resultId,
+    resultIdIssuer,
     messageId: report.meta?.versionId ?? ctx.bundleId ?? ctx.options.messageIdFallback,
     status: REPORT_STATUS[report.status],
     rawStatus: report.status,

@@ -1,3 +1,17 @@
+/**
+ * Our own HL7 v2 tokeniser, on purpose. @medplum/core's Hl7Message (4.5.2, the last line that runs on
+ * Node 20) was evaluated for tokenising and ACKs and falls short where it matters to a receiver that
+ * must answer every message precisely (each point is reproduced in test/unit/hl7-medplum-evaluation.test.ts):
+ * - it reads the delimiters at fixed offsets of MSH, so a sender with a short MSH-2 (`^~` or `^~\`)
+ *   gets MSH-1 as its escape character and a letter of MSH-3 as its sub-component separator;
+ * - its buildAck writes that derived MSH-2 back (corrupting every field of the ACK), always answers
+ *   with processing ID P, uses Date.now() as MSH-10, a fixed MSA-3 and no ERR;
+ * - it refuses a leading byte-order mark or MLLP start block without saying why, and takes any line
+ *   as a segment, so it cannot locate what is wrong (which ERR must do);
+ * - reading throws on a missing repetition, counts sub-components from 0, and decodes no escapes.
+ * Working around all of that would leave it splitting strings and nothing else, which is these ~40
+ * lines. docs/architecture.md ("HL7 v2 parsing") records the decision.
+ */
 import { encodingFrom, type Hl7Encoding } from './encoding';
 import { readHeader, type Hl7Header } from './header';
 import { Hl7ErrorCode, hl7Problem, type Hl7Problem } from './problem';
@@ -34,7 +48,8 @@ export function messageLines(text: string): string[] {
 /**
  * Splits one HL7 v2 message into segments using the delimiters its MSH declares. Never throws:
  * a message whose MSH cannot be read is a rejection (AR) naming MSH; a line that is not a segment
- * is an error (AE) naming its line number.
+ * is an error (AE) naming its line number and the segment before it. Line numbers count the
+ * message's non-blank lines.
  */
 export function tokenise(text: string): TokeniseOutcome {
   const lines = messageLines(text);
@@ -71,14 +86,18 @@ export function tokenise(text: string): TokeniseOutcome {
     if (index === 0) continue;
     const id = line.slice(0, 3);
     if (!isSegmentId(id) || (line.length > 3 && line.charAt(3) !== fieldSeparator)) {
+      // The line has no segment of its own; the one before it is where to look (often its value
+      // was broken by a stray line break), so ERR-2 names that segment and the text names both lines.
+      const previous = segments[segments.length - 1] ?? msh;
       return {
         ok: false,
         header,
         error: hl7Problem(
           'AE',
           Hl7ErrorCode.SEGMENT_SEQUENCE_ERROR,
-          `line ${index + 1} is not an HL7 segment (expected a 3-character segment ID followed by "${fieldSeparator}")`,
-          { segment: '' },
+          `line ${index + 1} is not an HL7 segment (expected a 3-character segment ID followed by "${fieldSeparator}"); ` +
+            `it follows ${previous.id} at line ${previous.line}: a line break inside that segment's value?`,
+          { segment: previous.id, sequence: previous.occurrence },
         ),
       };
     }

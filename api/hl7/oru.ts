@@ -42,7 +42,8 @@ interface OrderGroup {
 
 /**
  * Parses an HL7 v2 (2.3 to 2.5.1) ORU^R01 message into one LabResult per OBR group. Never throws:
- * anything wrong is an `Hl7Problem` naming the segment and field, ready for `buildAck`.
+ * anything wrong is an `Hl7Problem` naming the segment and field, ready for `buildAck`. The
+ * tokeniser is our own, not @medplum/core's Hl7Message: message.ts says why.
  */
 export function parseOru(text: string, options: ParseOruOptions = {}): ParseOutcome {
   try {
@@ -262,7 +263,9 @@ function buildResult(
 ): { ok: true; result: LabResult } | { ok: false; problem: Hl7Problem } {
   const { obr } = group;
   const at = (field: number) => ({ segment: 'OBR', sequence: obr.occurrence, field });
-  const resultId = reader.value(obr, 3, 1) || reader.value(obr, 2, 1);
+  // EI: entity identifier ^ namespace ID ^ universal ID ^ universal ID type.
+  const idField = reader.value(obr, 3, 1) !== '' ? 3 : 2;
+  const resultId = reader.value(obr, idField, 1);
   if (resultId === '') {
     return {
       ok: false,
@@ -279,6 +282,7 @@ function buildResult(
     source: 'hl7',
     practiceId,
     resultId,
+    resultIdIssuer: resultIdIssuer(reader, obr, idField, header),
     messageId: header.messageControlId,
     status: groupStatus(rawStatus, group.observations),
     patient,
@@ -313,6 +317,20 @@ function buildResult(
   if (provider !== undefined) result.orderingProvider = provider;
   if (group.comments.length > 0) result.comments = group.comments;
   return { ok: true, result };
+}
+
+/**
+ * Who assigned the result ID: the EI's own assigning authority (namespace ID, else universal ID),
+ * else the sending facility (MSH-4), which is who numbers filler orders when the EI does not say.
+ * A filler number is unique only within its issuer, so two labs' equal numbers stay two results.
+ */
+function resultIdIssuer(reader: Hl7Reader, obr: Hl7Segment, idField: 2 | 3, header: Hl7Header): string {
+  return (
+    reader.value(obr, idField, 2) ||
+    reader.value(obr, idField, 3) ||
+    header.sendingFacility.namespaceId ||
+    (header.sendingFacility.universalId ?? '')
+  );
 }
 
 /** XCN `id^family^given` from OBR-16 or ORC-12. A provider without an ID cannot be routed to. */

@@ -14,8 +14,10 @@ import {
  * workflow per event out. Starting that workflow IS the persist: once Temporal has it, the event
  * cannot be lost, and the 2xx goes back at once (athena allows 5 s; we aim under 2 s). Its workflow
  * ID is derived from athena's event ID, so a re-delivered event is refused by Temporal as a
- * duplicate start (reuse policy REJECT_DUPLICATE, also after the first run finished). The workflow
- * then inflates the result through the REST API and hands it off like any other source.
+ * duplicate start while its workflow runs or after it succeeded. A run that failed (its day of
+ * retries ran out, or an operator terminated it) does not block the event: athena's dead-letter
+ * replay of it starts a new run (reuse policy ALLOW_DUPLICATE_FAILED_ONLY). The workflow then
+ * inflates the result through the REST API and hands it off like any other source.
  *
  * Every event of a notification is checked before anything is started: a notification with one
  * unusable event is refused whole (athena re-delivers it; the starts are idempotent anyway).
@@ -104,7 +106,8 @@ export function createAthenaWebhookIngest(deps: {
               workflowId,
               taskQueue: deps.taskQueue,
               args: [input],
-              workflowIdReusePolicy: 'REJECT_DUPLICATE',
+              // A failed, terminated or timed-out run may be replaced (athena's replay); a successful one may not.
+              workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
               workflowIdConflictPolicy: 'FAIL',
             }),
           );

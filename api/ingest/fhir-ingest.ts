@@ -22,7 +22,12 @@ export type FhirIngestOutcome =
   | { kind: 'unavailable' };
 
 export function createFhirIngest(deps: { handoff: Handoff; practices: PracticeRegistry; logger: Logger }) {
-  return async function ingestFhir(rawBody: string, practiceId: string | undefined): Promise<FhirIngestOutcome> {
+  /** `sender`: the authenticated client (token name); it namespaces report IDs that name no system. */
+  return async function ingestFhir(
+    rawBody: string,
+    practiceId: string | undefined,
+    sender?: string,
+  ): Promise<FhirIngestOutcome> {
     if (practiceId === undefined || practiceId.trim() === '') {
       return refused(400, 'practice', 'missing: name the practice in the query string (?practice=<practiceId>)');
     }
@@ -36,7 +41,11 @@ export function createFhirIngest(deps: { handoff: Handoff; practices: PracticeRe
       return refused(400, '', 'the body is not valid JSON');
     }
     const messageId = `sha256:${createHash('sha256').update(rawBody).digest('hex')}`;
-    const mapped = mapFhirToResults(body, { practiceIdFor: () => practiceId, messageIdFallback: messageId });
+    const mapped = mapFhirToResults(body, {
+      practiceIdFor: () => practiceId,
+      messageIdFallback: messageId,
+      ...(sender === undefined ? {} : { unqualifiedIssuer: `fhir-client:${sender}` }),
+    });
     if (!mapped.ok) {
       deps.logger.info(
         { fhir: { problems: mapped.problems.length, firstPath: mapped.problems[0]?.path } },
@@ -45,7 +54,15 @@ export function createFhirIngest(deps: { handoff: Handoff; practices: PracticeRe
       return { kind: 'refused', status: 400, problems: mapped.problems };
     }
     try {
-      const outcome = await deps.handoff({ source: 'fhir', practiceId, messageId, rawBody, results: mapped.results });
+      // The message ID is the body's digest: unique by construction, so no sender is needed in the key.
+      const outcome = await deps.handoff({
+        source: 'fhir',
+        practiceId,
+        sender: '',
+        messageId,
+        content: rawBody,
+        results: mapped.results,
+      });
       switch (outcome.kind) {
         case 'accepted':
           deps.logger.info(

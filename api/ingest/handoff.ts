@@ -3,7 +3,7 @@ import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { LabResult, ResultSource } from '../../domain/lab-result';
 import type { PracticeRegistry } from '../../lib/practices';
-import { resultRef } from '../../lib/result-ref';
+import { ATHENA_RESULT_ID_ISSUER, resultRef, type ResultIdentity } from '../../lib/result-ref';
 import {
   LAB_RESULT_WORKFLOW_TYPE,
   labResultWorkflowId,
@@ -13,7 +13,7 @@ import {
 
 /**
  * Hands accepted results to Temporal, durably, exactly once per inbound message. The message is
- * recorded (by source, practice and message ID) before the hand-off and marked after it, so:
+ * recorded (by source, practice, sender and message ID) before the hand-off and marked after it, so:
  * a retransmission of a handed-off message is recognised and re-acknowledged without a signal;
  * a message whose earlier hand-off crashed half-way is handed off again (the workflow ignores a
  * message ID it has already seen). Signal-with-start makes first sight, re-delivery, correction
@@ -42,9 +42,17 @@ export const HANDOFF_TEMPORAL_DEADLINE_MS = 10_000;
 export interface InboundMessage {
   source: ResultSource;
   practiceId: string;
+  /**
+   * Who numbered `messageId` (HL7: sending application and facility), so two senders reusing a
+   * control ID are two messages. '' when the message ID is unique by construction (a digest).
+   */
+  sender: string;
   messageId: string;
-  /** Exact bytes received, for the duplicate check (only the digest is stored). */
-  rawBody: string;
+  /**
+   * The message as the retransmission check compares it (only its digest is stored): for HL7 a
+   * normalised form, so a resend that differs only in what an engine may rewrite is still the same.
+   */
+  content: string;
   results: LabResult[];
 }
 
@@ -53,31 +61,42 @@ export type HandoffOutcome =
   | { kind: 'conflict'; reason: string }
   | { kind: 'unknown-practice'; practiceId: string };
 
-export function workflowIdForResult(idSecret: string, result: Pick<LabResult, 'practiceId' | 'resultId'>): string {
-  return labResultWorkflowId(result.practiceId, resultRef(idSecret, result.practiceId, result.resultId));
+/** A result's identity; the issuer defaults to the source's own namespace when the mapping named none. */
+export function resultIdentity(
+  result: Pick<LabResult, 'source' | 'practiceId' | 'resultId' | 'resultIdIssuer'>,
+): ResultIdentity {
+  const issuer = result.resultIdIssuer ?? (result.source === 'athena' ? ATHENA_RESULT_ID_ISSUER : result.source);
+  return { practiceId: result.practiceId, issuer, resultId: result.resultId };
+}
+
+/** `lab-result-{practice}-{keyed digest of the identity}`: no PHI, the same for every source of one result. */
+export function workflowIdForResult(idSecret: string, identity: ResultIdentity): string {
+  return labResultWorkflowId(identity.practiceId, resultRef(idSecret, identity));
 }
 
 export function createHandoff(deps: HandoffDeps) {
   return async function handOff(message: InboundMessage): Promise<HandoffOutcome> {
     const policy = deps.practices.policy(message.practiceId);
     if (policy === undefined) return { kind: 'unknown-practice', practiceId: message.practiceId };
-    const bodySha256 = createHash('sha256').update(message.rawBody).digest('hex');
-    const workflowIds = message.results.map((r) => workflowIdForResult(deps.idSecret, r));
+    const bodySha256 = createHash('sha256').update(message.content).digest('hex');
+    const workflowIds = message.results.map((r) => workflowIdForResult(deps.idSecret, resultIdentity(r)));
+    const key = [message.source, message.practiceId, message.sender, message.messageId];
 
     const inserted = await deps.pool.query<{ id: string }>(
-      `INSERT INTO ingest_message (source, practice_id, message_id, body_sha256, workflow_ids, status)
-       VALUES ($1, $2, $3, $4, $5, 'received')
-       ON CONFLICT (source, practice_id, message_id) DO NOTHING RETURNING id`,
-      [message.source, message.practiceId, message.messageId, bodySha256, workflowIds],
+      `INSERT INTO ingest_message (source, practice_id, sender, message_id, body_sha256, workflow_ids, status)
+       VALUES ($1, $2, $3, $4, $5, $6, 'received')
+       ON CONFLICT (source, practice_id, sender, message_id) DO NOTHING RETURNING id`,
+      [...key, bodySha256, workflowIds],
     );
     if (inserted.rowCount === 0) {
       const { rows } = await deps.pool.query<{ body_sha256: string; status: string; workflow_ids: string[] }>(
-        `SELECT body_sha256, status, workflow_ids FROM ingest_message WHERE source = $1 AND practice_id = $2 AND message_id = $3`,
-        [message.source, message.practiceId, message.messageId],
+        `SELECT body_sha256, status, workflow_ids FROM ingest_message
+         WHERE source = $1 AND practice_id = $2 AND sender = $3 AND message_id = $4`,
+        key,
       );
       const previous = rows[0];
       if (previous !== undefined && previous.body_sha256 !== bodySha256) {
-        return { kind: 'conflict', reason: 'this message ID was already used for a different message' };
+        return { kind: 'conflict', reason: 'this message ID was already used by this sender for a different message' };
       }
       if (previous?.status === 'handed-off') {
         return { kind: 'accepted', workflowIds: previous.workflow_ids, duplicate: true };
@@ -103,8 +122,8 @@ export function createHandoff(deps: HandoffDeps) {
     }
     await deps.pool.query(
       `UPDATE ingest_message SET status = 'handed-off', handed_off_at = now()
-       WHERE source = $1 AND practice_id = $2 AND message_id = $3`,
-      [message.source, message.practiceId, message.messageId],
+       WHERE source = $1 AND practice_id = $2 AND sender = $3 AND message_id = $4`,
+      key,
     );
     return { kind: 'accepted', workflowIds, duplicate: false };
   };

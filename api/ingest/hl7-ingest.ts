@@ -1,6 +1,14 @@
 import type { Logger } from '../../lib/logger';
 import type { PracticeRegistry } from '../../lib/practices';
-import { buildAck, parseOru, Hl7ErrorCode, type Hl7Problem } from '../hl7';
+import {
+  buildAck,
+  hl7RetransmissionFingerprint,
+  hl7Sender,
+  parseOru,
+  Hl7ErrorCode,
+  type Hl7Problem,
+  type ParseOutcome,
+} from '../hl7';
 import type { Handoff } from './handoff';
 import { applyPracticeProviders } from './provider-mapping';
 
@@ -17,6 +25,29 @@ export interface Hl7IngestOutcome {
   problem?: Hl7Problem;
 }
 
+/**
+ * Parses one ORU^R01 and applies the practice registry to its results: the practice from MSH-4, the
+ * practice's staff ID for the ordering provider, "arrives signed" for reviewed feeds, and the issuer
+ * of the result IDs for facilities configured to carry another system's IDs (`hl7ResultIdIssuers`).
+ * Shared with the tests that compute the workflow ID a message lands on.
+ */
+export function parseHl7ForPractice(text: string, practices: PracticeRegistry): ParseOutcome {
+  const parsed = parseOru(text, {
+    practiceIdFor: (header) => practices.byHl7Facility(header.sendingFacility.namespaceId)?.practiceId,
+  });
+  if (!parsed.ok) return parsed;
+  const practiceId = parsed.results[0]?.practiceId ?? '';
+  const entry = practices.entry(practiceId);
+  if (entry === undefined) return parsed;
+  const facility = parsed.header.sendingFacility.namespaceId;
+  const arrivesSigned = entry.routing.hl7ReviewedFacilities.some((f) => f.toUpperCase() === facility.toUpperCase());
+  const issuer = practices.hl7ResultIdIssuer(practiceId, facility);
+  const results = parsed.results.map((r) =>
+    applyPracticeProviders(issuer === undefined ? r : { ...r, resultIdIssuer: issuer }, entry, { arrivesSigned }),
+  );
+  return { ...parsed, results };
+}
+
 export function createHl7Ingest(deps: {
   handoff: Handoff;
   practices: PracticeRegistry;
@@ -24,9 +55,7 @@ export function createHl7Ingest(deps: {
   now: () => Date;
 }) {
   return async function ingestHl7(text: string): Promise<Hl7IngestOutcome> {
-    const parsed = parseOru(text, {
-      practiceIdFor: (header) => deps.practices.byHl7Facility(header.sendingFacility.namespaceId)?.practiceId,
-    });
+    const parsed = parseHl7ForPractice(text, deps.practices);
     if (!parsed.ok) {
       deps.logger.info(
         { hl7: { segment: parsed.error.segment, field: parsed.error.field, errorCode: parsed.error.errorCode } },
@@ -39,21 +68,15 @@ export function createHl7Ingest(deps: {
       );
       return { ack, code: parsed.error.ackCode, workflowIds: [], duplicate: false, problem: parsed.error };
     }
-    const { header } = parsed;
-    const practiceId = parsed.results[0]?.practiceId ?? '';
-    const entry = deps.practices.entry(practiceId);
-    const facility = header.sendingFacility.namespaceId.toUpperCase();
-    const arrivesSigned = entry?.routing.hl7ReviewedFacilities.some((f) => f.toUpperCase() === facility) ?? false;
-    const results =
-      entry === undefined
-        ? parsed.results
-        : parsed.results.map((r) => applyPracticeProviders(r, entry, { arrivesSigned }));
+    const { header, results } = parsed;
+    const practiceId = results[0]?.practiceId ?? '';
     try {
       const outcome = await deps.handoff({
         source: 'hl7',
         practiceId,
+        sender: hl7Sender(header),
         messageId: header.messageControlId,
-        rawBody: text,
+        content: hl7RetransmissionFingerprint(text),
         results,
       });
       if (outcome.kind === 'accepted') {
@@ -73,7 +96,8 @@ export function createHl7Ingest(deps: {
               segment: 'MSH',
               sequence: 1,
               field: 10,
-              message: 'MSH-10 (message control ID) was already used for a different message',
+              message:
+                'MSH-10 (message control ID) was already used by this sender (MSH-3/MSH-4) for a different message: send a changed message with a new control ID',
             }
           : {
               ackCode: 'AR',

@@ -10,7 +10,7 @@ import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import type { Pool } from 'pg';
 import type { Logger } from '../../lib/logger';
 import type { PracticeRegistry } from '../../lib/practices';
-import { isCsrfError, registerCsrf } from '../auth/csrf';
+import { isCsrfError, registerCsrf, requireCsrfByDefault } from '../auth/csrf';
 import { createOidcLogin } from '../auth/oidc';
 import { createWebSessions } from '../auth/session';
 import { authRoutes } from './routes-auth';
@@ -18,6 +18,7 @@ import { callTaskRoutes } from './routes-calls';
 import { queueRoutes } from './routes-queue';
 import { messagePage, resultRoutes } from './routes-result';
 import type { ReviewAppSettings } from './settings';
+import { publicUrl } from '../../lib/public-url';
 
 /**
  * The provider review app, served by the API under /review: server-rendered pages (eta) with htmx
@@ -74,7 +75,7 @@ export function reviewApp(deps: ReviewAppDeps): FastifyPluginAsync {
         ? undefined
         : createOidcLogin({
             ...settings.oidc,
-            redirectUri: new URL(`${REVIEW_PREFIX}/auth/callback`, deps.publicBaseUrl).toString(),
+            redirectUri: publicUrl(deps.publicBaseUrl, `${REVIEW_PREFIX}/auth/callback`),
           });
 
     await app.register(formbody, { bodyLimit: FORM_BODY_LIMIT_BYTES });
@@ -83,6 +84,8 @@ export function reviewApp(deps: ReviewAppDeps): FastifyPluginAsync {
       secureCookies: settings.secureCookies,
       cookiePath: REVIEW_PREFIX,
     });
+    // Before any route: every form the app has or gets is checked (api/auth/csrf.ts).
+    requireCsrfByDefault(app);
     await app.register(fastifyView, {
       engine: { eta: new Eta({ views: VIEWS_DIR, autoEscape: true, cache: true }) },
       templates: VIEWS_DIR,

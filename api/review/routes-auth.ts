@@ -8,7 +8,6 @@ import { ROLE_LABELS } from '../auth/roles';
 import type { WebSessions } from '../auth/session';
 import { safeReturnPath } from './guards';
 import { renderPage, type Notice } from './page';
-import { csrfCheck } from '../auth/csrf';
 
 /**
  * Signing in and out: single sign-on (authorization code + PKCE, see api/auth/oidc.ts), the sandbox's
@@ -36,7 +35,6 @@ const DemoLoginBody = z.object({
 
 export function authRoutes(app: FastifyInstance, deps: AuthRouteDeps): void {
   const routes = app.withTypeProvider<ZodTypeProvider>();
-  const requireCsrf = csrfCheck(app);
 
   const loginPage = async (
     request: FastifyRequest,
@@ -161,7 +159,8 @@ export function authRoutes(app: FastifyInstance, deps: AuthRouteDeps): void {
   if (deps.demoLogin) {
     routes.post(
       '/auth/demo',
-      { schema: { body: DemoLoginBody }, preValidation: requireCsrf },
+      // CSRF (a forged sign-in) is checked as on every form: requireCsrfByDefault.
+      { schema: { body: DemoLoginBody } },
       async (request, reply) => {
         const [practiceId = '', staffId = ''] = request.body.staff.split('/');
         const match = findStaff(deps.practices, practiceId, staffId);
@@ -189,7 +188,7 @@ export function authRoutes(app: FastifyInstance, deps: AuthRouteDeps): void {
           if (request.reviewSession?.kind === 'signed-in') return undefined;
           return reply.code(303).redirect('/review/login?signedOut=1');
         },
-        requireCsrf,
+        // Then the CSRF check, which requireCsrfByDefault appends.
       ],
     },
     async (request, reply) => {

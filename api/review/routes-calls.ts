@@ -21,7 +21,6 @@ import { isHtmx, requirePermission, userOf } from './guards';
 import { renderFragment, renderPage } from './page';
 import { messagePage } from './routes-result';
 import { resultHref } from './view-models';
-import { csrfCheck } from '../auth/csrf';
 
 /**
  * Staff's outbound-call work list: open call tasks (urgent first, then oldest), each with the number
@@ -61,7 +60,6 @@ function taskView(task: OpenCallTask, practice: PracticePolicy, now: Date) {
 
 export function callTaskRoutes(app: FastifyInstance, deps: { pool: Pool; temporal: Client; now: () => Date }): void {
   const routes = app.withTypeProvider<ZodTypeProvider>();
-  const requireCsrf = csrfCheck(app);
   const forbidden = async (request: FastifyRequest, reply: FastifyReply, message: string) => {
     await messagePage(request, reply, 403, 'Not allowed', message);
   };
@@ -83,7 +81,8 @@ export function callTaskRoutes(app: FastifyInstance, deps: { pool: Pool; tempora
     '/calls/:taskId/complete',
     {
       schema: { params: TaskParams, body: CompleteBody },
-      preValidation: [requirePermission('complete-call-task', forbidden), requireCsrf],
+      // The CSRF check is added to every form route by the review app (requireCsrfByDefault).
+      preValidation: requirePermission('complete-call-task', forbidden),
     },
     async (request, reply) => {
       const user = userOf(request);

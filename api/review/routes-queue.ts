@@ -61,6 +61,8 @@ export function queueRoutes(app: FastifyInstance, deps: { pool: Pool; now: () =>
     return renderPage(request, reply, 'audit', 'Audit export', {
       practiceId: user.practice.practiceId,
       practiceName: user.practice.practiceName,
+      // The form's days are the practice's calendar days; the export resolves them in this zone.
+      timeZone: user.practice.calendar.timeZone,
       exportHref: '/v1/audit/export',
       defaultFrom: today.minus({ days: AUDIT_DEFAULT_DAYS }).toISODate(),
       defaultTo: today.plus({ days: 1 }).toISODate(),

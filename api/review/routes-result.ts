@@ -201,6 +201,7 @@ export function resultRoutes(
               practiceId: user.practice.practiceId,
               ...(note === undefined || note === '' ? {} : { noteToPatient: note }),
               via: 'review-app',
+              expectedVersion: shownVersion ?? current.version,
             },
           ],
         }),

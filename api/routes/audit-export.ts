@@ -2,12 +2,13 @@ import { Readable } from 'node:stream';
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Pool } from 'pg';
+import { DateTime, IANAZone } from 'luxon';
 import { z } from 'zod';
 import { AuditInputError, exportAudit, type AuditActor, type AuditExportFormat } from '../../lib/audit';
 import type { PrivilegedAuthHook, PrivilegedCaller } from '../auth/privileged';
 
 /**
- * `GET /v1/audit/export?format=ndjson|csv&from=&to=&practiceId=&patientId=`: the audit log for an
+ * `GET /v1/audit/export?format=ndjson|csv&from=&to=&timeZone=&practiceId=&patientId=`: the audit log for an
  * OCR audit, for administrators only (an administrator token, or a signed-in administrator, who is
  * limited to their own practice). Rows whose occurred_at is in [from, to), oldest first, in the
  * formats `npm run audit:export` writes (lib/audit/export.ts documents them and how an auditor
@@ -20,14 +21,24 @@ const CONTENT_TYPES: Record<AuditExportFormat, string> = {
   csv: 'text/csv; charset=utf-8; header=present',
 };
 
+const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
+
+/** A bound as given: a calendar date (resolved with timeZone) or an instant. Checked for shape only here. */
 const dateParam = (name: string) =>
   z
     .string()
-    .refine((s) => /^\d{4}-\d{2}-\d{2}$/.test(s) || z.iso.datetime({ offset: true }).safeParse(s).success, {
-      error: `${name} must be YYYY-MM-DD (midnight UTC) or an ISO-8601 date-time with an offset`,
+    .refine((s) => DATE_ONLY.test(s) || z.iso.datetime({ offset: true }).safeParse(s).success, {
+      error: `${name} must be YYYY-MM-DD (midnight UTC, or in timeZone) or an ISO-8601 date-time with an offset`,
     })
-    .transform((s) => new Date(/^\d{4}-\d{2}-\d{2}$/.test(s) ? `${s}T00:00:00Z` : s))
-    .refine((d) => !Number.isNaN(d.getTime()), { error: `${name} is not a real date` });
+    .refine((s) => (DATE_ONLY.test(s) ? DateTime.fromISO(s, { zone: 'UTC' }).isValid : !Number.isNaN(Date.parse(s))), {
+      error: `${name} is not a real date`,
+    });
+
+/** Midnight at the start of a calendar date in `zone`, or the instant given. */
+function boundOf(value: string | undefined, zone: string): Date | undefined {
+  if (value === undefined) return undefined;
+  return DATE_ONLY.test(value) ? DateTime.fromISO(value, { zone }).startOf('day').toJSDate() : new Date(value);
+}
 
 const identifier = z
   .string()
@@ -44,6 +55,15 @@ const ExportQuery = z.object({
   to: optional(dateParam('to')),
   practiceId: optional(identifier),
   patientId: optional(identifier),
+  /**
+   * The IANA zone whose calendar days YYYY-MM-DD bounds name (the review app's export form sends the
+   * practice's, so "to 2026-12-02" means midnight in the practice, not in UTC). Default UTC.
+   */
+  timeZone: optional(
+    z
+      .string()
+      .refine((zone) => IANAZone.isValidZone(zone), { error: 'must be an IANA time zone, e.g. America/New_York' }),
+  ),
 });
 
 export interface AuditExportRouteDeps {
@@ -86,8 +106,8 @@ export function auditExportRoutes(deps: AuditExportRouteDeps): FastifyPluginAsyn
         try {
           chunks = exportAudit(deps.pool, {
             format: query.format,
-            from: query.from,
-            to: query.to,
+            from: boundOf(query.from, query.timeZone ?? 'UTC'),
+            to: boundOf(query.to, query.timeZone ?? 'UTC'),
             practiceId,
             patientId: query.patientId,
             actor: auditActor(caller),

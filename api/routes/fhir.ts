@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { FhirProblem } from '../fhir';
 import type { FhirIngest } from '../ingest/fhir-ingest';
+import type { IngestRateLimit } from '../ingest/rate-limit';
 
 /** A Bundle of a few reports with contained resources is tens of kilobytes; 1 MiB bounds memory with room to spare. */
 export const FHIR_BODY_LIMIT_BYTES = 1024 * 1024;
@@ -41,6 +42,8 @@ export function fhirRoutes(deps: {
   ingestFhir: FhirIngest;
   requireMachineToken: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
   statusUrl: (workflowId: string) => string;
+  /** Per-client limit after the token check (as `/v1/hl7`). */
+  rateLimit: IngestRateLimit;
 }): FastifyPluginAsync {
   return (app) => {
     app.removeAllContentTypeParsers();
@@ -97,11 +100,17 @@ export function fhirRoutes(deps: {
 
     app.post<{ Querystring: { practice?: string } }>(
       '/v1/fhir',
-      { preHandler: deps.requireMachineToken, bodyLimit: FHIR_BODY_LIMIT_BYTES },
+      {
+        onRequest: deps.rateLimit.onRequest,
+        onResponse: deps.rateLimit.onResponse,
+        preHandler: deps.requireMachineToken,
+        config: deps.rateLimit.routeConfig,
+        bodyLimit: FHIR_BODY_LIMIT_BYTES,
+      },
       async (request, reply) => {
         const text = typeof request.body === 'string' ? request.body : '';
         const practice = typeof request.query.practice === 'string' ? request.query.practice : undefined;
-        const outcome = await deps.ingestFhir(text, practice);
+        const outcome = await deps.ingestFhir(text, practice, request.machineClient);
         switch (outcome.kind) {
           case 'accepted': {
             const results = outcome.workflowIds.map((workflowId) => ({

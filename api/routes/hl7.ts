@@ -1,5 +1,6 @@
-import type { FastifyError, FastifyPluginAsync, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Hl7Ingest } from '../ingest/hl7-ingest';
+import type { IngestRateLimit } from '../ingest/rate-limit';
 
 /** HL7 v2 messages are small; 1 MiB leaves room for an embedded PDF while bounding memory. */
 export const HL7_HTTP_BODY_LIMIT_BYTES = 1024 * 1024;
@@ -11,8 +12,10 @@ const HL7_CONTENT_TYPES = ['application/hl7-v2', 'text/plain'];
  */
 export function hl7Routes(deps: {
   ingestHl7: Hl7Ingest;
-  requireMachineToken: preHandlerAsyncHookHandler;
+  requireMachineToken: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
   statusUrl: (workflowId: string) => string;
+  /** Per-client limit after the token check (an engine's burst is never refused by the per-IP budget). */
+  rateLimit: IngestRateLimit;
 }): FastifyPluginAsync {
   return async (app) => {
     app.removeAllContentTypeParsers();
@@ -42,7 +45,13 @@ export function hl7Routes(deps: {
 
     app.post(
       '/v1/hl7',
-      { preHandler: deps.requireMachineToken, bodyLimit: HL7_HTTP_BODY_LIMIT_BYTES },
+      {
+        onRequest: deps.rateLimit.onRequest,
+        onResponse: deps.rateLimit.onResponse,
+        preHandler: deps.requireMachineToken,
+        config: deps.rateLimit.routeConfig,
+        bodyLimit: HL7_HTTP_BODY_LIMIT_BYTES,
+      },
       async (request, reply) => {
         const text = typeof request.body === 'string' ? request.body : '';
         const outcome = await deps.ingestHl7(text);

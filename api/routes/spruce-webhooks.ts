@@ -1,6 +1,13 @@
-import type { FastifyPluginAsync } from 'fastify';
+import { createHash } from 'node:crypto';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Pool } from 'pg';
-import { adoptThreadMessageId, recordDeliveryStatus, type DeliveryStatusRecord } from '../../activities/outbox';
+import {
+  adoptPageByReference,
+  pageReferenceIn,
+  adoptThreadMessageId,
+  recordDeliveryStatus,
+  type DeliveryStatusRecord,
+} from '../../activities/outbox';
 import type { AuditSink } from '../../lib/audit/types';
 import {
   ConversationItemSchema,
@@ -12,8 +19,7 @@ import { applyConsentChange, signalPatientReply } from '../../lib/consent/apply-
 import { phonesOfPatient, type PatientRef } from '../../lib/consent/repository';
 import { classifyInboundText } from '../../lib/consent/revocation';
 import type { WorkflowSignaller } from '../../lib/consent/workflow-signaller';
-import { badRequest } from './bad-request';
-import { auditAndSignalDeliveryStatus } from './delivery-status';
+import { auditAndSignalDeliveryStatus, parkUnmatchedDelivery, replayUnmatchedDeliveries } from './delivery-status';
 
 /**
  * Spruce webhooks (`POST /webhooks/spruce`).
@@ -80,14 +86,13 @@ export function spruceWebhookRoutes(deps: SpruceWebhookDeps): FastifyPluginAsync
         return reply.code(400).send({ error: 'Bad Request', message: 'body is not JSON' });
       }
       const event = SpruceWebhookEventSchema.safeParse(json);
-      if (!event.success) return badRequest(reply, event.error);
-      const eventTime = new Date(event.data.eventTime);
-      if (Number.isNaN(eventTime.getTime())) {
-        return reply.code(400).send({ error: 'Bad Request', message: 'eventTime: must be an RFC 3339 timestamp' });
+      const eventTime = new Date(event.success ? event.data.eventTime : Number.NaN);
+      if (!event.success || Number.isNaN(eventTime.getTime())) {
+        return acceptUnreadable(deps, request, reply, json, event.success ? undefined : event.error);
       }
       if (!ITEM_EVENTS.has(event.data.type)) return reply.code(200).send({ ignored: event.data.type });
       const item = ConversationItemSchema.safeParse(event.data.data.object);
-      if (!item.success) return badRequest(reply, item.error, { under: 'data.object' });
+      if (!item.success) return acceptUnreadable(deps, request, reply, json, item.error);
 
       const result = await handleItemEvent(
         deps,
@@ -112,7 +117,47 @@ function contactIdsOf(object: Record<string, unknown>): string[] {
 }
 
 type ItemResult =
-  'duplicate' | 'stale' | 'delivery' | 'unmatched-delivery' | 'reply' | 'revocation' | 'unknown-patient' | 'ignored';
+  | 'duplicate'
+  | 'stale'
+  | 'delivery'
+  | 'parked-delivery'
+  | 'reply'
+  | 'revocation'
+  | 'edited'
+  | 'unknown-patient'
+  | 'ignored';
+
+/** What an inbound item's earlier events were acted on as: a later event of it must not reply again. */
+const REPLY_KINDS = ['reply', 'revocation', 'edited'];
+
+/**
+ * A signed event we cannot read: Spruce would retry a 4xx every 2 minutes, 10 times, with the same
+ * body, then drop it, so refusing would lose it for good without making it readable. It is
+ * acknowledged instead, and what identifies it (type, item id, the failing field paths; never the
+ * body, which holds patient text) is recorded in `inbound_event` as `unreadable` and logged, so the
+ * item can be fetched again (`GET /conversationItems/{id}`) once the schema is fixed.
+ */
+async function acceptUnreadable(
+  deps: SpruceWebhookDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  json: unknown,
+  error: { issues: { path: PropertyKey[] }[] } | undefined,
+): Promise<FastifyReply> {
+  const envelope = typeof json === 'object' && json !== null ? (json as Record<string, unknown>) : {};
+  const type = typeof envelope.type === 'string' ? envelope.type.slice(0, 64) : 'unknown';
+  const data = envelope.data as { object?: { id?: unknown } } | undefined;
+  const itemId = typeof data?.object?.id === 'string' ? data.object.id.slice(0, 128) : undefined;
+  const fields = [...new Set((error?.issues ?? []).map((i) => i.path.map(String).join('.') || '(root)'))];
+  const eventKey = `unreadable:${type}:${itemId ?? 'no-id'}:${createHash('sha256').update(JSON.stringify(json)).digest('hex').slice(0, 16)}`;
+  await deps.pool.query(
+    `INSERT INTO inbound_event (channel, event_key, subject_id, kind, status) VALUES ('spruce', $1, $2, 'unreadable', 'received')
+     ON CONFLICT (channel, event_key) DO NOTHING`,
+    [eventKey, itemId ?? null],
+  );
+  request.log.error({ type, itemId, fields }, 'Spruce webhook does not match the schema; acknowledged and recorded');
+  return reply.code(200).send({ result: 'unreadable', fields });
+}
 
 async function handleItemEvent(
   deps: SpruceWebhookDeps,
@@ -135,13 +180,13 @@ async function handleItemEvent(
   const row = rows[0];
   if (row?.status === 'processed') return 'duplicate';
   let result: ItemResult;
-  if (row?.stale === true && type === 'conversationItem.updated') {
+  if (item.direction === 'inbound' && !item.isInternalNote) {
+    result = await handleInboundEvent(deps, eventKey, eventTime, item, contactIds);
+  } else if (row?.stale === true && type === 'conversationItem.updated') {
     // A newer state of this item was already acted on: this older update must not undo it.
     result = 'stale';
-  } else if (item.direction === 'inbound' && !item.isInternalNote) {
-    result = await handlePatientMessage(deps, item, contactIds);
   } else if (item.requestId !== undefined && item.requestId !== '' && type === 'conversationItem.created') {
-    result = await handleOurItem(deps, item);
+    result = await handleOurItem(deps, eventKey, item);
   } else {
     result = 'ignored';
   }
@@ -152,8 +197,39 @@ async function handleItemEvent(
   return result;
 }
 
+/**
+ * A patient's message, from its `.created`, its `.updated` (an edit) or both, in either order: the
+ * patient replied once, so `patientReply` goes out once per item, for the first event that arrives.
+ * An event older (by eventTime) than one already acted on is stale. A later edit changes nothing,
+ * unless it turns the message into a revocation ("stop texting me"), which is honoured as such.
+ */
+async function handleInboundEvent(
+  deps: SpruceWebhookDeps,
+  eventKey: string,
+  eventTime: Date,
+  item: SpruceConversationItem,
+  contactIds: string[],
+): Promise<ItemResult> {
+  const { rows: earlier } = await deps.pool.query<{ kind: string | null; event_time: Date | null }>(
+    `SELECT kind, event_time FROM inbound_event
+     WHERE channel = 'spruce' AND subject_id = $1 AND event_key <> $2 AND status = 'processed' AND kind = ANY($3::text[])`,
+    [item.id, eventKey, REPLY_KINDS],
+  );
+  if (earlier.length === 0) return handlePatientMessage(deps, item, contactIds);
+  if (earlier.some((e) => e.event_time !== null && e.event_time.getTime() > eventTime.getTime())) return 'stale';
+  const alreadyRevoked = earlier.some((e) => e.kind === 'revocation');
+  if (!alreadyRevoked && classifyInboundText(item.text).intent === 'stop') {
+    return handlePatientMessage(deps, item, contactIds, { replySignalled: true });
+  }
+  return 'edited';
+}
+
 /** One of our posts (result message or page) now exists in Spruce: it was sent. */
-async function handleOurItem(deps: SpruceWebhookDeps, item: SpruceConversationItem): Promise<ItemResult> {
+async function handleOurItem(
+  deps: SpruceWebhookDeps,
+  eventKey: string,
+  item: SpruceConversationItem,
+): Promise<ItemResult> {
   const requestId = item.requestId ?? '';
   let channel: 'spruce' | 'page' = 'spruce';
   let owner: DeliveryStatusRecord | undefined = await recordDeliveryStatus(deps.pool, 'spruce', requestId, 'sent');
@@ -162,16 +238,35 @@ async function handleOurItem(deps: SpruceWebhookDeps, item: SpruceConversationIt
     if (owner !== undefined) channel = 'page';
   }
   if (owner === undefined) {
-    // The post's answer was lost and its retry refused as a duplicate: match it by its thread.
-    for (const candidate of ['spruce', 'page'] as const) {
-      if ((await adoptThreadMessageId(deps.pool, candidate, item.conversationId, requestId)) !== undefined) {
-        owner = await recordDeliveryStatus(deps.pool, candidate, requestId, 'sent');
-        channel = candidate;
-        break;
-      }
+    // The post's answer was lost and its retry refused as a duplicate (recorded as pending): a result
+    // message is matched by its thread, a page (a new note conversation each time) by its reference.
+    const adopted =
+      (await adoptThreadMessageId(deps.pool, 'spruce', item.conversationId, requestId)) !== undefined
+        ? ('spruce' as const)
+        : (await adoptPageByReference(deps.pool, item.text, requestId, item.conversationId)) !== undefined
+          ? ('page' as const)
+          : undefined;
+    if (adopted !== undefined) {
+      owner = await recordDeliveryStatus(deps.pool, adopted, requestId, 'sent');
+      channel = adopted;
     }
   }
-  if (owner === undefined) return 'unmatched-delivery';
+  if (owner === undefined) {
+    // The webhook beat the activity's write of the request id: parked, replayed when it is recorded.
+    await parkUnmatchedDelivery(deps.pool, {
+      provider: 'spruce',
+      eventKey,
+      providerMessageId: requestId,
+      status: 'sent',
+      threadId: item.conversationId,
+      itemId: item.id,
+      ...(pageReferenceIn(item.text) !== undefined ? { reference: pageReferenceIn(item.text) } : {}),
+    });
+    const replayed =
+      (await replayUnmatchedDeliveries(deps, 'spruce', requestId)) +
+      (await replayUnmatchedDeliveries(deps, 'page', requestId));
+    return replayed > 0 ? 'delivery' : 'parked-delivery';
+  }
   await auditAndSignalDeliveryStatus(deps, owner, {
     provider: 'spruce',
     channel,
@@ -203,6 +298,7 @@ async function handlePatientMessage(
   deps: SpruceWebhookDeps,
   item: SpruceConversationItem,
   contactIds: string[],
+  options: { replySignalled?: boolean } = {},
 ): Promise<ItemResult> {
   const patients = await patientsOfConversation(deps, item.conversationId, contactIds);
   if (patients.length === 0) return 'unknown-patient';
@@ -236,7 +332,10 @@ async function handlePatientMessage(
       details: { itemId: item.id, rule: classification.rule },
       idempotencyKey: `reply:spruce:${item.id}:${patient.practiceId}:${patient.patientId}`,
     });
-    await signalPatientReply(deps, patient, { channel: 'spruce', kind: revokes ? 'stop' : 'text', at });
+    // An edit that became a revocation: consentChanged went out above; the reply itself was signalled.
+    if (options.replySignalled !== true) {
+      await signalPatientReply(deps, patient, { channel: 'spruce', kind: revokes ? 'stop' : 'text', at });
+    }
   }
   return revokes ? 'revocation' : 'reply';
 }

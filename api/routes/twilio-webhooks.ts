@@ -5,12 +5,14 @@ import { z } from 'zod';
 import { recordDeliveryStatus } from '../../activities/outbox';
 import type { AuditSink } from '../../lib/audit/types';
 import { verifyTwilioSignature } from '../../lib/clients/twilio';
+import { applyConsentChange } from '../../lib/consent/apply-change';
 import { handleInboundSms } from '../../lib/consent/inbound-sms';
 import type { WorkflowSignaller } from '../../lib/consent/workflow-signaller';
 import type { PracticeRegistry } from '../../lib/practices';
+import { publicUrl } from '../../lib/public-url';
 import { DELIVERY_STATUSES, type DeliveryStatus } from '../../workflows/definitions';
 import { badRequest } from './bad-request';
-import { auditAndSignalDeliveryStatus } from './delivery-status';
+import { auditAndSignalDeliveryStatus, parkUnmatchedDelivery, replayUnmatchedDeliveries } from './delivery-status';
 
 /** Twilio's callback body is small; 64 KiB bounds it generously (an inbound Body is at most 1600 characters). */
 const TWILIO_BODY_LIMIT_BYTES = 64 * 1024;
@@ -44,7 +46,12 @@ const StatusCallback = z.looseObject({
   MessageSid: messageSid,
   MessageStatus: z.string().min(1),
   ErrorCode: z.string().optional(),
+  // Not validated as E.164 here: a callback must never be refused for a channel prefix we do not use.
+  To: z.string().optional(),
 });
+
+/** Twilio's "recipient opted out" code, as a status callback's ErrorCode carries it. */
+const CARRIER_OPT_OUT_CODE = '21610';
 
 const InboundMessage = z.looseObject({
   MessageSid: messageSid,
@@ -95,7 +102,8 @@ export function twilioWebhookRoutes(deps: TwilioWebhookDeps): FastifyPluginAsync
       return verifyTwilioSignature({
         authToken: deps.authToken,
         signature: typeof signature === 'string' ? signature : undefined,
-        url: new URL(request.url, deps.publicBaseUrl).toString(),
+        // The URL Twilio called: the public base with its path prefix, then the route and query.
+        url: publicUrl(deps.publicBaseUrl, request.url),
         params: (request.body ?? {}) as Record<string, string | string[]>,
       });
     };
@@ -127,24 +135,51 @@ export function twilioWebhookRoutes(deps: TwilioWebhookDeps): FastifyPluginAsync
         owner = await recordDeliveryStatus(deps.pool, 'sms', sid, status, errorCode);
       }
       if (owner === undefined) {
-        // Not one of ours (or not recorded yet): acknowledge, and leave the event unprocessed so a
-        // retry of the same callback is looked at again.
-        request.log.warn({ messageSid: sid }, 'status callback for an unknown message');
-        return reply.code(204).send();
-      } else {
-        // A late, lower-ranked status (sent after delivered) is recorded in the audit but not signalled.
-        await auditAndSignalDeliveryStatus(deps, owner, {
+        // Not recorded yet: e.g. sent just before a crash, its SID learned only when the retry
+        // reconciles. Parked, and replayed when the outbox records the SID; a retry of this callback
+        // is looked at again (the event stays unprocessed). A SID that is never ours stays parked.
+        await parkUnmatchedDelivery(deps.pool, {
           provider: 'twilio',
-          channel: 'sms',
+          eventKey,
           providerMessageId: sid,
           status,
           ...(errorCode !== undefined ? { errorCode } : {}),
-          details: {
-            providerMessageId: sid,
-            applied: owner.applied,
-            ...(errorCode !== undefined ? { errorCode } : {}),
-          },
-          idempotencyKey: `delivery:sms:${sid}:${twilioStatus}`,
+        });
+        // The SID may have been recorded between the last look and the park: replay at once then.
+        const replayed = await replayUnmatchedDeliveries(deps, 'sms', sid);
+        request.log.warn({ messageSid: sid, replayed }, 'status callback for an unknown message, parked');
+        return reply.code(204).send();
+      }
+      // A late, lower-ranked status (sent after delivered) is recorded in the audit but not signalled.
+      await auditAndSignalDeliveryStatus(deps, owner, {
+        provider: 'twilio',
+        channel: 'sms',
+        providerMessageId: sid,
+        status,
+        ...(errorCode !== undefined ? { errorCode } : {}),
+        details: {
+          providerMessageId: sid,
+          applied: owner.applied,
+          ...(errorCode !== undefined ? { errorCode } : {}),
+        },
+        idempotencyKey: `delivery:sms:${sid}:${twilioStatus}`,
+      });
+      if (
+        errorCode === CARRIER_OPT_OUT_CODE &&
+        owner.patientId !== undefined &&
+        e164.safeParse(parsed.data.To).success
+      ) {
+        // The carrier reports the recipient opted out (21610): a revocation like a STOP we received.
+        await applyConsentChange(deps, {
+          practiceId: owner.practiceId,
+          patientId: owner.patientId,
+          phone: parsed.data.To ?? '',
+          consented: false,
+          source: 'carrier',
+          actor: { type: 'system', id: 'twilio' },
+          eventKey: `twilio-21610:${sid}`,
+          rule: 'twilio-21610',
+          via: 'sms',
         });
       }
       await deps.pool.query(

@@ -5,8 +5,14 @@ import type { Pool } from 'pg';
  * has been handed to Temporal. It only moves forward (a late, slower poll cannot move it back).
  */
 export interface FeedCheckpointStore {
-  /** Undefined before the practice's first successful poll. */
+  /** Undefined before the practice's first poll. */
   get(practiceId: string): Promise<Date | undefined>;
+  /**
+   * Records `firstAttempt` as the checkpoint unless the practice has one. Called before the first
+   * destructive read, so a first poll that fails after reading still leaves a checkpoint from which
+   * the next poll's re-read window covers what it read, however much later that poll runs.
+   */
+  ensure(practiceId: string, firstAttempt: Date): Promise<void>;
   /** Moves the checkpoint to `polledThrough` unless it is already later. */
   advance(practiceId: string, polledThrough: Date): Promise<void>;
 }
@@ -19,6 +25,13 @@ export function createFeedCheckpointStore(pool: Pool): FeedCheckpointStore {
         [practiceId],
       );
       return rows[0]?.polled_through;
+    },
+    async ensure(practiceId, firstAttempt) {
+      await pool.query(
+        `INSERT INTO athena_feed_checkpoint (practice_id, polled_through) VALUES ($1, $2)
+         ON CONFLICT (practice_id) DO NOTHING`,
+        [practiceId, firstAttempt],
+      );
     },
     async advance(practiceId, polledThrough) {
       await pool.query(

@@ -10,7 +10,8 @@ export type IngestTrigger = 'webhook' | 'feed' | 'replay';
 export interface DeadLetterEntry {
   practiceId: string;
   labResultId: string;
-  patientId: string;
+  /** Absent for a feed record that named no patient (the reason says so). */
+  patientId?: string;
   /** What is wrong, naming fields, never values. */
   reason: string;
   trigger: IngestTrigger;
@@ -21,9 +22,9 @@ export async function recordDeadLetter(pool: Pick<Pool, 'query'>, entry: DeadLet
     `INSERT INTO athena_ingest_dead_letter (practice_id, lab_result_id, patient_id, reason, trigger)
      VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT (practice_id, lab_result_id) DO UPDATE
-       SET reason = EXCLUDED.reason, trigger = EXCLUDED.trigger, patient_id = EXCLUDED.patient_id,
+       SET reason = EXCLUDED.reason, trigger = EXCLUDED.trigger, patient_id = COALESCE(EXCLUDED.patient_id, athena_ingest_dead_letter.patient_id),
            attempts = athena_ingest_dead_letter.attempts + 1, last_seen_at = now(), resolved_at = NULL`,
-    [entry.practiceId, entry.labResultId, entry.patientId, entry.reason, entry.trigger],
+    [entry.practiceId, entry.labResultId, entry.patientId ?? null, entry.reason, entry.trigger],
   );
 }
 

@@ -3,7 +3,8 @@ import type { Pool } from 'pg';
 import { createAuditLog } from './append';
 import { canonicalJson } from './canonical-json';
 import { csvRecord } from './csv';
-import { AUDIT_RECORD_FIELDS, AUDIT_RECORD_SELECT, parseStoredRow } from './record';
+import { chainHead, insertAnchor } from './anchor';
+import { AUDIT_RECORD_FIELDS, AUDIT_RECORD_SELECT, GENESIS_HASH, parseStoredRow } from './record';
 import type { AuditActor, JsonValue, StoredAuditRecord } from './types';
 import { AuditInputError } from './validate';
 
@@ -40,6 +41,13 @@ export const AUDIT_CSV_HEADER = [...AUDIT_RECORD_FIELDS, 'row_hash'] as const;
  * - `csv`: a header row, then RFC 4180 records with CRLF; details is a canonical JSON string column;
  *   null is the empty field.
  *
+ * Both end with a trailer naming the chain head when the export started (also recorded in
+ * audit_anchor), which every row of the export precedes: NDJSON a last line
+ * `{"audit_chain_head":{"anchored_at":…,"row_hash":…,"seq":…}}`, CSV a last record
+ * `#audit_chain_head,seq=…,row_hash=…,anchored_at=…`. Kept outside the database (ideally on
+ * write-once storage), it lets `npm run audit:verify -- --anchor SEQ:HASH` catch rows cut off the
+ * chain's end even by someone who could also delete the stored anchors.
+ *
  * The export is itself audited: an 'export' event (outcome 'started', with the filter) is appended
  * before the first chunk, and one with outcome 'completed' (row count), 'failed' or 'aborted' (the
  * consumer stopped early) at the end. The rows are those present when the export started, so its
@@ -67,10 +75,19 @@ export function exportAudit(pool: Pool, options: AuditExportOptions): AsyncItera
 async function* generate(pool: Pool, options: AuditExportOptions, batchSize: number): AsyncGenerator<string> {
   const audit = createAuditLog(pool);
   const exportId = randomUUID();
-  const head = await pool.query<{ seq: string | null }>('SELECT max(seq)::text AS seq FROM audit_log');
-  const upToSeq = head.rows[0]?.seq ?? '0';
+  // The head when the export starts bounds its rows, is anchored in the database, and closes the file.
+  const head = await chainHead(pool);
+  const upToSeq = String(head?.seq ?? 0);
+  const anchor: ChainHeadTrailer =
+    head === undefined
+      ? { seq: '0', row_hash: GENESIS_HASH, anchored_at: new Date().toISOString() }
+      : await insertAnchor(pool, head, 'export').then((a) => ({
+          seq: String(a.seq),
+          row_hash: a.rowHash,
+          anchored_at: a.anchoredAt ?? new Date().toISOString(),
+        }));
 
-  const filter: Record<string, JsonValue> = { exportId, format: options.format, upToSeq };
+  const filter: Record<string, JsonValue> = { exportId, format: options.format, upToSeq, headHash: anchor.row_hash };
   if (options.from !== undefined) filter.from = options.from.toISOString();
   if (options.to !== undefined) filter.to = options.to.toISOString();
   const event = (outcome: string, details: Record<string, JsonValue>) =>
@@ -94,6 +111,7 @@ async function* generate(pool: Pool, options: AuditExportOptions, batchSize: num
       rows += records.length;
       yield records.map(options.format === 'csv' ? toCsv : toNdjson).join('');
     }
+    yield chainHeadTrailer(options.format, anchor);
     outcome = 'completed';
   } catch (error) {
     outcome = 'failed';
@@ -153,4 +171,39 @@ function toCsv(record: StoredAuditRecord): string {
       return field === 'details' ? canonicalJson(value) : (value as string | null);
     }),
   );
+}
+
+/** The chain head an export closes with (see exportAudit). */
+export interface ChainHeadTrailer {
+  seq: string;
+  row_hash: string;
+  anchored_at: string;
+}
+
+/** The first field of the CSV trailer record (no row's seq can look like it). */
+export const CSV_TRAILER_MARK = '#audit_chain_head';
+
+export function chainHeadTrailer(format: AuditExportFormat, head: ChainHeadTrailer): string {
+  if (format === 'csv')
+    return csvRecord([
+      CSV_TRAILER_MARK,
+      `seq=${head.seq}`,
+      `row_hash=${head.row_hash}`,
+      `anchored_at=${head.anchored_at}`,
+    ]);
+  return `${canonicalJson({ audit_chain_head: { ...head } })}\n`;
+}
+
+/** The trailer of an export file's text, if it has one (for tests and tools reading exports). */
+export function parseChainHeadTrailer(text: string): ChainHeadTrailer | undefined {
+  const lines = text.split(/\r?\n/).filter((l) => l !== '');
+  const last = lines.at(-1) ?? '';
+  const csv = new RegExp(`^${CSV_TRAILER_MARK},seq=(\\d+),row_hash=([0-9a-f]{64}),anchored_at=(\\S+)$`).exec(last);
+  if (csv !== null) return { seq: csv[1] ?? '', row_hash: csv[2] ?? '', anchored_at: csv[3] ?? '' };
+  try {
+    const parsed = JSON.parse(last) as { audit_chain_head?: ChainHeadTrailer };
+    return parsed.audit_chain_head;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,7 +1,8 @@
 /**
  * The append-only, hash-chained audit log. Activities depend on AuditSink; the worker builds one
- * with createAuditLog(pool); the review app's export endpoint streams exportAudit(); operators run
- * `npm run audit:verify` (verifyAuditChain) and `npm run audit:export`.
+ * with createAuditLog(pool) and anchors the chain head periodically (startAuditAnchoring); the
+ * review app's export endpoint streams exportAudit(); operators run `npm run audit:verify`
+ * (verifyAuditChain, against the stored anchors) and `npm run audit:export`.
  */
 export * from './types';
 export { canonicalJson } from './canonical-json';
@@ -15,4 +16,22 @@ export {
   type VerifyOptions,
   type TamperKind,
 } from './verify';
-export { exportAudit, AUDIT_CSV_HEADER, type AuditExportOptions, type AuditExportFormat } from './export';
+export {
+  exportAudit,
+  AUDIT_CSV_HEADER,
+  CSV_TRAILER_MARK,
+  parseChainHeadTrailer,
+  type AuditExportOptions,
+  type AuditExportFormat,
+  type ChainHeadTrailer,
+} from './export';
+export {
+  anchorAuditHead,
+  latestAnchor,
+  startAuditAnchoring,
+  ANCHOR_EVERY_N_APPENDS,
+  DEFAULT_ANCHOR_INTERVAL_MS,
+  type AuditAnchor,
+  type AuditAnchoring,
+  type AnchorReason,
+} from './anchor';

@@ -88,3 +88,10 @@ export function computeRowHash(record: AuditRecord): string {
     .update(`${record.prev_hash}\n${canonicalRecord(record)}`, 'utf8')
     .digest('hex');
 }
+
+/** seq is a BIGINT; at a million events a day it stays below 2^53 for some 24 billion years. */
+export function toSafeNumber(seq: string): number {
+  const n = Number(seq);
+  if (!Number.isSafeInteger(n)) throw new RangeError(`audit seq ${seq} exceeds Number.MAX_SAFE_INTEGER`);
+  return n;
+}

@@ -1,9 +1,9 @@
 import type { Pool } from 'pg';
 import { z } from 'zod';
-import { toSafeNumber } from './append';
 import { canonicalJson } from './canonical-json';
-import { AUDIT_RECORD_SELECT, GENESIS_HASH, computeRowHash, parseStoredRow } from './record';
+import { AUDIT_RECORD_SELECT, GENESIS_HASH, computeRowHash, parseStoredRow, toSafeNumber } from './record';
 import type { StoredAuditRecord } from './types';
+import { anchorWatermark, anchorsBetween, type AuditAnchor } from './anchor';
 
 /** Rows per keyset page: a few hundred KB of memory, and a million rows in a thousand queries. */
 export const DEFAULT_VERIFY_BATCH_SIZE = 1000;
@@ -20,30 +20,63 @@ export const DEFAULT_VERIFY_BATCH_SIZE = 1000;
 export type TamperKind = 'edited' | 'deleted' | 'reordered' | 'inserted';
 
 export type VerifyResult =
-  | { ok: true; rows: number; headSeq: number; headHash: string }
+  | {
+      ok: true;
+      rows: number;
+      headSeq: number;
+      headHash: string;
+      /** How many anchors (stored, and the one given) were checked against the chain. */
+      anchorsChecked: number;
+      /** The highest anchored seq that was checked, if any. */
+      anchoredSeq?: number;
+    }
   | { ok: false; rows: number; firstBadSeq: number; problem: TamperKind; detail: string };
 
 export interface VerifyOptions {
   batchSize?: number;
   /**
-   * A head recorded earlier and kept elsewhere (printed by a previous verify). A hash chain alone
-   * cannot show that rows were cut off its end, or that the whole chain was recomputed; an anchor can.
+   * A head kept elsewhere (an export's trailer, or the line a previous verify printed). The stored
+   * anchors can be deleted by whoever can delete rows; one kept outside the database cannot.
    */
   anchor?: { seq: number; rowHash: string };
+  /** Check the chain against the anchors in audit_anchor (default true). */
+  storedAnchors?: boolean;
+}
+
+/** An anchor to check, with where it came from for the report. */
+type CheckedAnchor = AuditAnchor & { source: string };
+
+function describeAnchor(a: CheckedAnchor): string {
+  return a.anchoredAt === undefined ? a.source : `${a.source}, anchored ${a.anchoredAt}`;
 }
 
 /**
  * Walk the whole chain in seq order with bounded memory (keyset pages) and report the first row
  * that was edited, deleted, reordered or inserted. `rows` counts the rows found intact before it.
- * Safe to run while appends go on: they only add rows after the tail.
+ * Every anchor (lib/audit/anchor.ts) is checked on the way: a chain that ends before an anchored
+ * seq, or whose row at an anchored seq no longer has the anchored hash, lost rows at its end (rows
+ * appended since may have taken their place), reported as "rows deleted after seq N". Safe to run
+ * while appends go on: they only add rows after the tail, and only anchors that existed when the
+ * walk started are considered.
  */
 export async function verifyAuditChain(pool: Pool, options: VerifyOptions = {}): Promise<VerifyResult> {
   const batchSize = options.batchSize ?? DEFAULT_VERIFY_BATCH_SIZE;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError('batchSize must be a positive integer');
-  const anchor = options.anchor;
+  const stored = options.storedAnchors === false ? { maxId: '0' } : await anchorWatermark(pool);
+  const given: CheckedAnchor | undefined =
+    options.anchor === undefined ? undefined : { ...options.anchor, reason: 'manual', source: 'the anchor given' };
+  const highest = [
+    ...(stored.highest !== undefined
+      ? [{ ...stored.highest, source: `stored anchor (${stored.highest.reason})` }]
+      : []),
+    ...(given !== undefined ? [given] : []),
+  ].sort((a, b) => b.seq - a.seq)[0];
   let expectedSeq = 1n;
   let expectedPrev = GENESIS_HASH;
   let intact = 0;
+  let anchorsChecked = 0;
+  /** The highest anchored seq whose row still has the anchored hash. */
+  let lastMatched = 0n;
 
   for (let after = 0n; ;) {
     const page = await pool.query(
@@ -52,17 +85,24 @@ export async function verifyAuditChain(pool: Pool, options: VerifyOptions = {}):
     );
     const rows = page.rows.map(parseStoredRow);
     const respelled = await respelledDetails(pool, rows, page.rows);
+    const last = rows.at(-1);
+    const anchors: CheckedAnchor[] =
+      last === undefined || stored.maxId === '0'
+        ? []
+        : (await anchorsBetween(pool, after, BigInt(last.seq), stored.maxId)).map((a) => ({
+            ...a,
+            source: `stored anchor (${a.reason})`,
+          }));
+    if (given !== undefined && last !== undefined && BigInt(given.seq) > after && BigInt(given.seq) <= BigInt(last.seq))
+      anchors.push(given);
     for (const row of rows) {
       const finding = await inspect(pool, row, expectedSeq, expectedPrev, respelled.has(row.seq));
       if (finding !== undefined) return { ok: false, rows: intact - finding.backtrack, ...finding.result };
-      if (anchor !== undefined && BigInt(anchor.seq) === expectedSeq && row.row_hash !== anchor.rowHash)
-        return {
-          ok: false,
-          rows: intact,
-          firstBadSeq: anchor.seq,
-          problem: 'edited',
-          detail: `row ${anchor.seq} is internally consistent but its hash ${row.row_hash} is not the anchored ${anchor.rowHash}: the chain up to it was recomputed`,
-        };
+      for (const anchor of anchors.filter((a) => BigInt(a.seq) === expectedSeq)) {
+        anchorsChecked += 1;
+        if (anchor.rowHash !== row.row_hash) return replacedAfter(pool, anchor, row, lastMatched);
+        lastMatched = expectedSeq;
+      }
       intact += 1;
       expectedSeq += 1n;
       expectedPrev = row.row_hash;
@@ -72,15 +112,53 @@ export async function verifyAuditChain(pool: Pool, options: VerifyOptions = {}):
   }
 
   const headSeq = expectedSeq - 1n;
-  if (anchor !== undefined && BigInt(anchor.seq) > headSeq)
+  if (highest !== undefined && BigInt(highest.seq) > headSeq)
     return {
       ok: false,
       rows: intact,
       firstBadSeq: toSafeNumber(expectedSeq.toString()),
       problem: 'deleted',
-      detail: `the chain ends at seq ${headSeq} but the anchor records seq ${anchor.seq}: rows ${expectedSeq}..${anchor.seq} or more were removed from its end`,
+      detail: `rows deleted after seq ${headSeq}: the chain ends there, but ${describeAnchor(highest)} records seq ${highest.seq} (hash ${highest.rowHash}); rows ${expectedSeq}..${highest.seq} or more were removed from its end`,
     };
-  return { ok: true, rows: intact, headSeq: toSafeNumber(headSeq.toString()), headHash: expectedPrev };
+  return {
+    ok: true,
+    rows: intact,
+    headSeq: toSafeNumber(headSeq.toString()),
+    headHash: expectedPrev,
+    anchorsChecked,
+    ...(lastMatched > 0n ? { anchoredSeq: toSafeNumber(lastMatched.toString()) } : {}),
+  };
+}
+
+/**
+ * The row at an anchored seq is internally consistent but not the row that was anchored: the rows
+ * after some seq N were deleted and others appended in their place (or the chain was recomputed).
+ * N is the last anchored seq that still matched, moved up to just before the first row recorded
+ * after the anchor was taken (such a row cannot have been in the chain the anchor saw).
+ */
+async function replacedAfter(
+  pool: Pool,
+  anchor: CheckedAnchor,
+  row: StoredAuditRecord,
+  lastMatched: bigint,
+): Promise<VerifyResult> {
+  let after = lastMatched;
+  if (anchor.anchoredAt !== undefined) {
+    const { rows } = await pool.query<{ seq: string | null }>(
+      `SELECT min(seq)::text AS seq FROM audit_log WHERE seq > $1 AND seq <= $2 AND recorded_at > $3::timestamptz`,
+      [lastMatched.toString(), row.seq, anchor.anchoredAt],
+    );
+    const firstLater = rows[0]?.seq;
+    if (firstLater !== null && firstLater !== undefined && BigInt(firstLater) - 1n > after)
+      after = BigInt(firstLater) - 1n;
+  }
+  return {
+    ok: false,
+    rows: toSafeNumber(after.toString()),
+    firstBadSeq: toSafeNumber((after + 1n).toString()),
+    problem: 'deleted',
+    detail: `rows deleted after seq ${after}: ${describeAnchor(anchor)} records seq ${anchor.seq} with hash ${anchor.rowHash}, but row ${row.seq} now has hash ${row.row_hash}; rows ${after + 1n}..${row.seq} were replaced (deleted and appended again, or the chain recomputed)`,
+  };
 }
 
 /**

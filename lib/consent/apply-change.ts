@@ -28,7 +28,7 @@ export interface ConsentChangeDeps {
 
 export interface ConsentChange extends ConsentKey {
   consented: boolean;
-  source: Exclude<ConsentSource, 'carrier'>;
+  source: ConsentSource;
   actor: AuditActor;
   /** Provider event or request this change comes from (Twilio MessageSid, Spruce item id, request id). */
   eventKey: string;

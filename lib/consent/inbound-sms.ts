@@ -44,7 +44,7 @@ export async function handleInboundSms(deps: InboundSmsDeps, sms: InboundSms): P
   const classification = classifyInboundText(sms.body);
   const practiceIds = deps.practicesForSender({ to: sms.to, messagingServiceSid: sms.messagingServiceSid });
   const patients = await findPatientsByPhone(deps.pool, sms.from, practiceIds);
-  const reply = replyFor(deps, classification, practiceIds, patients);
+  const reply = replyFor(deps, classification, sms.body, practiceIds, patients);
 
   const { rows } = await deps.pool.query<{ status: string }>(
     `INSERT INTO inbound_event (channel, event_key, subject_id, kind, practice_id, status)
@@ -103,17 +103,47 @@ function singlePractice(practiceIds: string[] | undefined, patients: PatientRef[
 }
 
 /**
- * What to text back. Exact keywords get nothing from us: Twilio answers STOP and START itself on
- * long codes and toll-free numbers, and a second confirmation would be one text too many. HELP gets
- * the practice's help text; a free-text revocation gets the one confirmation the FCC rule allows,
- * since no carrier recognised it.
+ * The keywords Twilio answers by itself on long codes, toll-free numbers and Messaging Services
+ * (docs/reference external-systems.md §4.6): whole body, one word, any case. Advanced Opt-Out can
+ * change the reply's text but cannot turn it off, so any reply of ours to these would be a second one.
+ */
+export const TWILIO_AUTO_REPLY_KEYWORDS = [
+  'STOP',
+  'STOPALL',
+  'UNSUBSCRIBE',
+  'CANCEL',
+  'END',
+  'QUIT',
+  'REVOKE',
+  'OPTOUT',
+  'START',
+  'UNSTOP',
+  'YES',
+  'HELP',
+  'INFO',
+] as const;
+
+/** True when Twilio has already answered this body with its own keyword reply. */
+export function twilioAnswersItself(body: string): boolean {
+  return (TWILIO_AUTO_REPLY_KEYWORDS as readonly string[]).includes(body.trim().toUpperCase());
+}
+
+/**
+ * What to text back. Nothing to what Twilio answers itself: STOP, START and HELP as exact keywords
+ * get Twilio's auto-reply (for HELP, the practice's text is configured as the Messaging Service's
+ * Advanced Opt-Out HELP reply, see README), and a second reply would be one text too many. A HELP
+ * that Twilio did not recognise as its keyword ("help!", "Help.") gets the practice's help text from
+ * us; a free-text revocation gets the one confirmation the FCC rule allows, since no carrier
+ * recognised it.
  */
 function replyFor(
   deps: InboundSmsDeps,
   classification: InboundClassification,
+  body: string,
   practiceIds: string[] | undefined,
   patients: PatientRef[],
 ): string | undefined {
+  if (twilioAnswersItself(body)) return undefined;
   const practiceId =
     singlePractice(practiceIds, patients) ??
     (deps.practices.all().length === 1 ? deps.practices.all()[0]?.policy.practiceId : undefined);

@@ -10,7 +10,7 @@ import type { ConsentChangedEvent } from '../../workflows/definitions';
 type Db = Pool | PoolClient;
 
 /** Where a consent state came from. `carrier`: Twilio refused a send with 21610 (the number sent STOP). */
-export type ConsentSource = ConsentChangedEvent['source'] | 'carrier';
+export type ConsentSource = ConsentChangedEvent['source'];
 
 export interface ConsentKey {
   practiceId: string;
@@ -105,4 +105,62 @@ export async function openWorkflowsOfPatient(db: Db, patient: PatientRef): Promi
 /** Mark a workflow closed for routing purposes (it no longer exists in Temporal). */
 export async function closeWorkflowLink(db: Db, workflowId: string): Promise<void> {
   await db.query(`UPDATE workflow_patient SET open = false, updated_at = now() WHERE workflow_id = $1`, [workflowId]);
+}
+
+/** The send that holds a number's one consent invitation. */
+export interface InvitationSendKey {
+  workflowId: string;
+  resultVersion: number;
+  step: string;
+}
+
+export interface ConsentInvitationRecord extends InvitationSendKey {
+  claimedAt: Date;
+}
+
+/** The consent invitation recorded for this practice+patient+phone, if one was sent (or claimed). */
+export async function getConsentInvitation(db: Db, key: ConsentKey): Promise<ConsentInvitationRecord | undefined> {
+  const { rows } = await db.query<{ workflow_id: string; result_version: number; step: string; claimed_at: Date }>(
+    `SELECT workflow_id, result_version, step, claimed_at FROM consent_invitation
+     WHERE practice_id = $1 AND patient_id = $2 AND phone_e164 = $3`,
+    [key.practiceId, key.patientId, key.phone],
+  );
+  const row = rows[0];
+  return row === undefined
+    ? undefined
+    : { workflowId: row.workflow_id, resultVersion: row.result_version, step: row.step, claimedAt: row.claimed_at };
+}
+
+export type InvitationClaim =
+  | { claimed: true; record: ConsentInvitationRecord }
+  /** Another send holds the invitation (an earlier one, or the winner of a race). */
+  | { claimed: false; record: ConsentInvitationRecord };
+
+/**
+ * Claim the number's one invitation for `send`. The primary key makes it atomic: of two concurrent
+ * claims exactly one inserts, and the other reads the winner's row. The same send claiming again
+ * (an activity retry) gets `claimed: true`.
+ */
+export async function claimConsentInvitation(
+  db: Db,
+  key: ConsentKey & { send: InvitationSendKey },
+): Promise<InvitationClaim> {
+  for (;;) {
+    const inserted = await db.query<{ claimed_at: Date }>(
+      `INSERT INTO consent_invitation (practice_id, patient_id, phone_e164, workflow_id, result_version, step)
+       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (practice_id, patient_id, phone_e164) DO NOTHING
+       RETURNING claimed_at`,
+      [key.practiceId, key.patientId, key.phone, key.send.workflowId, key.send.resultVersion, key.send.step],
+    );
+    const mine = inserted.rows[0];
+    if (mine !== undefined) return { claimed: true, record: { ...key.send, claimedAt: mine.claimed_at } };
+    const existing = await getConsentInvitation(db, key);
+    // Only a deleted row (an operator reset) can vanish between the two statements: claim again.
+    if (existing === undefined) continue;
+    const same =
+      existing.workflowId === key.send.workflowId &&
+      existing.resultVersion === key.send.resultVersion &&
+      existing.step === key.send.step;
+    return { claimed: same, record: existing };
+  }
 }

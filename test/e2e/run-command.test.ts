@@ -1,26 +1,98 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../../lib/tools';
+import { describeLeaks, fixturePhi, scanForPhi } from '../support/phi-scan';
 import { eventually } from '../support/stack';
 
 /**
- * `npm start`'s launcher as a user runs it: a child process on embedded defaults that prints its
- * URLs, serves them, runs the demo end to end, and stops cleanly on Ctrl-C (SIGINT).
+ * `npm start`'s launcher as a user runs it: a process on embedded defaults that prints its URLs,
+ * serves them, runs the demo to each result's outcome, and stops cleanly on Ctrl-C. A terminal's
+ * Ctrl-C signals the whole foreground process group (the launcher, the Temporal CLI and PostgreSQL
+ * alike), so the launcher runs in a group of its own and the test signals the group.
+ *
+ * The sample practice's messaging window is widened to the whole day, so the demo's normal result
+ * is texted right away whatever time the test runs (quiet hours have their own e2e test). The
+ * launcher logs at `info`, as `npm start` does, and neither its output nor the demo's may carry
+ * the samples' PHI.
  */
+const DEMO_PHONE = '+16175550123';
+
+/** Every live descendant of `pid` (from /proc), with its command line. */
+function descendants(pid: number): { pid: number; cmd: string }[] {
+  const parentOf = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // Fields after the command (which may hold spaces) start after the last ')'.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      parentOf.set(Number(entry), Number(fields[1]));
+    } catch {
+      // Gone while we looked.
+    }
+  }
+  const found: { pid: number; cmd: string }[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    const parent = queue.shift();
+    for (const [child, ppid] of parentOf) {
+      if (ppid !== parent) continue;
+      queue.push(child);
+      let cmd = '?';
+      try {
+        cmd = readFileSync(`/proc/${child}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+      } catch {
+        // Gone while we looked.
+      }
+      found.push({ pid: child, cmd });
+    }
+  }
+  return found;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
 describe('the run command (scripts/dev.ts)', () => {
   let child: ChildProcess;
   let output = '';
-  let exited: Promise<number | null>;
+  let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   const dataDir = mkdtempSync(path.join(tmpdir(), 'labloop-run-'));
   // As root, the embedded PostgreSQL runs as the `postgres` user, which must reach its data directory.
   chmodSync(dataDir, 0o755);
+  const practicesFile = path.join(dataDir, 'practices.json');
 
   before(async () => {
-    const env: NodeJS.ProcessEnv = { ...process.env, LABLOOP_DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
+    const registry = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'config/practices.sandbox.json'), 'utf8')) as {
+      practices: { policy: Record<string, unknown> }[];
+    };
+    for (const practice of registry.practices) practice.policy.patientQuietHours = { start: '00:00', end: '00:00' };
+    writeFileSync(practicesFile, JSON.stringify(registry));
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      LABLOOP_DATA_DIR: dataDir,
+      LABLOOP_PRACTICES_FILE: practicesFile,
+      LOG_LEVEL: 'info',
+    };
     // It must stand on its own: no shared servers from the test runner.
     delete env.TEMPORAL_ADDRESS;
     delete env.DATABASE_URL;
@@ -28,10 +100,12 @@ describe('the run command (scripts/dev.ts)', () => {
       cwd: PROJECT_ROOT,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group, as a shell gives a foreground job.
+      detached: true,
     });
     child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-    exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
     await eventually(
       () => {
         if (child.exitCode !== null) throw new Error(`the launcher exited with ${child.exitCode}:\n${output}`);
@@ -43,7 +117,13 @@ describe('the run command (scripts/dev.ts)', () => {
   });
 
   after(async () => {
-    if (child.exitCode === null) child.kill('SIGKILL');
+    if (child.exitCode === null && child.pid !== undefined) {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
     rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -64,27 +144,91 @@ describe('the run command (scripts/dev.ts)', () => {
     }
   });
 
-  it('runs the seeded demo through it', () => {
-    const demo = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/demo.ts'], {
+  it('runs the seeded demo through it, following each result to its outcome', async () => {
+    const demo = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/demo.ts', '--wait-seconds', '90'], {
       cwd: PROJECT_ROOT,
       env: { ...process.env, LABLOOP_DATA_DIR: dataDir },
       encoding: 'utf8',
-      timeout: 60_000,
+      timeout: 150_000,
     });
-    assert.equal(demo.status, 0, demo.stdout + demo.stderr);
+    const printed = demo.stdout + demo.stderr;
+    assert.equal(demo.status, 0, printed);
+    const demoLeaks = scanForPhi(printed.split('\n'), fixturePhi(), (i) => `demo output line ${i + 1}`);
+    assert.deepEqual(demoLeaks, [], describeLeaks(demoLeaks));
     assert.match(demo.stdout, /normal-signed\.hl7 over HTTPS → HTTP 202, ACK AA/);
     assert.match(demo.stdout, /abnormal-unsigned\.hl7 over MLLP → MSA\|AA\|DEMO-A-0001/);
     assert.match(demo.stdout, /critical-unsigned\.hl7 over HTTPS → HTTP 202, ACK AA/);
+    // The outcomes, as the status URLs report them.
+    assert.match(demo.stdout, /^normal-signed\.hl7: SMS delivered to the patient/m, printed);
+    assert.match(demo.stdout, /^abnormal-unsigned\.hl7: waiting for a provider's sign-off in the review app at http/m);
+    assert.match(demo.stdout, /^critical-unsigned\.hl7: on-call provider paged at .+ and call task .+ opened/m);
+
+    // And the fake Twilio holds exactly that one generic text.
+    const { messages } = (await (await fetch(`${url('Sandbox Twilio')}/__fake/messages`)).json()) as {
+      messages: { to: string; status: string; body: string; direction: string }[];
+    };
+    const toPatient = messages.filter((m) => m.to === DEMO_PHONE && m.direction === 'outbound-api');
+    assert.equal(toPatient.length, 1, JSON.stringify(messages));
+    assert.equal(toPatient[0]?.status, 'delivered');
+    assert.match(toPatient[0]?.body ?? '', /your lab results are ready in your patient portal/);
+
     const state = JSON.parse(readFileSync(path.join(dataDir, 'sandbox-running.json'), 'utf8')) as {
       urls: { api: string };
     };
     assert.equal(state.urls.api, url('API'));
   });
 
-  it('stops cleanly on Ctrl-C', async () => {
-    child.kill('SIGINT');
-    const code = await exited;
-    assert.equal(code, 0, output.slice(-2000));
+  it('stops cleanly on Ctrl-C to its process group: no child left, every port freed', async () => {
+    const pid = child.pid;
+    assert.ok(pid !== undefined);
+    const children = descendants(pid);
+    const names = children.map((c) => c.cmd).join('\n');
+    assert.ok(
+      children.some((c) => /\btemporal\b.*server start-dev/.test(c.cmd)),
+      `the Temporal CLI runs under the launcher:\n${names}`,
+    );
+    assert.ok(
+      children.some((c) => /postgres/.test(c.cmd)),
+      `PostgreSQL runs under the launcher:\n${names}`,
+    );
+    const ports = [
+      'API',
+      'HL7 over MLLP',
+      'Temporal',
+      'Temporal Web UI',
+      'Sandbox Twilio',
+      'Sandbox Spruce',
+      'Sandbox athena',
+    ].map((label) => Number(/:(\d+)\/?$/.exec(url(label))?.[1]));
+    // PostgreSQL's port is not printed; the server's command line names it.
+    const pgPort = children.map((c) => /postgres.* -p (\d+)/.exec(c.cmd)?.[1]).find((p) => p !== undefined);
+    if (pgPort !== undefined) ports.push(Number(pgPort));
+    assert.ok(
+      ports.every((p) => Number.isInteger(p) && p > 0),
+      `ports: ${ports.join(', ')}`,
+    );
+
+    process.kill(-pid, 'SIGINT');
+    const { code, signal } = await exited;
+    assert.equal(signal, null, output.slice(-3000));
+    assert.equal(code, 0, output.slice(-3000));
     assert.match(output, /\[labloop\] stopped/);
+    assert.doesNotMatch(output.split('SIGINT: stopping')[1] ?? '', /second signal|Error|error:/i);
+
+    const leaks = scanForPhi(output.split('\n'), fixturePhi(), (i) => `launcher output line ${i + 1}`);
+    assert.deepEqual(leaks, [], describeLeaks(leaks));
+
+    await eventually(
+      () => (children.every((c) => !alive(c.pid)) ? true : undefined),
+      15_000,
+      () =>
+        `every child to exit; still running:\n${children
+          .filter((c) => alive(c.pid))
+          .map((c) => c.cmd)
+          .join('\n')}`,
+    );
+    const taken: number[] = [];
+    for (const port of ports) if (!(await portIsFree(port))) taken.push(port);
+    assert.deepEqual(taken, [], `ports still taken after stop (of ${ports.join(', ')})`);
   });
 });

@@ -7,6 +7,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { AthenaIngestActivities, AthenaIngestOutcome } from '../../activities/athena-ingest-contract';
 import { workflowIdForResult } from '../../api/ingest/handoff';
+import { ATHENA_RESULT_ID_ISSUER } from '../../lib/result-ref';
 import { createFeedCheckpointStore, ensureAthenaFeeds, ensureAthenaFeedSchedule } from '../../lib/athena-feed';
 import type { AthenaClient } from '../../lib/clients/athena';
 import { startAthenaFake, type AthenaFake } from '../../sandbox/fakes/athena';
@@ -100,7 +101,8 @@ void describe('athena changed-data feed poller', () => {
       description: 'Lipid panel',
       analytes: [{ analytename: 'LDL', value: '96', units: 'mg/dL', referencerange: '<100' }],
     }).labResultId;
-  const workflowIdOf = (labResultId: string) => workflowIdForResult(h.idSecret, { practiceId, resultId: labResultId });
+  const workflowIdOf = (labResultId: string) =>
+    workflowIdForResult(h.idSecret, { practiceId, issuer: ATHENA_RESULT_ID_ISSUER, resultId: labResultId });
   const poll = () =>
     h.client.workflow.execute(ATHENA_FEED_POLL_WORKFLOW_TYPE, {
       taskQueue: h.taskQueue,

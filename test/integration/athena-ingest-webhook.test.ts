@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
-import { createHmac, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { ApplicationFailure } from '@temporalio/activity';
+import type { AthenaIngestActivities } from '../../activities/athena-ingest-contract';
 import { workflowIdForResult } from '../../api/ingest/handoff';
+import { ATHENA_RESULT_ID_ISSUER } from '../../lib/result-ref';
 import { startAthenaFake, type AthenaFake } from '../../sandbox/fakes/athena';
-import { getStatusQuery } from '../../workflows/definitions';
+import { WorkflowFailedError } from '@temporalio/client';
+import { athenaEventWorkflowId, getStatusQuery } from '../../workflows/definitions';
 import {
   ATHENA_CLIENT_ID,
   ATHENA_CLIENT_SECRET,
@@ -91,6 +95,8 @@ void describe('athena webhooks → event workflows → lab-result workflow', () 
   let fake: AthenaFake;
   let apiUrl: string;
   let patientId: string;
+  /** When set, the next event's ingest fails for good: its event workflow ends failed. */
+  let failNextIngest = false;
 
   before(async () => {
     fake = await startAthenaFake({ clientId: ATHENA_CLIENT_ID, clientSecret: ATHENA_CLIENT_SECRET });
@@ -98,7 +104,20 @@ void describe('athena webhooks → event workflows → lab-result workflow', () 
     h = await startIngestHarness({
       label: 'athena_ingest_webhook',
       athenaWebhookSecret: ATHENA_WEBHOOK_SECRET,
-      extraActivities: (base) => athenaIngestActivitiesFor(base, athena),
+      extraActivities: (base) => {
+        const real = athenaIngestActivitiesFor(base, athena);
+        const wrapped: AthenaIngestActivities = {
+          ...real,
+          ingestAthenaLabResult: (request) => {
+            if (failNextIngest) {
+              failNextIngest = false;
+              throw ApplicationFailure.nonRetryable('simulated permanent failure of an event', 'SimulatedFailure');
+            }
+            return real.ingestAthenaLabResult(request);
+          },
+        };
+        return wrapped;
+      },
     });
     apiUrl = await h.built.app.listen({ host: '127.0.0.1', port: 0 });
     fake.control.configureWebhook({
@@ -130,7 +149,11 @@ void describe('athena webhooks → event workflows → lab-result workflow', () 
     }).labResultId;
 
   const labResultWorkflowId = (labResultId: string) =>
-    workflowIdForResult(h.idSecret, { practiceId: PRACTICE_ID, resultId: labResultId });
+    workflowIdForResult(h.idSecret, {
+      practiceId: PRACTICE_ID,
+      issuer: ATHENA_RESULT_ID_ISSUER,
+      resultId: labResultId,
+    });
   const eventWorkflows = async () =>
     (await workflowIdsOnQueue(h.client, h.taskQueue)).filter((id) => id.startsWith('athena-event-'));
   const status = (labResultId: string) =>
@@ -184,6 +207,49 @@ void describe('athena webhooks → event workflows → lab-result workflow', () 
     assert.equal(added.length, 1, 'Temporal refused the duplicate start');
     await h.client.workflow.getHandle(added[0] ?? '').result();
     assert.equal(await signalCount(h.client, workflowId), 1);
+  });
+
+  void it('athena replays an event whose workflow failed: a new run starts and delivers; a succeeded event stays a duplicate', async () => {
+    // This test delivers the event itself: athena's own delivery would take the injected failure.
+    await fake.control.webhooksSettled();
+    fake.control.configureWebhook(undefined);
+    const labResultId = addResult();
+    fake.control.configureWebhook({
+      url: `${apiUrl}/webhooks/athena`,
+      secret: ATHENA_WEBHOOK_SECRET,
+      retryBaseDelayMs: 20,
+    });
+    const eventId = randomUUID();
+    const body = notification({ athenaPracticeId: PRACTICE_ID, labResultId, patientId, id: eventId });
+    const deliver = async () => {
+      const response = await fetch(`${apiUrl}/webhooks/athena`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/fhir+json', 'x-hub-signature': sign(body) },
+        body,
+      });
+      assert.equal(response.status, 200);
+      return (await response.json()) as { started: number; duplicates: number };
+    };
+    failNextIngest = true;
+    assert.deepEqual(await deliver(), { started: 1, duplicates: 0, ignored: 0 });
+    // By its ID (describe is consistent at once; listing goes through visibility, which lags).
+    const eventWorkflow = athenaEventWorkflowId(
+      PRACTICE_ID,
+      createHash('sha256').update(eventId).digest('hex').slice(0, 32),
+    );
+    assert.ok(await workflowExists(h.client, eventWorkflow), 'the event has its workflow');
+    await assert.rejects(h.client.workflow.getHandle(eventWorkflow).result(), WorkflowFailedError);
+    const workflowId = labResultWorkflowId(labResultId);
+    assert.equal(await workflowExists(h.client, workflowId), false, 'the failed run delivered nothing');
+
+    // athena's dead-letter replay: the same event, delivered again.
+    assert.deepEqual(await deliver(), { started: 1, duplicates: 0, ignored: 0 });
+    await h.client.workflow.getHandle(eventWorkflow).result();
+    assert.equal(await workflowExists(h.client, workflowId), true);
+    assert.equal(await signalCount(h.client, workflowId), 1);
+
+    // Once a run succeeded, the event is done: a further delivery is a duplicate.
+    assert.deepEqual(await deliver(), { started: 0, duplicates: 1, ignored: 0 });
   });
 
   void it('out-of-order events (update before create) leave the workflow with the latest version, delivered once', async () => {

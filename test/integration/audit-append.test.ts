@@ -44,7 +44,9 @@ async function storedRows(pool: pg.Pool) {
 async function wipe(pool: pg.Pool) {
   const client = await pool.connect();
   try {
-    await client.query('SET session_replication_role = replica; TRUNCATE audit_log; RESET session_replication_role');
+    await client.query(
+      'SET session_replication_role = replica; TRUNCATE audit_log, audit_anchor; RESET session_replication_role',
+    );
   } finally {
     client.release();
   }
@@ -85,11 +87,23 @@ void describe('audit log append', () => {
     assert.equal(rows[2]?.channel, null);
     assert.match(rows[0]?.recorded_at ?? '', /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
 
-    assert.deepEqual(await verifyAuditChain(db.pool), { ok: true, rows: 3, headSeq: 3, headHash: third.rowHash });
+    assert.deepEqual(await verifyAuditChain(db.pool), {
+      ok: true,
+      rows: 3,
+      headSeq: 3,
+      headHash: third.rowHash,
+      anchorsChecked: 0,
+    });
   });
 
   void it('verifies an empty log as intact at the genesis hash', async () => {
-    assert.deepEqual(await verifyAuditChain(db.pool), { ok: true, rows: 0, headSeq: 0, headHash: GENESIS_HASH });
+    assert.deepEqual(await verifyAuditChain(db.pool), {
+      ok: true,
+      rows: 0,
+      headSeq: 0,
+      headHash: GENESIS_HASH,
+      anchorsChecked: 0,
+    });
   });
 
   void it('returns the existing row for a repeated idempotency key instead of appending again', async () => {

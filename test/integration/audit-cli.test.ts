@@ -61,7 +61,7 @@ void describe('audit command-line scripts', () => {
   void it('audit:verify exits 0 on an intact chain, then 1 naming the edited row', async () => {
     const intact = await script('audit-verify.ts', [], { DATABASE_URL: db.url });
     assert.equal(intact.code, 0, intact.stderr);
-    assert.match(intact.stdout, /^audit chain intact: 6 rows; head seq 6 hash [0-9a-f]{64}\n$/);
+    assert.match(intact.stdout, /^audit chain intact: 6 rows, no anchors to check; head seq 6 hash [0-9a-f]{64}\n$/);
     const anchor = /head seq (\d+) hash ([0-9a-f]{64})/.exec(intact.stdout);
 
     const client = await db.pool.connect();
@@ -112,9 +112,10 @@ void describe('audit command-line scripts', () => {
     );
     assert.equal(csv.code, 0, csv.stderr);
     const lines = readFileSync(out, 'utf8').split('\r\n');
-    assert.equal(lines.length, 4, 'header, rows 3 and 5, and the empty string after the final CRLF');
+    assert.equal(lines.length, 5, 'header, rows 3 and 5, the chain head, and the empty string after the final CRLF');
     assert.match(lines[1] ?? '', /^3,2026-01-03T08:30:00.000Z,/);
     assert.match(lines[2] ?? '', /^5,2026-01-05T08:30:00.000Z,/);
+    assert.match(lines[3] ?? '', /^#audit_chain_head,seq=6,row_hash=[0-9a-f]{64},anchored_at=/);
     assert.equal(statSync(out).mode & 0o777, 0o600);
 
     const nd = await script('audit-export.ts', ['--format', 'ndjson', '--to', '2026-01-03T00:00:00+00:00'], {
@@ -124,10 +125,10 @@ void describe('audit command-line scripts', () => {
     const rows = nd.stdout
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l) as { seq: string });
+      .map((l) => JSON.parse(l) as { seq?: string; audit_chain_head?: { seq: string } });
     assert.deepEqual(
-      rows.map((r) => r.seq),
-      ['1', '2'],
+      rows.map((r) => r.seq ?? `head ${r.audit_chain_head?.seq}`),
+      ['1', '2', 'head 8'],
     );
 
     const exports = await db.pool.query<{ actor_id: string; outcome: string }>(
@@ -138,6 +139,61 @@ void describe('audit command-line scripts', () => {
       { actor_id: 'admin-7', outcome: 'completed' },
     ]);
     assert.equal(exports.rows.length, 4);
+  });
+
+  void it('audit:verify names rows cut off the end from the stored anchors, and from an export file kept elsewhere', async () => {
+    const tail = await createTestDatabase('audit_cli_tail');
+    try {
+      const audit = createAuditLog(tail.pool);
+      for (let i = 1; i <= 6; i++) await audit.append(event(i));
+      // An export anchors the head (seq 6) in the database and in its file's trailer.
+      const file = path.join(dir, 'kept-elsewhere.ndjson');
+      const exported = await script('audit-export.ts', ['--format', 'ndjson', '--out', file], {
+        DATABASE_URL: tail.url,
+      });
+      assert.equal(exported.code, 0, exported.stderr);
+      const intact = await script('audit-verify.ts', [], { DATABASE_URL: tail.url });
+      assert.equal(intact.code, 0, intact.stderr);
+      assert.match(intact.stdout, /^audit chain intact: 8 rows, 1 anchor checked, up to seq 6; head seq 8 /);
+
+      const attacker = await tail.pool.connect();
+      try {
+        await attacker.query('SET session_replication_role = replica');
+        await attacker.query('DELETE FROM audit_log WHERE seq > 4');
+      } finally {
+        await attacker.query('RESET session_replication_role');
+        attacker.release();
+      }
+      // No --anchor: the stored anchor names the loss.
+      const cut = await script('audit-verify.ts', [], { DATABASE_URL: tail.url });
+      assert.equal(cut.code, 1, cut.stderr);
+      assert.match(cut.stdout, /^audit chain BROKEN at seq 5 \(deleted\): rows deleted after seq 4: /);
+
+      // Someone who can delete rows can delete the stored anchors too; the export file still tells.
+      const client = await tail.pool.connect();
+      try {
+        await client.query('SET session_replication_role = replica');
+        await client.query('TRUNCATE audit_anchor');
+      } finally {
+        await client.query('RESET session_replication_role');
+        client.release();
+      }
+      assert.equal((await script('audit-verify.ts', [], { DATABASE_URL: tail.url })).code, 0, 'nothing left to tell');
+      const fromFile = await script('audit-verify.ts', ['--anchor-from', file], { DATABASE_URL: tail.url });
+      assert.equal(fromFile.code, 1, fromFile.stderr);
+      assert.match(
+        fromFile.stdout,
+        /rows deleted after seq 4: the chain ends there, but the anchor given records seq 6/,
+      );
+
+      const notAnExport = await script('audit-verify.ts', ['--anchor-from', path.join(ROOT, 'package.json')], {
+        DATABASE_URL: tail.url,
+      });
+      assert.equal(notAnExport.code, 2);
+      assert.match(notAnExport.stderr, /does not end with an audit export trailer/);
+    } finally {
+      await tail.close();
+    }
   });
 
   void it('audit:export refuses bad arguments with a message naming them', async () => {

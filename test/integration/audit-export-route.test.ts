@@ -34,11 +34,15 @@ function event(day: number, overrides: Partial<AuditEventInput> = {}): AuditEven
   };
 }
 
-const lines = (body: string) =>
-  body
+/** The rows of an NDJSON export: every line but the last, which must be the chain-head trailer. */
+const lines = (body: string) => {
+  const all = body
     .split('\n')
     .filter((l) => l !== '')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.ok(all.at(-1)?.audit_chain_head !== undefined, 'the export ends with the chain head');
+  return all.slice(0, -1);
+};
 
 /** Export events this test caused, newest last. */
 async function exportEvents(
@@ -166,14 +170,33 @@ describe('audit export endpoint', () => {
     assert.match(String(response.headers['content-disposition']), /^attachment; filename=".+\.csv"$/);
     const records = response.body.split('\r\n').filter((l) => l !== '');
     assert.equal(records[0], AUDIT_CSV_HEADER.join(','));
+    assert.match(records.at(-1) ?? '', /^#audit_chain_head,seq=\d+,row_hash=[0-9a-f]{64},anchored_at=/);
     const patientColumn = AUDIT_CSV_HEADER.indexOf('patient_id');
-    const dataRows = records.slice(1).map((r) => r.split(','));
+    const dataRows = records.slice(1, -1).map((r) => r.split(','));
     assert.equal(dataRows.length, 4, 'days 1, 2, 3 and 9 belong to P1 at 195900');
     assert.ok(dataRows.every((r) => r[patientColumn] === 'P1'));
   });
 
+  it("reads calendar-day bounds in the time zone given (the review app's form sends the practice's)", async () => {
+    // Midnight of 2026-03-03 on Kiritimati (UTC+14) is 10:00 UTC on 2026-03-02, and the day ends at
+    // 10:00 UTC on 2026-03-03: day 2's noon-UTC row is in that day, day 3's is not.
+    const inZone = lines(
+      (await get('?format=ndjson&from=2026-03-03&to=2026-03-04&timeZone=Pacific/Kiritimati', ADMIN)).body,
+    );
+    assert.deepEqual(
+      inZone.map((r) => r.occurred_at),
+      ['2026-03-02T12:00:00.000Z'],
+    );
+    const inUtc = lines((await get('?format=ndjson&from=2026-03-03&to=2026-03-04', ADMIN)).body);
+    assert.deepEqual(
+      inUtc.map((r) => r.occurred_at),
+      ['2026-03-03T12:00:00.000Z'],
+    );
+  });
+
   it('names what is wrong with a bad query', async () => {
     const cases: [string, RegExp][] = [
+      ['?timeZone=Mars/Olympus', /timeZone: must be an IANA time zone/],
       ['?patientId=P1', /practiceId: required with patientId/],
       ['?from=yesterday', /from must be YYYY-MM-DD/],
       ['?from=2026-03-05&to=2026-03-01', /to: must be after from/],

@@ -5,8 +5,10 @@ import { createTestDatabase, type TestDatabase } from '../support/database';
 import {
   AUDIT_CSV_HEADER,
   AuditInputError,
+  CSV_TRAILER_MARK,
   createAuditLog,
   exportAudit,
+  parseChainHeadTrailer,
   verifyAuditChain,
   type AuditEventInput,
   type AuditExportOptions,
@@ -36,12 +38,22 @@ async function collect(options: Omit<AuditExportOptions, 'actor'>, pool: TestDat
   return out;
 }
 
+/** The rows of an NDJSON export (its last line, the chain-head trailer, is checked and left out). */
 function ndjson(text: string): Record<string, unknown>[] {
-  assert.ok(text === '' || text.endsWith('\n'), 'NDJSON ends with a newline');
-  return text
+  assert.ok(text.endsWith('\n'), 'NDJSON ends with a newline');
+  const lines = text
     .split('\n')
     .filter((line) => line !== '')
     .map((line) => JSON.parse(line) as Record<string, unknown>);
+  assert.deepEqual(Object.keys(lines.at(-1) ?? {}), ['audit_chain_head'], 'the last line is the chain head');
+  return lines.slice(0, -1);
+}
+
+/** CSV records without the trailer record (checked to be there). */
+function csvRows(text: string): string[][] {
+  const records = parseCsv(text);
+  assert.equal(records.at(-1)?.[0], CSV_TRAILER_MARK, 'the last record is the chain head');
+  return records.slice(0, -1);
 }
 
 /** A minimal RFC 4180 reader, independent of the writer under test. */
@@ -153,7 +165,7 @@ void describe('audit export', () => {
 
   void it('writes RFC 4180 CSV that quotes commas, quotes and newlines and matches the stored rows', async () => {
     const text = await collect({ format: 'csv', practiceId: 'practice-a', patientId: 'P2' }, db.pool);
-    const [header = [], ...records] = parseCsv(text);
+    const [header = [], ...records] = csvRows(text);
     assert.deepEqual(header.slice(), [...AUDIT_CSV_HEADER]);
     assert.equal(records.length, 2);
     const annotation = records.find((r) => r[header.indexOf('action')] === 'annotation');
@@ -171,7 +183,7 @@ void describe('audit export', () => {
   void it('audits each export (who, what filter, how many rows) and keeps the chain intact', async () => {
     const before = await db.pool.query<{ n: string }>('SELECT count(*) AS n FROM audit_log');
     const text = await collect({ format: 'csv', practiceId: 'practice-a', patientId: 'P2' }, db.pool);
-    const [header, ...records] = parseCsv(text);
+    const [header, ...records] = csvRows(text);
     // The two P2 events, and the earlier export of P2's trail, which is part of that trail.
     assert.deepEqual(
       records.map((r) => `${r[header.indexOf('action')]}:${r[header.indexOf('outcome')]}`),
@@ -190,6 +202,54 @@ void describe('audit export', () => {
     assert.equal(completed?.details.rows, records.length);
     assert.equal(completed?.details.exportId, started?.details.exportId);
     assert.equal((await verifyAuditChain(db.pool)).ok, true);
+  });
+
+  void it('ends every export with the chain head it covers, anchored in the database as well', async () => {
+    const head = await db.pool.query<{ seq: string; row_hash: string }>(
+      `SELECT seq::text AS seq, row_hash FROM audit_log ORDER BY audit_log.seq DESC LIMIT 1`,
+    );
+    for (const format of ['ndjson', 'csv'] as const) {
+      // A filter selects rows; the head is the whole chain's, so the file can anchor a verify.
+      const text = await collect({ format, practiceId: 'practice-b' }, db.pool);
+      const trailer = parseChainHeadTrailer(text);
+      assert.ok(trailer !== undefined, `${format} has a trailer`);
+      const anchors = await db.pool.query<{ head_seq: string; head_hash: string; reason: string; at: string }>(
+        `SELECT head_seq::text AS head_seq, head_hash, reason,
+                to_char(anchored_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at
+           FROM audit_anchor ORDER BY id DESC LIMIT 1`,
+      );
+      assert.deepEqual(anchors.rows[0], {
+        head_seq: trailer.seq,
+        head_hash: trailer.row_hash,
+        reason: 'export',
+        at: trailer.anchored_at,
+      });
+      const started = await db.pool.query<{ details: { upToSeq: string; headHash: string } }>(
+        `SELECT details FROM audit_log WHERE action = 'export' AND outcome = 'started' ORDER BY seq DESC LIMIT 1`,
+      );
+      assert.deepEqual(started.rows[0]?.details.upToSeq, trailer.seq);
+      assert.deepEqual(started.rows[0]?.details.headHash, trailer.row_hash);
+      if (format === 'ndjson') {
+        // The head before this export started: the first export's case is the seeded chain's end.
+        assert.ok(Number(trailer.seq) >= Number(head.rows[0]?.seq));
+      }
+    }
+    assert.equal((await verifyAuditChain(db.pool)).ok, true);
+  });
+
+  void it('ends an export of an empty chain with seq 0 and the genesis hash', async () => {
+    const empty = await createTestDatabase('audit_export_empty');
+    try {
+      let text = '';
+      for await (const chunk of exportAudit(empty.pool, { format: 'ndjson', actor: operator })) text += chunk;
+      assert.deepEqual(
+        { ...parseChainHeadTrailer(text), anchored_at: 'x' },
+        { seq: '0', row_hash: '0'.repeat(64), anchored_at: 'x' },
+      );
+      assert.equal((await empty.pool.query('SELECT 1 FROM audit_anchor')).rowCount, 0);
+    } finally {
+      await empty.close();
+    }
   });
 
   void it("records an export the consumer stopped early as 'aborted'", async () => {

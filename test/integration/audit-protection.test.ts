@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../support/database';
-import { createAuditLog, verifyAuditChain, type AuditEventInput } from '../../lib/audit';
+import { anchorAuditHead, createAuditLog, verifyAuditChain, type AuditEventInput } from '../../lib/audit';
 
 const sample: AuditEventInput = {
   occurredAt: '2026-03-02T14:05:06.789Z',
@@ -69,6 +69,43 @@ void describe('audit log protection', () => {
       await db.pool.query('ALTER TABLE audit_log ENABLE TRIGGER USER');
     }
     assert.equal((await verifyAuditChain(db.pool)).rows, 2);
+  });
+
+  void it('protects the anchors the same way: the application appends, nobody changes or removes them', async () => {
+    // The application role records a head (what the worker's periodic anchoring does)...
+    const anchor = await anchorAuditHead(appPool, 'periodic');
+    assert.equal(anchor?.seq, 2);
+    // ...but never one the chain does not have.
+    await assert.rejects(
+      appPool.query(`INSERT INTO audit_anchor (head_seq, head_hash, reason) VALUES (2, $1, 'manual')`, [
+        'f'.repeat(64),
+      ]),
+      /audit_anchor: no audit_log row 2 with hash f{64}/,
+    );
+    const changes = {
+      UPDATE: `UPDATE audit_anchor SET head_seq = 1`,
+      DELETE: 'DELETE FROM audit_anchor',
+      TRUNCATE: 'TRUNCATE audit_anchor',
+    };
+    for (const [op, sql] of Object.entries(changes))
+      await assert.rejects(db.pool.query(sql), new RegExp(`audit_anchor is append-only: ${op} is refused`));
+    await db.pool.query('ALTER TABLE audit_anchor DISABLE TRIGGER USER');
+    try {
+      for (const sql of Object.values(changes))
+        await assert.rejects(appPool.query(sql), /permission denied for table audit_anchor/);
+      await assert.rejects(appPool.query('ALTER TABLE audit_anchor DISABLE TRIGGER USER'), /must be owner of table/);
+    } finally {
+      await db.pool.query('ALTER TABLE audit_anchor ENABLE TRIGGER USER');
+    }
+    const grants = await db.pool.query<{ privilege_type: string }>(
+      `SELECT privilege_type FROM information_schema.role_table_grants
+       WHERE table_name = 'audit_anchor' AND grantee = 'labloop_app' ORDER BY privilege_type`,
+    );
+    assert.deepEqual(
+      grants.rows.map((g) => g.privilege_type),
+      ['INSERT', 'SELECT'],
+    );
+    assert.equal((await verifyAuditChain(db.pool)).ok, true);
   });
 
   void it('creates labloop_app idempotently and without login', async () => {

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import type pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import {
+  ANCHOR_EVERY_N_APPENDS,
+  anchorAuditHead,
   createAuditLog,
   computeRowHash,
   verifyAuditChain,
@@ -101,7 +103,7 @@ void describe('audit chain verification catches tampering', () => {
     await db?.close();
   });
   beforeEach(async () => {
-    await asAttacker(db.pool, 'TRUNCATE audit_log');
+    await asAttacker(db.pool, 'TRUNCATE audit_log', 'TRUNCATE audit_anchor');
     const audit = createAuditLog(db.pool);
     for (let i = 1; i <= ROWS; i++) await audit.append(event(i));
     assert.deepEqual((await verifyAuditChain(db.pool)).ok, true);
@@ -187,16 +189,89 @@ void describe('audit chain verification catches tampering', () => {
     assertBad(await verifyAuditChain(db.pool), ROWS + 5, 'inserted');
   });
 
+  void it('names rows cut off the end from the stored anchors, with no anchor given', async () => {
+    const anchor = await anchorAuditHead(db.pool, 'periodic');
+    assert.equal(anchor?.seq, ROWS);
+    assert.deepEqual(await verifyAuditChain(db.pool), {
+      ok: true,
+      rows: ROWS,
+      headSeq: ROWS,
+      headHash: anchor?.rowHash,
+      anchorsChecked: 1,
+      anchoredSeq: ROWS,
+    });
+    await asAttacker(db.pool, `DELETE FROM audit_log WHERE seq > ${ROWS - 2}`);
+    // Without anchors a truncated tail looks like a shorter, intact chain...
+    assert.equal((await verifyAuditChain(db.pool, { storedAnchors: false })).ok, true);
+    // ...with the stored ones (the default), the missing rows are named.
+    const result = await verifyAuditChain(db.pool);
+    assertBad(result, ROWS - 1, 'deleted', /^rows deleted after seq 10: the chain ends there, but stored anchor/);
+    assert.equal(result.rows, ROWS - 2);
+  });
+
+  void it('names rows cut off the end even after new rows took their seqs', async () => {
+    await anchorAuditHead(db.pool, 'periodic');
+    await asAttacker(db.pool, `DELETE FROM audit_log WHERE seq > ${ROWS - 2}`);
+    // The application goes on appending: the chain is as long as before, and intact in itself.
+    const audit = createAuditLog(db.pool);
+    for (let i = 0; i < 3; i++) await audit.append(event(100 + i));
+    assert.equal((await verifyAuditChain(db.pool, { storedAnchors: false })).ok, true);
+    // Row 12 is not the row that was anchored; rows recorded after the anchor cannot be older rows.
+    assertBad(
+      await verifyAuditChain(db.pool),
+      ROWS - 1,
+      'deleted',
+      /^rows deleted after seq 10: .* rows 11\.\.12 were replaced/,
+    );
+  });
+
+  void it(`anchors every ${ANCHOR_EVERY_N_APPENDS}th append in the same transaction, so a cut tail shows without a periodic anchor`, async () => {
+    const audit = createAuditLog(db.pool);
+    for (let i = ROWS + 1; i <= ANCHOR_EVERY_N_APPENDS + 3; i++) await audit.append(event(i));
+    const anchors = await db.pool.query<{ head_seq: string; reason: string; head_hash: string }>(
+      'SELECT head_seq::text, reason, head_hash FROM audit_anchor ORDER BY id',
+    );
+    assert.deepEqual(
+      anchors.rows.map((a) => [a.head_seq, a.reason]),
+      [[String(ANCHOR_EVERY_N_APPENDS), 'append']],
+    );
+    assert.equal(anchors.rows[0]?.head_hash, (await row(db.pool, ANCHOR_EVERY_N_APPENDS)).row_hash);
+    await asAttacker(db.pool, `DELETE FROM audit_log WHERE seq > ${ANCHOR_EVERY_N_APPENDS - 6}`);
+    assertBad(
+      await verifyAuditChain(db.pool, { batchSize: 7 }),
+      ANCHOR_EVERY_N_APPENDS - 5,
+      'deleted',
+      new RegExp(`^rows deleted after seq ${ANCHOR_EVERY_N_APPENDS - 6}:`),
+    );
+  });
+
   void it('catches rows cut off the end, and a recomputed chain, against an anchor kept elsewhere', async () => {
     const intact = await verifyAuditChain(db.pool);
     assert.equal(intact.ok, true);
     if (!intact.ok) return;
     const anchor = { seq: intact.headSeq, rowHash: intact.headHash };
     await asAttacker(db.pool, `DELETE FROM audit_log WHERE seq > ${ROWS - 2}`);
-    // Without the anchor a truncated tail looks like a shorter, intact chain...
+    // No stored anchor covers the tail here: without the one kept elsewhere it looks intact...
     assert.equal((await verifyAuditChain(db.pool)).ok, true);
     // ...with it, the missing rows are named.
-    assertBad(await verifyAuditChain(db.pool, { anchor }), ROWS - 1, 'deleted', /anchor records seq 12/);
+    assertBad(
+      await verifyAuditChain(db.pool, { anchor }),
+      ROWS - 1,
+      'deleted',
+      /rows deleted after seq 10: .*the anchor given records seq 12/,
+    );
+
+    // A whole chain recomputed after an edit is internally consistent; the anchor tells.
+    await asAttacker(db.pool, 'TRUNCATE audit_log');
+    const audit = createAuditLog(db.pool);
+    for (let i = 1; i <= ROWS; i++) await audit.append({ ...event(i), outcome: i === 3 ? 'forged' : event(i).outcome });
+    assert.equal((await verifyAuditChain(db.pool)).ok, true);
+    assertBad(
+      await verifyAuditChain(db.pool, { anchor }),
+      1,
+      'deleted',
+      /rows deleted after seq 0: .*row 12 now has hash/,
+    );
   });
 
   void it('the verifier still accepts the untouched chain after all that setup (control)', async () => {

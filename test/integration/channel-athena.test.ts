@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { ATHENA_RETRYABLE_ERROR_TYPE, createAthenaActivities, markerFor } from '../../activities/athena';
+import {
+  ATHENA_RETRYABLE_ERROR_TYPE,
+  createAthenaActivities,
+  markerFor,
+  PATIENT_CASE_CALLBACK_NUMBER_TYPE,
+  PORTAL_PUBLICATION_MAX_WAIT_MS,
+} from '../../activities/athena';
 import type { CallTaskRequest, PortalNoteRequest } from '../../activities/contract';
 import { ActivityErrorType } from '../../activities/error-types';
 import { outboxIdempotencyKey } from '../../activities/outbox';
@@ -10,6 +16,7 @@ import { CallTaskError, completeCallTask, getCallTask, listOpenCallTasks } from 
 import { createAthenaClient } from '../../lib/clients/athena';
 import { loadPracticeRegistry, parsePracticeRegistry } from '../../lib/practices';
 import { startAthenaFake, type AthenaFake } from '../../sandbox/fakes/athena';
+import { athenaClientOfFake, startAthenaTestFake } from '../support/athena';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { failureOf } from '../support/activity-failure';
 
@@ -32,6 +39,8 @@ describe('athena activities against the athena fake', () => {
   let db: TestDatabase;
   let fake: AthenaFake;
   let activities: ReturnType<typeof createAthenaActivities>;
+  /** Our clock for the publication window: tests move it forward instead of waiting. */
+  let clockOffsetMs = 0;
   let patientId: string;
   let labResultId: string;
 
@@ -52,7 +61,7 @@ describe('athena activities against the athena fake', () => {
         requestsPerSecond: 1000,
       }),
       practices: loadPracticeRegistry('config/practices.sandbox.json'),
-      now: () => new Date(),
+      now: () => new Date(Date.now() + clockOffsetMs),
     };
     activities = createAthenaActivities(deps);
     const patient = fake.control.addPatient({
@@ -73,6 +82,7 @@ describe('athena activities against the athena fake', () => {
   afterEach(() => {
     fake.control.clearFailures();
     fake.control.setPortalPublication({ mode: 'immediate' });
+    clockOffsetMs = 0;
   });
   after(async () => {
     await fake.close();
@@ -128,21 +138,72 @@ describe('athena activities against the athena fake', () => {
     assert.deepEqual(await auditOutcomes(request.workflowId), ['send-intent:recorded', 'send:sent', 'send:published']);
   });
 
-  it('a practice that never publishes: the note is written, the answer is "not published"', async () => {
-    fake.control.setPortalPublication({ mode: 'never' });
-    const fresh = fake.control.addLabResult({
-      practiceId: PRACTICE,
-      patientId,
-      description: 'Lipid panel',
-    }).labResultId;
-    const request = noteRequest({ resultId: fresh });
+  const freshResult = (overrides: { portalPublishedAt?: string } = {}) =>
+    fake.control.addLabResult({ practiceId: PRACTICE, patientId, description: 'Lipid panel', ...overrides })
+      .labResultId;
+
+  it('athena publishes later: "not yet" is retried (PortalNotYetPublished with the next poll), then published', async () => {
+    fake.control.setPortalPublication({ mode: 'delayed', delayMs: 30_000 });
+    const request = noteRequest({ resultId: freshResult() });
+    const notYet = await failureOf(activities.postPortalNote(request));
+    assert.equal(notYet.type, ActivityErrorType.PORTAL_NOT_YET_PUBLISHED);
+    assert.equal(notYet.nonRetryable, false, 'Temporal retries it');
+    assert.equal(notYet.nextRetryDelay, 5_000, 'the first poll comes 5 s after the write');
+    assert.equal(fake.control.patientNotes().filter((n) => n.labResultId === request.resultId).length, 1);
+
+    // athena publishes 30 s after the write; our next attempt (a retry) sees it and does not write again.
+    fake.control.advanceTime(31_000);
+    clockOffsetMs = 31_000;
     const outcome = await activities.postPortalNote(request);
-    assert.deepEqual(outcome, { published: false, alreadySent: false });
+    assert.equal(outcome.published, true);
+    assert.equal(outcome.alreadySent, true);
+    assert.equal(fake.control.patientNotes().filter((n) => n.labResultId === request.resultId).length, 1);
+    assert.deepEqual(await auditOutcomes(request.workflowId), ['send-intent:recorded', 'send:sent', 'send:published']);
+  });
+
+  it('a practice that never publishes: "not yet" until the window is over, then "not published"', async () => {
+    fake.control.setPortalPublication({ mode: 'never' });
+    const request = noteRequest({ resultId: freshResult() });
+    assert.equal(
+      (await failureOf(activities.postPortalNote(request))).type,
+      ActivityErrorType.PORTAL_NOT_YET_PUBLISHED,
+    );
+    clockOffsetMs = PORTAL_PUBLICATION_MAX_WAIT_MS / 2;
+    const halfway = await failureOf(activities.postPortalNote(request));
+    assert.equal(halfway.type, ActivityErrorType.PORTAL_NOT_YET_PUBLISHED);
+    assert.equal(halfway.nextRetryDelay, 120_000, 'polls back off to every 2 minutes');
+    clockOffsetMs = PORTAL_PUBLICATION_MAX_WAIT_MS + 1_000;
+    const outcome = await activities.postPortalNote(request);
+    assert.deepEqual(outcome, { published: false, alreadySent: true });
     assert.deepEqual(await auditOutcomes(request.workflowId), [
       'send-intent:recorded',
       'send:sent',
       'send:not-published',
     ]);
+  });
+
+  it('an earlier publication (of an older note) does not count as publishing ours', async () => {
+    fake.control.setPortalPublication({ mode: 'never' });
+    const olderPublication = new Date(Date.now() - 60 * 60_000).toISOString();
+    const request = noteRequest({ resultId: freshResult({ portalPublishedAt: olderPublication }) });
+    const notYet = await failureOf(activities.postPortalNote(request));
+    assert.equal(notYet.type, ActivityErrorType.PORTAL_NOT_YET_PUBLISHED);
+    assert.deepEqual(notYet.details?.[0], { stalePublication: true, nextPollMs: 5_000 });
+    clockOffsetMs = PORTAL_PUBLICATION_MAX_WAIT_MS + 1_000;
+    const outcome = await activities.postPortalNote(request);
+    assert.equal(outcome.published, false, 'the document shows a publication, but an hour older than our note');
+    const { rows } = await db.pool.query<{ details: { olderPublicationAt?: string } }>(
+      `SELECT details FROM audit_log WHERE workflow_id = $1 AND outcome = 'not-published'`,
+      [request.workflowId],
+    );
+    assert.ok(rows[0]?.details.olderPublicationAt !== undefined, 'the older publication is audited');
+
+    // When the practice does publish, the new note gets its own, later publication, and that counts.
+    fake.control.setPortalPublication({ mode: 'immediate' });
+    const republished = noteRequest({ resultId: freshResult({ portalPublishedAt: olderPublication }) });
+    const published = await activities.postPortalNote(republished);
+    assert.equal(published.published, true);
+    assert.ok(Date.parse(published.publishedAt ?? '') > Date.parse(olderPublication));
   });
 
   it('an HL7 or FHIR result is not athena document: not published, nothing written, the reason audited', async () => {
@@ -181,14 +242,17 @@ describe('athena activities against the athena fake', () => {
     assert.ok(patientCase !== undefined);
     assert.equal(patientCase.outboundOnly, true);
     assert.equal(patientCase.priority, '1');
-    assert.equal(patientCase.assignedTo, 'mlee', "the practice's staff member");
+    assert.equal(patientCase.assignedTo, 'CALLBACKQUEUE', "the practice's call-task queue (callTaskQueueUsername)");
+    assert.equal(patientCase.callbackNumberType, PATIENT_CASE_CALLBACK_NUMBER_TYPE, 'athena takes the chart number');
+    assert.equal(patientCase.callbackNumber, undefined, 'callbacknumber XOR callbacknumbertype');
+    assert.equal(patientCase.fields.outboundonly, 'true');
     assert.ok(patientCase.subject?.includes(markerFor(outboxIdempotencyKey(request))));
     assert.doesNotMatch(`${patientCase.subject} ${patientCase.internalNote}`, /Robin|Vale|CBC/);
 
     const task = await getCallTask(db.pool, outcome.taskId);
     assert.equal(task?.status, 'open');
     assert.equal(task?.athenaCaseId, outcome.athenaCaseId);
-    assert.equal(task?.assignedTo, 'staff-1');
+    assert.equal(task?.assignedTo, undefined, 'nobody in particular: whoever works the queue');
     assert.ok((await listOpenCallTasks(db.pool, PRACTICE)).some((t) => t.id === outcome.taskId));
 
     const cases = fake.control.patientCases().length;
@@ -264,5 +328,98 @@ describe('athena activities against the athena fake', () => {
       completeCallTask(db.pool, { id: taskId, staffId: 'staff-1', outcome: 'reached', practiceId: 'other-practice' }),
       (err: unknown) => err instanceof CallTaskError && err.reason === 'not-found',
     );
+  });
+  it('athena refuses a patient case without its required fields, or with both callback fields, with a 400', async () => {
+    const token = await (
+      await fetch(`${fake.url}/oauth2/v1/token`, {
+        method: 'POST',
+        headers: {
+          authorization: `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'athena/service/Athenanet.MDP.*' }),
+      })
+    ).json();
+    const create = (form: Record<string, string>) =>
+      fetch(`${fake.url}/v1/${PRACTICE}/patients/${patientId}/documents/patientcase`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${(token as { access_token: string }).access_token}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        body: new URLSearchParams(form),
+      });
+    const complete = {
+      departmentid: '1',
+      documentsource: 'OTHER',
+      documentsubclass: 'LABRESULTS',
+      outboundonly: 'true',
+    };
+    const before = fake.control.patientCases().length;
+    const missing = await create({ departmentid: '1', outboundonly: 'true' });
+    assert.equal(missing.status, 400);
+    assert.deepEqual(((await missing.json()) as { missingfields?: string[] }).missingfields, [
+      'documentsource',
+      'documentsubclass',
+    ]);
+    const both = await create({ ...complete, callbacknumber: '5550301111', callbacknumbertype: 'MOBILE' });
+    assert.equal(both.status, 400);
+    assert.equal(fake.control.patientCases().length, before, 'nothing was created');
+    assert.equal((await create({ ...complete, callbacknumbertype: 'MOBILE' })).status, 200);
+
+    // Our client never sends both.
+    await assert.rejects(
+      createAthenaClient({ baseUrl: fake.url, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET }).createPatientCase({
+        practiceId: PRACTICE,
+        patientId,
+        departmentId: '1',
+        subject: 's',
+        internalNote: 'n',
+        priority: 2,
+        outboundOnly: true,
+        documentSource: 'OTHER',
+        documentSubclass: 'LABRESULTS',
+        callbackNumber: '+15550301111',
+        callbackNumberType: 'MOBILE',
+      }),
+      /callbackNumber or callbackNumberType, not both/,
+    );
+  });
+
+  it('reconciling against an athena without the (undocumented) case list: unknown, so one resend, audited', async () => {
+    const strict = await startAthenaTestFake({ patientCaseList: 'refused' });
+    // Its own database: this fake numbers its cases from the same start as the other one.
+    const strictDb = await createTestDatabase('channel_athena_strict');
+    try {
+      const strictPatient = strict.control.addPatient({
+        practiceId: PRACTICE,
+        firstName: 'Robin',
+        lastName: 'Vale',
+        dob: '1970-02-03',
+      }).patientId;
+      const strictActivities = createAthenaActivities({
+        pool: strictDb.pool,
+        audit: createAuditLog(strictDb.pool),
+        athena: athenaClientOfFake(strict, { timeoutMs: 1000, maxAttempts: 2, retryMaxDelayMs: 5 }),
+        practices: loadPracticeRegistry('config/practices.sandbox.json'),
+        now: () => new Date(),
+      });
+      const request = callRequest({ patientId: strictPatient, step: 'call-strict' });
+      strict.control.failNext(1, { when: 'after', method: 'POST', pathIncludes: 'patientcase', status: 502 });
+      await failureOf(strictActivities.createCallTask(request));
+      await strictActivities.createCallTask(request);
+      assert.equal(strict.control.patientCases().length, 2, 'the bound: at most one duplicate case');
+      const { rows } = await strictDb.pool.query<{ a: string }>(
+        `SELECT action || ':' || outcome AS a FROM audit_log WHERE workflow_id = $1 ORDER BY seq`,
+        [request.workflowId],
+      );
+      assert.deepEqual(
+        rows.map((r) => r.a),
+        ['send-intent:recorded', 'call-task:ambiguous', 'call-task:ambiguous', 'call-task:sent'],
+      );
+    } finally {
+      await strict.close();
+      await strictDb.close();
+    }
   });
 });

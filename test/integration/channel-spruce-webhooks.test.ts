@@ -10,6 +10,11 @@ import { freePort } from '../../lib/free-port';
 import { signSpruceWebhook, startSpruceFake, type SpruceFake } from '../../sandbox/fakes/spruce';
 import { testApiDeps } from '../support/api-app';
 import { createTestDatabase, type TestDatabase } from '../support/database';
+import { createSpruceActivities } from '../../activities/spruce';
+import { createAuditLog } from '../../lib/audit';
+import { createSpruceClient } from '../../lib/clients/spruce';
+import { loadPracticeRegistry } from '../../lib/practices';
+import { DEFAULT_SECURE_ENDPOINT_ID } from '../../sandbox/fakes/spruce';
 import { spruceActivitiesForFake } from '../support/channel-activities';
 
 /**
@@ -35,6 +40,7 @@ describe('Spruce webhooks through the API', () => {
   let base: string;
   let activities: ReturnType<typeof spruceActivitiesForFake>;
   const signals: Signalled[] = [];
+  let workerSignaller: WorkflowSignaller;
   let seq = 0;
 
   before(async () => {
@@ -52,7 +58,13 @@ describe('Spruce webhooks through the API', () => {
       testApiDeps({ pool: db.pool, publicBaseUrl: base, spruceWebhookSecret: fake.webhookSecret, signaller }),
     ));
     await app.listen({ host: '127.0.0.1', port });
-    activities = spruceActivitiesForFake(db.pool, { spruceApiBaseUrl: fake.apiBaseUrl, token: TOKEN, timeoutMs: 500 });
+    activities = spruceActivitiesForFake(db.pool, {
+      spruceApiBaseUrl: fake.apiBaseUrl,
+      token: TOKEN,
+      timeoutMs: 500,
+      signaller,
+    });
+    workerSignaller = signaller;
   });
   afterEach(async () => {
     await fake.idle();
@@ -151,11 +163,15 @@ describe('Spruce webhooks through the API', () => {
     assert.equal((await postEvent(body, undefined)).status, 403);
     assert.equal((await postEvent(body, signSpruceWebhook('some-other-secret-123456', body))).status, 403);
     assert.equal((await postEvent(`${body} `, signSpruceWebhook(fake.webhookSecret, body))).status, 403);
-    assert.equal(
-      (await postEvent(body, signSpruceWebhook(fake.webhookSecret, body))).status,
-      400,
-      'signed but not an item',
+    // Signed but not readable as an item: acknowledged (a 4xx would only be retried, identically, 10
+    // times and then dropped by Spruce) and recorded with its ids for a later fetch, never lost silently.
+    const unreadable = await postEvent(body, signSpruceWebhook(fake.webhookSecret, body));
+    assert.equal(unreadable.status, 200);
+    assert.equal(unreadable.json.result, 'unreadable');
+    const { rows } = await db.pool.query<{ kind: string; status: string }>(
+      `SELECT kind, status FROM inbound_event WHERE channel = 'spruce' AND event_key LIKE 'unreadable:%'`,
     );
+    assert.deepEqual(rows, [{ kind: 'unreadable', status: 'received' }]);
   });
 
   it("a patient's reply reaches their open workflow; a revocation written in Spruce revokes SMS consent", async () => {
@@ -245,5 +261,173 @@ describe('Spruce webhooks through the API', () => {
       signalsTo(p.workflowId, 'deliveryStatus').map((s) => s.arg.providerMessageId),
       [item.requestId],
     );
+  });
+  /** A signed event for an inbound patient item, as Spruce would send it. */
+  function inboundItemEvent(
+    type: string,
+    eventTime: string,
+    fields: { id: string; conversationId: string; text: string },
+  ): string {
+    return JSON.stringify({
+      object: 'event',
+      type,
+      eventTime,
+      data: {
+        object: {
+          ...fields,
+          direction: 'inbound',
+          isInternalNote: false,
+          createdAt: '2030-02-01T09:00:00.000Z',
+          attachments: [],
+          pages: [],
+        },
+      },
+    });
+  }
+  const post = (body: string) => postEvent(body, signSpruceWebhook(fake.webhookSecret, body));
+
+  it('an edited patient message (.created then .updated) signals patientReply once; an edit into a revocation revokes', async () => {
+    const p = await patient();
+    await activities.sendSpruceResult(p.request);
+    await fake.idle();
+    const { conversationId } = await fake.simulatePatientReply({ contactId: p.contact.id, text: 'ok' });
+    const before = signalsTo(p.workflowId, 'patientReply').length;
+    const id = `ti_EDIT${seq}`;
+    const created = inboundItemEvent('conversationItem.created', '2030-02-01T09:00:00.000Z', {
+      id,
+      conversationId,
+      text: 'Thanks',
+    });
+    const edited = inboundItemEvent('conversationItem.updated', '2030-02-01T09:00:30.000Z', {
+      id,
+      conversationId,
+      text: 'Thanks!',
+    });
+    assert.equal((await post(created)).json.result, 'reply');
+    assert.equal((await post(edited)).json.result, 'edited');
+    assert.equal(signalsTo(p.workflowId, 'patientReply').length, before + 1, 'the patient replied once');
+
+    const revoking = inboundItemEvent('conversationItem.updated', '2030-02-01T09:01:00.000Z', {
+      id,
+      conversationId,
+      text: 'Thanks. Please stop texting me',
+    });
+    assert.equal((await post(revoking)).json.result, 'revocation');
+    assert.equal(await getSmsConsent(db.pool, { practiceId: PRACTICE, patientId: p.patientId, phone: p.phone }), false);
+    assert.equal(signalsTo(p.workflowId, 'patientReply').length, before + 1, 'still one reply');
+    assert.deepEqual(
+      signalsTo(p.workflowId, 'consentChanged').map((x) => x.arg.smsConsent),
+      [false],
+    );
+  });
+
+  it('.updated before .created (out of order): one patientReply, the older .created is stale', async () => {
+    const p = await patient();
+    await activities.sendSpruceResult(p.request);
+    await fake.idle();
+    const { conversationId } = await fake.simulatePatientReply({ contactId: p.contact.id, text: 'hi' });
+    const before = signalsTo(p.workflowId, 'patientReply').length;
+    const id = `ti_ORDER${seq}`;
+    const updated = inboundItemEvent('conversationItem.updated', '2030-02-01T09:00:30.000Z', {
+      id,
+      conversationId,
+      text: 'See you Tuesday (edited)',
+    });
+    const created = inboundItemEvent('conversationItem.created', '2030-02-01T09:00:00.000Z', {
+      id,
+      conversationId,
+      text: 'See you Tuesday',
+    });
+    assert.equal((await post(updated)).json.result, 'reply');
+    assert.equal((await post(created)).json.result, 'stale');
+    assert.equal(signalsTo(p.workflowId, 'patientReply').length, before + 1);
+  });
+
+  it('a webhook that beats the write of its request id is parked, then replayed when the outbox records it', async () => {
+    const p = await patient();
+    const client = createSpruceClient({ baseUrl: fake.apiBaseUrl, token: TOKEN });
+    // The post answers, and before the activity can record the request id, the webhook has arrived.
+    const slowRecorder = createSpruceActivities({
+      pool: db.pool,
+      audit: createAuditLog(db.pool),
+      spruce: {
+        ...client,
+        async postMessage(input) {
+          const posted = await client.postMessage(input);
+          await fake.idle();
+          return posted;
+        },
+      },
+      spruceInternalEndpointId: DEFAULT_SECURE_ENDPOINT_ID,
+      practices: loadPracticeRegistry('config/practices.sandbox.json'),
+      signaller: workerSignaller,
+      now: () => new Date(),
+    });
+    const sent = await slowRecorder.sendSpruceResult(p.request);
+    const { rows: parked } = await db.pool.query<{ provider_message_id: string; replayed: boolean }>(
+      `SELECT provider_message_id, replayed_at IS NOT NULL AS replayed FROM unmatched_delivery_event
+       WHERE provider = 'spruce' AND thread_id = $1`,
+      [sent.conversationId],
+    );
+    assert.deepEqual(parked, [{ provider_message_id: sent.messageRef, replayed: true }], 'parked, then replayed');
+    assert.deepEqual(
+      signalsTo(p.workflowId, 'deliveryStatus').map((x) => [x.arg.providerMessageId, x.arg.status]),
+      [[sent.messageRef, 'sent']],
+    );
+    const { rows } = await db.pool.query(`SELECT delivery_status FROM outbox WHERE workflow_id = $1`, [p.workflowId]);
+    assert.deepEqual(rows, [{ delivery_status: 'sent' }]);
+  });
+
+  it('a lost answer whose webhook arrives before the retry: parked, then adopted when the retry is refused as a duplicate', async () => {
+    const p = await patient();
+    fake.failNext({ kind: 'reset', afterProcessing: true }, 1, { path: '/messages$' });
+    await assert.rejects(activities.sendSpruceResult(p.request));
+    await fake.idle();
+    const retried = await activities.sendSpruceResult(p.request);
+    const item = fake.items().find((i) => i.conversationId === retried.conversationId && i.kind === 'secure-message');
+    assert.ok(item !== undefined);
+    assert.equal(retried.messageRef, item.requestId, 'the real request id, not the pending placeholder');
+    const { rows } = await db.pool.query(
+      `SELECT provider_message_id, delivery_status FROM outbox WHERE workflow_id = $1`,
+      [p.workflowId],
+    );
+    assert.deepEqual(rows, [{ provider_message_id: item.requestId, delivery_status: 'sent' }]);
+    assert.deepEqual(
+      signalsTo(p.workflowId, 'deliveryStatus').map((x) => x.arg.providerMessageId),
+      [item.requestId],
+    );
+  });
+
+  it('a page whose retry was refused as a duplicate (422) is adopted by its reference, before or after the retry', async () => {
+    for (const hold of [true, false]) {
+      seq += 1;
+      const request = {
+        workflowId: `lab-result-${PRACTICE}-${String(seq).padStart(32, '7')}`,
+        resultVersion: 1,
+        step: `page-oncall-${hold ? 'held' : 'early'}`,
+        practiceId: PRACTICE,
+        staffId: 'prov-1',
+        reason: 'critical-result' as const,
+        urgency: 'high' as const,
+      };
+      if (hold) fake.holdWebhooks();
+      fake.failNext({ kind: 'reset', afterProcessing: true }, 1, { path: '^/v1/conversations$' });
+      await assert.rejects(activities.pageStaff(request));
+      await fake.idle();
+      const retried = await activities.pageStaff(request);
+      if (hold) {
+        assert.ok(retried.pageRef.startsWith(PENDING_ID_PREFIX), 'no webhook yet: pending');
+        fake.releaseWebhooks();
+        await fake.idle();
+      }
+      const page = fake.items().find((i) => i.kind === 'page' && i.text.includes(request.workflowId));
+      assert.ok(page !== undefined);
+      const { rows } = await db.pool.query(
+        `SELECT provider_message_id, delivery_status FROM outbox WHERE workflow_id = $1`,
+        [request.workflowId],
+      );
+      assert.deepEqual(rows, [{ provider_message_id: page.requestId, delivery_status: 'sent' }], `hold=${hold}`);
+      if (!hold) assert.equal(retried.pageRef, page.requestId);
+    }
   });
 });

@@ -181,6 +181,40 @@ describe('Spruce activities against the Spruce fake', () => {
     assert.equal(fake.items().length, 0);
   });
 
+  it("against the documented contact shape (no hasAccount/hasPendingInvite): Spruce's refusal decides", async () => {
+    const documented = await startSpruceFake({ token: TOKEN, documentedFieldsOnly: true });
+    try {
+      const plain = spruceActivitiesForFake(db.pool, { spruceApiBaseUrl: documented.apiBaseUrl, token: TOKEN });
+      const withAccount = resultRequest(labResult('p-doc-yes'));
+      const yes = documented.seedContact({
+        givenName: 'Dana',
+        familyName: 'Riversp-doc-yes',
+        phone: '+15550301234',
+        externalId: 'p-doc-yes',
+        hasSpruceAccount: true,
+      });
+      documented.seedContact({
+        givenName: 'Dana',
+        familyName: 'Riversp-doc-no',
+        phone: '+15550301234',
+        externalId: 'p-doc-no',
+        hasSpruceAccount: false,
+      });
+      assert.equal(documented.contact(yes.id)?.hasAccount, undefined, 'the fake answers the documented shape');
+      // Unknown is "try": the lookup does not rule Spruce out.
+      const lookedUp = await plain.lookupSpruceContact({ practiceId: PRACTICE, patient: withAccount.result.patient });
+      assert.equal(lookedUp.secure, true);
+      const sent = await plain.sendSpruceResult(withAccount);
+      assert.equal(sent.alreadySent, false);
+      const refused = await failureOf(plain.sendSpruceResult(resultRequest(labResult('p-doc-no'))));
+      assert.equal(refused.type, ActivityErrorType.SPRUCE_NO_ACCOUNT, 'the documented refusal is the answer');
+      assert.equal(refused.nonRetryable, true);
+      await documented.idle();
+    } finally {
+      await documented.close();
+    }
+  });
+
   it('an outage is retryable; a refused request is SprucePermanentError; a refused token is a configuration error', async () => {
     seedPatient('p-out', true);
     fake.failures.startOutage(503);
@@ -219,7 +253,7 @@ describe('Spruce activities against the Spruce fake', () => {
     assert.deepEqual(pages[0]?.pages, [ON_CALL_MEMBER]);
     assert.match(
       pages[0].text,
-      /^URGENT: Critical lab result needs action\. Result lab-result-195900-e+\. Review: http/,
+      /^URGENT: Critical lab result needs action\. Result lab-result-195900-e+\. Ref LLP-[0-9a-f]{12}\. Review: http/,
     );
     assert.doesNotMatch(pages[0].text, /Potassium|Rivers|5\.9/);
 

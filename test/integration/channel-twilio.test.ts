@@ -7,7 +7,7 @@ import { getSmsConsent, setSmsConsent } from '../../lib/consent/repository';
 import { startTwilioFake, type TwilioFake } from '../../sandbox/fakes/twilio';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { failureOf } from '../support/activity-failure';
-import { smsActivitiesForFake } from '../support/channel-activities';
+import { recordingSignaller, smsActivitiesForFake } from '../support/channel-activities';
 
 /**
  * sendGenericSms, the real activity, through the real twilio client to the Twilio fake over HTTP and
@@ -48,6 +48,7 @@ describe('sendGenericSms against the Twilio fake', () => {
   let db: TestDatabase;
   let fake: TwilioFake;
   let activities: ReturnType<typeof smsActivitiesForFake>;
+  const signals: { workflowId: string; signal: string; arg: Record<string, unknown> }[] = [];
 
   before(async () => {
     db = await createTestDatabase('channel_twilio');
@@ -62,6 +63,7 @@ describe('sendGenericSms against the Twilio fake', () => {
       account: { accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN, messagingServiceSid: SERVICE_SID },
       statusCallbackUrl: CALLBACK,
       timeoutMs: CLIENT_TIMEOUT_MS,
+      signaller: recordingSignaller(signals),
     });
   });
   afterEach(async () => {
@@ -140,13 +142,24 @@ describe('sendGenericSms against the Twilio fake', () => {
     assert.equal(fake.messages().filter((m) => m.to === req.to || m.to === revoked.to).length, 0);
   });
 
-  for (const code of [21211, 21614, 30007]) {
-    it(`Twilio ${code} is a permanent SmsPermanentError carrying the code, and nothing was sent`, async () => {
+  const refusals = [
+    [21211, ActivityErrorType.SMS_INVALID_NUMBER],
+    [21614, ActivityErrorType.SMS_INVALID_NUMBER],
+    [30006, ActivityErrorType.SMS_INVALID_NUMBER],
+    [30007, ActivityErrorType.SMS_BLOCKED],
+    [30034, ActivityErrorType.SMS_BLOCKED],
+    [21612, ActivityErrorType.SMS_BLOCKED],
+    [21408, ActivityErrorType.SMS_BLOCKED],
+    // Not a code we know: still permanent (a 400 refusal), of no particular kind.
+    [21999, ActivityErrorType.SMS_PERMANENT],
+  ] as const;
+  for (const [code, type] of refusals) {
+    it(`Twilio ${code} is a non-retryable ${type} carrying the code, and nothing was sent`, async () => {
       const req = request(nextPhone());
       await consent(req, true);
       fake.setRecipientScenario(req.to, { kind: 'reject', code });
       const failure = await failureOf(activities.sendGenericSms(req));
-      assert.equal(failure.type, ActivityErrorType.SMS_PERMANENT);
+      assert.equal(failure.type, type);
       assert.equal(failure.nonRetryable, true);
       assert.deepEqual(failure.details?.[0], { code, httpStatus: 400 });
       assert.ok(!failure.message.includes(req.to), 'no phone number in the error');
@@ -155,37 +168,74 @@ describe('sendGenericSms against the Twilio fake', () => {
     });
   }
 
-  it('21610 (the number texted STOP to Twilio) is permanent and revokes our own consent record too', async () => {
+  it("21610 (the number texted STOP to Twilio) is SmsOptedOutError, revokes consent, audits and signals the patient's open workflows", async () => {
     const req = request(nextPhone());
     await consent(req, true);
+    // Another open workflow of the same patient and number, which must stop planning texts too.
+    const other = `lab-result-${PRACTICE}-${'f'.repeat(31)}${seq % 10}`;
+    await db.pool.query(
+      `INSERT INTO workflow_patient (workflow_id, practice_id, patient_id, phone_e164) VALUES ($1, $2, $3, $4)`,
+      [other, PRACTICE, req.patientId, req.to],
+    );
     await fake.simulateInbound({ from: req.to, to: SERVICE_NUMBER, body: 'STOP' });
     const failure = await failureOf(activities.sendGenericSms(req));
-    assert.equal(failure.type, ActivityErrorType.SMS_PERMANENT);
+    assert.equal(failure.type, ActivityErrorType.SMS_OPTED_OUT);
+    assert.equal(failure.nonRetryable, true);
     assert.deepEqual(failure.details?.[0], { code: 21610, httpStatus: 400 });
     assert.equal(
       await getSmsConsent(db.pool, { practiceId: PRACTICE, patientId: req.patientId, phone: req.to }),
       false,
     );
-    const { rows } = await db.pool.query<{ outcome: string; details: { source: string } }>(
-      `SELECT outcome, details FROM audit_log WHERE action = 'consent-change' AND workflow_id = $1`,
-      [req.workflowId],
+    const { rows } = await db.pool.query<{ outcome: string; actor_id: string; details: { source: string } }>(
+      `SELECT outcome, actor_id, details FROM audit_log WHERE action = 'consent-change' AND patient_id = $1`,
+      [req.patientId],
     );
-    assert.equal(rows[0]?.outcome, 'revoked');
-    assert.equal(rows[0]?.details.source, 'carrier');
+    assert.deepEqual(
+      rows.map((r) => [r.outcome, r.details.source, r.actor_id]),
+      [['revoked', 'carrier', 'twilio']],
+    );
+    const told = signals.filter((s) => s.workflowId === other && s.signal === 'consentChanged');
+    assert.equal(told.length, 1, 'the other open workflow is signalled like after a STOP');
+    assert.deepEqual([told[0]?.arg.smsConsent, told[0]?.arg.source], [false, 'carrier']);
   });
 
-  it('an outage is retryable (no fallback yet), and the retry after it sends exactly once', async () => {
+  it('an outage (503) is retryable and ambiguous; the retry reconciles first, then sends exactly once', async () => {
     const req = request(nextPhone());
     await consent(req, true);
     fake.failures.startOutage(503);
     const failure = await failureOf(activities.sendGenericSms(req));
     assert.equal(failure.type, SMS_RETRYABLE_ERROR_TYPE);
     assert.equal(failure.nonRetryable, false);
-    assert.equal((await outboxRow(req))?.status, 'failed', 'an HTTP error answer means nothing was sent');
+    assert.equal((await outboxRow(req))?.status, 'ambiguous', 'a 5xx does not prove nothing was created');
     fake.failures.endOutage();
     const sent = await activities.sendGenericSms(req);
-    assert.equal(sent.alreadySent, false);
+    assert.equal(sent.alreadySent, false, 'reconciliation found nothing, so it sent');
     assert.equal(fake.messages().filter((m) => m.to === req.to).length, 1);
+    assert.deepEqual(await auditOutcomes(req.workflowId, req.step), [
+      'send-intent:recorded',
+      'send:ambiguous',
+      'send:sent',
+    ]);
+  });
+
+  it('a 500 after Twilio created the message is reconciled on the retry: one text, not two', async () => {
+    const req = request(nextPhone());
+    await consent(req, true);
+    fake.failNextCreates({ kind: 'error', status: 500, afterProcessing: true });
+    const failure = await failureOf(activities.sendGenericSms(req));
+    assert.equal(failure.type, SMS_RETRYABLE_ERROR_TYPE);
+    assert.equal((await outboxRow(req))?.status, 'ambiguous');
+    const created = fake.messages().filter((m) => m.to === req.to);
+    assert.equal(created.length, 1, 'the fake did create it before answering 500');
+
+    const retried = await activities.sendGenericSms(req);
+    assert.deepEqual(retried, { providerMessageId: created[0]?.sid, alreadySent: true });
+    assert.equal(fake.messages().filter((m) => m.to === req.to).length, 1, 'reconciled, not resent');
+    assert.deepEqual(await auditOutcomes(req.workflowId, req.step), [
+      'send-intent:recorded',
+      'send:ambiguous',
+      'send:reconciled',
+    ]);
   });
 
   it("429 is retryable with Twilio's Retry-After as the next retry delay", async () => {

@@ -10,7 +10,7 @@ import { freePort } from '../../lib/free-port';
 import { signTwilioWebhook, startTwilioFake, type TwilioFake } from '../../sandbox/fakes/twilio';
 import { testApiDeps, TEST_TOKENS } from '../support/api-app';
 import { createTestDatabase, type TestDatabase } from '../support/database';
-import { smsActivitiesForFake } from '../support/channel-activities';
+import { recordingSignaller as recordingTo, smsActivitiesForFake } from '../support/channel-activities';
 
 /**
  * Consent and inbound SMS through the running API: the Twilio fake posts signed inbound messages and
@@ -197,20 +197,35 @@ describe('inbound SMS, consent and status callbacks through the API', () => {
     assert.equal(await consentOf(a, phone), true);
     assert.equal((await auditsOf(a.patientId)).at(-1)?.outcome, 'granted');
 
+    // Twilio answers an exact HELP itself (its Advanced Opt-Out reply carries the practice text): no second reply.
     const help = await inbound(phone, 'HELP');
-    assert.equal(help.text, twiml(HELP_TEXT));
+    assert.equal(help.text, twiml(undefined));
+    // A HELP Twilio does not take for its keyword gets the practice's help text from us.
+    const helpBang = await inbound(phone, 'help!');
+    assert.equal(helpBang.text, twiml(HELP_TEXT));
     const question = await inbound(phone, 'what do my results mean?');
     assert.equal(question.text, twiml(undefined));
     assert.deepEqual(
       signalsTo(wfA)
         .filter((s) => s.signal === 'patientReply')
         .map((s) => s.arg.kind),
-      ['stop', 'start', 'help', 'text'],
+      ['stop', 'start', 'help', 'help', 'text'],
     );
     assert.deepEqual(
       (await auditsOf(a.patientId)).filter((r) => r.action === 'patient-reply').map((r) => r.outcome),
-      ['help', 'text'],
+      ['help', 'help', 'text'],
     );
+  });
+
+  it("HELP through the Twilio fake: the patient gets exactly one reply (Twilio's), not a second from us", async () => {
+    const phone = nextPhone();
+    await household(phone);
+    const result = await fake.simulateInbound({ from: phone, to: OUR_NUMBER, body: 'HELP' });
+    assert.equal(result.webhookStatus, 200);
+    assert.deepEqual(result.twimlReplies, [], 'our webhook answers with an empty TwiML response');
+    const replies = fake.messages().filter((m) => m.direction === 'outbound-reply' && m.to === phone);
+    assert.equal(replies.length, 1, 'one reply to HELP');
+    assert.equal(replies[0]?.body, result.autoReply);
   });
 
   it('a re-delivered inbound message (same MessageSid) is acted on once', async () => {
@@ -418,5 +433,107 @@ describe('inbound SMS, consent and status callbacks through the API', () => {
     );
     assert.equal(rows[0]?.delivery_status, 'undelivered');
     fake.setCallbackBehaviour({ duplicate: false, outOfOrder: false });
+  });
+  it('a status callback for a SID not recorded yet is parked, and replayed when reconciliation records the SID', async () => {
+    const parkedSignals: Signalled[] = [];
+    const { sendGenericSms } = smsActivitiesForFake(db.pool, {
+      twilioUrl: fake.url,
+      account: { accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN, messagingServiceSid: SERVICE_SID },
+      statusCallbackUrl: `${base}/webhooks/twilio/status`,
+      timeoutMs: 300,
+      signaller: recordingTo(parkedSignals),
+    });
+    const phone = nextPhone();
+    const request = {
+      workflowId: `lab-result-${PRACTICE}-p${phone.slice(-4)}${'0'.repeat(27)}`,
+      resultVersion: 1,
+      step: 'parked',
+      practiceId: PRACTICE,
+      patientId: `pp-${phone.slice(-4)}`,
+      to: phone,
+      body: 'Riverside Family Medicine: new results are ready in your portal. Reply STOP to opt out.',
+      template: 'results-ready',
+      requiresConsent: false,
+    };
+    // The create lands at Twilio but its answer is lost (the worker "crashed"): the outbox has no SID.
+    fake.failNextCreates({ kind: 'hang', afterProcessing: true });
+    await assert.rejects(sendGenericSms(request));
+    const [created] = fake.messages().filter((m) => m.to === phone);
+    assert.ok(created !== undefined);
+    // Twilio's callbacks arrive meanwhile; after the 2 s grace each is parked instead of dropped.
+    await fake.idle();
+    const { rows: parked } = await db.pool.query<{ status: string; replayed_at: Date | null }>(
+      `SELECT status, replayed_at FROM unmatched_delivery_event WHERE provider_message_id = $1 ORDER BY id`,
+      [created.sid],
+    );
+    assert.deepEqual(
+      parked.map((r) => [r.status, r.replayed_at]),
+      [
+        ['queued', null],
+        ['sent', null],
+        ['delivered', null],
+      ],
+    );
+    assert.equal(signalsTo(request.workflowId).length, 0, 'nothing signalled while unknown');
+
+    // The retry reconciles (finds the message by listing) and records the SID: the reports are replayed.
+    const retried = await sendGenericSms(request);
+    assert.deepEqual(retried, { providerMessageId: created.sid, alreadySent: true });
+    const replayedStatuses = parkedSignals
+      .filter((x) => x.workflowId === request.workflowId && x.signal === 'deliveryStatus')
+      .map((x) => x.arg.status);
+    assert.deepEqual(replayedStatuses, ['queued', 'sent', 'delivered']);
+    const { rows: audited } = await db.pool.query<{ outcome: string; details: { replayed?: boolean } }>(
+      `SELECT outcome, details FROM audit_log WHERE workflow_id = $1 AND action = 'delivery-status' ORDER BY seq`,
+      [request.workflowId],
+    );
+    assert.deepEqual(
+      audited.map((r) => [r.outcome, r.details.replayed]),
+      [
+        ['queued', true],
+        ['sent', true],
+        ['delivered', true],
+      ],
+    );
+    const { rows: done } = await db.pool.query<{ n: string }>(
+      `SELECT count(*) AS n FROM unmatched_delivery_event WHERE provider_message_id = $1 AND replayed_at IS NULL`,
+      [created.sid],
+    );
+    assert.equal(done[0]?.n, '0');
+  });
+
+  it('a carrier error code in a status callback carries its class and type to the workflow', async () => {
+    const { sendGenericSms } = smsActivitiesForFake(db.pool, {
+      twilioUrl: fake.url,
+      account: { accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN, messagingServiceSid: SERVICE_SID },
+      statusCallbackUrl: `${base}/webhooks/twilio/status`,
+    });
+    for (const [errorCode, expected] of [
+      [30003, { errorClass: 'transient' }],
+      [30007, { errorClass: 'permanent', errorType: 'SmsBlockedError' }],
+      [30005, { errorClass: 'permanent', errorType: 'SmsInvalidNumberError' }],
+    ] as const) {
+      const phone = nextPhone();
+      fake.setRecipientScenario(phone, { kind: 'undelivered', errorCode });
+      const request = {
+        workflowId: `lab-result-${PRACTICE}-e${phone.slice(-4)}${'0'.repeat(27)}`,
+        resultVersion: 1,
+        step: 'undelivered',
+        practiceId: PRACTICE,
+        patientId: `pe-${phone.slice(-4)}`,
+        to: phone,
+        body: 'Riverside Family Medicine: new results are ready in your portal. Reply STOP to opt out.',
+        template: 'results-ready',
+        requiresConsent: false,
+      };
+      await sendGenericSms(request);
+      await fake.idle();
+      const undelivered = signalsTo(request.workflowId).find(
+        (x) => x.signal === 'deliveryStatus' && x.arg.status === 'undelivered',
+      );
+      assert.equal(undelivered?.arg.errorCode, String(errorCode));
+      assert.equal(undelivered?.arg.errorClass, expected.errorClass);
+      assert.equal(undelivered?.arg.errorType, 'errorType' in expected ? expected.errorType : undefined);
+    }
   });
 });

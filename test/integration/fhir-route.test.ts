@@ -23,6 +23,10 @@ import {
  */
 
 const tag = () => randomBytes(4).toString('hex').toUpperCase();
+/** identifier.system of the report in diagnostic-report-contained.json: the issuer of its ID. */
+const REPORT_SYSTEM = 'urn:oid:2.16.840.1.113883.3.9999.2';
+/** Report identifiers without a system are the authenticated sender's (the harness token is "ingest-test"). */
+const BARE_ISSUER = 'fhir-client:ingest-test';
 
 interface Accepted {
   results: { workflowId: string; statusUrl: string }[];
@@ -86,7 +90,11 @@ void describe('FHIR R4 ingest route, end to end', () => {
     const response = await post(body);
     assert.equal(response.statusCode, 202, response.body);
     const accepted = response.json<Accepted>();
-    const workflowId = workflowIdForResult(h.idSecret, { practiceId: PRACTICE_ID, resultId: `FIL-${t}-88001` });
+    const workflowId = workflowIdForResult(h.idSecret, {
+      practiceId: PRACTICE_ID,
+      issuer: REPORT_SYSTEM,
+      resultId: `FIL-${t}-88001`,
+    });
     assert.deepEqual(
       accepted.results.map((r) => r.workflowId),
       [workflowId],
@@ -116,8 +124,8 @@ void describe('FHIR R4 ingest route, end to end', () => {
     assert.equal(transaction.statusCode, 202, transaction.body);
     const ids = transaction.json<Accepted>().results.map((r) => r.workflowId);
     assert.deepEqual(ids, [
-      workflowIdForResult(h.idSecret, { practiceId: PRACTICE_ID, resultId: `FIL-${t}-88006` }),
-      workflowIdForResult(h.idSecret, { practiceId: PRACTICE_ID, resultId: `FIL-${t}-88005` }),
+      workflowIdForResult(h.idSecret, { practiceId: PRACTICE_ID, issuer: BARE_ISSUER, resultId: `FIL-${t}-88006` }),
+      workflowIdForResult(h.idSecret, { practiceId: PRACTICE_ID, issuer: BARE_ISSUER, resultId: `FIL-${t}-88005` }),
     ]);
     for (const id of [...ids, searchset.json<Accepted>().results[0]?.workflowId ?? '']) {
       assert.equal(await workflowExists(h.client, id), true, id);
@@ -226,7 +234,11 @@ void describe('FHIR R4 ingest route, end to end', () => {
     assert.equal(refused.statusCode, 503, refused.body);
     assert.ok(Number(refused.headers['retry-after']) > 0);
     assert.equal(refused.json<OperationOutcome>().issue[0]?.code, 'transient');
-    const workflowId = workflowIdForResult(h.idSecret, { practiceId: PRACTICE_ID, resultId: `FIL-${t}-88001` });
+    const workflowId = workflowIdForResult(h.idSecret, {
+      practiceId: PRACTICE_ID,
+      issuer: REPORT_SYSTEM,
+      resultId: `FIL-${t}-88001`,
+    });
     assert.ok((await ingestRows(h)).every((r) => !r.workflow_ids.includes(workflowId) || r.status !== 'handed-off'));
     assert.equal(await workflowExists(h.client, workflowId), false);
 

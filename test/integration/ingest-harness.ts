@@ -16,6 +16,7 @@ import { createAthenaIngestActivities } from '../../activities/athena-ingest';
 import type { AthenaIngestActivities } from '../../activities/athena-ingest-contract';
 import { createAuditLog } from '../../lib/audit';
 import { buildApp, type BuiltApp } from '../../api/app';
+import type { ApiDeps } from '../../api/deps';
 import { freePort } from '../../lib/free-port';
 import { createLogger } from '../../lib/logger';
 import { createAthenaClient, type AthenaClient } from '../../lib/clients/athena';
@@ -67,7 +68,6 @@ export function labResultActivities(
     };
   return {
     ...real,
-    checkSmsConsent: record('checkSmsConsent', false),
     lookupSpruceContact: record('lookupSpruceContact', { secure: false }),
     sendGenericSms: record('sendGenericSms', { providerMessageId: `SM${'0'.repeat(32)}`, alreadySent: false }),
     sendSpruceResult: record('sendSpruceResult', {
@@ -91,9 +91,12 @@ export interface IngestHarness {
   built: BuiltApp;
   calls: RecordedCall[];
   /** Builds another API on the same database, e.g. with a Temporal client that cannot connect. */
-  buildApi(overrides?: { temporal?: Client; temporalDeadlineMs?: number }): Promise<BuiltApp>;
+  buildApi(overrides?: ApiOverrides): Promise<BuiltApp>;
   close(): Promise<void>;
 }
+
+/** What a test may change in the API it builds on the harness. */
+export type ApiOverrides = Partial<Pick<ApiDeps, 'temporal' | 'temporalDeadlineMs' | 'rateLimit'>>;
 
 export async function startIngestHarness(options: {
   label: string;
@@ -129,7 +132,7 @@ export async function startIngestHarness(options: {
     });
     running = worker.run();
     const logger = createLogger('silent', options.label);
-    const buildApi = async (overrides: { temporal?: Client; temporalDeadlineMs?: number } = {}) => {
+    const buildApi = async (overrides: ApiOverrides = {}) => {
       const app = await buildApp({
         pool: db.pool,
         temporal: overrides.temporal ?? client,
@@ -143,6 +146,7 @@ export async function startIngestHarness(options: {
         now: () => new Date(),
         athenaWebhookSecret: options.athenaWebhookSecret,
         ...(overrides.temporalDeadlineMs !== undefined ? { temporalDeadlineMs: overrides.temporalDeadlineMs } : {}),
+        ...(overrides.rateLimit !== undefined ? { rateLimit: overrides.rateLimit } : {}),
       });
       built.push(app);
       return app;
@@ -289,6 +293,7 @@ export function athenaIngestActivitiesFor(
 ): AthenaIngestActivities {
   return createAthenaIngestActivities({
     pool: options.pool ?? h.db.pool,
+    audit: createAuditLog(options.pool ?? h.db.pool),
     athena,
     practices: h.practices,
     idSecret: h.idSecret,

@@ -60,7 +60,10 @@ void describe('HL7 over HTTPS, end to end', () => {
     assert.equal(ack.duplicate, false);
     assert.match(ack.hl7Ack, new RegExp(`MSA\\|AA\\|MSG-${t}`));
     const workflowId = ack.results[0]?.workflowId ?? '';
-    assert.equal(workflowId, workflowIdForResult(h.idSecret, { practiceId: PRACTICE_ID, resultId: `FIL-${t}-88001` }));
+    assert.equal(
+      workflowId,
+      workflowIdForResult(h.idSecret, { practiceId: PRACTICE_ID, issuer: 'NORTHLAB', resultId: `FIL-${t}-88001` }),
+    );
     assert.equal(first.headers.location, ack.results[0]?.statusUrl);
     // Durable before the ACK: the workflow exists the moment AA is answered.
     assert.equal(await workflowExists(h.client, workflowId), true);
@@ -108,6 +111,78 @@ void describe('HL7 over HTTPS, end to end', () => {
     assert.equal(ack.error?.segment, 'MSH');
     assert.equal(ack.error?.field, 10);
     assert.equal(await signalCount(h.client, first.results[0]?.workflowId ?? ''), 1);
+  });
+
+  void it('two facilities reusing one MSH-10 are two messages: both AA, both results taken in', async () => {
+    const t = tag();
+    // No namespace in OBR-3: each facility's filler number is its own, so each is its own result too.
+    const riverside = await post(hl7Fixture('critical-potassium-hh', { controlId: `SAME-${t}`, tag: t }));
+    const other = await post(
+      hl7Fixture('critical-potassium-hh', { controlId: `SAME-${t}`, tag: t, facility: '195900' }),
+    );
+    for (const response of [riverside, other]) {
+      assert.equal(response.statusCode, 202, response.body);
+      assert.equal(response.json<JsonAck>().ack, 'AA');
+      assert.equal(response.json<JsonAck>().duplicate, false);
+    }
+    const ids = [riverside, other].map((r) => r.json<JsonAck>().results[0]?.workflowId ?? '');
+    assert.notEqual(ids[0], ids[1], 'one filler number from two facilities is two results');
+    for (const id of ids) assert.equal(await signalCount(h.client, id), 1, id);
+    const rows = (await ingestRows(h)).filter((r) => r.message_id === `SAME-${t}`);
+    assert.deepEqual(
+      rows.map((r) => r.status),
+      ['handed-off', 'handed-off'],
+    );
+  });
+
+  void it('a resend that differs only in terminators, a trailing newline or a restamped MSH-7 is the same message: AA, no second signal', async () => {
+    const t = tag();
+    const message = hl7Fixture('cbc-normal-final', { controlId: `RE-${t}`, tag: t });
+    const first = await post(message);
+    assert.equal(first.statusCode, 202, first.body);
+    const workflowId = first.json<JsonAck>().results[0]?.workflowId ?? '';
+    assert.ok(message.includes('|20240305143000-0500||ORU'), 'the fixture carries the MSH-7 the engine restamps');
+    const resends = {
+      crlf: message.replace(/\r/g, '\r\n'),
+      lf: message.replace(/\r/g, '\n'),
+      'trailing newline': `${message}\r\n`,
+      'MSH-7 restamped': message.replace('|20240305143000-0500||ORU', '|20240305143512-0500||ORU'),
+      'all at once': `${message.replace('|20240305143000-0500||ORU', '|20991231235959||ORU').replace(/\r/g, '\r\n')}\n`,
+    };
+    for (const [how, body] of Object.entries(resends)) {
+      const again = await post(body);
+      assert.equal(again.statusCode, 202, `${how}: ${again.body}`);
+      assert.equal(again.json<JsonAck>().ack, 'AA', how);
+      assert.equal(again.json<JsonAck>().duplicate, true, how);
+      assert.deepEqual(
+        again.json<JsonAck>().results.map((r) => r.workflowId),
+        [workflowId],
+        how,
+      );
+    }
+    assert.equal(await signalCount(h.client, workflowId), 1, 'no resend signalled again');
+
+    // Any real change under the same control ID is still refused, clearly.
+    const changed = await post(message.replace('|6.4|', '|6.5|'));
+    assert.equal(changed.statusCode, 400, changed.body);
+    const ack = changed.json<JsonAck>();
+    assert.equal(ack.ack, 'AE');
+    assert.equal(ack.error?.segment, 'MSH');
+    assert.equal(ack.error?.field, 10);
+    assert.match(ack.error?.message ?? '', /already used by this sender .* for a different message/);
+    assert.equal(await signalCount(h.client, workflowId), 1);
+  });
+
+  void it('accepts Content-Type text/plain as well as application/hl7-v2 (AA)', async () => {
+    const t = tag();
+    const response = await post(hl7Fixture('bmp-normal-final-crlf', { controlId: `TXT-${t}`, tag: t }), {
+      'content-type': 'text/plain; charset=utf-8',
+    });
+    assert.equal(response.statusCode, 202, response.body);
+    const ack = response.json<JsonAck>();
+    assert.equal(ack.ack, 'AA');
+    assert.match(ack.hl7Ack, new RegExp(`\\rMSA\\|AA\\|TXT-${t}`));
+    assert.equal(await workflowExists(h.client, ack.results[0]?.workflowId ?? ''), true);
   });
 
   const badInputs: { name: string; body: (t: string) => string; ack: 'AE' | 'AR'; segment: string; field?: number }[] =
@@ -229,7 +304,11 @@ void describe('HL7 over HTTPS, end to end', () => {
     );
     assert.equal(refused.statusCode, 503, refused.body);
     assert.equal(refused.json<JsonAck>().ack, 'AR');
-    const workflowId = workflowIdForResult(h.idSecret, { practiceId: PRACTICE_ID, resultId: `FIL-${t}-88001` });
+    const workflowId = workflowIdForResult(h.idSecret, {
+      practiceId: PRACTICE_ID,
+      issuer: 'NORTHLAB',
+      resultId: `FIL-${t}-88001`,
+    });
     const row = (await ingestRows(h)).find((r) => r.message_id === `DOWN-${t}`);
     assert.notEqual(row?.status, 'handed-off');
     assert.equal(await workflowExists(h.client, workflowId), false);

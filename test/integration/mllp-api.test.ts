@@ -139,7 +139,11 @@ void describe('MLLP in the running API, end to end', () => {
       const ack = await session.send(message);
       assert.equal(ack.code, 'AA');
       assert.equal(ack.controlId, `MLLP-${t}`, 'MSA-2 echoes MSH-10');
-      const workflowId = workflowIdForResult(h.idSecret, { practiceId: PRACTICE_ID, resultId: `FIL-${t}-88004` });
+      const workflowId = workflowIdForResult(h.idSecret, {
+        practiceId: PRACTICE_ID,
+        issuer: 'RIVERSIDE',
+        resultId: `FIL-${t}-88004`,
+      });
       assert.equal(await workflowExists(h.client, workflowId), true);
 
       const again = await session.send(message);
@@ -201,7 +205,7 @@ void describe('MLLP in the running API, end to end', () => {
       assert.equal(
         await workflowExists(
           h.client,
-          workflowIdForResult(h.idSecret, { practiceId: PRACTICE_ID, resultId: `FIL-${t}-88001` }),
+          workflowIdForResult(h.idSecret, { practiceId: PRACTICE_ID, issuer: 'NORTHLAB', resultId: `FIL-${t}-88001` }),
         ),
         true,
       );
@@ -243,7 +247,11 @@ void describe('MLLP in the running API, end to end', () => {
       session.close();
       await server.close();
     }
-    const workflowId = workflowIdForResult(h.idSecret, { practiceId: PRACTICE_ID, resultId: `FIL-${t}-88001` });
+    const workflowId = workflowIdForResult(h.idSecret, {
+      practiceId: PRACTICE_ID,
+      issuer: 'NORTHLAB',
+      resultId: `FIL-${t}-88001`,
+    });
     assert.notEqual((await ingestRows(h)).find((r) => r.message_id === `D-${t}`)?.status, 'handed-off');
     assert.equal(await workflowExists(h.client, workflowId), false);
 

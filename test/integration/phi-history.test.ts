@@ -293,8 +293,9 @@ describe('PHI in Temporal: the server holds none', () => {
       const outcome = await handOff({
         source: 'hl7',
         practiceId: PRACTICE,
+        sender: 'PHI-HISTORY',
         messageId: result.messageId,
-        rawBody: `PID|1||${result.patient.id}||${result.patient.lastName}^${result.patient.firstName}`,
+        content: `PID|1||${result.patient.id}||${result.patient.lastName}^${result.patient.firstName}`,
         results: [result],
       });
       assert.equal(outcome.kind, 'accepted');
@@ -317,7 +318,15 @@ describe('PHI in Temporal: the server holds none', () => {
         });
 
         await ottoline.executeUpdate(signOffUpdate, {
-          args: [{ providerId: 'prov-1', practiceId: PRACTICE, via: 'review-app', noteToPatient: NOTE_TO_PATIENT }],
+          args: [
+            {
+              providerId: 'prov-1',
+              practiceId: PRACTICE,
+              via: 'review-app',
+              expectedVersion: 1,
+              noteToPatient: NOTE_TO_PATIENT,
+            },
+          ],
         });
         // A correction: a new version with a changed value.
         await ingest({

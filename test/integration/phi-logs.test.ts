@@ -1,21 +1,31 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { PROJECT_ROOT } from '../../lib/tools';
-import { startStack, type Stack } from '../../sandbox/stack';
+import type { Stack } from '../../sandbox/stack';
 import { signOffUpdate, type ResultStatusView } from '../../workflows/definitions';
-import { captureTemporalRuntimeLogs, createLogCapture } from '../support/log-capture';
-import { eventually } from '../support/stack';
+import { processLogCapture } from '../support/log-capture';
+import {
+  describeLeaks,
+  fixturePhi,
+  notePatterns,
+  numericToken,
+  personPatterns,
+  scanForPhi,
+  wordToken,
+  type PhiPattern,
+} from '../support/phi-scan';
+import { eventually, logArtifactFor, startTestStack } from '../support/stack';
 
 /**
  * Logs carry IDs only. The whole loop runs (PostgreSQL, Temporal, the fakes, the worker, the API)
- * with every log line captured at trace level: labloop's pino output and everything the Temporal
- * SDK logs (workflow and activity loggers, activity failures, forwarded core logs), raw, before any
- * filtering. It is driven through a normal result that is texted and delivered, an abnormal and a
+ * with every log line captured at trace level, as for every stack startTestStack starts: labloop's
+ * pino output and everything the Temporal SDK logs (workflow and activity loggers, activity
+ * failures, forwarded core logs), raw, before any filtering. Where every other end-to-end file only
+ * has its stop() search the capture, this one drives the loop through what is most likely to leak. It is driven through a normal result that is texted and delivered, an abnormal and a
  * critical one that providers sign with a note, a patient's free-text reply, a correction, refused
  * bad input of several kinds, status and codec calls. Then every captured line is searched for
  * each name, phone number, date of birth, test name and value of the inputs, in several spellings.
@@ -95,69 +105,31 @@ function message(
   return text;
 }
 
-function phoneForms(phone10: string): string[] {
-  const [a, b, c] = [phone10.slice(0, 3), phone10.slice(3, 6), phone10.slice(6)];
-  return [
-    `+1${phone10}`,
-    `1${phone10}`,
-    phone10,
-    `${a}-${b}-${c}`,
-    `(${a}) ${b}-${c}`,
-    `${a}.${b}.${c}`,
-    `${b}-${c}`,
-    `${b}${c}`,
-  ];
-}
-
-function dobForms(yyyymmdd: string): string[] {
-  const [y, m, d] = [yyyymmdd.slice(0, 4), yyyymmdd.slice(4, 6), yyyymmdd.slice(6)];
-  return [yyyymmdd, `${y}-${m}-${d}`, `${m}/${d}/${y}`, `${Number(m)}/${Number(d)}/${y}`, `${m}${d}${y}`];
-}
-
-/** Each PHI string and the pattern that finds it as a token (numbers not inside longer numbers). */
-function phiPatterns(): { phi: string; pattern: RegExp }[] {
-  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const numeric = (s: string) => new RegExp(`(?<![\\d.])${escape(s)}(?![\\d])`);
-  const out: { phi: string; pattern: RegExp }[] = [];
-  for (const p of [OTTOLINE, BARTHOLOMEW, PERPETUA]) {
-    for (const name of [p.first, p.last]) out.push({ phi: name, pattern: new RegExp(escape(name), 'i') });
-    for (const phone of phoneForms(p.phone10)) out.push({ phi: phone, pattern: numeric(phone) });
-    for (const dob of dobForms(p.dob)) out.push({ phi: dob, pattern: numeric(dob) });
-  }
-  for (const value of VALUES) out.push({ phi: value, pattern: numeric(value) });
-  for (const name of [...TEST_NAMES, ...NOTES]) out.push({ phi: name, pattern: new RegExp(escape(name), 'i') });
+/** This file's own PHI (its patients, values, test names and notes), on top of the shared fixtures. */
+function phiPatterns(): PhiPattern[] {
+  const out: PhiPattern[] = [];
+  for (const p of [OTTOLINE, BARTHOLOMEW, PERPETUA])
+    out.push(...personPatterns({ firstName: p.first, lastName: p.last, dob: p.dob, phone: p.phone10 }));
+  for (const value of VALUES) out.push({ phi: value, kind: 'value', pattern: numericToken(value) });
+  for (const name of TEST_NAMES) out.push({ phi: name, kind: 'test-name', pattern: wordToken(name) });
+  out.push(...notePatterns(...NOTES));
   return out;
 }
 
 describe('PHI in logs: a full run of the loop logs none', () => {
-  const capture = createLogCapture();
   let stack: Stack;
+  // The process's capture, which startTestStack wires every stack into.
+  const capture = processLogCapture();
   const statusUrls: string[] = [];
   let sentSms = 0;
 
   before(async () => {
-    // First, before anything creates the Temporal Runtime (the stack's own install then does nothing).
-    captureTemporalRuntimeLogs(capture);
-
     // Quiet hours are the workflow tests' business: here the whole day is open, so the run does not
     // depend on the hour it starts.
-    const registry = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'config/practices.sandbox.json'), 'utf8')) as {
-      practices: { policy: Record<string, unknown> }[];
-    };
-    for (const practice of registry.practices) practice.policy.patientQuietHours = { start: '00:00', end: '00:00' };
-    const practicesFile = path.join(mkdtempSync(path.join(tmpdir(), 'labloop-phi-logs-')), 'practices.json');
-    writeFileSync(practicesFile, JSON.stringify(registry));
-    const bundle = process.env.LABLOOP_WORKFLOW_BUNDLE;
-    stack = await startStack({
-      postgresAdminUrl: process.env.LABLOOP_TEST_PG_ADMIN_URL ?? process.env.DATABASE_URL,
-      temporalAddress: process.env.TEMPORAL_ADDRESS,
-      temporalUi: false,
-      taskQueue: `phi-logs-${randomUUID()}`,
-      workflowBundle: bundle !== undefined && bundle !== '' ? { codePath: bundle } : undefined,
-      practicesFile,
-      logLevel: 'trace',
-      logDestination: capture.destination,
-      twilioCallbackDelaysMs: { sent: 20, delivered: 40 },
+    stack = await startTestStack({
+      policyOverrides: { patientQuietHours: { start: '00:00', end: '00:00' } },
+      phi: phiPatterns(),
+      extra: { twilioCallbackDelaysMs: { sent: 20, delivered: 40 } },
     });
     await stack.pool.query(
       `INSERT INTO sms_consent (practice_id, patient_id, phone_e164, consented, source) VALUES ('195900', $1, $2, true, 'staff')`,
@@ -334,10 +306,9 @@ describe('PHI in logs: a full run of the loop logs none', () => {
   });
 
   after(async () => {
+    // Also searches the capture (and fails the file on a leak); the lines are then in
+    // test-artifacts/logs/phi-logs.ndjson for reading.
     await stack?.stop();
-    // To read what a run logs: LABLOOP_LOG_CAPTURE_FILE=/tmp/lines.ndjson node --import tsx --test <this file>
-    const dump = process.env.LABLOOP_LOG_CAPTURE_FILE;
-    if (dump !== undefined && dump !== '') writeFileSync(dump, capture.lines.join('\n') + '\n');
   });
 
   it('captured a real run: API, worker and Temporal SDK lines are all there', () => {
@@ -351,11 +322,8 @@ describe('PHI in logs: a full run of the loop logs none', () => {
   });
 
   it('no captured line carries a name, phone number, date of birth, test name, value or note', () => {
-    const leaks: string[] = [];
-    for (const { phi, pattern } of phiPatterns()) {
-      for (const line of capture.lines) if (pattern.test(line)) leaks.push(`"${phi}" in: ${line.slice(0, 400)}`);
-    }
-    assert.deepEqual(leaks, [], `${leaks.length} PHI occurrence(s) in logs`);
+    const leaks = scanForPhi(capture.lines, [...phiPatterns(), ...fixturePhi()]);
+    assert.equal(leaks.length, 0, `PHI in logs (${logArtifactFor(__filename)}):\n${describeLeaks(leaks)}`);
   });
 
   it('control: the search does find PHI in a line that has it', () => {

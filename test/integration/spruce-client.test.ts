@@ -171,8 +171,8 @@ describe('Spruce client against the Spruce fake', () => {
     assert.equal(refused.type, 'BAD_PARAMETER');
 
     const invited = await spruce.invite(id, { internalEndpointId: DEFAULT_SECURE_ENDPOINT_ID });
-    assert.equal(invited.contact.hasPendingInvite, true);
-    assert.match(invited.conversationId, /^t_/);
+    assert.equal(invited.contact?.hasPendingInvite, true);
+    assert.match(invited.conversationId ?? '', /^t_/);
     const reinvited = await spruce.invite(id, {
       internalEndpointId: DEFAULT_SECURE_ENDPOINT_ID,
       destinationId: phoneIds[0],

@@ -12,7 +12,12 @@ import {
   startWebhookReceiver,
   type WebhookReceiver,
 } from '../../sandbox/fakes/shared';
-import { signTwilioWebhook, startTwilioFake, type TwilioFake } from '../../sandbox/fakes/twilio';
+import {
+  DEFAULT_KEYWORD_REPLIES,
+  signTwilioWebhook,
+  startTwilioFake,
+  type TwilioFake,
+} from '../../sandbox/fakes/twilio';
 
 /**
  * Status callbacks and inbound webhooks from the Twilio fake, received by a real HTTP server and
@@ -26,6 +31,7 @@ const SERVICE_SID = `MG${'4'.repeat(32)}`;
 const FROM = '+15005550011';
 const POOL_NUMBER = '+15005550012';
 const BODY = 'New results are ready from Test Clinic. Reply STOP to opt out.';
+const SERVICE_HELP = 'Test Clinic: call 555-0100 for help. Reply STOP to opt out.';
 
 let numberSeq = 0;
 const nextNumber = () => `+1555020${String(1000 + numberSeq++).slice(-4)}`;
@@ -57,7 +63,10 @@ describe('Twilio fake webhooks verified by our client code', () => {
       accountSid: ACCOUNT_SID,
       authToken: AUTH_TOKEN,
       phoneNumbers: [FROM],
-      messagingServices: [{ sid: SERVICE_SID, phoneNumbers: [POOL_NUMBER] }],
+      // Advanced Opt-Out on the service (custom HELP text); FROM is a plain number with default handling.
+      messagingServices: [
+        { sid: SERVICE_SID, phoneNumbers: [POOL_NUMBER], advancedOptOut: { replies: { HELP: SERVICE_HELP } } },
+      ],
       callbackDelaysMs: { sent: 5, delivered: 10 },
       callbackRetry: { maxAttempts: 3, retryDelayMs: 20 },
       inboundUrl: `${receiver.url}/twilio/inbound`,
@@ -254,17 +263,18 @@ describe('Twilio fake webhooks verified by our client code', () => {
     }
   });
 
-  it('posts inbound messages signed, with OptOutType for STOP/START/HELP keywords only', async () => {
+  it("posts inbound messages signed; OptOutType only with Advanced Opt-Out; keywords get Twilio's own auto-reply", async () => {
     const patient = nextNumber();
     const stop = await fake.simulateInbound({ from: patient, to: POOL_NUMBER, body: 'Stop' });
     const text = await fake.simulateInbound({ from: patient, to: FROM, body: 'who is this?' });
     const help = await fake.simulateInbound({ from: patient, to: FROM, body: 'help' });
+    const serviceHelp = await fake.simulateInbound({ from: patient, to: POOL_NUMBER, body: 'HELP' });
     assert.equal(stop.webhookStatus, 200);
     const inbound = receiver.requests.filter((r) => r.path === '/twilio/inbound');
-    assert.equal(inbound.length, 3);
-    const [p1, p2, p3] = inbound.map(paramsOf);
+    assert.equal(inbound.length, 4);
+    const [p1, p2, p3, p4] = inbound.map(paramsOf);
     assert.equal(p1?.MessageSid, stop.sid);
-    assert.equal(p1?.OptOutType, 'STOP');
+    assert.equal(p1?.OptOutType, 'STOP', 'the service has Advanced Opt-Out');
     assert.equal(p1?.MessagingServiceSid, SERVICE_SID);
     assert.equal(p1?.Body, 'Stop');
     assert.equal(p1?.From, patient);
@@ -273,11 +283,41 @@ describe('Twilio fake webhooks verified by our client code', () => {
     assert.equal(p2?.MessageSid, text.sid);
     assert.equal(p2?.OptOutType, undefined);
     assert.equal(p2?.MessagingServiceSid, undefined);
-    assert.equal(p3?.OptOutType, 'HELP');
+    assert.equal(p3?.OptOutType, undefined, 'default handling: no OptOutType parameter');
+    assert.equal(p4?.OptOutType, 'HELP');
     assert.equal(help.optOutType, 'HELP');
     assert.ok(inbound.every((r) => verify(r)));
     assert.ok(fake.isOptedOut(SERVICE_SID, patient));
     assert.ok(!fake.isOptedOut(FROM, patient));
+
+    // Twilio answers every keyword itself, whatever the webhook says (§4.6); a custom text only with AOO.
+    assert.equal(stop.autoReply, DEFAULT_KEYWORD_REPLIES.STOP);
+    assert.equal(help.autoReply, DEFAULT_KEYWORD_REPLIES.HELP);
+    assert.equal(serviceHelp.autoReply, SERVICE_HELP);
+    assert.equal(text.autoReply, undefined);
+    const replies = fake.messages().filter((m) => m.direction === 'outbound-reply' && m.to === patient);
+    assert.deepEqual(
+      replies.map((m) => m.body),
+      [DEFAULT_KEYWORD_REPLIES.STOP, DEFAULT_KEYWORD_REPLIES.HELP, SERVICE_HELP],
+    );
+    assert.equal(fake.sentTimeline().length, 0, 'auto-replies are not API sends');
+  });
+
+  it('a TwiML <Message> answer is sent back to the patient as a reply', async () => {
+    const patient = nextNumber();
+    receiver.setResponder(() => ({
+      status: 200,
+      body: '<?xml version="1.0" encoding="UTF-8"?><Response><Message>Thanks &amp; bye</Message></Response>',
+    }));
+    const result = await fake.simulateInbound({ from: patient, to: FROM, body: 'thanks' });
+    assert.deepEqual(result.twimlReplies, ['Thanks & bye']);
+    assert.deepEqual(
+      fake
+        .messages()
+        .filter((m) => m.direction === 'outbound-reply' && m.to === patient)
+        .map((m) => m.body),
+      ['Thanks & bye'],
+    );
   });
 
   it('the control endpoints drive the same behaviour over HTTP (sandbox use)', async () => {

@@ -176,14 +176,28 @@ describe('Twilio client against the Twilio fake', () => {
     assert.equal(fake.failures.state().queued.length, 1);
   });
 
-  it('maps HTTP 500 to retryable and unambiguous (Twilio answered: nothing was created)', async () => {
+  it('maps HTTP 500 on a create to retryable and ambiguous (a 5xx does not prove nothing was created)', async () => {
     fake.failNextCreates({ kind: 'error', status: 500 });
     const error = await expectSendError(viaFrom.sendSms({ to: nextNumber(), body: BODY, statusCallbackUrl: CALLBACK }));
     assert.equal(error.kind, 'retryable');
     assert.equal(error.httpStatus, 500);
     assert.equal(error.code, 20500);
-    assert.equal(error.ambiguous, false);
+    assert.equal(error.ambiguous, true);
     assert.equal(fake.messages().length, 0);
+
+    // The fake can also fail after processing: the message exists although the answer was a 500.
+    const to = nextNumber();
+    fake.failNextCreates({ kind: 'error', status: 502, afterProcessing: true });
+    const after = await expectSendError(viaFrom.sendSms({ to, body: BODY, statusCallbackUrl: CALLBACK }));
+    assert.equal(after.ambiguous, true);
+    assert.equal((await viaFrom.findRecentMessages({ to, sentAfter: new Date(Date.now() - 60_000) })).length, 1);
+  });
+
+  it('429 is retryable and not ambiguous: Twilio documents it as "not processed"', async () => {
+    fake.failNextCreates({ kind: 'rate-limit', retryAfterSeconds: 1 });
+    const error = await expectSendError(viaFrom.sendSms({ to: nextNumber(), body: BODY, statusCallbackUrl: CALLBACK }));
+    assert.equal(error.kind, 'retryable');
+    assert.equal(error.ambiguous, false);
   });
 
   it('an outage fails every create with 503 until it is cleared', async () => {

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { TEST_CODEC_KEYS } from '../support/temporal';
@@ -10,6 +10,8 @@ import { SCENARIOS } from './scenarios';
  * Records the replay fixtures (run through scripts/record-histories.ts, which sets the codec key):
  * every scenario whose name contains one of the arguments (all without arguments) is run on a
  * time-skipping server, and its workflow history is written to test/replay/histories/<name>.json.
+ * A full recording (no arguments) also removes histories of scenarios that no longer exist, so the
+ * directory holds exactly SCENARIOS (replay.test.ts checks that).
  */
 async function main(): Promise<void> {
   if (TEST_CODEC_KEYS !== REPLAY_CODEC_KEYS) {
@@ -44,6 +46,13 @@ async function main(): Promise<void> {
       };
       writeFileSync(file, `${JSON.stringify(fixture)}\n`);
       console.log(`recorded ${scenario.name} → ${path.relative(process.cwd(), file)}`);
+    }
+    if (filters.length === 0) {
+      const known = new Set(SCENARIOS.map((s) => `${s.name}.json`));
+      for (const file of readdirSync(outDir).filter((f) => f.endsWith('.json') && !known.has(f))) {
+        rmSync(path.join(outDir, file));
+        console.log(`removed ${file} (no such scenario)`);
+      }
     }
   } finally {
     await harness.teardown();

@@ -9,12 +9,17 @@ import type { temporal } from '@temporalio/proto';
 import { createDataConverter, FAILURE_CONVERTER_PATH } from '../../lib/temporal/data-converter';
 import { installQuietRuntime, workflowBundle } from '../support/temporal';
 import { REPLAY_CODEC_KEYS } from './replay-codec-key';
+import { SCENARIOS } from './scenarios';
 
 /**
  * Determinism gate: every committed history (one per workflow path, recorded by
  * scripts/record-histories.ts) must replay against the current workflow code without a
  * determinism error. A change to the workflow that would break running workflows fails here;
  * such a change needs `patched()` (and re-recorded fixtures only once old runs are gone).
+ *
+ * The histories are exactly the scenarios of scenarios.ts, one file each: a scenario added
+ * without recording it, or a history left over from a removed one, fails. Regenerate them all
+ * with `npx tsx scripts/record-histories.ts` (see scenarios.ts).
  */
 
 const HISTORY_DIR = path.join(__dirname, 'histories');
@@ -49,8 +54,17 @@ describe('replay of committed histories', () => {
   });
   after(() => undefined);
 
-  it('has a history for every recorded path', () => {
-    assert.ok(fixtures.length >= 10, `only ${fixtures.length} histories in ${HISTORY_DIR}`);
+  it('has exactly one history per scenario (npx tsx scripts/record-histories.ts records them)', () => {
+    const files = readdirSync(HISTORY_DIR)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => f.slice(0, -'.json'.length))
+      .sort();
+    const names = SCENARIOS.map((s) => s.name).sort();
+    assert.equal(new Set(names).size, names.length, 'scenario names are unique');
+    assert.deepEqual(files, names, `histories in ${HISTORY_DIR} vs SCENARIOS in scenarios.ts`);
+    for (const f of fixtures) {
+      assert.ok(names.includes(f.scenario), `${f.scenario}: the file says it records a scenario that does not exist`);
+    }
   });
 
   it('replays every history against the current workflow code', async () => {

@@ -21,29 +21,74 @@ function tsFiles(dir: string): string[] {
   return out;
 }
 
-const IMPORT = /^\s*(import|export)\s+(type\s+)?[^'"]*?from\s+['"]([^'"]+)['"]/gm;
+/** `import … from`, `export … from`, and `import type … from` (the type-only form is told apart). */
+const STATIC_IMPORT = /^\s*(import|export)\s+(type\s+)?[^'"]*?from\s+['"]([^'"]+)['"]/gm;
+/** Every other way a module gets loaded: `import 'x'` (side effects), `import('x')`, `require('x')`. */
+const OTHER_LOADS = [
+  /^\s*import\s+['"]([^'"]+)['"]/gm,
+  /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g,
+  /\brequire\(\s*['"]([^'"]+)['"]\s*\)/g,
+];
 
-function imports(file: string): { specifier: string; typeOnly: boolean; resolved: string }[] {
-  const text = readFileSync(file, 'utf8');
-  const out: { specifier: string; typeOnly: boolean; resolved: string }[] = [];
-  for (const match of text.matchAll(IMPORT)) {
+interface ModuleLoad {
+  specifier: string;
+  typeOnly: boolean;
+  resolved: string;
+}
+
+/** The modules `text` (the source of `file`) loads, with relative specifiers resolved from the project root. */
+function loadsOf(text: string, file: string): ModuleLoad[] {
+  const resolve = (specifier: string) =>
+    specifier.startsWith('.') ? path.relative(PROJECT_ROOT, path.resolve(path.dirname(file), specifier)) : specifier;
+  const out: ModuleLoad[] = [];
+  for (const match of text.matchAll(STATIC_IMPORT)) {
     const specifier = match[3] ?? '';
-    const resolved = specifier.startsWith('.')
-      ? path.relative(PROJECT_ROOT, path.resolve(path.dirname(file), specifier))
-      : specifier;
-    out.push({ specifier, typeOnly: match[2] !== undefined, resolved });
+    out.push({ specifier, typeOnly: match[2] !== undefined, resolved: resolve(specifier) });
+  }
+  for (const pattern of OTHER_LOADS) {
+    for (const match of text.matchAll(pattern)) {
+      const specifier = match[1] ?? '';
+      out.push({ specifier, typeOnly: false, resolved: resolve(specifier) });
+    }
   }
   return out;
 }
 
+function imports(file: string): ModuleLoad[] {
+  return loadsOf(readFileSync(file, 'utf8'), file);
+}
+
+/** Loads from an api/ file into workflows/ other than the message contract. */
+function apiIntoWorkflows(file: string, loads: ModuleLoad[]): string[] {
+  return loads
+    .filter((i) => i.resolved.startsWith('workflows/') && i.resolved !== 'workflows/definitions')
+    .map((i) => `${path.relative(PROJECT_ROOT, file)} → ${i.specifier}`);
+}
+
 describe('module boundaries', () => {
   it('the API imports nothing from workflows/ but definitions.ts', () => {
-    const offenders = tsFiles(path.join(PROJECT_ROOT, 'api')).flatMap((file) =>
-      imports(file)
-        .filter((i) => i.resolved.startsWith('workflows/') && i.resolved !== 'workflows/definitions')
-        .map((i) => `${path.relative(PROJECT_ROOT, file)} → ${i.specifier}`),
-    );
+    const offenders = tsFiles(path.join(PROJECT_ROOT, 'api')).flatMap((file) => apiIntoWorkflows(file, imports(file)));
     assert.deepEqual(offenders, []);
+  });
+
+  it('the API check sees every way of loading a module', () => {
+    const file = path.join(PROJECT_ROOT, 'api', 'routes', 'probe.ts');
+    const probes = [
+      "import { runLabResult } from '../../workflows/runner';",
+      "export { decide } from '../../workflows/decide';",
+      "import '../../workflows/side-effects';",
+      "const lazy = await import('../../workflows/lazy');",
+      "const legacy = require('../../workflows/legacy');",
+      "import type { Draft } from '../../workflows/draft';",
+    ];
+    for (const probe of probes) {
+      assert.equal(apiIntoWorkflows(file, loadsOf(probe, file)).length, 1, `caught: ${probe}`);
+    }
+    const allowed = [
+      "import { TASK_QUEUE } from '../../workflows/definitions';",
+      "const d = await import('../../workflows/definitions');",
+    ];
+    for (const probe of allowed) assert.deepEqual(apiIntoWorkflows(file, loadsOf(probe, file)), [], probe);
   });
 
   it('workflows/ imports activities only as types', () => {

@@ -86,6 +86,27 @@ export async function unlabelledControls(page: Page): Promise<string[]> {
   })()`);
 }
 
+/**
+ * Horizontal overflow at the page's current viewport: how far the document is wider than the
+ * window (0 when it fits, i.e. document.documentElement.scrollWidth <= innerWidth), and the widest
+ * elements that stick out past the right edge, to say what to fix.
+ */
+export async function horizontalOverflow(page: Page): Promise<{ excess: number; culprits: string[] }> {
+  return page.evaluate(`(() => {
+    const width = window.innerWidth;
+    const excess = Math.max(0, document.documentElement.scrollWidth - width);
+    const culprits = [];
+    if (excess > 0) {
+      for (const el of document.body.querySelectorAll('*')) {
+        const r = el.getBoundingClientRect();
+        if (r.right > width + 1 && r.width > 0)
+          culprits.push(el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (el.className && typeof el.className === 'string' ? '.' + el.className.trim().replace(/\\s+/g, '.') : '') + ' right=' + Math.round(r.right));
+      }
+    }
+    return { excess, culprits: culprits.slice(0, 10) };
+  })()`);
+}
+
 /** Console errors and uncaught page errors (a CSP violation shows up here), collected as they happen. */
 export function collectPageErrors(page: Page): string[] {
   const errors: string[] = [];

@@ -4,6 +4,7 @@ import { createSpruceActivities } from '../../activities/spruce';
 import { createAuditLog } from '../../lib/audit';
 import { createSpruceClient } from '../../lib/clients/spruce';
 import { createTwilioMessaging } from '../../lib/clients/twilio';
+import type { WorkflowSignaller } from '../../lib/consent/workflow-signaller';
 import { loadPracticeRegistry, type PracticeRegistry } from '../../lib/practices';
 import { DEFAULT_SECURE_ENDPOINT_ID } from '../../sandbox/fakes/spruce';
 
@@ -20,6 +21,21 @@ export interface TwilioTestAccount {
   messagingServiceSid: string;
 }
 
+/** A signaller for tests that do not look at signals: accepts everything, records nothing. */
+export const NO_SIGNALS: WorkflowSignaller = { signal: () => Promise.resolve(true) };
+
+/** A signaller that records what would be signalled, for assertions. */
+export function recordingSignaller(
+  calls: { workflowId: string; signal: string; arg: Record<string, unknown> }[],
+): WorkflowSignaller {
+  return {
+    signal(workflowId, definition, ...args) {
+      calls.push({ workflowId, signal: definition.name, arg: args[0] as Record<string, unknown> });
+      return Promise.resolve(true);
+    },
+  };
+}
+
 /** `sendGenericSms` and friends, sending through the Twilio fake at `twilioUrl`. */
 export function smsActivitiesForFake(
   pool: Pool,
@@ -30,6 +46,8 @@ export function smsActivitiesForFake(
     statusCallbackUrl: string;
     /** The client's request timeout; absent: the client's default. */
     timeoutMs?: number;
+    /** Signals from the activity (carrier opt-outs, replayed delivery reports); absent: none are sent. */
+    signaller?: WorkflowSignaller;
   },
 ): ReturnType<typeof createSmsActivities> {
   return createSmsActivities({
@@ -41,6 +59,7 @@ export function smsActivitiesForFake(
       ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
     }),
     smsStatusCallbackUrl: options.statusCallbackUrl,
+    signaller: options.signaller ?? NO_SIGNALS,
     now: () => new Date(),
   });
 }
@@ -57,6 +76,7 @@ export function spruceActivitiesForFake(
     practices?: PracticeRegistry;
     /** Default: the wall clock. */
     now?: () => Date;
+    signaller?: WorkflowSignaller;
   },
 ): ReturnType<typeof createSpruceActivities> {
   return createSpruceActivities({
@@ -69,6 +89,7 @@ export function spruceActivitiesForFake(
     }),
     spruceInternalEndpointId: DEFAULT_SECURE_ENDPOINT_ID,
     practices: options.practices ?? loadPracticeRegistry('config/practices.sandbox.json'),
+    signaller: options.signaller ?? NO_SIGNALS,
     now: options.now ?? (() => new Date()),
   });
 }

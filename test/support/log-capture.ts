@@ -1,6 +1,10 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { DestinationStream } from 'pino';
 import { DefaultLogger, Runtime, makeTelemetryFilterString, type LogLevel, type LogMetadata } from '@temporalio/worker';
+import { PROJECT_ROOT } from '../../lib/tools';
+import { describeLeaks, scanForPhi, type PhiPattern } from './phi-scan';
 
 /**
  * Captures every log line a test run produces, from pino (the API, the worker's own logger) and
@@ -45,25 +49,98 @@ export function createLogCapture(): LogCapture & { addRuntimeLine(line: string):
 
 let installedFor: ReturnType<typeof createLogCapture> | undefined;
 
+/** The Temporal loggers' levels: the SDK's own logger (worker, workflow and activity logs) and core's. */
+export interface RuntimeCaptureLevels {
+  sdk: LogLevel;
+  core: LogLevel;
+}
+/**
+ * Core at TRACE, the most it says. The SDK at DEBUG: at TRACE its worker dumps every workflow
+ * activation with the payloads already decoded by our codec ("Got workflow activation"), i.e. the
+ * patient's data in plain text, by design of the SDK. That is why production's Runtime logger
+ * (lib/temporal/runtime.ts) cannot be set below INFO and forwards IDs only. labloop's own workflow
+ * and activity code logs nothing below INFO, so DEBUG misses none of it.
+ */
+const DEFAULT_LEVELS: RuntimeCaptureLevels = { sdk: 'DEBUG', core: 'TRACE' };
+
 /**
  * Route the Temporal SDK's logs (the Runtime logger, workflow and activity `log`, core logs with
- * forwarding on) into `capture`, at DEBUG so nothing is filtered away before the search. The
- * Runtime can be installed once per process and before any worker or native connection exists:
- * call this first in the test file.
+ * forwarding on) into `capture`, so nothing is filtered away before the search. The Runtime can be
+ * installed once per process and before any worker or native connection exists: call this first.
+ * If something already installed or instantiated it, this throws (the logs would escape).
  */
-export function captureTemporalRuntimeLogs(capture: ReturnType<typeof createLogCapture>): void {
+export function captureTemporalRuntimeLogs(
+  capture: ReturnType<typeof createLogCapture>,
+  levels: RuntimeCaptureLevels = DEFAULT_LEVELS,
+): void {
   if (installedFor !== undefined) {
     if (installedFor !== capture) throw new Error('the Temporal Runtime is already capturing into another LogCapture');
     return;
   }
-  installedFor = capture;
-  const logger = new DefaultLogger('DEBUG', (entry: { level: LogLevel; message: string; meta?: LogMetadata }) => {
+  const logger = new DefaultLogger(levels.sdk, (entry: { level: LogLevel; message: string; meta?: LogMetadata }) => {
     capture.addRuntimeLine(
       JSON.stringify({ source: 'temporal-runtime', level: entry.level, msg: entry.message, meta: entry.meta }),
     );
   });
-  Runtime.install({
-    logger,
-    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'DEBUG' }), forward: {} } },
-  });
+  try {
+    Runtime.install({
+      logger,
+      telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: levels.core }), forward: {} } },
+    });
+  } catch (err) {
+    throw new Error(
+      `cannot capture the Temporal SDK's logs: its Runtime was installed or used before the capture (${err instanceof Error ? err.message : String(err)}). Start the stack (startTestStack) before any other Temporal worker, connection or environment in this file.`,
+      { cause: err },
+    );
+  }
+  installedFor = capture;
+}
+
+/** True once this process's Temporal Runtime logs into a capture (installQuietRuntime then does nothing). */
+export function temporalRuntimeCaptured(): boolean {
+  return installedFor !== undefined;
+}
+
+let processCapture: ReturnType<typeof createLogCapture> | undefined;
+
+/**
+ * The one capture of this test process: every stack started by startTestStack logs into it (pino at
+ * trace) and so does the Temporal Runtime (created on first use, at DEFAULT_LEVELS unless given).
+ */
+export function processLogCapture(levels?: RuntimeCaptureLevels): LogCapture {
+  if (processCapture === undefined) {
+    const capture = createLogCapture();
+    captureTemporalRuntimeLogs(capture, levels);
+    processCapture = capture;
+  }
+  return processCapture;
+}
+
+export const LOG_ARTIFACTS_DIR = path.join(PROJECT_ROOT, 'test-artifacts', 'logs');
+
+/** The artifact file for a test file: test-artifacts/logs/<name without .test.ts>.ndjson. */
+export function logArtifactFor(testFile: string): string {
+  return path.join(LOG_ARTIFACTS_DIR, `${path.basename(testFile).replace(/\.test\.ts$/, '')}.ndjson`);
+}
+
+/**
+ * Write the capture to its artifact and throw if a line carries PHI, or if the capture saw nothing
+ * of pino or of the Temporal Runtime (then it is not wired and would prove nothing).
+ */
+export function checkCapturedLogs(capture: LogCapture, testFile: string, phi: readonly PhiPattern[]): void {
+  const lines = [...capture.lines];
+  const file = logArtifactFor(testFile);
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, lines.length === 0 ? '' : `${lines.join('\n')}\n`);
+  const runtime = new Set(capture.runtimeLines);
+  const pinoLines = lines.filter((l) => !runtime.has(l)).length;
+  if (pinoLines === 0 || runtime.size === 0)
+    throw new Error(
+      `the log capture is not wired: ${pinoLines} labloop line(s) and ${runtime.size} Temporal line(s) captured (${file})`,
+    );
+  const leaks = scanForPhi(lines, phi, (i) => `${path.relative(PROJECT_ROOT, file)}:${i + 1}`);
+  if (leaks.length > 0)
+    throw new Error(
+      `PHI in the logs: ${leaks.length} occurrence(s) in ${new Set(leaks.map((l) => l.line)).size} of ${lines.length} captured line(s). Logs must carry IDs only.\n${describeLeaks(leaks)}`,
+    );
 }

@@ -8,6 +8,7 @@ import { startDevServer, type DevServer } from '../../lib/temporal/dev-server';
 import { temporalCli, temporalTestServer } from '../../lib/tools';
 import { SEARCH_ATTRIBUTES } from '../../workflows/definitions';
 import { registerSearchAttributes } from '../../lib/temporal/search-attributes';
+import { temporalRuntimeCaptured } from './log-capture';
 
 /**
  * Temporal for tests, real servers only. Time-skipping tests get their own test server per file
@@ -17,8 +18,9 @@ import { registerSearchAttributes } from '../../lib/temporal/search-attributes';
  */
 
 let runtimeInstalled = false;
+/** The SDK's own logs at WARN to the console, unless this process captures them (log-capture.ts). */
 export function installQuietRuntime(): void {
-  if (runtimeInstalled) return;
+  if (runtimeInstalled || temporalRuntimeCaptured()) return;
   runtimeInstalled = true;
   Runtime.install({ logger: new DefaultLogger('WARN') });
 }

@@ -67,6 +67,51 @@ describe('configuration', () => {
     assert.ok(problems.some((p) => p.startsWith('TWILIO_API_BASE_URL:')));
   });
 
+  it('treats an empty value as unset, as docker compose passes `${X:-}` for a setting left out', () => {
+    const config = loadConfig({
+      ...VALID,
+      TWILIO_FROM_NUMBER: '',
+      TWILIO_INBOUND_PRACTICES: '',
+      ATHENA_POLL_PRACTICES: '',
+      LABLOOP_OPS_TOKENS: '',
+      OIDC_ISSUER_URL: '',
+      TEMPORAL_UI_ORIGINS: '',
+      API_PORT: '',
+      TRUST_PROXY: '',
+    });
+    assert.equal(config.TWILIO_FROM_NUMBER, undefined);
+    assert.equal(config.TWILIO_INBOUND_PRACTICES, undefined);
+    assert.equal(config.ATHENA_POLL_PRACTICES, undefined);
+    assert.equal(config.OIDC_ISSUER_URL, undefined);
+    assert.equal(config.API_PORT, 3000, 'an empty value takes the default');
+    assert.equal(config.TRUST_PROXY, false);
+    // A required setting given as '' is missing, and said so.
+    const problems = problemsOf({ ...VALID, LABLOOP_ID_SECRET: '' });
+    assert.ok(
+      problems.some((p) => p.startsWith('LABLOOP_ID_SECRET: missing')),
+      problems.join('; '),
+    );
+  });
+
+  it('TRUST_PROXY: off by default; a hop count or proxy IPs/CIDRs; never "trust everyone"', () => {
+    assert.equal(loadConfig(VALID).TRUST_PROXY, false);
+    assert.equal(loadConfig({ ...VALID, TRUST_PROXY: 'false' }).TRUST_PROXY, false);
+    assert.equal(loadConfig({ ...VALID, TRUST_PROXY: '0' }).TRUST_PROXY, false);
+    assert.equal(loadConfig({ ...VALID, TRUST_PROXY: '2' }).TRUST_PROXY, 2);
+    assert.deepEqual(loadConfig({ ...VALID, TRUST_PROXY: '10.0.0.0/8, 192.168.1.5,fd00::/8' }).TRUST_PROXY, [
+      '10.0.0.0/8',
+      '192.168.1.5',
+      'fd00::/8',
+    ]);
+    for (const bad of ['true', 'yes', '-1', '1.5', '10.0.0.0/33', '300.1.1.1', 'fd00::/129', 'lb.internal']) {
+      const problems = problemsOf({ ...VALID, TRUST_PROXY: bad });
+      assert.ok(
+        problems.some((p) => p.startsWith('TRUST_PROXY: must be false, a hop count')),
+        `${bad}: ${problems.join('; ')}`,
+      );
+    }
+  });
+
   it('stops the worker at start with the message, before connecting to anything', () => {
     const run = spawnSync(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
       cwd: PROJECT_ROOT,

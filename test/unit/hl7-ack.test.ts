@@ -104,6 +104,23 @@ void describe('buildAck', () => {
     assert.match(read.value('ERR', 8), /MSH-9 \(message type\) "ADT\^A01" is not supported/, 'escaped, then read back');
   });
 
+  void it('AE for a line that is not a segment locates it: ERR-2 names the segment before it, the text both lines', () => {
+    const text = [
+      'MSH|^~\\&|LAB|NORTHLAB|LABLOOP|BAY|20240305143000||ORU^R01|CTL-9|P|2.5.1',
+      'PID|1||MRN1^^^BAY^MR||Doe^Jane',
+      'OBR|1||FIL-1|2345-7^Glucose^LN||||||||||||||||||||F',
+      'OBX|1|TX|2345-7^Glucose^LN||first half of a comment',
+      'broken off by a stray line break',
+    ].join('\r');
+    const outcome = parseOru(text);
+    assert.ok(!outcome.ok);
+    const read = readAck(buildAck({ header: outcome.header }, { code: 'AE', problem: outcome.error }, NOW));
+    assert.equal(read.value('MSA', 1), 'AE');
+    assert.equal(read.raw('ERR', 2), 'OBX^1');
+    assert.equal(read.raw('ERR', 3), '100^Segment sequence error^HL70357');
+    assert.match(read.value('ERR', 8), /^line 5 is not an HL7 segment .*it follows OBX at line 4/);
+  });
+
   void it("answers in the message's own delimiters", () => {
     const outcome = parseOru(fixture('custom-encoding.hl7'));
     assert.ok(outcome.ok);

@@ -124,6 +124,27 @@ void describe('parseOru: fixtures', () => {
     assert.deepEqual(result.orderingProvider, { id: '2222222222', name: 'Ngozi Okafor' });
   });
 
+  void it('CE values: the text of the coded value (else its alternate text, else its code); the observation keeps its own code and name', () => {
+    const result = only(parsed('ce-coded-values.hl7').results);
+    assert.equal(result.resultId, 'FIL-91003');
+    assert.deepEqual(
+      result.observations.map((o) => ({ code: o.code, name: o.name, value: o.value, valueType: o.valueType })),
+      [
+        { code: '5778-6', name: 'Color of Urine', value: 'Yellow', valueType: 'CE' },
+        { code: '32167-9', name: 'Clarity of Urine', value: 'Cloudy', valueType: 'CE' },
+        { code: '5802-4', name: 'Nitrite [Presence] in Urine by Test strip', value: 'Negative', valueType: 'CE' },
+        { code: '20454-5', name: 'Protein [Presence] in Urine by Test strip', value: 'Trace', valueType: 'CE' },
+        { code: '5767-9', name: 'Appearance of Urine', value: 'AMB', valueType: 'CE' },
+      ],
+    );
+    assert.deepEqual(
+      result.observations.map((o) => o.flag),
+      [undefined, 'A', 'N', 'A', undefined],
+    );
+    assert.equal(result.observations[1]?.referenceRange, 'CLEAR');
+    assert.equal(classifyAcuity(result.observations), 'abnormal');
+  });
+
   void it('LF terminators; H and L flags are abnormal', () => {
     const result = only(parsed('cmp-abnormal-lf.hl7').results);
     assert.deepEqual(
@@ -392,7 +413,13 @@ void describe('parseOru: refusals name the segment and field', () => {
     [
       'a line that is not a segment',
       oru({ extra: ['this line is a stray piece of text'] }),
-      { ackCode: 'AE', errorCode: 100, message: /line 5 is not an HL7 segment/ },
+      {
+        ackCode: 'AE',
+        errorCode: 100,
+        segment: 'OBX',
+        sequence: 1,
+        message: /line 5 is not an HL7 segment .*; it follows OBX at line 4/,
+      },
     ],
     [
       'a second MSH',

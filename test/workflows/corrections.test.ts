@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { labResultWorkflowId } from '../../workflows/definitions';
 import { CORRECTION_WINDOW_DAYS } from '../../workflows/lifecycle';
+import { searchAttributes } from './support/assertions';
 import { abnormalResult, newVersion, nextLocal, normalResult } from './support/fixtures';
 import { workflowHarnessForSuite } from './support/harness';
 
@@ -116,6 +117,52 @@ describe('corrections, re-deliveries and cancels (time-skipping server)', () => 
       );
       assert.equal(s.world.callsOf('closeWorkflowPatient').length, 1);
       assert.ok(s.world.auditsOf('cancel').length === 1);
+      assert.equal((await searchAttributes(handle)).state, 'closed');
+    });
+  });
+
+  it('a version that names another patient is not merged: audited by ID, the administrator paged, the status says so', async () => {
+    await h.scenario({ smsConsent: true }, async (s) => {
+      await s.advanceToNext(2, '10:00');
+      const v1 = normalResult();
+      const handle = await s.start({ result: v1 });
+      const before = await s.untilStatus(handle, 'awaiting', (v) => v.slaDeadline !== undefined);
+      const other = newVersion(v1, {
+        status: 'corrected',
+        patient: { ...v1.patient, id: 'MRN-777', firstName: 'Other' },
+        observations: abnormalResult().observations,
+      });
+      await s.receive(handle, other);
+      await s.receive(handle, other); // a retransmission changes nothing more
+      await s.receive(handle, newVersion(other, { status: 'cancelled' })); // nor does its cancel
+      const v = await s.untilStatus(handle, 'the mismatch', (x) => x.patientMismatch?.count === 2);
+      assert.deepEqual(
+        [v.version, v.acuity, v.state, v.resultStatus, v.slaDeadline],
+        [before.version, 'normal', 'awaiting-sign-off', 'final', before.slaDeadline],
+        'the established result stands',
+      );
+      await s.eventually('the administrator page', () => s.world.pages().length === 1);
+      assert.deepEqual(
+        [s.world.pages()[0].input.staffId, s.world.pages()[0].input.reason],
+        ['admin-1', 'patient-mismatch'],
+      );
+      await s.quiesce(150);
+      const audits = s.world.auditsOf('routing-decision').filter((a) => a.outcome === 'patient-mismatch');
+      assert.equal(audits.length, 2);
+      assert.deepEqual(
+        [audits[0].details?.establishedPatientId, audits[0].details?.receivedPatientId, audits[0].patientId],
+        ['MRN-500', 'MRN-777', 'MRN-500'],
+      );
+      assert.ok(!JSON.stringify(audits).includes('Other'), 'IDs only');
+      assert.equal(s.world.pages().length, 1, 'paged once');
+
+      // The original result goes on as before.
+      await s.signOff(handle);
+      await s.untilNotified(handle);
+      assert.deepEqual(
+        s.world.sms().map((m) => [m.input.resultVersion, m.input.patientId]),
+        [[1, 'MRN-500']],
+      );
     });
   });
 

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { ApplicationFailure } from '@temporalio/activity';
 import { ActivityErrorType } from '../../activities/error-types';
 import { deliveryStatusSignal } from '../../workflows/definitions';
+import type { LabloopActivities } from '../../activities/contract';
 import { permanent, retryable } from './support/fake-world';
-import { nextLocal, normalResult } from './support/fixtures';
-import { workflowHarnessForSuite, type Scenario } from './support/harness';
+import { abnormalResult, nextLocal, normalResult, testPolicy } from './support/fixtures';
+import { assertNoPhiAnywhere, searchAttributes } from './support/assertions';
+import { workflowHarnessForSuite, type LabHandle, type Scenario } from './support/harness';
 
 const MINUTE = 60_000;
 
@@ -14,13 +17,29 @@ const MINUTE = 60_000;
  * the simulated outage: the retry backoff timers are what move time.
  */
 
-/** Twilio is down from the first attempt until `minutes` later. */
-function outage(s: Scenario, minutes: number): void {
+/** Twilio (or another channel's activity) is down from the first attempt until `minutes` later. */
+function outage(s: Scenario, minutes: number, activity: keyof LabloopActivities = 'sendGenericSms'): void {
   let start: number | undefined;
-  s.world.faults.sendGenericSms = ({ at }) => {
+  s.world.faults[activity] = ({ at }) => {
     start ??= at;
-    if (at < start + minutes * MINUTE) throw retryable('twilio unavailable');
+    if (at < start + minutes * MINUTE) throw retryable('provider unavailable');
   };
+}
+
+/** A Twilio status callback for the result text, as the API signals it. */
+async function smsReport(
+  s: Scenario,
+  handle: LabHandle,
+  sid: string,
+  report: { errorCode: string; errorClass: 'transient' | 'permanent'; errorType?: string },
+): Promise<void> {
+  await handle.signal(deliveryStatusSignal, {
+    channel: 'sms',
+    providerMessageId: sid,
+    status: 'undelivered',
+    ...report,
+    at: await s.nowIso(),
+  });
 }
 
 describe('delivery retries and fallback (time-skipping server)', () => {
@@ -68,23 +87,158 @@ describe('delivery retries and fallback (time-skipping server)', () => {
       await s.quiesce(150);
       assert.ok(s.world.auditsOf('fallback').some((a) => a.outcome === 'sms-outage'));
       assert.equal((await s.status(handle)).state, 'fallback');
+      await s.eventually(
+        'the fallback search attribute',
+        async () => (await searchAttributes(handle)).state === 'fallback',
+      );
     });
   });
 
-  it('a permanent refusal (invalid number) falls back at once without retrying', async () => {
+  for (const [label, type] of [
+    ['invalid number', ActivityErrorType.SMS_INVALID_NUMBER],
+    ['carrier-blocked', ActivityErrorType.SMS_BLOCKED],
+    ['unlisted refusal', ActivityErrorType.SMS_PERMANENT],
+  ] as const) {
+    it(`a permanent refusal (${label}) falls back at once without retrying, and pages the administrator`, async () => {
+      await h.scenario({ smsConsent: true }, async (s) => {
+        await s.advanceToNext(2, '10:00');
+        s.world.faults.sendGenericSms = () => {
+          throw permanent(type, 'refused');
+        };
+        const handle = await s.start({ result: normalResult() });
+        await s.signOff(handle);
+        await s.untilStatus(handle, 'fallback', (x) => x.state === 'fallback');
+        await s.eventually('administrator page', () => s.world.pages().length === 1);
+        assert.equal(s.world.callsOf('sendGenericSms').length, 1, 'not retried');
+        assert.ok(s.world.pages()[0].at - s.world.callsOf('sendGenericSms')[0].at < 5_000);
+        assert.deepEqual(
+          [s.world.pages()[0].input.staffId, s.world.pages()[0].input.reason],
+          ['admin-1', 'channel-fallback'],
+        );
+        assert.equal(s.world.portal().length, 1, 'the portal note stands');
+      });
+    });
+  }
+
+  it('opted out at the carrier (21610): consent revoked for this result, portal only, nobody paged', async () => {
     await h.scenario({ smsConsent: true }, async (s) => {
       await s.advanceToNext(2, '10:00');
       s.world.faults.sendGenericSms = () => {
-        throw permanent(ActivityErrorType.SMS_PERMANENT, '21211 invalid number');
+        throw permanent(ActivityErrorType.SMS_OPTED_OUT, '21610 opted out');
       };
       const handle = await s.start({ result: normalResult() });
       await s.signOff(handle);
-      await s.untilStatus(handle, 'fallback', (x) => x.state === 'fallback');
-      await s.eventually('administrator page', () => s.world.pages().length === 1);
-      assert.equal(s.world.callsOf('sendGenericSms').length, 1, 'not retried');
-      assert.ok(s.world.pages()[0].at - s.world.callsOf('sendGenericSms')[0].at < 5_000);
+      const v = await s.untilNotified(handle);
+      await s.quiesce(150);
+      assert.equal(s.world.pages().length, 0, "an opt-out is the patient's choice, not a channel failure");
+      assert.equal(s.world.portal().length, 1);
+      assert.equal(s.world.callsOf('sendGenericSms').length, 1);
+      const [fallback] = s.world.auditsOf('fallback');
+      assert.deepEqual([fallback?.outcome, fallback?.details?.reason], ['portal-only-opted-out', 'consent']);
+      assert.equal(v.deliveries.find((d) => d.channel === 'sms')?.errorCode, ActivityErrorType.SMS_OPTED_OUT);
     });
   });
+
+  it('a burst: an SMS waiting 35 minutes in the rate-limited queue with no failure is delivered, not a fallback', async () => {
+    await h.scenario({ smsConsent: true, holdSmsQueue: true }, async (s) => {
+      await s.advanceToNext(2, '10:00');
+      const handle = await s.start({ result: normalResult() });
+      await s.signOff(handle);
+      await s.untilStatus(handle, 'the text queued', (v) =>
+        v.deliveries.some((d) => d.channel === 'sms' && d.status === 'pending'),
+      );
+      await s.advance(35 * MINUTE);
+      await s.quiesce(150);
+      assert.equal(s.world.pages().length, 0, 'queue wait is not an outage');
+      assert.equal((await s.status(handle)).state, 'notifying');
+      await s.releaseSmsQueue();
+      await s.untilNotified(handle);
+      assert.equal(s.world.sms().length, 1);
+      assert.equal(s.world.callsOf('sendGenericSms').length, 1, 'one attempt, after its turn in the queue');
+      await s.quiesce(150);
+      assert.equal(s.world.pages().length, 0);
+      assert.equal(s.world.auditsOf('fallback').length, 0);
+    });
+  });
+
+  for (const [minutes, fallsBack] of [
+    [29, false],
+    [31, true],
+  ] as const) {
+    it(`a ${minutes}-minute Spruce outage (abnormal result) ends in ${fallsBack ? 'the fallback: administrator page and a call task' : 'the secure thread'}`, async () => {
+      await h.scenario({ smsConsent: true, spruceSecure: true }, async (s) => {
+        await s.advanceToNext(2, '10:00');
+        outage(s, minutes, 'sendSpruceResult');
+        const result = abnormalResult();
+        const handle = await s.start({ result });
+        await s.signOff(handle);
+        await s.advance(35 * MINUTE);
+        const adminPages = () => s.world.pages().filter((p) => p.input.staffId === 'admin-1');
+        const first = s.world.callsOf('sendSpruceResult')[0].at;
+        if (!fallsBack) {
+          await s.untilNotified(handle);
+          assert.equal(s.world.spruce().length, 1);
+          assert.ok(s.world.spruce()[0].at - first >= 29 * MINUTE, 'delivered after the outage');
+          await s.quiesce(150);
+          assert.equal(adminPages().length, 0);
+          assert.equal(s.world.callTasks().length, 0);
+          return;
+        }
+        await s.untilStatus(handle, 'fallback', (v) => v.state === 'fallback');
+        await s.eventually(
+          'administrator page and call task',
+          () => adminPages().length === 1 && s.world.callTasks().length === 1,
+        );
+        const after = adminPages()[0].at - first;
+        assert.ok(after >= 29.5 * MINUTE && after <= 31 * MINUTE, `fell back ${after / MINUTE} minutes in`);
+        assert.equal(s.world.spruce().length, 0);
+        assert.equal(s.world.portal().length, 1, 'the portal note stands');
+        assert.deepEqual(
+          [s.world.callTasks()[0].input.reason, s.world.callTasks()[0].input.step],
+          ['channel-fallback', 'call-fallback-spruce'],
+        );
+        await s.quiesce(150);
+        assert.ok(s.world.auditsOf('fallback').some((a) => a.outcome === 'spruce-outage'));
+        assert.ok(s.world.auditsOf('routing-decision').some((a) => a.outcome === 'spruce-and-portal'));
+        await assertNoPhiAnywhere(s.world, handle, result);
+      });
+    });
+
+    it(`a ${minutes}-minute athena outage for the portal note ends in ${fallsBack ? 'the fallback: administrator page and a call task' : 'the published note'}`, async () => {
+      await h.scenario({ smsConsent: false }, async (s) => {
+        await s.advanceToNext(2, '10:00');
+        outage(s, minutes, 'postPortalNote');
+        const handle = await s.start({ result: normalResult() });
+        await s.signOff(handle);
+        await s.advance(35 * MINUTE);
+        const adminPages = () => s.world.pages().filter((p) => p.input.staffId === 'admin-1');
+        const first = s.world.callsOf('postPortalNote')[0].at;
+        if (!fallsBack) {
+          await s.untilNotified(handle);
+          assert.equal(s.world.portal().length, 1);
+          assert.ok(s.world.portal()[0].at - first >= 29 * MINUTE);
+          await s.quiesce(150);
+          assert.equal(adminPages().length, 0);
+          assert.equal(s.world.callTasks().length, 0);
+          return;
+        }
+        await s.untilStatus(handle, 'fallback', (v) => v.state === 'fallback');
+        await s.eventually(
+          'administrator page and call task',
+          () => adminPages().length === 1 && s.world.callTasks().length === 1,
+        );
+        const after = adminPages()[0].at - first;
+        assert.ok(after >= 29.5 * MINUTE && after <= 31 * MINUTE, `fell back ${after / MINUTE} minutes in`);
+        assert.equal(s.world.portal().length, 0);
+        assert.deepEqual(
+          [s.world.callTasks()[0].input.reason, s.world.callTasks()[0].input.step],
+          ['channel-fallback', 'call-fallback-portal'],
+        );
+        await s.quiesce(150);
+        assert.ok(s.world.auditsOf('fallback').some((a) => a.outcome === 'portal-outage'));
+      });
+    });
+  }
 
   it('consent revoked before the send: portal only, quietly (no administrator page)', async () => {
     await h.scenario({ smsConsent: true }, async (s) => {
@@ -127,19 +281,17 @@ describe('delivery retries and fallback (time-skipping server)', () => {
     });
   });
 
-  it('"undelivered" after acceptance falls back and pages the administrator', async () => {
+  it('"undelivered" with a permanent code after acceptance falls back and pages the administrator', async () => {
     await h.scenario({ smsConsent: true }, async (s) => {
       await s.advanceToNext(2, '10:00');
       const handle = await s.start({ result: normalResult() });
       await s.signOff(handle);
       const v = await s.untilNotified(handle);
       const sid = v.deliveries.find((d) => d.channel === 'sms')!.providerMessageId!;
-      await handle.signal(deliveryStatusSignal, {
-        channel: 'sms',
-        providerMessageId: sid,
-        status: 'undelivered',
-        errorCode: '30003',
-        at: await s.nowIso(),
+      await smsReport(s, handle, sid, {
+        errorCode: '30005',
+        errorClass: 'permanent',
+        errorType: ActivityErrorType.SMS_INVALID_NUMBER,
       });
       await s.untilStatus(handle, 'fallback', (x) => x.state === 'fallback');
       await s.eventually('administrator page', () => s.world.pages().length === 1);
@@ -152,6 +304,113 @@ describe('delivery retries and fallback (time-skipping server)', () => {
       });
       const after = await s.status(handle);
       assert.equal(after.deliveries.find((d) => d.channel === 'sms')?.status, 'undelivered');
+    });
+  });
+
+  it('"undelivered" with a transient code (30003) is sent again, bounded: twice, then the fallback', async () => {
+    await h.scenario({ smsConsent: true }, async (s) => {
+      await s.advanceToNext(2, '10:00');
+      const handle = await s.start({ result: normalResult() });
+      await s.signOff(handle);
+      const v = await s.untilNotified(handle);
+      const firstSid = v.deliveries.find((d) => d.channel === 'sms')!.providerMessageId!;
+      const reportedAt = await s.nowMs();
+      await smsReport(s, handle, firstSid, { errorCode: '30003', errorClass: 'transient' });
+      await s.untilStatus(handle, 'the re-send held', (x) =>
+        x.deliveries.some((d) => d.step === 'v1:sms-results-ready-redelivery-1' && d.status === 'held'),
+      );
+      assert.equal(s.world.pages().length, 0, 'not a fallback yet');
+      await s.advance(16 * MINUTE);
+      await s.eventually('the second text', () => s.world.sms().length === 2);
+      const resend = s.world.sms()[1];
+      assert.equal(resend.input.step, 'sms-results-ready-redelivery-1');
+      assert.equal(resend.input.body, s.world.sms()[0].input.body, 'the same generic text');
+      assert.ok(resend.at - reportedAt >= 15 * MINUTE && resend.at - reportedAt < 15 * MINUTE + 5_000);
+
+      const secondSid = (
+        await s.untilStatus(handle, 'accepted', (x) =>
+          x.deliveries.some((d) => d.step === 'v1:sms-results-ready-redelivery-1' && d.providerMessageId !== undefined),
+        )
+      ).deliveries.find((d) => d.step === 'v1:sms-results-ready-redelivery-1')!.providerMessageId!;
+      await smsReport(s, handle, secondSid, { errorCode: '30003', errorClass: 'transient' });
+      await s.advance(16 * MINUTE);
+      await s.eventually('the third text', () => s.world.sms().length === 3);
+      const thirdSid = (
+        await s.untilStatus(handle, 'accepted', (x) =>
+          x.deliveries.some((d) => d.step === 'v1:sms-results-ready-redelivery-2' && d.providerMessageId !== undefined),
+        )
+      ).deliveries.find((d) => d.step === 'v1:sms-results-ready-redelivery-2')!.providerMessageId!;
+      await smsReport(s, handle, thirdSid, { errorCode: '30003', errorClass: 'transient' });
+      await s.untilStatus(handle, 'fallback', (x) => x.state === 'fallback');
+      await s.eventually('administrator page', () => s.world.pages().length === 1);
+      await s.advance(60 * MINUTE);
+      await s.quiesce(150);
+      assert.equal(s.world.sms().length, 3, 'two re-sends at most');
+      assert.ok(s.world.auditsOf('hold').some((a) => a.outcome === 'redelivery-after-transient-failure'));
+    });
+  });
+
+  it('"undelivered" because the number opted out (21610): a consent revocation, not a fallback', async () => {
+    await h.scenario({ smsConsent: true }, async (s) => {
+      await s.advanceToNext(2, '10:00');
+      const handle = await s.start({ result: normalResult() });
+      await s.signOff(handle);
+      const v = await s.untilNotified(handle);
+      const sid = v.deliveries.find((d) => d.channel === 'sms')!.providerMessageId!;
+      await smsReport(s, handle, sid, {
+        errorCode: '21610',
+        errorClass: 'permanent',
+        errorType: ActivityErrorType.SMS_OPTED_OUT,
+      });
+      await s.eventually('the consent fallback audit', () =>
+        s.world
+          .auditsOf('fallback')
+          .some((a) => a.outcome === 'portal-only-opted-out' && a.details?.reason === 'consent'),
+      );
+      await s.advance(60 * MINUTE);
+      await s.quiesce(150);
+      assert.equal(s.world.pages().length, 0);
+      assert.equal(s.world.sms().length, 1, 'never re-sent');
+      assert.equal((await s.status(handle)).state, 'notified');
+    });
+  });
+
+  it('a portal note athena does not publish, and no other channel: a staff call, no administrator page', async () => {
+    await h.scenario({ smsConsent: false }, async (s) => {
+      await s.advanceToNext(2, '10:00');
+      s.world.portalPublished = false;
+      const handle = await s.start({ result: normalResult(), policy: testPolicy({ smsConsentInvitation: false }) });
+      await s.signOff(handle);
+      await s.eventually('the call task', () => s.world.callTasks().length === 1);
+      assert.deepEqual(
+        [s.world.callTasks()[0].input.reason, s.world.callTasks()[0].input.step],
+        ['no-reachable-channel', 'call-no-reachable'],
+      );
+      await s.quiesce(150);
+      assert.equal(s.world.pages().length, 0);
+      assert.ok(s.world.auditsOf('fallback').some((a) => a.outcome === 'portal-note-not-published'));
+      assert.equal((await s.status(handle)).patientNotifiedVersion, undefined, 'a note nobody sees told nobody');
+    });
+  });
+
+  it("athena still not publishing when the activity's window ends (PortalNotYetPublished) is 'not published': the text tells the patient", async () => {
+    await h.scenario({ smsConsent: true }, async (s) => {
+      await s.advanceToNext(2, '10:00');
+      s.world.faults.postPortalNote = () => {
+        throw ApplicationFailure.retryable('not yet published', ActivityErrorType.PORTAL_NOT_YET_PUBLISHED);
+      };
+      const handle = await s.start({ result: normalResult() });
+      await s.signOff(handle);
+      await s.eventually('the text', () => s.world.sms().length === 1);
+      await s.advance(35 * MINUTE);
+      await s.eventually('the not-published audit', () =>
+        s.world.auditsOf('fallback').some((a) => a.outcome === 'portal-note-not-published'),
+      );
+      await s.quiesce(150);
+      assert.equal(s.world.pages().length, 0, 'the text reached the patient: not an outage');
+      assert.equal(s.world.callTasks().length, 0);
+      const v = await s.status(handle);
+      assert.equal(v.deliveries.find((d) => d.channel === 'portal')?.errorCode, 'PortalNotPublished');
     });
   });
 

@@ -11,13 +11,17 @@ import { Oracle } from './support/simulator';
 /**
  * Random interleavings against the real workflow on the time-skipping server (the pure core gets
  * thousands in decide-properties.test.ts; this proves the shell keeps the same promises): sign-offs,
- * corrections, cancels, channel outages, duplicate messages, consent changes and time passing.
- * Invariants, from what the fake channels actually sent: no patient message before the version's
- * gate was signed, no text for a critical version, never two result texts for one version.
+ * corrections, cancels, outages of Twilio, Spruce and the athena portal, duplicate messages,
+ * consent changes and time passing. Invariants, from every attempt the fake channels saw (first
+ * attempts and retries, failed or not, not only the sends that succeeded): no patient-facing
+ * attempt before the version's gate was signed, none for a critical version; and from what was
+ * sent: never two result texts for one version, at most one consent invitation.
  */
 
 const MINUTE = 60_000;
-const RUNS = Number(process.env.LABLOOP_INTERLEAVING_RUNS ?? 16);
+const RUNS = Number(process.env.LABLOOP_INTERLEAVING_RUNS ?? 32);
+
+type Outaged = 'sms' | 'spruce' | 'portal';
 
 type Step =
   | { type: 'sign'; provider: 'prov-1' | 'prov-2' | 'staff-1' }
@@ -25,7 +29,7 @@ type Step =
   | { type: 'redeliver' }
   | { type: 'duplicate' }
   | { type: 'cancel' }
-  | { type: 'outage'; minutes: number }
+  | { type: 'outage'; channel: Outaged; minutes: number }
   | { type: 'advance'; minutes: number }
   | { type: 'consent'; value: boolean };
 
@@ -46,7 +50,11 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ type: fc.constant('cancel' as const) }) },
   {
     weight: 2,
-    arbitrary: fc.record({ type: fc.constant('outage' as const), minutes: fc.integer({ min: 1, max: 40 }) }),
+    arbitrary: fc.record({
+      type: fc.constant('outage' as const),
+      channel: fc.constantFrom<Outaged>('sms', 'spruce', 'portal'),
+      minutes: fc.integer({ min: 1, max: 40 }),
+    }),
   },
   {
     weight: 3,
@@ -72,9 +80,15 @@ async function play(s: Scenario, first: LabResult, steps: Step[]) {
   const versions = new Map<number, VersionFact>();
   const signedAt = new Map<number, number>();
   let version = 0;
-  let outageUntil = 0;
+  const outageUntil: Record<Outaged, number> = { sms: 0, spruce: 0, portal: 0 };
   s.world.faults.sendGenericSms = ({ at }) => {
-    if (at < outageUntil) throw retryable('twilio down');
+    if (at < outageUntil.sms) throw retryable('twilio down');
+  };
+  s.world.faults.sendSpruceResult = ({ at }) => {
+    if (at < outageUntil.spruce) throw retryable('spruce down');
+  };
+  s.world.faults.postPortalNote = ({ at }) => {
+    if (at < outageUntil.portal) throw retryable('athena down');
   };
   const take = (result: LabResult) => {
     if (oracle.receive(result)) {
@@ -131,7 +145,7 @@ async function play(s: Scenario, first: LabResult, steps: Step[]) {
         break;
       }
       case 'outage':
-        outageUntil = (await s.nowMs()) + step.minutes * MINUTE;
+        outageUntil[step.channel] = (await s.nowMs()) + step.minutes * MINUTE;
         break;
       case 'advance':
         await s.advance(step.minutes * MINUTE);
@@ -163,18 +177,21 @@ describe('random interleavings against the real workflow (time-skipping server)'
           const world = await h.scenario({ smsConsent, spruceSecure }, async (s) => {
             try {
               const { versions, signedAt } = await play(s, first, steps);
-              for (const send of [...s.world.sms(), ...s.world.spruce(), ...s.world.portal()]) {
-                const fact = versions.get(send.input.resultVersion);
-                assert.ok(fact !== undefined, `a send for unknown version ${send.input.resultVersion}`);
+              // Every attempt, including the first of each send and the ones that failed: an attempt
+              // is a request to the provider, and a retried one can land.
+              const attempts = s.world.patientSendAttempts();
+              assert.ok(
+                attempts.length >= s.world.sms().length + s.world.spruce().length + s.world.portal().length,
+                'every send is among the attempts',
+              );
+              for (const attempt of attempts) {
+                const what = `${attempt.name} attempt ${attempt.attempt} for version ${attempt.input.resultVersion}`;
+                const fact = versions.get(attempt.input.resultVersion);
+                assert.ok(fact !== undefined, `${what}: an unknown version`);
                 const signed = signedAt.get(fact.epoch);
-                assert.ok(
-                  signed !== undefined,
-                  `${send.name} for version ${send.input.resultVersion}, whose gate was never signed`,
-                );
-                assert.ok(send.at >= signed, `${send.name} before the sign-off of its gate`);
-                if (send.name === 'sendGenericSms')
-                  assert.notEqual(fact.acuity, 'critical', 'a text for a critical result');
-                assert.notEqual(fact.acuity, 'critical', `${send.name} (automated) for a critical result`);
+                assert.ok(signed !== undefined, `${what}, whose gate was never signed`);
+                assert.ok(attempt.at >= signed, `${what} before the sign-off of its gate`);
+                assert.notEqual(fact.acuity, 'critical', `${what}: automated, for a critical result`);
               }
               const texts = new Map<number, number>();
               for (const sms of s.world.sms()) {
@@ -182,6 +199,8 @@ describe('random interleavings against the real workflow (time-skipping server)'
                 texts.set(sms.input.resultVersion, (texts.get(sms.input.resultVersion) ?? 0) + 1);
               }
               for (const [v, count] of texts) assert.ok(count <= 1, `${count} result texts for version ${v}`);
+              const invitations = s.world.sms().filter((m) => m.input.template === 'consent-invitation');
+              assert.ok(invitations.length <= 1, `${invitations.length} consent invitations`);
             } catch (err) {
               console.error(`interleaving failed: ${err instanceof Error ? err.message : String(err)}`);
               throw err;

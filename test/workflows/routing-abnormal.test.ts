@@ -32,6 +32,11 @@ describe('abnormal results (time-skipping server)', () => {
         [['prov-1', 'abnormal-result']],
       );
       assert.equal(s.world.sms().length, 0, 'the secure thread replaces the text');
+      await s.quiesce(150);
+      assert.deepEqual(
+        s.world.auditsOf('routing-decision').map((a) => a.outcome),
+        ['classified-abnormal', 'spruce-and-portal'],
+      );
 
       const ref = v.deliveries.find((d) => d.channel === 'spruce')!.providerMessageId!;
       await handle.signal(deliveryStatusSignal, {
@@ -53,14 +58,18 @@ describe('abnormal results (time-skipping server)', () => {
     await h.scenario({ smsConsent: true, spruceSecure: true }, async (s) => {
       const handle = await s.start({ result: abnormalResult() });
       await s.signOff(handle);
-      await s.untilNotified(handle);
+      const notified = await s.untilStatus(handle, 'the unread deadline', (v) => v.unreadCallDueAt !== undefined);
       const sentAt = s.world.spruce()[0].at;
+      // The status query says when the call task comes if nobody reads the thread.
+      const due = Date.parse(notified.unreadCallDueAt!);
+      assert.ok(due - sentAt >= DAY_MS && due - sentAt < DAY_MS + 5_000, 'a day after the thread went');
       await s.advanceTo(sentAt + DAY_MS - 60_000);
       await s.quiesce(150);
       assert.equal(s.world.callTasks().length, 0);
       await s.advanceTo(sentAt + DAY_MS + 60_000);
       await s.eventually('the unread call task', () => s.world.callTasks().length === 1);
       assert.equal(s.world.callTasks()[0].input.reason, 'abnormal-unread');
+      assert.equal((await s.status(handle)).unreadCallDueAt, undefined, 'due no more');
     });
   });
 

@@ -45,16 +45,26 @@ describe('critical results (time-skipping server)', () => {
         s.world.auditsOf('page').some((a) => a.outcome === 'paged' && a.details?.pagedAt === calling.criticalPagedAt),
       );
 
-      const taskCreatedAt = s.world.callTasks()[0].at;
-      await s.advanceTo(taskCreatedAt + 29 * 60_000);
+      // The 30 minutes count from the result's arrival (the critical gate), not from the task's creation.
+      const escalatesAt = Date.parse(calling.criticalCallEscalatesAt!);
+      assert.ok(
+        escalatesAt - startedAt >= 30 * 60_000 && escalatesAt - startedAt < 30 * 60_000 + 5_000,
+        `escalates ${(escalatesAt - startedAt) / 60_000} minutes after arrival`,
+      );
+      assert.equal(calling.callTasks?.[0]?.escalatesAt, calling.criticalCallEscalatesAt);
+      assert.equal(calling.callTasks?.[0]?.escalated, false);
+      await s.advanceTo(startedAt + 29 * 60_000);
       await s.quiesce(150);
       assert.equal(s.world.pages().length, 1, 'no escalation before 30 minutes');
-      await s.advanceTo(taskCreatedAt + 31 * 60_000);
+      await s.advanceTo(startedAt + 31 * 60_000);
       await s.eventually('administrator page', () => s.world.pages().length === 2);
       const overdue = s.world.pages()[1];
       assert.deepEqual([overdue.input.staffId, overdue.input.reason], ['admin-1', 'call-overdue']);
-      const late = overdue.at - (taskCreatedAt + 30 * 60_000);
+      const late = overdue.at - escalatesAt;
       assert.ok(late >= 0 && late < 5_000, `escalated ${late} ms after the 30 minutes`);
+      const escalated = await s.status(handle);
+      assert.equal(escalated.criticalCallEscalatesAt, undefined, 'nothing left to escalate');
+      assert.equal(escalated.callTasks?.[0]?.escalated, true);
 
       await s.signOff(handle, 'prov-oncall');
       await s.advance(24 * 60 * 60_000);

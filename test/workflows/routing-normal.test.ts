@@ -156,7 +156,59 @@ describe('normal results (time-skipping server)', () => {
     });
   });
 
-  it('a preliminary result waits for the final even when signed; athena sign-off on a later version releases at once', async () => {
+  it('a signed preliminary waits for the final; a final with the same values is announced on that sign-off', async () => {
+    await h.scenario({ smsConsent: true }, async (s) => {
+      await s.advanceToNext(1, '09:00');
+      const prelim = normalResult({ status: 'preliminary' });
+      const handle = await s.start({ result: prelim });
+      await s.untilStatus(handle, 'awaiting final', (v) => v.state === 'awaiting-final');
+      const signed = await s.signOff(handle, 'prov-1');
+      assert.equal(signed.state, 'awaiting-final', 'signed, and still waiting for the final');
+      await s.advance(6 * 60 * 60_000);
+      await s.quiesce(200);
+      assert.equal(s.world.sms().length + s.world.portal().length, 0, 'a preliminary is never announced');
+      assert.ok(s.world.auditsOf('hold').some((a) => a.outcome === 'signed-awaiting-final'));
+
+      // The final carries the same values: the provider signed exactly this content.
+      await s.receive(handle, newVersion(prelim, { status: 'final' }));
+      const done = await s.untilNotified(handle);
+      assert.deepEqual([done.version, done.signedBy], [2, 'prov-1']);
+      assert.deepEqual(
+        s.world.sms().map((m) => m.input.resultVersion),
+        [2],
+      );
+      await s.quiesce(150);
+      assert.equal(s.world.auditsOf('sign-off').length, 1, 'no second sign-off was needed');
+    });
+  });
+
+  it('a sign-off on a preliminary does not count for a final whose values differ: it waits for a new sign-off', async () => {
+    await h.scenario({ smsConsent: true }, async (s) => {
+      await s.advanceToNext(1, '09:00');
+      const prelim = normalResult({ status: 'preliminary' });
+      const handle = await s.start({ result: prelim });
+      await s.untilStatus(handle, 'awaiting final', (v) => v.state === 'awaiting-final');
+      await s.signOff(handle, 'prov-1');
+      await s.receive(
+        handle,
+        newVersion(prelim, { status: 'final', observations: [{ ...prelim.observations[0], value: '128.4' }] }),
+      );
+      const regated = await s.untilStatus(
+        handle,
+        'unsigned final',
+        (v) => v.version === 2 && v.slaDeadline !== undefined,
+      );
+      assert.deepEqual([regated.state, regated.signed], ['awaiting-sign-off', false]);
+      await s.advance(60 * 60_000);
+      await s.quiesce(150);
+      assert.equal(s.world.sms().length + s.world.portal().length, 0, 'nothing on the preliminary sign-off');
+      await s.signOff(handle, 'prov-2');
+      const done = await s.untilNotified(handle);
+      assert.deepEqual([done.signedBy, s.world.sms().length, s.world.sms()[0].input.resultVersion], ['prov-2', 1, 2]);
+    });
+  });
+
+  it('a preliminary waits for the final; athena sign-off on the final releases it at once', async () => {
     await h.scenario({ smsConsent: true }, async (s) => {
       await s.advanceToNext(1, '09:00');
       const prelim = normalResult({ status: 'preliminary' });

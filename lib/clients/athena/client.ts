@@ -127,8 +127,12 @@ export interface CreatePatientCaseInput extends PatientRef {
   priority: 1 | 2;
   /** The case asks staff to place a call, rather than answering an inbound one. */
   outboundOnly: true;
-  /** Number to call; E.164 or national. Defaults to the chart's numbers when omitted. */
+  /**
+   * Who to call back, exactly one of (athena: `callbacknumber` XOR `callbacknumbertype`, §1.7): the
+   * number itself (E.164 or national), or the type of chart number athena should use (e.g. MOBILE).
+   */
   callbackNumber?: string;
+  callbackNumberType?: string;
   providerId?: string;
   /** athena `documentsource`, e.g. "PORTAL", "PHONE", "OTHER" (the full list is not published). */
   documentSource: string;
@@ -196,7 +200,10 @@ export interface AthenaClient {
   createPatientCase(args: CreatePatientCaseInput): Promise<{ patientCaseId: string }>;
   assignPatientCase(args: PatientRef & { patientCaseId: string; username: string }): Promise<void>;
   getPatientCase(args: PatientRef & { patientCaseId: string }): Promise<AthenaPatientCase>;
-  /** Cases whose subject or internal note contains `marker`: how an ambiguous create is reconciled. */
+  /**
+   * Cases whose subject or internal note contains `marker`: how an ambiguous create is reconciled.
+   * Uses a patient-case list by patient and department that the public reference does not document.
+   */
   findPatientCases(args: PatientRef & { departmentId: string; marker: string }): Promise<AthenaPatientCase[]>;
   /** Adds an action note to a lab-result document. Never retried after it may have landed. */
   addLabResultActionNote(args: PracticeRef & { labResultId: string; note: string }): Promise<void>;
@@ -484,6 +491,9 @@ export function createAthenaClient(options: AthenaClientOptions): AthenaClient {
       const operation = 'createPatientCase';
       if (args.priority !== 1 && args.priority !== 2) throw badInput(operation, 'priority must be 1 or 2');
       if (args.outboundOnly !== true) throw badInput(operation, 'outboundOnly must be true');
+      if (args.callbackNumber !== undefined && args.callbackNumberType !== undefined) {
+        throw badInput(operation, 'give callbackNumber or callbackNumberType, not both');
+      }
       const body = await transport.call({
         operation,
         method: 'POST',
@@ -497,6 +507,10 @@ export function createAthenaClient(options: AthenaClientOptions): AthenaClient {
           priority: String(args.priority),
           outboundonly: 'true',
           callbacknumber: args.callbackNumber === undefined ? undefined : toAthenaPhone(args.callbackNumber),
+          callbacknumbertype:
+            args.callbackNumberType === undefined
+              ? undefined
+              : requireText(operation, 'callbackNumberType', args.callbackNumberType),
           providerid: args.providerId === undefined ? undefined : segment(operation, 'providerId', args.providerId),
         },
         // No idempotency key exists: a resend is a second case.
@@ -536,6 +550,10 @@ export function createAthenaClient(options: AthenaClientOptions): AthenaClient {
     },
 
     async findPatientCases(args) {
+      // NOT in the public reference (§1.7 documents GET of one case by ID and the changed feed, not a
+      // list by patient). The sandbox fake serves it as assumed here; against an athena that refuses
+      // it the call fails, the caller's reconcile answers "unknown" and the outbox resends at most
+      // once, audited as ambiguous (activities/outbox.ts).
       const operation = 'findPatientCases';
       const marker = requireText(operation, 'marker', args.marker);
       const records = await transport.call({

@@ -93,11 +93,14 @@ export interface SpruceClient {
   }): Promise<{ contact: SpruceContact; created: boolean }>;
   getContact(contactId: string): Promise<SpruceContact>;
   listContactConversations(contactId: string): Promise<SpruceConversation[]>;
-  /** Invite a patient to Spruce (secure messaging). Fails (400) if the patient is already on Spruce. */
+  /**
+   * Invite a patient to Spruce (secure messaging). Fails (400) if the patient is already on Spruce.
+   * The answer's body is not in the public reference: either part may be absent.
+   */
   invite(
     contactId: string,
     options: { internalEndpointId: string; destinationId?: string; customMessage?: string },
-  ): Promise<{ contact: SpruceContact; conversationId: string }>;
+  ): Promise<{ contact?: SpruceContact; conversationId?: string }>;
   createSecureConversation(input: {
     contactId: string;
     internalEndpointId: string;
@@ -292,6 +295,8 @@ export function createSpruceClient(options: SpruceClientOptions): SpruceClient {
       input,
       'integration lookup',
     );
+    // The structured filter names are not in the public reference (§3.2 says only "structured or
+    // free-text"); tolerated: the answer is checked here, so a filter Spruce ignores finds nothing wrong.
     const result = await searchContactPage({
       structured: {
         integrationIDFilter: [{ integrationIDs: [{ id: externalId, integrationLinkType: type }], match: 'any' }],
@@ -456,7 +461,10 @@ export function createSpruceClient(options: SpruceClientOptions): SpruceClient {
           ...(v.customMessage !== undefined ? { customMessage: v.customMessage } : {}),
         },
       });
-      return { contact: result.contact, conversationId: result.conversation.id };
+      return {
+        ...(result.contact !== undefined ? { contact: result.contact } : {}),
+        ...(result.conversation !== undefined ? { conversationId: result.conversation.id } : {}),
+      };
     },
 
     async createSecureConversation(input) {

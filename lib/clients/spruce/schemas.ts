@@ -2,8 +2,10 @@ import { z } from 'zod';
 
 /**
  * The parts of Spruce's responses labloop reads, validated at the edge. Unknown fields are dropped;
- * fields Spruce may add later do not break parsing. Shapes follow Spruce's published OpenAPI
- * (contact, conversation, conversationItem, media, error).
+ * fields Spruce may add later do not break parsing. Shapes follow Spruce's published reference
+ * (docs/reference external-systems.md §3: contact, conversation, conversationItem, media, error).
+ * Fields the reference does not document are optional, marked "not in the public reference;
+ * tolerated": a real payload without them still parses, and the code has an answer for their absence.
  */
 
 export const SpruceErrorBodySchema = z.object({
@@ -34,10 +36,14 @@ export const ContactSchema = z.object({
   category: z.string().optional(),
   phoneNumbers: z.array(PhoneNumberSchema).default([]),
   integrationLinks: z.array(IntegrationLinkSchema).default([]),
-  /** The patient created a Spruce account (secure messaging possible). */
-  hasAccount: z.boolean().default(false),
-  /** An invitation to Spruce is pending (secure conversations are allowed already). */
-  hasPendingInvite: z.boolean().default(false),
+  /**
+   * The patient created a Spruce account (secure messaging possible). Not in the public reference;
+   * tolerated. Absent: unknown, and Spruce itself decides when a secure conversation is created
+   * (§3.3: it refuses contacts with neither an account nor a pending invite).
+   */
+  hasAccount: z.boolean().optional(),
+  /** An invitation to Spruce is pending. Not in the public reference; tolerated (see hasAccount). */
+  hasPendingInvite: z.boolean().optional(),
 });
 
 export const ContactListSchema = z.object({
@@ -72,7 +78,14 @@ export const CreateConversationResponseSchema = z.object({
 
 export const ConversationListSchema = z.object({ conversations: z.array(ConversationSchema) });
 
-export const InviteResponseSchema = z.object({ contact: ContactSchema, conversation: ConversationSchema });
+/**
+ * The invite's answer. Its body is not in the public reference (§3.2 says only that it "creates or
+ * reuses a secure conversation"); tolerated: both parts optional, anything else ignored.
+ */
+export const InviteResponseSchema = z.object({
+  contact: ContactSchema.optional(),
+  conversation: ConversationSchema.optional(),
+});
 
 export const AsyncRequestSchema = z.object({ requestId: z.string() });
 
@@ -100,7 +113,20 @@ export const ConversationItemSchema = z.object({
       }),
     )
     .default([]),
-  pages: z.array(z.object({ id: z.string(), memberId: z.string(), resolved: z.boolean() })).default([]),
+  /** §3.3: pages expose `resolved`, `resolvedAt`, `resolvedByMemberId`. */
+  pages: z
+    .array(
+      z.object({
+        resolved: z.boolean().optional(),
+        resolvedAt: z.string().optional(),
+        resolvedByMemberId: z.string().optional(),
+        /** Not in the public reference; tolerated. */
+        id: z.string().optional(),
+        /** Not in the public reference; tolerated. */
+        memberId: z.string().optional(),
+      }),
+    )
+    .default([]),
 });
 
 /** A Spruce webhook envelope. `data.object` is the full current resource. */

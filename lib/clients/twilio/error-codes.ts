@@ -80,6 +80,42 @@ export function classifyDeliveryErrorCode(code: number | string): 'permanent' | 
   return 'permanent';
 }
 
+/**
+ * Why Twilio or a carrier refused a text for good, in the three kinds the workflow reacts to
+ * differently (docs/reference external-systems.md §4.3, §4.6):
+ *  - `invalid-number`: this number cannot take texts at all (invalid, landline, inactive);
+ *  - `opted-out`: the recipient replied STOP to Twilio (21610), a consent change, not an error;
+ *  - `blocked`: the message or our sender is refused (filtering, unregistered 10DLC, unverified
+ *    toll-free, region or account restrictions): usually our setup, not the patient's number.
+ * Every permanent code in the tables above has a kind here; a code missing from this table is
+ * still permanent (see classifyDeliveryErrorCode) but of no particular kind.
+ */
+export const SMS_REFUSAL_KIND_BY_CODE = {
+  21211: 'invalid-number',
+  21614: 'invalid-number',
+  30005: 'invalid-number',
+  30006: 'invalid-number',
+  21610: 'opted-out',
+  21408: 'blocked',
+  21612: 'blocked',
+  30002: 'blocked',
+  30004: 'blocked',
+  30007: 'blocked',
+  30032: 'blocked',
+  30034: 'blocked',
+} as const satisfies Record<number, 'invalid-number' | 'opted-out' | 'blocked'>;
+
+export type SmsRefusalKind = (typeof SMS_REFUSAL_KIND_BY_CODE)[keyof typeof SMS_REFUSAL_KIND_BY_CODE];
+
+/** The refusal kind of a Twilio error code (create error or callback `ErrorCode`), if it has one. */
+export function smsRefusalKind(code: number | string | undefined): SmsRefusalKind | undefined {
+  if (code === undefined) return undefined;
+  const numeric = typeof code === 'string' ? Number.parseInt(code, 10) : code;
+  return Number.isFinite(numeric) && hasCode(SMS_REFUSAL_KIND_BY_CODE, numeric)
+    ? SMS_REFUSAL_KIND_BY_CODE[numeric]
+    : undefined;
+}
+
 /** A short, PHI-free description of a Twilio error code, for logs and error messages. */
 export function describeTwilioErrorCode(code: number): string {
   if (hasCode(PERMANENT_SEND_ERROR_CODES, code)) return PERMANENT_SEND_ERROR_CODES[code];

@@ -13,7 +13,7 @@ export interface TwilioSendErrorDetails {
   retryAfterMs?: number;
   /**
    * True when the request may have reached Twilio and created the message anyway (the connection
-   * dropped or timed out after the POST was written). Messages have no idempotency key, so the
+   * dropped or timed out after the POST was written, or a POST was answered with a 5xx). Messages have no idempotency key, so the
    * caller must look for the message with `findRecentMessages` before sending again.
    */
   ambiguous?: boolean;
@@ -107,12 +107,14 @@ export function toTwilioSendError(
       httpStatus >= 500 ||
       (code !== undefined && isRetryableSendErrorCode(code) && !isPermanentSendErrorCode(code));
     const what = code !== undefined ? `${code} ${describeTwilioErrorCode(code)}` : 'no error code';
-    return new TwilioSendError(`Twilio ${operation} failed: HTTP ${httpStatus} (${what})`, {
-      kind: retryable ? 'retryable' : 'permanent',
-      code,
-      httpStatus,
-      retryAfterMs,
-    });
+    // A 5xx answer to a POST says nothing about whether the message was created before the failure
+    // (an edge or proxy can fail after Twilio's core accepted it), so it is as ambiguous as a
+    // timeout. A 429 is documented as "not processed" (§4.3), and a 4xx is a refusal.
+    const ambiguous = method === 'POST' && httpStatus >= 500;
+    return new TwilioSendError(
+      `Twilio ${operation} failed: HTTP ${httpStatus} (${what})${ambiguous ? '; the request may have been processed' : ''}`,
+      { kind: retryable ? 'retryable' : 'permanent', code, httpStatus, retryAfterMs, ambiguous },
+    );
   }
 
   const networkCode = errorCodeOf(error);

@@ -17,6 +17,9 @@ export {
   PERMANENT_DELIVERY_ERROR_CODES,
   PERMANENT_SEND_ERROR_CODES,
   RETRYABLE_SEND_ERROR_CODES,
+  SMS_REFUSAL_KIND_BY_CODE,
+  smsRefusalKind,
+  type SmsRefusalKind,
   TRANSIENT_DELIVERY_ERROR_CODES,
 } from './error-codes';
 export { verifyTwilioSignature, type TwilioSignatureInput } from './signature';

@@ -60,6 +60,11 @@ export const LabResultSeedSchema = z.object({
   duplicateOf: id.optional(),
   /** Marks this document as superseding an earlier one (`supersededdocumentid`). */
   supersedes: id.optional(),
+  /**
+   * The document was already published to the portal at this time (ISO), e.g. with an older patient
+   * note: a later note write is published anew (with a later time) only if the practice publishes.
+   */
+  portalPublishedAt: z.iso.datetime().optional(),
 });
 export type LabResultSeed = z.input<typeof LabResultSeedSchema>;
 

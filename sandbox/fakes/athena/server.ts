@@ -60,6 +60,13 @@ export interface AthenaFakeOptions {
   /** Practices that exist before any seeding (default: athena's preview practice 195900). */
   practiceIds?: string[];
   portalPublication?: PortalPublicationMode;
+  /**
+   * `GET /patients/{id}/documents/patientcase?departmentid=` (patient cases of a patient) is NOT in
+   * the public reference (§1.7 documents one case by ID and the changed feed). The fake serves it
+   * (`served`, the default), as labloop's call-task reconciliation assumes; `refused` answers it like
+   * an unknown endpoint (404), the way an athena without it would, so the fallback can be tested.
+   */
+  patientCaseList?: 'served' | 'refused';
   host?: string;
   port?: number;
 }
@@ -349,12 +356,17 @@ export async function startAthenaFake(options: AthenaFakeOptions): Promise<Athen
       },
     },
     {
+      // Not in the public reference: see AthenaFakeOptions.patientCaseList.
       method: 'GET',
       pattern: /^\/patients\/(\d+)\/documents\/patientcase$/,
       handler: (r, m) =>
-        ok(
-          store.listPatientCases(r.practiceId, m[1] ?? '', requiredParam(r.query, 'departmentid')).map(patientCaseJson),
-        ),
+        options.patientCaseList === 'refused'
+          ? { status: 404, body: { error: 'Unknown endpoint.' } }
+          : ok(
+              store
+                .listPatientCases(r.practiceId, m[1] ?? '', requiredParam(r.query, 'departmentid'))
+                .map(patientCaseJson),
+            ),
     },
     {
       method: 'GET',

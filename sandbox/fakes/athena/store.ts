@@ -141,6 +141,7 @@ export class AthenaFakeStore {
       lastModifiedUser: 'INTERFACE',
       duplicateOf: input.duplicateOf,
       supersedes: input.supersedes,
+      ...(input.portalPublishedAt !== undefined ? { portalPublishedAt: new Date(input.portalPublishedAt) } : {}),
     };
     this.labResults.set(labResultId, result);
     this.changed('LabResult.create', result, at);
@@ -364,7 +365,10 @@ export class AthenaFakeStore {
   }
 
   private refreshPublication(result: FakeLabResult): void {
-    if (result.portalPublishedAt !== undefined || result.patientNoteWrittenAt === undefined) return;
+    // A note written after the last publication is published anew (its own, later time); until then
+    // the document shows the older publication, which says nothing about the new note.
+    if (result.patientNoteWrittenAt === undefined) return;
+    if (result.portalPublishedAt !== undefined && result.portalPublishedAt >= result.patientNoteWrittenAt) return;
     const policy = this.portalPublication;
     if (policy.mode === 'never') return;
     const publishAt = result.patientNoteWrittenAt.getTime() + (policy.mode === 'delayed' ? policy.delayMs : 0);

@@ -11,8 +11,12 @@ import { parseControl } from './validation';
  */
 
 export type InjectedFailure =
-  /** Answer with this HTTP status and the vendor's error body. */
-  | { kind: 'error'; status: number }
+  /**
+   * Answer with this HTTP status and the vendor's error body. With `afterProcessing` the request is
+   * carried out first (the message is created) and then answered with the error: a 5xx from an edge
+   * after the core accepted the write, the ambiguous case for writes without idempotency keys.
+   */
+  | { kind: 'error'; status: number; afterProcessing?: boolean }
   /** Answer 429 with `Retry-After` (seconds). */
   | { kind: 'rate-limit'; retryAfterSeconds: number }
   /**
@@ -24,7 +28,11 @@ export type InjectedFailure =
   | { kind: 'reset'; afterProcessing?: boolean };
 
 export const InjectedFailureSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('error'), status: z.number().int().min(400).max(599) }),
+  z.object({
+    kind: z.literal('error'),
+    status: z.number().int().min(400).max(599),
+    afterProcessing: z.boolean().optional(),
+  }),
   z.object({ kind: z.literal('rate-limit'), retryAfterSeconds: z.number().min(0).max(3600) }),
   z.object({ kind: z.literal('hang'), afterProcessing: z.boolean().optional() }),
   z.object({ kind: z.literal('reset'), afterProcessing: z.boolean().optional() }),

@@ -63,9 +63,17 @@ export class WebhookDispatcher {
 
   /** Deliver and wait for the outcome (after retries): the receiver's last status, or null. */
   async deliverNow(request: WebhookRequest, duplicate = false): Promise<number | null> {
-    const status = await this.attemptAll(request, false);
+    return (await this.deliverForResponse(request, duplicate)).status;
+  }
+
+  /** Like deliverNow, with the body of the receiver's last answer (Twilio acts on a TwiML reply). */
+  async deliverForResponse(
+    request: WebhookRequest,
+    duplicate = false,
+  ): Promise<{ status: number | null; body: string | null }> {
+    const outcome = await this.attemptAll(request, false);
     if (duplicate) await this.attemptAll(request, true);
-    return status;
+    return outcome;
   }
 
   /** Hold every delivery from now on until `release()`. */
@@ -103,11 +111,17 @@ export class WebhookDispatcher {
     this.log.length = 0;
   }
 
-  private async attemptAll(request: WebhookRequest, duplicate: boolean): Promise<number | null> {
+  private async attemptAll(
+    request: WebhookRequest,
+    duplicate: boolean,
+  ): Promise<{ status: number | null; body: string | null }> {
     let lastStatus: number | null = null;
+    let lastBody: string | null = null;
     for (let attempt = 1; attempt <= this.options.maxAttempts; attempt++) {
-      if (this.tasks.isClosed) return lastStatus;
-      if (attempt > 1 && !(await this.tasks.sleep(this.options.retryDelayMs))) return lastStatus;
+      if (this.tasks.isClosed) return { status: lastStatus, body: lastBody };
+      if (attempt > 1 && !(await this.tasks.sleep(this.options.retryDelayMs))) {
+        return { status: lastStatus, body: lastBody };
+      }
       const record: WebhookAttempt = {
         label: request.label,
         eventId: request.eventId,
@@ -124,15 +138,17 @@ export class WebhookDispatcher {
           body: request.body,
           signal: AbortSignal.timeout(this.options.timeoutMs),
         });
-        await response.arrayBuffer().catch(() => undefined);
+        lastBody = await response.text().catch(() => null);
         record.status = response.status;
         lastStatus = response.status;
       } catch (error) {
         record.error = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
       }
       this.log.push(record);
-      if (record.status !== null && record.status >= 200 && record.status < 300) return record.status;
+      if (record.status !== null && record.status >= 200 && record.status < 300) {
+        return { status: record.status, body: lastBody };
+      }
     }
-    return lastStatus;
+    return { status: lastStatus, body: lastBody };
   }
 }

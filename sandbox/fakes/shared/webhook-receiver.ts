@@ -19,7 +19,10 @@ export interface CapturedRequest {
   answered: number;
 }
 
-export type Responder = (request: Omit<CapturedRequest, 'answered'>) => number;
+/** A status code, or a status with a body (e.g. TwiML for a Twilio inbound webhook). */
+export type Responder = (
+  request: Omit<CapturedRequest, 'answered'>,
+) => number | { status: number; body: string; contentType?: string };
 
 export interface WebhookReceiver {
   url: string;
@@ -55,9 +58,14 @@ export async function startWebhookReceiver(responder: Responder = () => 200): Pr
       body: rawBody.toString('utf8'),
       receivedAt: Date.now(),
     };
-    const answered = respond(captured);
+    const answer = respond(captured);
+    const answered = typeof answer === 'number' ? answer : answer.status;
     requests.push({ ...captured, answered });
-    sendEmpty(res, answered);
+    if (typeof answer === 'number') sendEmpty(res, answered);
+    else {
+      res.writeHead(answered, { 'content-type': answer.contentType ?? 'text/xml; charset=utf-8' });
+      res.end(answer.body);
+    }
   });
   baseUrl = http.url;
   return {

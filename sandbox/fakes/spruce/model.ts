@@ -82,10 +82,16 @@ export interface FakeMedia {
   uploadedAt: string;
 }
 
+/**
+ * A page element's state. The fake keeps whom it paged (`memberId`) for its outbox page; the API
+ * shows only what §3.3 documents: `resolved`, `resolvedAt`, `resolvedByMemberId`.
+ */
 export interface FakePage {
   id: string;
   memberId: string;
   resolved: boolean;
+  resolvedAt?: string;
+  resolvedByMemberId?: string;
 }
 
 export interface FakeItem {
@@ -112,7 +118,11 @@ function formatPhone(e164: string): string {
   return national.length === 10 ? `(${national.slice(0, 3)}) ${national.slice(3, 6)}-${national.slice(6)}` : e164;
 }
 
-export function contactJson(c: FakeContact, apiBase: string): Record<string, unknown> {
+/**
+ * A contact as the API answers it. `hasAccount`/`hasPendingInvite` are not in the public reference:
+ * with `documentedOnly` they are left out, the shape a client must cope with if Spruce never sends them.
+ */
+export function contactJson(c: FakeContact, apiBase: string, documentedOnly = false): Record<string, unknown> {
   return {
     object: 'contact',
     id: c.id,
@@ -135,8 +145,7 @@ export function contactJson(c: FakeContact, apiBase: string): Record<string, unk
     organizationContactFields: [],
     integrationLinks: c.integrationLinks.map((l) => ({ ...l })),
     internalMemberIds: [],
-    hasAccount: c.hasAccount,
-    hasPendingInvite: c.hasPendingInvite,
+    ...(documentedOnly ? {} : { hasAccount: c.hasAccount, hasPendingInvite: c.hasPendingInvite }),
     canDelete: true,
     canEdit: true,
     appURL: `${FAKE_APP_ORIGIN}/contact/${c.id}`,
@@ -224,7 +233,11 @@ export function itemJson(
       };
     }),
     author: { ...item.author },
-    pages: item.pages.map((p) => ({ ...p })),
+    pages: item.pages.map((p) => ({
+      resolved: p.resolved,
+      ...(p.resolvedAt !== undefined ? { resolvedAt: p.resolvedAt } : {}),
+      ...(p.resolvedByMemberId !== undefined ? { resolvedByMemberId: p.resolvedByMemberId } : {}),
+    })),
     buttons: [],
     canDelete: true,
     createdAt: item.createdAt,

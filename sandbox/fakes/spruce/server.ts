@@ -75,6 +75,12 @@ export interface SpruceFakeOptions {
   internalEndpoints?: FakeEndpoint[];
   /** Organization members that may be paged; when given, pages to anyone else are refused (400). */
   members?: { id: string; displayName: string }[];
+  /**
+   * Answer contacts without the fields the public reference does not document (hasAccount,
+   * hasPendingInvite). The fake still enforces them (a secure conversation needs an account or an
+   * invite), as Spruce does, so a client must learn the answer from the refusal.
+   */
+  documentedFieldsOnly?: boolean;
 }
 
 export interface SeedContactInput {
@@ -183,6 +189,8 @@ const SearchSchema = z.object({
           }),
         )
         .optional(),
+      // The filter names (like all of this structured search) are not in the public reference (§3.2
+      // says only "structured or free-text"); the fake accepts what labloop's client sends.
       inviteFilter: z
         .array(
           z.object({
@@ -325,6 +333,7 @@ export async function startSpruceFake(options: SpruceFakeOptions): Promise<Spruc
   const idempotencyTtlMs = options.idempotencyTtlMs ?? IDEMPOTENCY_TTL_MS;
   const endpoints = new Map((options.internalEndpoints ?? defaultEndpoints()).map((e) => [e.id, e]));
   const members = options.members === undefined ? undefined : new Map(options.members.map((m) => [m.id, m]));
+  const documentedOnly = options.documentedFieldsOnly === true;
 
   let contacts = new Map<string, FakeContact>();
   let conversations = new Map<string, FakeConversation>();
@@ -498,7 +507,7 @@ export async function startSpruceFake(options: SpruceFakeOptions): Promise<Spruc
       idempotent: false,
       handler: (_ctx, [id = '']) => {
         const c = contacts.get(id);
-        return c === undefined ? notFound('contact') : ok(contactJson(c, apiBase()));
+        return c === undefined ? notFound('contact') : ok(contactJson(c, apiBase(), documentedOnly));
       },
     },
     {
@@ -528,7 +537,7 @@ export async function startSpruceFake(options: SpruceFakeOptions): Promise<Spruc
           phones,
           category: input.category,
         });
-        return ok(contactJson(contact, apiBase()), 201);
+        return ok(contactJson(contact, apiBase(), documentedOnly), 201);
       },
     },
     {
@@ -578,7 +587,7 @@ export async function startSpruceFake(options: SpruceFakeOptions): Promise<Spruc
         const page = found.slice(offset, offset + pageSize);
         const hasMore = offset + pageSize < found.length;
         return ok({
-          contacts: page.map((c) => contactJson(c, apiBase())),
+          contacts: page.map((c) => contactJson(c, apiBase(), documentedOnly)),
           hasMore,
           ...(hasMore ? { paginationToken: String(offset + pageSize) } : {}),
           totalCount: found.length,
@@ -652,7 +661,7 @@ export async function startSpruceFake(options: SpruceFakeOptions): Promise<Spruc
             memberIds: [],
             internalEndpointId: endpoint.id,
           });
-        return ok({ contact: contactJson(c, apiBase()), conversation: conversationView(conversation) });
+        return ok({ contact: contactJson(c, apiBase(), documentedOnly), conversation: conversationView(conversation) });
       },
     },
     {
@@ -1177,7 +1186,7 @@ export async function startSpruceFake(options: SpruceFakeOptions): Promise<Spruc
     },
     contact(contactId) {
       const contact = contacts.get(contactId);
-      return contact === undefined ? undefined : contactJson(contact, apiBase());
+      return contact === undefined ? undefined : contactJson(contact, apiBase(), documentedOnly);
     },
     items: outboxItems,
     media(mediaId) {

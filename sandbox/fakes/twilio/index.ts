@@ -11,4 +11,12 @@ export {
 } from './server';
 export type { FakeMessageStatus, FakeMessageView, RecipientScenario, StatusEvent } from './model';
 export { signTwilioWebhook } from './signature';
-export { OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS, optOutTypeOf, type OptOutType } from './opt-out';
+export {
+  DEFAULT_KEYWORD_REPLIES,
+  OPT_IN_KEYWORDS,
+  OPT_OUT_KEYWORDS,
+  optOutTypeOf,
+  type AdvancedOptOut,
+  type OptOutType,
+} from './opt-out';
+export { twimlMessages } from './server';

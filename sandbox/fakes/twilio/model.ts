@@ -5,6 +5,8 @@ import type { SmsEncoding } from '../../../lib/sms/segments';
 
 export const TWILIO_API_VERSION = '2010-04-01';
 
+export type FakeDirection = 'outbound-api' | 'outbound-reply' | 'inbound';
+
 export type FakeMessageStatus =
   'accepted' | 'queued' | 'sending' | 'sent' | 'delivered' | 'undelivered' | 'failed' | 'received';
 
@@ -17,7 +19,11 @@ export interface StatusEvent {
 export interface FakeMessage {
   sid: string;
   accountSid: string;
-  direction: 'outbound-api' | 'inbound';
+  /**
+   * `outbound-api`: created through the REST API; `outbound-reply`: Twilio's own keyword auto-reply
+   * or the TwiML `<Message>` a webhook answered with; `inbound`: from the patient.
+   */
+  direction: FakeDirection;
   to: string;
   /** The number that sent it; for a Messaging Service send, set when a pool number is picked. */
   from: string | null;
@@ -114,7 +120,7 @@ export function messageJson(m: FakeMessage): Record<string, unknown> {
 /** The outbox/JSON view of a message (everything a test or a person watching needs). */
 export interface FakeMessageView {
   sid: string;
-  direction: 'outbound-api' | 'inbound';
+  direction: FakeDirection;
   to: string;
   from: string | null;
   messagingServiceSid: string | null;

@@ -19,6 +19,26 @@ export const HELP_KEYWORDS = ['HELP', 'INFO'] as const;
 
 export type OptOutType = 'STOP' | 'START' | 'HELP';
 
+/**
+ * What Twilio answers a keyword with by itself (docs/reference external-systems.md §4.6: default
+ * handling auto-replies to STOP, START and HELP; Advanced Opt-Out can change the text, never turn
+ * the reply off). These are Twilio's default texts; the auto-reply is free and always sent.
+ */
+export const DEFAULT_KEYWORD_REPLIES: Record<OptOutType, string> = {
+  STOP: 'You have successfully been unsubscribed. You will not receive any more messages from this number. Reply START to resubscribe.',
+  START:
+    'You have successfully been re-subscribed to messages from this number. Reply HELP for help. Reply STOP to unsubscribe. Msg&Data Rates May Apply.',
+  HELP: 'Reply STOP to unsubscribe. Msg&Data Rates May Apply.',
+};
+
+/**
+ * A Messaging Service's Advanced Opt-Out: custom keyword replies (e.g. the practice's HELP text),
+ * and the `OptOutType` parameter on inbound webhooks, which Twilio sends only when it is enabled.
+ */
+export interface AdvancedOptOut {
+  replies?: Partial<Record<OptOutType, string>>;
+}
+
 /** The keyword class of an inbound body, if it is exactly one keyword. */
 export function optOutTypeOf(body: string): OptOutType | undefined {
   const word = body.trim().toUpperCase();

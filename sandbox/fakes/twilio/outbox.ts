@@ -24,7 +24,7 @@ export function renderTwilioOutbox(
         .reverse()
         .map((m) => [
           m.dateCreated,
-          m.direction === 'inbound' ? 'inbound' : 'outbound',
+          m.direction === 'inbound' ? 'inbound' : m.direction === 'outbound-reply' ? 'reply' : 'outbound',
           m.direction === 'inbound' ? m.to : (m.messagingServiceSid ?? m.from ?? ''),
           m.body,
           `${m.numSegments} (${m.encoding})`,

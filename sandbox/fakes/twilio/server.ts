@@ -34,7 +34,7 @@ import {
   type FakeMessageView,
   type RecipientScenario,
 } from './model';
-import { OptOutRegistry, optOutTypeOf, type OptOutType } from './opt-out';
+import { DEFAULT_KEYWORD_REPLIES, OptOutRegistry, optOutTypeOf, type AdvancedOptOut, type OptOutType } from './opt-out';
 import { renderTwilioOutbox } from './outbox';
 import { SenderQueue } from './sender-queue';
 import { signTwilioWebhook } from './signature';
@@ -70,8 +70,12 @@ export interface TwilioFakeOptions {
   callbackRetry?: { maxAttempts?: number; retryDelayMs?: number; timeoutMs?: number };
   /** Numbers the account owns; when given, any other From is refused with 21606. */
   phoneNumbers?: string[];
-  /** Messaging Services and their sender pools; when given, other MG SIDs are refused with 21701. */
-  messagingServices?: { sid: string; phoneNumbers: string[] }[];
+  /**
+   * Messaging Services and their sender pools; when given, other MG SIDs are refused with 21701.
+   * `advancedOptOut` turns on Advanced Opt-Out for the service: its custom keyword replies, and the
+   * `OptOutType` parameter on inbound webhooks (sent by Twilio only with Advanced Opt-Out).
+   */
+  messagingServices?: { sid: string; phoneNumbers: string[]; advancedOptOut?: AdvancedOptOut }[];
   /** Throughput every sender gets unless set per sender (segments per second); unset = unlimited. */
   segmentsPerSecond?: number;
   /** Where inbound messages are POSTed (the number's / service's incoming webhook). */
@@ -98,6 +102,10 @@ export interface TimelineEntry {
 export interface InboundResult {
   sid: string;
   optOutType?: OptOutType;
+  /** Twilio's own keyword auto-reply, when the body was a keyword (sent whatever the webhook answers). */
+  autoReply?: string;
+  /** The `<Message>` bodies the webhook's TwiML answer asked Twilio to send back. */
+  twimlReplies: string[];
   /** Status the inbound webhook answered, or null when none is configured or it never answered. */
   webhookStatus: number | null;
 }
@@ -145,6 +153,22 @@ const ControlSchemas = {
   inboundUrl: z.object({ url: z.url().nullable() }),
 };
 
+/** The texts of a TwiML answer's `<Message>` verbs (plain or with a `<Body>`), XML entities decoded. */
+export function twimlMessages(xml: string): string[] {
+  const decode = (text: string) =>
+    text
+      .replace(/&lt;/g, '<')
+      .replace(/&gt;/g, '>')
+      .replace(/&quot;/g, '"')
+      .replace(/&apos;/g, "'")
+      .replace(/&amp;/g, '&');
+  return [...xml.matchAll(/<Message(?:\s[^>]*)?>([\s\S]*?)<\/Message>/g)].map((m) => {
+    const inner = m[1] ?? '';
+    const body = /<Body>([\s\S]*?)<\/Body>/.exec(inner);
+    return decode((body?.[1] ?? inner).trim());
+  });
+}
+
 function nowMs(): number {
   return performance.timeOrigin + performance.now();
 }
@@ -180,6 +204,11 @@ export async function startTwilioFake(options: TwilioFakeOptions): Promise<Twili
   const optOuts = new OptOutRegistry();
   const delays = { ...DEFAULT_CALLBACK_DELAYS_MS, ...options.callbackDelaysMs };
   const configuredServices = () => new Map((options.messagingServices ?? []).map((s) => [s.sid, s.phoneNumbers]));
+  const advancedOptOuts = new Map(
+    (options.messagingServices ?? []).flatMap((s) =>
+      s.advancedOptOut === undefined ? [] : [[s.sid, s.advancedOptOut]],
+    ),
+  );
   // With no services configured, any well-formed MG SID is accepted and gets the default pool number.
   const strictServices = (options.messagingServices?.length ?? 0) > 0;
   let services = configuredServices();
@@ -407,7 +436,7 @@ export async function startTwilioFake(options: TwilioFakeOptions): Promise<Twili
     const failure = failures.take(requestUrl(req).pathname);
     const form = parseForm((await readBody(req)).toString('utf8'));
     if (failure !== undefined) {
-      if ((failure.kind === 'hang' || failure.kind === 'reset') && failure.afterProcessing === true) {
+      if (failure.kind !== 'rate-limit' && failure.afterProcessing === true) {
         const created = createMessage(form);
         if (!('code' in created)) afterCreate(created);
       }
@@ -482,6 +511,33 @@ export async function startTwilioFake(options: TwilioFakeOptions): Promise<Twili
     });
   }
 
+  /** A message Twilio sends back to the patient by itself: a keyword auto-reply or a TwiML answer. */
+  function recordReply(inbound: FakeMessage, body: string): void {
+    const now = new Date();
+    const segments = smsSegments(body);
+    messages.push({
+      sid: newMessageSid(),
+      accountSid,
+      direction: 'outbound-reply',
+      to: inbound.from ?? '',
+      from: inbound.to,
+      messagingServiceSid: inbound.messagingServiceSid,
+      body,
+      encoding: segments.encoding,
+      numSegments: Math.max(1, segments.segments),
+      status: 'sent',
+      errorCode: null,
+      dateCreated: now,
+      dateUpdated: now,
+      dateSent: now,
+      statusCallback: null,
+      history: [{ status: 'sent', at: now.toISOString() }],
+      sender: inbound.to,
+      acceptedAtMs: nowMs(),
+      sentAtMs: nowMs(),
+    });
+  }
+
   async function simulateInbound(input: { from: string; to: string; body: string }): Promise<InboundResult> {
     const now = new Date();
     const serviceSid = serviceOfNumber(input.to) ?? null;
@@ -513,8 +569,19 @@ export async function startTwilioFake(options: TwilioFakeOptions): Promise<Twili
     const senderKey = optOutKey(input.to);
     if (optOutType === 'STOP') optOuts.optOut(senderKey, input.from, now);
     if (optOutType === 'START') optOuts.optIn(senderKey, input.from);
+    const advanced = serviceSid === null ? undefined : advancedOptOuts.get(serviceSid);
+    // Default handling and Advanced Opt-Out both answer a keyword; only the text can be changed.
+    const autoReply =
+      optOutType === undefined ? undefined : (advanced?.replies?.[optOutType] ?? DEFAULT_KEYWORD_REPLIES[optOutType]);
+    if (autoReply !== undefined) recordReply(message, autoReply);
 
-    const result: InboundResult = { sid: message.sid, webhookStatus: null, ...(optOutType ? { optOutType } : {}) };
+    const result: InboundResult = {
+      sid: message.sid,
+      webhookStatus: null,
+      twimlReplies: [],
+      ...(optOutType ? { optOutType } : {}),
+      ...(autoReply !== undefined ? { autoReply } : {}),
+    };
     if (inboundUrl === null) return result;
     const params: Record<string, string> = {
       AccountSid: accountSid,
@@ -530,9 +597,15 @@ export async function startTwilioFake(options: TwilioFakeOptions): Promise<Twili
       To: input.to,
     };
     if (serviceSid !== null) params.MessagingServiceSid = serviceSid;
-    if (optOutType !== undefined) params.OptOutType = optOutType;
+    // Twilio adds OptOutType only when Advanced Opt-Out is on for the Messaging Service (§4.4).
+    if (optOutType !== undefined && advanced !== undefined) params.OptOutType = optOutType;
     const token = `${message.sid}-inbound`;
-    result.webhookStatus = await dispatcher.deliverNow(signedRequest(inboundUrl, params, 'inbound', token));
+    const answer = await dispatcher.deliverForResponse(signedRequest(inboundUrl, params, 'inbound', token));
+    result.webhookStatus = answer.status;
+    if (answer.status !== null && answer.status >= 200 && answer.status < 300 && answer.body !== null) {
+      result.twimlReplies = twimlMessages(answer.body);
+      for (const reply of result.twimlReplies) recordReply(message, reply);
+    }
     return result;
   }
 

@@ -1,5 +1,6 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { createCalendarActivities } from '../../../activities/calendar';
+import { createOnCallActivities } from '../../../activities/on-call';
 import type {
   CallTaskRequest,
   GenericSmsRequest,
@@ -9,6 +10,7 @@ import type {
   PriorRunSummary,
   ReviewItem,
   SpruceResultRequest,
+  StaffSmsPageRequest,
 } from '../../../activities/contract';
 import { ActivityErrorType } from '../../../activities/error-types';
 import type { AuditEventInput } from '../../../lib/audit/types';
@@ -36,7 +38,15 @@ export interface WorldOptions {
   smsConsent?: boolean;
   spruceSecure?: boolean;
   prior?: PriorRunSummary;
+  /**
+   * The SMS task queue has no worker until the scenario calls `releaseSmsQueue()`: texts wait in
+   * the queue the way they do behind the sender's rate limit during a burst.
+   */
+  holdSmsQueue?: boolean;
 }
+
+/** What every patient-facing send request carries. */
+export type SendKeyInput = { workflowId: string; resultVersion: number; step: string } & Partial<GenericSmsRequest>;
 
 export const retryable = (message = 'provider unavailable'): Error =>
   ApplicationFailure.retryable(message, 'ProviderUnavailable');
@@ -50,6 +60,15 @@ export class FakeWorld {
   smsConsent: boolean;
   spruceSecure: boolean;
   prior: PriorRunSummary;
+  /**
+   * The consent store's invitation claims, by practice:patient:phone, shared by every workflow of
+   * the world (like the real table): the send key that holds each.
+   */
+  readonly invitations = new Map<string, string>();
+  /** False: the lookup does not report earlier invitations (as when two workflows look at once). */
+  reportInvitations = true;
+  /** False: athena takes the portal note but never publishes it (e.g. the practice does not publish). */
+  portalPublished = true;
   private readonly sentKeys = new Map<string, string>();
   private readonly auditKeys = new Set<string>();
   private seq = 0;
@@ -79,6 +98,15 @@ export class FakeWorld {
   }
   callTasks(): Call<CallTaskRequest>[] {
     return this.successes<CallTaskRequest>('createCallTask');
+  }
+  staffSmsPages(): Call<StaffSmsPageRequest>[] {
+    return this.successes<StaffSmsPageRequest>('sendStaffSmsPage');
+  }
+  /** Every attempt of the patient-facing sends (first attempts and retries, failed or not). */
+  patientSendAttempts(): Call<SendKeyInput>[] {
+    return this.calls.filter(
+      (c) => c.name === 'sendGenericSms' || c.name === 'sendSpruceResult' || c.name === 'postPortalNote',
+    ) as Call<SendKeyInput>[];
   }
   auditsOf(action: AuditEventInput['action']): AuditEventInput[] {
     return this.audits.filter((a) => a.action === action);
@@ -144,6 +172,9 @@ export class FakeWorld {
 
   private rawActivities(): LabloopActivities {
     const calendar = createCalendarActivities();
+    const onCall = createOnCallActivities();
+    const invitationKey = (k: { practiceId: string; patientId: string; phone: string }) =>
+      `${k.practiceId}:${k.patientId}:${k.phone}`;
     return {
       appendAudit: async (event) => {
         await this.record('appendAudit', event);
@@ -160,9 +191,17 @@ export class FakeWorld {
       closeWorkflowPatient: async (workflowId) => {
         await this.record('closeWorkflowPatient', workflowId);
       },
-      checkSmsConsent: async (input) => {
-        await this.record('checkSmsConsent', input);
-        return this.smsConsent;
+      lookupSmsConsent: async (input) => {
+        await this.record('lookupSmsConsent', input);
+        const invited = this.reportInvitations && this.invitations.has(invitationKey(input));
+        return { consented: this.smsConsent, ...(invited ? { invitationSentAt: new Date(0).toISOString() } : {}) };
+      },
+      claimConsentInvitation: async (claim) => {
+        await this.record('claimConsentInvitation', claim);
+        const sendKey = `${claim.workflowId}:v${claim.resultVersion}:${claim.step}`;
+        const holder = this.invitations.get(invitationKey(claim));
+        if (holder === undefined) this.invitations.set(invitationKey(claim), sendKey);
+        else if (holder !== sendKey) throw permanent(ActivityErrorType.CONSENT_INVITATION_ALREADY_SENT, 'invited');
       },
       resolvePatientZones: async (input) => {
         await this.record('resolvePatientZones', input);
@@ -191,9 +230,19 @@ export class FakeWorld {
         const sent = this.once(call, request, 'page_');
         return { pageRef: sent.id, alreadySent: sent.alreadySent, pagedAt: new Date(call.at).toISOString() };
       },
+      sendStaffSmsPage: async (request) => {
+        const call = await this.record('sendStaffSmsPage', request);
+        const sent = this.once(call, request, 'SM');
+        return { pageRef: sent.id, alreadySent: sent.alreadySent, pagedAt: new Date(call.at).toISOString() };
+      },
+      resolveOnCall: async (request) => {
+        await this.record('resolveOnCall', request);
+        return onCall.resolveOnCall(request);
+      },
       postPortalNote: async (request) => {
         const call = await this.record('postPortalNote', request);
         const sent = this.once(call, request, 'portal_');
+        if (!this.portalPublished) return { published: false, alreadySent: sent.alreadySent };
         return { published: true, publishedAt: new Date(call.at).toISOString(), alreadySent: sent.alreadySent };
       },
       createCallTask: async (request) => {

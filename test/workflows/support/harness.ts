@@ -76,14 +76,22 @@ export class WorkflowHarness {
       taskQueue,
       workflowBundle: await workflowBundle(),
     });
-    const smsWorker = await Worker.create({
-      connection: this.env.nativeConnection,
-      namespace: this.env.namespace ?? 'default',
-      taskQueue: smsTaskQueueFor(taskQueue),
-      activities,
-      dataConverter: testDataConverter(),
-    });
-    const scenario = new Scenario(this.env, world, taskQueue);
+    const createSmsWorker = () =>
+      Worker.create({
+        connection: this.env.nativeConnection,
+        namespace: this.env.namespace ?? 'default',
+        taskQueue: smsTaskQueueFor(taskQueue),
+        activities,
+        dataConverter: testDataConverter(),
+      });
+    // A held SMS queue gets its worker only when the scenario releases it.
+    const held: { sms?: { worker: Worker; running: Promise<void> } } = {};
+    const releaseSmsQueue = async (): Promise<void> => {
+      if (held.sms !== undefined) return;
+      const late = await createSmsWorker();
+      held.sms = { worker: late, running: late.run() };
+    };
+    const scenario = new Scenario(this.env, world, taskQueue, releaseSmsQueue);
     // Workflows are terminated while the workers still run: a workflow task left half-done by a
     // stopped worker would hold the test server's clock and stall every later scenario in the file.
     const run = async () => {
@@ -95,7 +103,19 @@ export class WorkflowHarness {
         await scenario.terminateAll();
       }
     };
-    await smsWorker.runUntil(worker.runUntil(run()));
+    if (options.holdSmsQueue !== true) {
+      const smsWorker = await createSmsWorker();
+      await smsWorker.runUntil(worker.runUntil(run()));
+      return world;
+    }
+    try {
+      await worker.runUntil(run());
+    } finally {
+      if (held.sms !== undefined) {
+        held.sms.worker.shutdown();
+        await held.sms.running;
+      }
+    }
     return world;
   }
 }
@@ -115,7 +135,13 @@ export class Scenario {
     readonly env: TestWorkflowEnvironment,
     readonly world: FakeWorld,
     readonly taskQueue: string,
+    private readonly releaseSms: () => Promise<void> = () => Promise.resolve(),
   ) {}
+
+  /** Start the SMS worker of a scenario whose SMS queue is held (WorldOptions.holdSmsQueue). */
+  async releaseSmsQueue(): Promise<void> {
+    await this.releaseSms();
+  }
 
   async nowMs(): Promise<number> {
     return this.env.currentTimeMs();
@@ -162,13 +188,24 @@ export class Scenario {
     await handle.signal(resultReceivedSignal, { result, receivedAt: await this.nowIso() });
   }
 
-  async signOff(handle: LabHandle, providerId = 'prov-1', noteToPatient?: string): Promise<SignOffResult> {
+  /**
+   * Sign as the review app does: for the version the page showed (`expectedVersion`, by default
+   * the version the status query reports right now).
+   */
+  async signOff(
+    handle: LabHandle,
+    providerId = 'prov-1',
+    noteToPatient?: string,
+    expectedVersion?: number,
+  ): Promise<SignOffResult> {
+    const shown = expectedVersion ?? Math.max(1, (await this.status(handle)).version);
     return handle.executeUpdate(signOffUpdate, {
       args: [
         {
           providerId,
           practiceId: '195900',
           via: 'review-app',
+          expectedVersion: shown,
           ...(noteToPatient !== undefined ? { noteToPatient } : {}),
         },
       ],

@@ -28,6 +28,8 @@ export type Outcome = 'ok' | 'outage' | 'permanent' | 'consent' | 'no-account';
 interface Issued {
   at: number;
   command: Command;
+  /** The core cancelled this send while it was in flight. */
+  cancelled?: boolean;
 }
 
 /** The spec's own bookkeeping of the gate: what is current, whether it is signed, cancelled. */
@@ -138,7 +140,12 @@ export class Simulator {
 
   /** A provider signs through the update: refused by the validator exactly as the workflow would. */
   signOff(providerId: string): boolean {
-    const request = { providerId, practiceId: this.setup.policy.practiceId, via: 'review-app' as const };
+    const request = {
+      providerId,
+      practiceId: this.setup.policy.practiceId,
+      via: 'review-app' as const,
+      expectedVersion: this.model.version,
+    };
     if (!this.model.ready || signOffProblem({ m: this.model, policy: this.setup.policy }, request) !== undefined)
       return false;
     this.oracle.signed = true;
@@ -169,7 +176,16 @@ export class Simulator {
   complete(index: number, outcome: Outcome): void {
     if (this.pending.length === 0) return;
     const [issued] = this.pending.splice(index % this.pending.length, 1);
-    const event = this.outcomeOf(issued.command, outcome);
+    const event =
+      issued.cancelled === true && outcome !== 'ok' && 'key' in issued.command
+        ? ({
+            type: 'deliveryFailed',
+            at: this.iso(),
+            key: issued.command.key,
+            failure: 'cancelled',
+            outageSpentMs: 0,
+          } as const)
+        : this.outcomeOf(issued.command, outcome);
     if (event !== undefined) this.dispatch(event);
   }
 
@@ -207,6 +223,17 @@ export class Simulator {
       case 'linkPatient':
       case 'closePatient':
         return;
+      case 'cancelSend': {
+        // Like the shell: the in-flight send's activity is cancelled; its answer still comes back,
+        // as "cancelled" unless the attempt under way had already landed (completed 'ok').
+        const target = this.pending.find(
+          (p) =>
+            (p.command.type === 'sendSms' || p.command.type === 'sendSpruce' || p.command.type === 'postPortal') &&
+            p.command.key === command.key,
+        );
+        if (target !== undefined) target.cancelled = true;
+        return;
+      }
       case 'sendSms':
       case 'sendSpruce':
       case 'postPortal': {
@@ -225,6 +252,8 @@ export class Simulator {
       case 'gatherContact':
       case 'computeSendWindow':
       case 'page':
+      case 'staffSmsPage':
+      case 'resolveOnCall':
       case 'createCallTask':
         break;
     }
@@ -338,6 +367,31 @@ export class Simulator {
               pageRef: this.nextId('page'),
               pagedAt: at,
             };
+      case 'staffSmsPage':
+        return outcome === 'permanent'
+          ? {
+              type: 'staffSmsPageFailed',
+              at,
+              step: command.request.step,
+              version: command.request.resultVersion,
+              errorType: 'SmsPermanentError',
+            }
+          : {
+              type: 'staffSmsPaged',
+              at,
+              step: command.request.step,
+              version: command.request.resultVersion,
+              pageRef: this.nextId('SM'),
+              pagedAt: at,
+            };
+      case 'resolveOnCall':
+        return {
+          type: 'onCallResolved',
+          at,
+          epoch: command.epoch,
+          staffId: this.setup.policy.onCallProviderId,
+          ...(outcome === 'permanent' ? { failed: true } : {}),
+        };
       case 'createCallTask':
         return outcome === 'permanent'
           ? {
@@ -358,6 +412,7 @@ export class Simulator {
       case 'reviewItem':
       case 'linkPatient':
       case 'closePatient':
+      case 'cancelSend':
         return undefined;
     }
   }

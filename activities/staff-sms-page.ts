@@ -1,0 +1,111 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import type { PracticePolicy } from '../domain/practice';
+import { describeTwilioErrorCode, TwilioSendError } from '../lib/clients/twilio';
+import type { PageReason, StaffSmsPageOutcome, StaffSmsPageRequest } from './contract';
+import type { ActivityDeps } from './deps';
+import { ActivityErrorType } from './error-types';
+import { sendOnce, type ReconcileResult } from './outbox';
+import { reconcileTwilioSend } from './twilio-reconcile';
+import { PAGE_REASON_TEXT } from './page-reasons';
+
+/**
+ * The second path of a critical page: when Spruce has not confirmed the page within the workflow's
+ * short failure window, the same person gets a plain SMS through Twilio on their own phone
+ * (`pagerPhone` in the practice registry). The text is generic on purpose (no patient, no test, no
+ * value): the reason and the review link, which needs a sign-in. It goes through the outbox under
+ * its own send key (channel `page`), so a retry never texts twice, and an ambiguous create is
+ * reconciled against Twilio's message list like a patient text.
+ */
+
+export const STAFF_SMS_PAGE_RETRYABLE_ERROR_TYPE = 'StaffSmsPageRetryableError';
+
+type StaffSmsPageDeps = Pick<
+  ActivityDeps,
+  'pool' | 'audit' | 'sms' | 'smsStatusCallbackUrl' | 'practices' | 'now' | 'reviewBaseUrl'
+>;
+
+/** The text: practice, urgency, reason and the review link; nothing about the patient or the result. */
+export function staffSmsPageText(practiceName: string, reason: PageReason, reviewUrl: string | undefined): string {
+  const link = reviewUrl !== undefined ? ` ${reviewUrl}` : ' Open the labloop review app.';
+  return `${practiceName}: URGENT. ${PAGE_REASON_TEXT[reason]} (Spruce paging is failing).${link}`;
+}
+
+export function createStaffSmsPageActivities(deps: StaffSmsPageDeps) {
+  return {
+    async sendStaffSmsPage(request: StaffSmsPageRequest): Promise<StaffSmsPageOutcome> {
+      const policy = policyOf(deps, request.practiceId);
+      const staff = policy.staff.find((s) => s.id === request.staffId);
+      const phone = staff?.pagerPhone;
+      if (phone === undefined || phone === '') {
+        throw ApplicationFailure.nonRetryable(
+          `staff member ${request.staffId} of practice ${policy.practiceId} has no pagerPhone for SMS pages`,
+          ActivityErrorType.CONFIGURATION,
+        );
+      }
+      const reviewUrl =
+        deps.reviewBaseUrl !== undefined
+          ? `${deps.reviewBaseUrl.replace(/\/+$/, '')}/results/${encodeURIComponent(request.workflowId)}`
+          : undefined;
+      const body = staffSmsPageText(policy.practiceName, request.reason, reviewUrl);
+
+      const reconcile = (intentCreatedAt: Date): Promise<ReconcileResult> =>
+        reconcileTwilioSend(deps, 'page', phone, body, intentCreatedAt);
+
+      try {
+        const outcome = await sendOnce(
+          deps,
+          request,
+          {
+            channel: 'page',
+            practiceId: request.practiceId,
+            template: `sms-page-${request.reason}`,
+            auditAction: 'page',
+          },
+          async () => {
+            const sent = await deps.sms.sendSms({ to: phone, body, statusCallbackUrl: deps.smsStatusCallbackUrl });
+            return { providerMessageId: sent.sid };
+          },
+          reconcile,
+        );
+        return {
+          pageRef: outcome.providerMessageId,
+          alreadySent: outcome.alreadySent,
+          pagedAt: outcome.sentAt.toISOString(),
+        };
+      } catch (err) {
+        throw toFailure(err);
+      }
+    },
+  };
+}
+
+function policyOf(deps: Pick<ActivityDeps, 'practices'>, practiceId: string): PracticePolicy {
+  const policy = deps.practices.policy(practiceId);
+  if (policy === undefined) {
+    throw ApplicationFailure.nonRetryable(`unknown practice ${practiceId}`, ActivityErrorType.CONFIGURATION);
+  }
+  return policy;
+}
+
+/** A Twilio failure as the workflow understands it; codes only, never Twilio's text (it may quote the number). */
+function toFailure(err: unknown): unknown {
+  if (!(err instanceof TwilioSendError)) return err;
+  const details = [{ code: err.code ?? null, httpStatus: err.httpStatus ?? null }];
+  if (err.kind === 'permanent') {
+    const what =
+      err.code !== undefined ? `${err.code} ${describeTwilioErrorCode(err.code)}` : `HTTP ${err.httpStatus ?? '?'}`;
+    return ApplicationFailure.create({
+      message: `Twilio refused the staff page: ${what}`,
+      type: ActivityErrorType.SMS_PERMANENT,
+      nonRetryable: true,
+      details,
+    });
+  }
+  return ApplicationFailure.create({
+    message: `Twilio could not take the staff page (${err.code ?? err.networkCode ?? err.httpStatus ?? 'no answer'})`,
+    type: STAFF_SMS_PAGE_RETRYABLE_ERROR_TYPE,
+    nonRetryable: false,
+    details,
+    ...(err.retryAfterMs !== undefined ? { nextRetryDelay: err.retryAfterMs } : {}),
+  });
+}
