@@ -19,8 +19,18 @@ export interface IngestAthenaLabResultRequest extends AthenaResultRef {
 }
 
 export type AthenaIngestOutcome =
-  /** The current version is with the result's workflow (`duplicate`: it already was). */
-  | { kind: 'handed-off'; workflowId: string; duplicate: boolean; signedOff: boolean }
+  /**
+   * The current version is with the result's workflow (`duplicate`: it already was). `linked`: the
+   * workflow belongs to the same result seen first through another source (the lab's HL7), and this
+   * is what the version did there (api/ingest/handoff.ts, LinkEvent).
+   */
+  | {
+      kind: 'handed-off';
+      workflowId: string;
+      duplicate: boolean;
+      signedOff: boolean;
+      linked?: 'started' | 'recorded' | 'sign-off-applied' | 'sign-off-already' | 'sign-off-withheld';
+    }
   /** athena no longer has the document at that path (deleted, or re-filed to another patient). */
   | { kind: 'gone' }
   /** A problem retrying cannot fix; recorded in athena_ingest_dead_letter for an operator. */

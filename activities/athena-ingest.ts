@@ -3,7 +3,7 @@ import type { Client } from '@temporalio/client';
 import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { LabResult } from '../domain/lab-result';
-import { createHandoff } from '../api/ingest/handoff';
+import { auditLinkEvents, createHandoff, type LinkEvent } from '../api/ingest/handoff';
 import { applyPracticeProviders } from '../api/ingest/provider-mapping';
 import {
   createFeedCheckpointStore,
@@ -22,7 +22,7 @@ import {
 } from '../lib/clients/athena';
 import type { AuditSink } from '../lib/audit/types';
 import type { PracticeEntry, PracticeRegistry } from '../lib/practices';
-import { ATHENA_RESULT_ID_ISSUER } from '../lib/result-ref';
+import { ATHENA_RESULT_ID_ISSUER, type ResultLinkKey } from '../lib/result-ref';
 import type {
   AthenaIngestActivities,
   AthenaIngestOutcome,
@@ -38,12 +38,12 @@ import { ActivityErrorType } from './error-types';
  * FHIR, so every source lands on one workflow per result and every version is delivered once.
  *
  * Workflow identity: athena results are keyed by `labresultid` (what the client's mapping sets as
- * `resultId`) in the `athena` issuer namespace. We deliberately do not key on `externalaccessionid`:
- * one accession can cover several athena documents (one per panel), and merging them would let one
- * panel's version replace another's in a single workflow. The same result arriving over HL7 joins this
- * workflow when the practice registry maps its facility to the `athena` namespace
- * (`routing.hl7ResultIdIssuers`, for athena's outbound ORU, whose OBR-3 is the lab-result ID);
- * otherwise a practice should feed a result stream through one source.
+ * `resultId`) in the `athena` issuer namespace. `externalaccessionid` alone is not a key: one accession
+ * can cover several athena documents (one per panel). It is, with the panel's LOINC and the patient,
+ * the link to the same result the lab sent labloop over HL7 (api/ingest/result-links.ts), so a
+ * document whose result arrived over HL7 first lands on that workflow, and one that arrives first
+ * defines the workflow the HL7 result then joins. The same result from athena's outbound ORU joins
+ * through `routing.hl7ResultIdIssuers` (its OBR-3 is the lab-result ID).
  */
 /** The slice of the athena client the ingest activities use. */
 export type AthenaIngestGateway = Pick<AthenaClient, 'getLabResult' | 'getPatient' | 'listChangedLabResults'>;
@@ -145,6 +145,7 @@ export function createAthenaIngestActivities(deps: AthenaIngestDeps): AthenaInge
         labResultId: request.labResultId,
       };
       // Under the lock, the read and the hand-off happen in athena's order for this document.
+      let linkEvents: LinkEvent[] = [];
       const outcome = await withResultLock<AthenaIngestOutcome>(
         deps.pool,
         `${request.practiceId}:${request.labResultId}`,
@@ -158,11 +159,12 @@ export function createAthenaIngestActivities(deps: AthenaIngestDeps): AthenaInge
           } catch (err) {
             if (isAthenaError(err)) {
               if (err.kind === 'not-found') return { kind: 'gone' };
+              // The message names the operation, status, athena's error code and request ID; athena's
+              // own wording (which may quote the patient) stays out of the dead letter and the audit.
               if (err.kind === 'permanent') return deadLetter(db, request, err.message);
               throw err; // auth, throttled, unavailable: Temporal retries
             }
-            // The mapping refuses a document and patient that do not belong together.
-            return deadLetter(db, request, err instanceof Error ? err.message : 'the document could not be mapped');
+            return deadLetter(db, request, mappingFailure(err));
           }
           // athena's lab-result ID is the identity every source that carries it shares (lib/result-ref.ts).
           const mapped = withPracticeProviders({ ...result, resultIdIssuer: ATHENA_RESULT_ID_ISSUER }, entry);
@@ -184,16 +186,20 @@ export function createAthenaIngestActivities(deps: AthenaIngestDeps): AthenaInge
             // The message ID is already a digest of every field a notification depends on.
             content: mapped.messageId,
             results: [mapped],
+            links: [athenaLinkKey(document, mapped)],
           });
           switch (handedOff.kind) {
             case 'accepted': {
               await resolveDeadLetter(db, request.practiceId, request.labResultId);
+              linkEvents = handedOff.linkEvents;
               const workflowId = handedOff.workflowIds[0] ?? '';
+              const linked = handedOff.linkEvents[0]?.outcome;
               return {
                 kind: 'handed-off',
                 workflowId,
                 duplicate: handedOff.duplicate,
                 signedOff: mapped.signedOff !== undefined,
+                ...(linked === undefined ? {} : { linked }),
               };
             }
             case 'unknown-practice':
@@ -206,6 +212,9 @@ export function createAthenaIngestActivities(deps: AthenaIngestDeps): AthenaInge
           }
         },
       );
+      // Outside the lock, like the dead-letter audit below. A crash between the hand-off and this
+      // append loses the row (the retry finds the version handed off); the version itself is safe.
+      if (linkEvents.length > 0) await auditLinkEvents(deps.audit, linkEvents, deps.now().toISOString());
       if (outcome.kind === 'dead-lettered') {
         // One attempt of one activity is one dead-lettering, however often Temporal retries it.
         const info = Context.current().info;
@@ -297,6 +306,27 @@ export function createAthenaIngestActivities(deps: AthenaIngestDeps): AthenaInge
       await checkpoints.advance(practiceId, at);
     },
   };
+}
+
+/**
+ * What links this document to the same result sent over HL7 by the lab (api/ingest/result-links.ts):
+ * an interface document's accession number, panel LOINC and patient. A document without an
+ * accession or panel LOINC (a fax, a manual entry) has none.
+ */
+function athenaLinkKey(document: AthenaLabResultDocument, result: LabResult): ResultLinkKey | undefined {
+  const accession = document.externalaccessionid?.trim();
+  const panelLoinc = document.labresultloinc?.trim();
+  if (accession === undefined || accession === '' || panelLoinc === undefined || panelLoinc === '') return undefined;
+  return { accession, panelLoinc, patientId: result.patient.id };
+}
+
+/** lib/clients/athena/mapping.ts's refusal of a document and patient that do not belong together (no values). */
+const ATHENA_DOCUMENT_PATIENT_MISMATCH = 'lab result document and patient record belong to different patients';
+
+/** The mapping's known refusal names no value; any other failure is named by its kind only (it may quote the document). */
+function mappingFailure(err: unknown): string {
+  if (err instanceof Error && err.message === ATHENA_DOCUMENT_PATIENT_MISMATCH) return err.message;
+  return `the document could not be mapped (${err instanceof Error ? err.name : typeof err})`;
 }
 
 /**

@@ -213,6 +213,16 @@ export interface PriorRunSummary {
    * consent invitation, a Spruce result, a portal note), if any.
    */
   patientNotifiedVersion?: number;
+  /**
+   * What the last earlier run ended with, from its closing audit row (absent for a run that closed
+   * before that row was written): the digest of the clinical content of its last version
+   * (workflows/content-digest.ts; a hash, never the values), that version's status ('cancelled'
+   * when it ended cancelled), and the internal ID of the patient the result was established for.
+   * With them a new run tells a re-delivery from a correction, and refuses another patient.
+   */
+  lastContentDigest?: string;
+  lastStatus?: ResultStatus;
+  patientId?: string;
 }
 
 export interface BusinessDeadlineRequest {

@@ -150,16 +150,45 @@ export async function adoptParkedSpruceReport(
   return parked.provider_message_id;
 }
 
-/** The outbox channels a provider's reports can belong to. */
-const CHANNELS_OF: Record<UnmatchedDelivery['provider'], OutboxChannel[]> = {
-  twilio: ['sms'],
+/**
+ * The outbox channels a provider's reports can belong to. Twilio reports on patient texts (`sms`) and
+ * on SMS pages to staff (`page`, activities/staff-sms-page.ts); Spruce on result messages and pages.
+ * A provider's message IDs never collide across its channels (one SID, one message).
+ */
+export const CHANNELS_OF: Record<UnmatchedDelivery['provider'], readonly OutboxChannel[]> = {
+  twilio: ['sms', 'page'],
   spruce: ['spruce', 'page'],
 };
-const PROVIDER_OF: Partial<Record<OutboxChannel, UnmatchedDelivery['provider']>> = {
-  sms: 'twilio',
-  spruce: 'spruce',
-  page: 'spruce',
+/** The providers whose reports an outbox channel can receive (`page` goes by Spruce or by SMS). */
+const PROVIDERS_OF: Partial<Record<OutboxChannel, UnmatchedDelivery['provider'][]>> = {
+  sms: ['twilio'],
+  spruce: ['spruce'],
+  page: ['spruce', 'twilio'],
 };
+
+/**
+ * Record a provider's status against whichever of its outbox channels sent `providerMessageId`.
+ * Returns the owner and its channel, or undefined when no send of that provider has the ID yet.
+ */
+export async function recordProviderDeliveryStatus(
+  pool: Pool,
+  provider: UnmatchedDelivery['provider'],
+  providerMessageId: string,
+  status: DeliveryStatus,
+  errorCode?: string,
+  preferred?: OutboxChannel,
+): Promise<{ owner: DeliveryStatusRecord; channel: OutboxChannel } | undefined> {
+  const channels = CHANNELS_OF[provider];
+  const ordered =
+    preferred !== undefined && channels.includes(preferred)
+      ? [preferred, ...channels.filter((c) => c !== preferred)]
+      : channels;
+  for (const channel of ordered) {
+    const owner = await recordDeliveryStatus(pool, channel, providerMessageId, status, errorCode);
+    if (owner !== undefined) return { owner, channel };
+  }
+  return undefined;
+}
 
 interface ParkedRow {
   id: string;
@@ -182,34 +211,28 @@ export async function replayUnmatchedDeliveries(
   channel: OutboxChannel,
   providerMessageId: string,
 ): Promise<number> {
-  const provider = PROVIDER_OF[channel];
-  if (provider === undefined) return 0;
+  const providers = PROVIDERS_OF[channel];
+  if (providers === undefined) return 0;
   const { rows } = await deps.pool.query<ParkedRow>(
     `SELECT id, provider, event_key, provider_message_id, status, error_code, item_id FROM unmatched_delivery_event
-     WHERE provider = $1 AND provider_message_id = $2 AND replayed_at IS NULL ORDER BY received_at, id`,
-    [provider, providerMessageId],
+     WHERE provider = ANY($1::text[]) AND provider_message_id = $2 AND replayed_at IS NULL ORDER BY received_at, id`,
+    [providers, providerMessageId],
   );
   let replayed = 0;
   for (const row of rows) {
-    let owner: DeliveryStatusRecord | undefined;
-    let ownChannel: OutboxChannel = channel;
-    for (const candidate of [channel, ...CHANNELS_OF[provider].filter((c) => c !== channel)]) {
-      owner = await recordDeliveryStatus(
-        deps.pool,
-        candidate,
-        row.provider_message_id,
-        row.status,
-        row.error_code ?? undefined,
-      );
-      if (owner !== undefined) {
-        ownChannel = candidate;
-        break;
-      }
-    }
-    if (owner === undefined) continue;
+    const found = await recordProviderDeliveryStatus(
+      deps.pool,
+      row.provider,
+      row.provider_message_id,
+      row.status,
+      row.error_code ?? undefined,
+      channel,
+    );
+    if (found === undefined) continue;
+    const { owner, channel: ownChannel } = found;
     const errorCode = row.error_code ?? undefined;
     await auditAndSignalDeliveryStatus(deps, owner, {
-      provider,
+      provider: row.provider,
       channel: ownChannel,
       providerMessageId: row.provider_message_id,
       status: row.status,
@@ -227,7 +250,7 @@ export async function replayUnmatchedDeliveries(
     await deps.pool.query(
       `UPDATE inbound_event SET status = 'processed', kind = 'delivery', processed_at = now()
        WHERE channel = $1 AND event_key = $2`,
-      [provider === 'twilio' ? 'sms' : 'spruce', row.event_key],
+      [row.provider === 'twilio' ? 'sms' : 'spruce', row.event_key],
     );
     replayed += 1;
   }

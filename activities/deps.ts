@@ -18,6 +18,12 @@ export interface SmsGateway {
   }): Promise<{ sid: string; body: string; dateCreated: string }[]>;
 }
 
+/** One Twilio sender (lib/sms/senders.ts) as a staff SMS page uses it: its client and throughput. */
+export interface SmsSenderGateway {
+  sms: SmsGateway;
+  segmentsPerSecond: number;
+}
+
 /** The slice of the Spruce client that activities use. */
 export type SpruceGateway = Pick<
   SpruceClient,
@@ -43,6 +49,11 @@ export interface ActivityDeps {
   sms: SmsGateway;
   /** Public URL of the API's Twilio status-callback route. */
   smsStatusCallbackUrl: string;
+  /**
+   * Every configured Twilio sender by id (the default one included), so a staff SMS page goes from
+   * its practice's sender at that sender's pace. Absent: pages go through `sms`, unpaced (tests).
+   */
+  smsSenders?: ReadonlyMap<string, SmsSenderGateway>;
   spruce: SpruceGateway;
   /** The org's Spruce Link (secure internal endpoint) that result threads are sent from; unset = no Spruce. */
   spruceInternalEndpointId?: string;

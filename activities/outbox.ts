@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import type { AuditEventInput, AuditSink, JsonValue } from '../lib/audit/types';
 import { LAB_RESULT_WORKFLOW_ID_PATTERN } from '../workflows/definitions';
 
@@ -114,7 +114,9 @@ export function describeSendError(err: unknown): Record<string, JsonValue> {
 
 /**
  * Send at most once per key. `send` calls the provider; `reconcile` (optional) looks for an earlier
- * attempt's message at the provider, given when the intent was recorded.
+ * attempt's message at the provider, given when the intent was recorded. `send` gets the connection
+ * that holds the row lock (inside its open transaction), for a last check right before the call
+ * (SMS consent) without taking a second connection.
  *
  * Connections: the row lock is held on one connection while the provider is called; audit events
  * decided under it are stored in the row (`audit_pending`, same transaction) and appended only after
@@ -125,7 +127,7 @@ export async function sendOnce(
   deps: SendOnceDeps,
   key: OutboxKey,
   meta: OutboxMeta,
-  send: () => Promise<ProviderReceipt>,
+  send: (db: PoolClient) => Promise<ProviderReceipt>,
   reconcile?: (intentCreatedAt: Date) => Promise<ReconcileResult>,
 ): Promise<OutboxOutcome> {
   const idempotencyKey = outboxIdempotencyKey(key);
@@ -265,7 +267,7 @@ export async function sendOnce(
         await client.query('SELECT 1 FROM outbox WHERE id = $1 FOR UPDATE', [row.id]);
         let receipt: ProviderReceipt | undefined;
         try {
-          receipt = await send();
+          receipt = await send(client);
         } catch (err) {
           const status = isAmbiguous(err) ? 'ambiguous' : 'failed';
           await queueAudit({

@@ -401,7 +401,8 @@ export function pageText(request: PageRequest): string {
 /** A Spruce error as the workflow understands it; the message names status and type, never content. */
 export function spruceFailure(err: unknown): unknown {
   if (!(err instanceof SpruceError)) return err;
-  const details = [{ status: err.status ?? null, type: err.type ?? null }];
+  // `error` tells a refused request (SpruceValidationError, a 422 that is no duplicate) from other refusals.
+  const details = [{ status: err.status ?? null, type: err.type ?? null, error: err.name }];
   if (err.kind === 'auth') {
     return ApplicationFailure.create({
       message: err.message,

@@ -1,8 +1,12 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { PracticePolicy } from '../domain/practice';
 import { describeTwilioErrorCode, TwilioSendError } from '../lib/clients/twilio';
+import { senderPacer } from '../lib/sms/pacer';
+import { smsSegments } from '../lib/sms/segments';
+import { DEFAULT_SMS_SENDER_ID } from '../lib/sms/senders';
 import type { PageReason, StaffSmsPageOutcome, StaffSmsPageRequest } from './contract';
-import type { ActivityDeps } from './deps';
+import type { ActivityDeps, SmsGateway } from './deps';
+import { activitySignaller, replayUnmatchedDeliveries } from './delivery-reports';
 import { ActivityErrorType } from './error-types';
 import { sendOnce, type ReconcileResult } from './outbox';
 import { reconcileTwilioSend } from './twilio-reconcile';
@@ -15,13 +19,21 @@ import { PAGE_REASON_TEXT } from './page-reasons';
  * value): the reason and the review link, which needs a sign-in. It goes through the outbox under
  * its own send key (channel `page`), so a retry never texts twice, and an ambiguous create is
  * reconciled against Twilio's message list like a patient text.
+ *
+ * It goes from the practice's own sender (`policy.smsSenderId`, else the default sender) and takes
+ * its segments from that sender's pacer (lib/sms/pacer.ts), ahead of patient texts waiting there: a
+ * page stays inside the sender's throughput without waiting behind a patient backlog (which queues
+ * in Temporal, not in the pacer). A practice naming a sender that is not configured pages from the
+ * default sender rather than not at all. Twilio's status callbacks for the page (channel `page`) are
+ * audited and signalled like a patient text's; any that came before its SID was recorded are
+ * replayed after the send.
  */
 
 export const STAFF_SMS_PAGE_RETRYABLE_ERROR_TYPE = 'StaffSmsPageRetryableError';
 
 type StaffSmsPageDeps = Pick<
   ActivityDeps,
-  'pool' | 'audit' | 'sms' | 'smsStatusCallbackUrl' | 'practices' | 'now' | 'reviewBaseUrl'
+  'pool' | 'audit' | 'sms' | 'smsStatusCallbackUrl' | 'practices' | 'now' | 'reviewBaseUrl' | 'smsSenders' | 'signaller'
 >;
 
 /** The text: practice, urgency, reason and the review link; nothing about the patient or the result. */
@@ -48,8 +60,9 @@ export function createStaffSmsPageActivities(deps: StaffSmsPageDeps) {
           : undefined;
       const body = staffSmsPageText(policy.practiceName, request.reason, reviewUrl);
 
+      const sender = senderOf(deps, policy);
       const reconcile = (intentCreatedAt: Date): Promise<ReconcileResult> =>
-        reconcileTwilioSend(deps, 'page', phone, body, intentCreatedAt);
+        reconcileTwilioSend({ ...deps, sms: sender.sms }, 'page', phone, body, intentCreatedAt);
 
       try {
         const outcome = await sendOnce(
@@ -62,11 +75,18 @@ export function createStaffSmsPageActivities(deps: StaffSmsPageDeps) {
             auditAction: 'page',
           },
           async () => {
-            const sent = await deps.sms.sendSms({ to: phone, body, statusCallbackUrl: deps.smsStatusCallbackUrl });
+            // The next free slot of the sender, ahead of waiting patient texts.
+            await sender.pacer?.take(smsSegments(body).segments, { urgent: true });
+            const sent = await sender.sms.sendSms({ to: phone, body, statusCallbackUrl: deps.smsStatusCallbackUrl });
             return { providerMessageId: sent.sid };
           },
           reconcile,
         );
+        // Status callbacks that came before the SID was known (e.g. it was found by reconciliation).
+        const signaller = activitySignaller(deps.signaller);
+        if (signaller !== undefined) {
+          await replayUnmatchedDeliveries({ ...deps, signaller }, 'page', outcome.providerMessageId);
+        }
         return {
           pageRef: outcome.providerMessageId,
           alreadySent: outcome.alreadySent,
@@ -77,6 +97,18 @@ export function createStaffSmsPageActivities(deps: StaffSmsPageDeps) {
       }
     },
   };
+}
+
+/** The practice's sender (its client and pacer), else the default one; unpaced without configured senders. */
+function senderOf(
+  deps: Pick<ActivityDeps, 'sms' | 'smsSenders'>,
+  policy: PracticePolicy,
+): { sms: SmsGateway; pacer?: ReturnType<typeof senderPacer> } {
+  const id = policy.smsSenderId ?? DEFAULT_SMS_SENDER_ID;
+  const configured = deps.smsSenders?.get(id) ?? deps.smsSenders?.get(DEFAULT_SMS_SENDER_ID);
+  if (configured === undefined) return { sms: deps.sms };
+  const senderId = deps.smsSenders?.has(id) === true ? id : DEFAULT_SMS_SENDER_ID;
+  return { sms: configured.sms, pacer: senderPacer(senderId, configured.segmentsPerSecond) };
 }
 
 function policyOf(deps: Pick<ActivityDeps, 'practices'>, practiceId: string): PracticePolicy {

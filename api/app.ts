@@ -29,6 +29,15 @@ import { resultStatusUrl } from '../lib/public-url';
 /** Per-client request budget on public routes; an interface engine replaying a backlog stays well inside it. */
 const RATE_LIMIT_PER_MINUTE = 600;
 const RATE_LIMIT_WINDOW_MS = 60_000;
+/**
+ * Verified vendor webhooks (Twilio, Spruce) per route and window: their own budget, counted after
+ * the signature check, because one sender's callbacks outgrow any per-IP budget. Twilio posts up to
+ * 4 status callbacks per message (no callback for the initial status, §4.2), so a 20 segment/s
+ * sender makes up to 80 a second (4,800 a minute) and ten of them 48,000: 60,000 a minute (1,000 a
+ * second) carries them all and only stops a loop. Requests whose signature fails still count against
+ * their address under the global budget.
+ */
+export const VENDOR_WEBHOOK_RATE_LIMIT_PER_MINUTE = 60_000;
 /** HSTS for a year (the preload-list minimum), subdomains included; only sent when we are served over https. */
 const HSTS_MAX_AGE_SECONDS = 365 * 24 * 60 * 60;
 /** Default body limit for JSON routes; routes that need more (HL7) set their own. */
@@ -124,7 +133,9 @@ export async function buildApp(deps: ApiDeps): Promise<BuiltApp> {
   });
 
   const requireMachineToken = createMachineAuth(deps.apiTokens);
-  const handoff = createHandoff(deps);
+  const audit = createAuditLog(deps.pool);
+  // Linking a result to one another source defined is a routing decision: audited at hand-off.
+  const handoff = createHandoff({ ...deps, audit });
   const ingestHl7 = createHl7Ingest({ handoff, practices: deps.practices, logger: deps.logger, now: deps.now });
   const statusUrl = (workflowId: string) => resultStatusUrl(deps.publicBaseUrl, workflowId);
 
@@ -149,8 +160,13 @@ export async function buildApp(deps: ApiDeps): Promise<BuiltApp> {
     athenaWebhookRoutes({ secret: deps.athenaWebhookSecret, ingest: ingestAthenaWebhook, rateLimit: ingestRateLimit }),
   );
   await app.register(resultRoutes({ temporal: deps.temporal, requireMachineToken }));
-  const audit = createAuditLog(deps.pool);
   const signaller = deps.signaller ?? createWorkflowSignaller(deps.temporal);
+  // Twilio and Spruce: per IP only for requests whose signature failed, then per vendor and route.
+  const vendorWebhookRateLimit = createIngestRateLimit(app, {
+    unauthenticatedMax: globalMax,
+    authenticatedMax: deps.vendorWebhookRateLimitPerRoute ?? VENDOR_WEBHOOK_RATE_LIMIT_PER_MINUTE,
+    timeWindowMs: deps.rateLimit?.timeWindowMs ?? RATE_LIMIT_WINDOW_MS,
+  });
   await app.register(
     twilioWebhookRoutes({
       pool: deps.pool,
@@ -161,10 +177,19 @@ export async function buildApp(deps: ApiDeps): Promise<BuiltApp> {
       publicBaseUrl: deps.publicBaseUrl,
       inboundPractices: deps.twilioInboundPractices ?? new Map<string, string[]>(),
       now: deps.now,
+      rateLimit: vendorWebhookRateLimit,
     }),
   );
   await app.register(
-    spruceWebhookRoutes({ pool: deps.pool, audit, signaller, secret: deps.spruceWebhookSecret, now: deps.now }),
+    spruceWebhookRoutes({
+      pool: deps.pool,
+      audit,
+      signaller,
+      secret: deps.spruceWebhookSecret,
+      now: deps.now,
+      rateLimit: vendorWebhookRateLimit,
+      ...(deps.spruceConversations !== undefined ? { conversations: deps.spruceConversations } : {}),
+    }),
   );
   await app.register(
     consentRoutes({ pool: deps.pool, audit, signaller, practices: deps.practices, requireMachineToken, now: deps.now }),

@@ -6,6 +6,7 @@ import type { TrustProxy } from '../lib/config';
 import type { Logger } from '../lib/logger';
 import type { PracticeRegistry } from '../lib/practices';
 import type { WorkflowSignaller } from '../lib/consent/workflow-signaller';
+import type { ConversationContacts } from '../lib/clients/spruce';
 
 /** Everything the API needs, injected (tests build the app with their own). */
 export interface ApiDeps {
@@ -48,6 +49,13 @@ export interface ApiDeps {
   temporalDeadlineMs?: number;
   /** Spruce webhook signing secret (`X-Spruce-Signature`); absent: `/webhooks/spruce` refuses everything (403). */
   spruceWebhookSecret?: string;
+  /**
+   * The contacts of a Spruce conversation (Spruce's API, cached), so a reply in a thread we never
+   * posted into reaches its patient; absent: only threads we posted into are matched.
+   */
+  spruceConversations?: ConversationContacts;
+  /** Verified Twilio/Spruce webhooks per route and window; default 60,000 (api/app.ts). Tests shrink it. */
+  vendorWebhookRateLimitPerRoute?: number;
   /** Twilio To number or Messaging Service SID → practices it serves (TWILIO_INBOUND_PRACTICES); absent: all. */
   twilioInboundPractices?: Map<string, string[]>;
   /** How webhooks and the consent route signal workflows; default: the Temporal client. Tests record instead. */

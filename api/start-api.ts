@@ -2,8 +2,13 @@ import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { AppConfig } from '../lib/config';
 import { parseApiTokens, parseInboundPractices, parseOrigins } from '../lib/config';
+import { createConversationContacts, createSpruceClient } from '../lib/clients/spruce';
+import { startInboundEventSweeper } from '../lib/consent/inbound-sweeper';
+import { createWorkflowSignaller } from '../lib/consent/workflow-signaller';
 import type { Logger } from '../lib/logger';
 import type { PracticeRegistry } from '../lib/practices';
+import { parseTwilioSenders } from '../lib/sms/senders';
+import { smsSenderUse } from '../lib/sms/shared-senders';
 import { TASK_QUEUE } from '../workflows/definitions';
 import { buildApp } from './app';
 import { reviewApiDeps } from './review/settings';
@@ -13,6 +18,11 @@ import { startMllpServer, type MllpServer } from './mllp';
 const MLLP_MAX_FRAME_BYTES = 1024 * 1024;
 /** An idle interface-engine connection is closed after 5 minutes; engines reconnect on demand. */
 const MLLP_IDLE_TIMEOUT_MS = 5 * 60_000;
+/**
+ * A Spruce webhook must be answered within 5 s (§3.4); looking up a reply's conversation gets 3 s of
+ * it, leaving 2 s for the database work. A slower Spruce fails the event, and Spruce re-delivers it.
+ */
+const SPRUCE_CONVERSATION_LOOKUP_TIMEOUT_MS = 3_000;
 
 export interface RunningApi {
   url: string;
@@ -29,6 +39,7 @@ export async function startApi(options: {
   taskQueue?: string;
 }): Promise<RunningApi> {
   const { config } = options;
+  warnAboutSmsSenders(config, options.practices, options.logger);
   const { app, ingestHl7 } = await buildApp({
     pool: options.pool,
     temporal: options.temporal,
@@ -49,8 +60,22 @@ export async function startApi(options: {
     athenaWebhookSecret: config.ATHENA_WEBHOOK_SECRET,
     spruceWebhookSecret: config.SPRUCE_WEBHOOK_SECRET,
     twilioInboundPractices: parseInboundPractices(config.TWILIO_INBOUND_PRACTICES),
+    spruceConversations: createConversationContacts(
+      createSpruceClient({
+        baseUrl: config.SPRUCE_API_BASE_URL,
+        token: config.SPRUCE_API_TOKEN,
+        timeoutMs: SPRUCE_CONVERSATION_LOOKUP_TIMEOUT_MS,
+      }),
+    ),
   });
   const url = await app.listen({ host: config.API_HOST, port: config.API_PORT });
+  // Inbound events whose signals never went out (lib/consent/inbound-sweeper.ts): now and every minute.
+  const sweeper = startInboundEventSweeper({
+    pool: options.pool,
+    signaller: createWorkflowSignaller(options.temporal),
+    onError: (err) => options.logger.warn({ err }, 'inbound event sweep failed; retrying at the next interval'),
+    onSwept: (result) => options.logger.info(result, 'inbound events finished by the sweeper'),
+  });
   let mllp: MllpServer;
   try {
     mllp = await startMllpServer({
@@ -61,6 +86,7 @@ export async function startApi(options: {
       onMessage: async (text) => (await ingestHl7(text)).ack,
     });
   } catch (err) {
+    await sweeper.stop();
     await app.close();
     throw err;
   }
@@ -68,8 +94,32 @@ export async function startApi(options: {
     url,
     mllpPort: mllp.port,
     async close() {
+      await sweeper.stop();
       await mllp.close();
       await app.close();
     },
   };
+}
+
+/**
+ * Say at start what configuration cannot do: practices that share one Twilio sender get one HELP
+ * reply from Twilio (one Advanced Opt-Out text per Messaging Service), and a practice naming a sender
+ * that is not configured. Sender and practice IDs only.
+ */
+function warnAboutSmsSenders(config: AppConfig, practices: PracticeRegistry, logger: Logger): void {
+  const use = smsSenderUse(
+    practices.all().map((p) => p.policy),
+    parseTwilioSenders(config),
+  );
+  for (const shared of use.shared) {
+    logger.warn(
+      shared,
+      'practices with different smsHelpText share one Twilio sender: Twilio answers a plain HELP with the ' +
+        "Messaging Service's one Advanced Opt-Out text; give each practice its own Messaging Service " +
+        '(TWILIO_SENDERS and policy.smsSenderId)',
+    );
+  }
+  for (const unknown of use.unknownSender) {
+    logger.warn(unknown, 'a practice names an SMS sender that TWILIO_SENDERS does not define');
+  }
 }

@@ -1,4 +1,11 @@
-import { ACUITIES, type Acuity, type Observation, type ResultSource, type ResultStatus } from './lab-result';
+import {
+  ACUITIES,
+  RESULT_SOURCES,
+  type Acuity,
+  type Observation,
+  type ResultSource,
+  type ResultStatus,
+} from './lab-result';
 
 /**
  * Acuity and status rules. Pure and total: every input maps to exactly one answer, and nothing
@@ -6,7 +13,9 @@ import { ACUITIES, type Acuity, type Observation, type ResultSource, type Result
  * (an unrecognised status is preliminary). Each code below carries the reason for its verdict.
  *
  * Flag evaluation order for one flag value, first match wins:
- * 1. the practice's configured mapping (`SOURCE:FLAG` before `FLAG`), which may raise or lower a default;
+ * 1. the practice's configured mapping (`SOURCE:FLAG` before `FLAG`), which may raise or lower a default,
+ *    except that nothing is ever lowered below critical: a flag that rules 2–4 call critical (LL, HH,
+ *    AA, "CRITICAL HIGH", any text with a critical word) stays critical whatever the mapping says;
  * 2. {@link FLAG_CODES} (HL7 table 0078 through v2.9 and FHIR v3 ObservationInterpretation);
  * 3. {@link DEFAULT_TEXT_FLAGS} (athenahealth `abnormalflag` text and FHIR display strings);
  * 4. any text containing the word CRITICAL, CRITICALLY or PANIC is critical ("CRITICAL - CALLED");
@@ -157,7 +166,10 @@ const CRITICAL_WORDS = /\b(?:CRITICAL|CRITICALLY|PANIC)\b/;
 /**
  * Per-practice flag vocabulary from configuration: `FLAG` or `SOURCE:FLAG` (source `HL7`, `FHIR`
  * or `ATHENA`) to an acuity. Keys match like flags (case and whitespace ignored). It overrides the
- * defaults in both directions: a practice whose lab sends `<` as "panic low" maps `'<': 'critical'`.
+ * defaults upwards (a practice whose lab sends `<` as "panic low" maps `'<': 'critical'`) and may
+ * lower an abnormal default, but never a critical one: a panic value that is "mapped" to abnormal
+ * would be texted to the patient. The registry refuses such mappings at load
+ * ({@link loweredCriticalFlags}), and classification ignores them if one gets through anyway.
  */
 export type FlagMapping = Readonly<Record<string, Acuity>>;
 
@@ -230,7 +242,21 @@ function judgeTerm(text: string, mapping: ReadonlyMap<string, Acuity>, source?: 
 /** Components 1, 2, 4, 5 of a coded (CWE/CE) flag: identifier, text, alternate identifier, alternate text. */
 const CODED_COMPONENTS = [0, 1, 3, 4];
 
+const NO_MAPPING: ReadonlyMap<string, Acuity> = new Map();
+
+/**
+ * One repetition. A mapping never lowers a repetition that the built-in vocabulary calls critical
+ * (the practice registry refuses such mappings; this is the defence if an old policy snapshot or a
+ * hand-built one carries one): the critical verdict of the defaults stands.
+ */
 function judgeRepetition(raw: string, mapping: ReadonlyMap<string, Acuity>, source?: ResultSource): FlagVerdict {
+  const verdict = judgeMappedRepetition(raw, mapping, source);
+  if (mapping.size === 0 || verdict.acuity === 'critical') return verdict;
+  const unmapped = judgeMappedRepetition(raw, NO_MAPPING, source);
+  return unmapped.acuity === 'critical' ? unmapped : verdict;
+}
+
+function judgeMappedRepetition(raw: string, mapping: ReadonlyMap<string, Acuity>, source?: ResultSource): FlagVerdict {
   const whole = normaliseFlagText(raw);
   if (!whole.includes('^')) return judgeTerm(whole, mapping, source);
   const configured = judgeTerm(whole, mapping, source);
@@ -250,6 +276,31 @@ function judgeFlag(flag: string | undefined, mapping: ReadonlyMap<string, Acuity
     .split('~')
     .map((repetition) => judgeRepetition(repetition, mapping, source))
     .reduce(worse);
+}
+
+/** A configured mapping entry that would lower a critical flag (refused at registry load). */
+export interface LoweredCriticalFlag {
+  /** The mapping key as configured. */
+  key: string;
+  /** What the mapping says. */
+  mappedTo: Acuity;
+}
+
+const SOURCE_PREFIX = new RegExp(`^(?:${RESULT_SOURCES.join('|')}):`, 'i');
+
+/**
+ * Mapping entries that would map a flag the built-in vocabulary calls critical (LL, HH, AA, a
+ * critical text such as "CRITICAL HIGH", any text with a critical word) to less than critical. A
+ * `SOURCE:FLAG` key is judged by its flag. Values that are not acuities are left to the schema.
+ */
+export function loweredCriticalFlags(mapping: Readonly<Record<string, string>>): LoweredCriticalFlag[] {
+  const lowered: LoweredCriticalFlag[] = [];
+  for (const [key, value] of Object.entries(mapping)) {
+    if (value === 'critical' || !(ACUITIES as readonly string[]).includes(value)) continue;
+    const flag = key.trim().replace(SOURCE_PREFIX, '');
+    if (judgeFlag(flag, NO_MAPPING).acuity === 'critical') lowered.push({ key, mappedTo: value as Acuity });
+  }
+  return lowered;
 }
 
 /** The full verdict on one flag value (see the module comment for the rules and their order). */

@@ -188,6 +188,9 @@ const ConfigSchema = z
 
 export type AppConfig = z.infer<typeof ConfigSchema>;
 
+/** Every setting loadConfig reads (docker-compose.yml must forward each one; test/unit/compose-file.test.ts checks). */
+export const CONFIG_SETTINGS = Object.keys(ConfigSchema.shape) as (keyof AppConfig)[];
+
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);

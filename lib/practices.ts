@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { loweredCriticalFlags } from '../domain/classification';
 import { ACUITIES } from '../domain/lab-result';
 import type { PracticePolicy } from '../domain/practice';
 import { PROJECT_ROOT } from './tools';
@@ -13,7 +14,7 @@ import { PROJECT_ROOT } from './tools';
 const localTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:mm');
 const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be YYYY-MM-DD');
 
-const PolicySchema = z.object({
+const PolicyFields = z.object({
   practiceId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
   practiceName: z.string().min(1).max(40),
   calendar: z.object({
@@ -83,6 +84,17 @@ const PolicySchema = z.object({
     .string()
     .regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'must be a TWILIO_SENDERS id')
     .optional(),
+});
+
+const PolicySchema = PolicyFields.superRefine((policy, ctx) => {
+  // A mapping that lowers a panic flag would let a critical value be texted to the patient.
+  for (const { key, mappedTo } of loweredCriticalFlags(policy.flagMappings)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['flagMappings', key],
+      message: `practice ${policy.practiceId} maps the critical flag ${JSON.stringify(key)} to ${mappedTo}; a flag mapping may raise a flag's acuity but never lower a critical one (LL, HH, AA or a critical text)`,
+    });
+  }
 });
 
 const PracticeEntrySchema = z.object({

@@ -10,6 +10,8 @@ import { createHmac } from 'node:crypto';
  * lab-result IDs live in the {@link ATHENA_RESULT_ID_ISSUER} namespace, which every source that
  * carries them maps to (the athena REST ingest always; an HL7 facility the practice registry says
  * carries them, see `hl7ResultIdIssuers`), so one result seen over HL7 and athena lands on one workflow.
+ * A result the lab sends both to labloop and to athena carries two unrelated IDs; the hand-off links
+ * them through a {@link ResultLinkKey} (api/ingest/result-links.ts).
  */
 const RESULT_REF_HEX_CHARS = 32; // 128 bits: collisions are out of reach for any practice's volume
 
@@ -40,4 +42,37 @@ export function resultRef(secret: string, identity: ResultIdentity): string {
     hmac.update(JSON.stringify([identity.practiceId, canonical(identity.issuer), canonical(identity.resultId)]));
   }
   return hmac.digest('hex').slice(0, RESULT_REF_HEX_CHARS);
+}
+
+/**
+ * What two sources of one result both carry, so the second can be linked to the first (see
+ * api/ingest/result-links.ts): the performing lab's accession number (HL7 OBR-3.1, athena's
+ * `externalaccessionid`), the panel's LOINC (HL7 OBR-4 coded LN, athena's `labresultloinc`; one
+ * accession covers several panels) and the patient's ID (HL7 PID-3, athena's `patientid`; so two labs'
+ * equal accession numbers never meet unless they are also for the same patient and panel).
+ */
+export interface ResultLinkKey {
+  accession: string;
+  panelLoinc: string;
+  patientId: string;
+}
+
+/**
+ * The keyed digest a link key is stored under. Its input is a five-element JSON array, which never
+ * equals the input of {@link resultRef} (a three-element array, or the athena form, which is not an
+ * array), so a link digest never collides with a result reference.
+ */
+export function resultLinkRef(secret: string, practiceId: string, key: ResultLinkKey): string {
+  return createHmac('sha256', secret)
+    .update(
+      JSON.stringify([
+        'link',
+        practiceId,
+        canonical(key.accession),
+        canonical(key.panelLoinc),
+        canonical(key.patientId),
+      ]),
+    )
+    .digest('hex')
+    .slice(0, RESULT_REF_HEX_CHARS);
 }

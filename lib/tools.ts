@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
@@ -147,4 +148,35 @@ export function matchesIntegrity(file: string, integrity: string): boolean {
 export function chromiumPath(): string | undefined {
   const candidates = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'];
   return candidates.find((p): p is string => p !== undefined && p !== '' && existsSync(p));
+}
+
+/** A compose CLI that can check docker-compose.yml: the docker plugin, or Debian's `docker-compose`. */
+export interface ComposeCli {
+  label: string;
+  cmd: string;
+  /** Arguments before the compose command's own (`compose` for the plugin). */
+  args: string[];
+}
+
+/** The Debian package `npm test`'s setup installs when no compose CLI is present (apt, cached under .tools/apt). */
+export const DEBIAN_COMPOSE_PACKAGE = 'docker-compose';
+
+export const HOW_TO_GET_A_COMPOSE_CLI =
+  'install the Docker Compose plugin (`docker compose`) or Debian\'s "docker-compose" package ' +
+  '(`apt-get install docker-compose`; `npm test` does this itself as root on Debian-like systems with apt)';
+
+/**
+ * The first compose CLI that answers `version`: `docker compose` (a docker CLI without the compose
+ * plugin does not count), then `docker-compose`. Undefined when neither works here.
+ */
+export function composeCli(
+  candidates: readonly ComposeCli[] = [
+    { label: 'docker compose', cmd: 'docker', args: ['compose'] },
+    { label: 'docker-compose', cmd: 'docker-compose', args: [] },
+  ],
+): ComposeCli | undefined {
+  return candidates.find((c) => {
+    const probe = spawnSync(c.cmd, [...c.args, 'version'], { stdio: 'pipe', timeout: 30_000 });
+    return probe.error === undefined && probe.status === 0;
+  });
 }

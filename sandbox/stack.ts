@@ -30,7 +30,8 @@ import { createAthenaClient } from '../lib/clients/athena';
 import { athenaFeedScheduleId } from '../workflows/definitions';
 import { sandboxAccounts, startOidcProvider, SANDBOX_OIDC_CLIENT_ID } from './oidc-provider';
 import { DEFAULT_SECURE_ENDPOINT_ID, startSpruceFake, type SpruceFake } from './fakes/spruce';
-import { startTwilioFake, type TwilioFake } from './fakes/twilio';
+import { DEFAULT_SERVICE_NUMBER, startTwilioFake, type TwilioFake } from './fakes/twilio';
+import { helpTextByMessagingService } from '../lib/sms/shared-senders';
 import { startSandboxOutbox } from './outbox-overview';
 import { generateSandboxSecrets, type SandboxSecrets } from './secrets';
 
@@ -103,6 +104,31 @@ export interface Stack {
   taskQueue: string;
   fakes: { twilio: TwilioFake; spruce: SpruceFake; athena: AthenaFake };
   stop(): Promise<void>;
+}
+
+/**
+ * The sandbox's Messaging Service as the Twilio fake knows it: its pool number, and Advanced Opt-Out
+ * answering a plain HELP with the help text of the practice that texts from it (what an operator
+ * configures in Twilio for each practice's Messaging Service, see README). The sandbox sends only
+ * from the default sender, so every practice there shares this one service and its first practice's
+ * text; the API warns at start when practices with different texts share it.
+ */
+function sandboxMessagingServices(serviceSid: string, practicesFile: string) {
+  const policies = loadPracticeRegistry(practicesFile)
+    .all()
+    .map((p) => p.policy);
+  const senders = parseTwilioSenders({
+    TWILIO_MESSAGING_SERVICE_SID: serviceSid,
+    TWILIO_SENDER_SEGMENTS_PER_SECOND: 1,
+  });
+  const help = helpTextByMessagingService(policies, senders).get(serviceSid);
+  return [
+    {
+      sid: serviceSid,
+      phoneNumbers: [DEFAULT_SERVICE_NUMBER],
+      ...(help !== undefined ? { advancedOptOut: { replies: { HELP: help } } } : {}),
+    },
+  ];
 }
 
 async function pickPort(preferred: number | undefined): Promise<number> {
@@ -183,12 +209,15 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     }
 
     // Local fakes of the outside world, wired to call the API's webhooks.
+    const practicesFile =
+      options.practicesFile ?? process.env.LABLOOP_PRACTICES_FILE ?? 'config/practices.sandbox.json';
     const twilio = await startTwilioFake({
       accountSid: secrets.twilioAccountSid,
       authToken: secrets.twilioAuthToken,
       port: await pickPort(options.ports?.twilio),
       inboundUrl: `${apiUrl}/webhooks/twilio/inbound`,
       callbackDelaysMs: options.twilioCallbackDelaysMs,
+      messagingServices: sandboxMessagingServices(secrets.twilioMessagingServiceSid, practicesFile),
     });
     stops.push(() => twilio.close());
     const spruce = await startSpruceFake({
@@ -206,8 +235,6 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     });
     stops.push(() => athena.close());
     // Review-app single sign-on: a local identity provider knowing every sandbox staff member.
-    const practicesFile =
-      options.practicesFile ?? process.env.LABLOOP_PRACTICES_FILE ?? 'config/practices.sandbox.json';
     const oidcClientSecret = randomBytes(24).toString('hex');
     const oidc = await startOidcProvider({
       clients: [

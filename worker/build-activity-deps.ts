@@ -2,7 +2,7 @@ import type { Pool } from 'pg';
 import type { ActivityDeps } from '../activities';
 import type { LabloopActivities } from '../activities/contract';
 import { createSmsActivities } from '../activities/sms';
-import type { SmsSender } from '../lib/sms/senders';
+import { parseTwilioSenders, type SmsSender } from '../lib/sms/senders';
 import type { AppConfig } from '../lib/config';
 import { createAuditLog } from '../lib/audit';
 import { createAthenaClient } from '../lib/clients/athena';
@@ -24,6 +24,13 @@ export function buildActivityDeps(
     fromNumber: config.TWILIO_FROM_NUMBER,
     apiBaseUrl: config.TWILIO_API_BASE_URL,
   });
+  // Each sender's own client, for staff SMS pages from the practice's sender (activities/staff-sms-page.ts).
+  const smsSenders = new Map(
+    parseTwilioSenders(config).map((sender) => [
+      sender.id,
+      { sms: senderMessaging(config, sender), segmentsPerSecond: sender.segmentsPerSecond },
+    ]),
+  );
   const spruce = createSpruceClient({ baseUrl: config.SPRUCE_API_BASE_URL, token: config.SPRUCE_API_TOKEN });
   const athena = createAthenaClient({
     baseUrl: config.ATHENA_BASE_URL,
@@ -35,6 +42,7 @@ export function buildActivityDeps(
     audit: createAuditLog(pool),
     sms,
     smsStatusCallbackUrl: publicUrl(config.PUBLIC_BASE_URL, '/webhooks/twilio/status'),
+    smsSenders,
     reviewBaseUrl: publicUrl(config.PUBLIC_BASE_URL, '/review'),
     spruce,
     ...(config.SPRUCE_INTERNAL_ENDPOINT_ID !== undefined
@@ -53,16 +61,17 @@ export function smsSendForSender(
   config: AppConfig,
   deps: ActivityDeps,
 ): (sender: SmsSender) => LabloopActivities['sendGenericSms'] {
-  return (sender) =>
-    createSmsActivities({
-      ...deps,
-      sms: createTwilioMessaging({
-        accountSid: config.TWILIO_ACCOUNT_SID,
-        authToken: config.TWILIO_AUTH_TOKEN,
-        ...(sender.messagingServiceSid !== undefined
-          ? { messagingServiceSid: sender.messagingServiceSid }
-          : { fromNumber: sender.fromNumber }),
-        apiBaseUrl: config.TWILIO_API_BASE_URL,
-      }),
-    }).sendGenericSms;
+  return (sender) => createSmsActivities({ ...deps, sms: senderMessaging(config, sender) }).sendGenericSms;
+}
+
+/** The Twilio client that sends from one sender. */
+function senderMessaging(config: AppConfig, sender: SmsSender) {
+  return createTwilioMessaging({
+    accountSid: config.TWILIO_ACCOUNT_SID,
+    authToken: config.TWILIO_AUTH_TOKEN,
+    ...(sender.messagingServiceSid !== undefined
+      ? { messagingServiceSid: sender.messagingServiceSid }
+      : { fromNumber: sender.fromNumber }),
+    apiBaseUrl: config.TWILIO_API_BASE_URL,
+  });
 }

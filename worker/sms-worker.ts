@@ -1,6 +1,6 @@
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import type { GenericSmsRequest, LabloopActivities } from '../activities/contract';
-import { SegmentPacer, withSegmentPacer } from '../lib/sms/pacer';
+import { SegmentPacer, senderPacer, withSegmentPacer } from '../lib/sms/pacer';
 import type { SmsSender } from '../lib/sms/senders';
 import { createDataConverter } from '../lib/temporal/data-converter';
 import { SMS_TASK_QUEUE, smsTaskQueueFor } from '../workflows/definitions';
@@ -57,13 +57,15 @@ export interface SmsWorkerOptions {
   identity?: string;
   /** Off only to measure the server's own limit (tests): then only messages are limited, not segments. */
   paceSegments?: boolean;
+  /** The sender's id: its pacer is then the process's one for it, shared with staff SMS pages from it. */
+  senderId?: string;
 }
 
 /** Build the rate-limited SMS worker of one sender (the caller runs it next to the main worker). */
 export function createSmsWorker(options: SmsWorkerOptions): Promise<Worker> {
   const rate = options.segmentsPerSecond ?? DEFAULT_SENDER_SEGMENTS_PER_SECOND;
   if (!(Number.isFinite(rate) && rate > 0)) throw new Error('segmentsPerSecond must be a positive number');
-  const pacer = new SegmentPacer(rate);
+  const pacer = options.senderId !== undefined ? senderPacer(options.senderId, rate) : new SegmentPacer(rate);
   const paced = options.paceSegments !== false;
   // The activity takes the body's segments from the pacer right before it calls Twilio (inside the
   // outbox's send step), so database work before the call does not blur the spacing.
@@ -103,6 +105,7 @@ export async function createSenderSmsWorkers(options: {
         sendGenericSms: options.sendFor(sender),
         segmentsPerSecond: sender.segmentsPerSecond,
         taskQueue: smsTaskQueueFor(options.workflowTaskQueue, sender.id),
+        senderId: sender.id,
       }),
     );
   }

@@ -1,7 +1,7 @@
 import { classifyAcuity } from '../domain/classification';
 import type { ConsentChangedEvent, LabResultWorkflowInput } from './definitions';
 import type { Command } from './commands';
-import { escalateOverdueCalls, onCallCompleted, onOnCallResolved } from './critical';
+import { escalateOverdueCalls, onCallCompleted, onOnCallResolved, pageAtFirstSight } from './critical';
 import {
   dropDelivery,
   onDelivered,
@@ -85,10 +85,11 @@ export function decide(model: Model, event: WorkflowEvent, ctx: DecisionContext)
     escalateIfDue(d);
     releaseDue(d);
     escalateOverdueCalls(d);
-    smsPagesIfDue(d);
     unreadCallIfDue(d);
     routeIfReady(d);
   }
+  // Also before the run is ready: a first-sight critical page may need its SMS path.
+  smsPagesIfDue(d);
   settle(d);
   return { model: d.m, commands: d.commands };
 }
@@ -99,6 +100,7 @@ function apply(d: Draft, event: WorkflowEvent): void {
     case 'started':
       m.inbox.push({ at: event.at, message: { result: event.input.result, receivedAt: event.input.receivedAt } });
       d.emit({ type: 'findPriorRuns', workflowId: d.ctx.workflowId });
+      pageAtFirstSight(d, event.input);
       return;
     case 'priorRunsFound': {
       if (m.ready) return;
@@ -111,10 +113,22 @@ function apply(d: Draft, event: WorkflowEvent): void {
         m.priorRunToldVersion = told;
       }
       if (m.versionBase > 0) {
+        const { lastContentDigest, lastStatus, patientId } = event.summary;
+        m.priorRun = {
+          ...(lastContentDigest !== undefined ? { contentDigest: lastContentDigest } : {}),
+          ...(lastStatus !== undefined ? { status: lastStatus } : {}),
+          ...(patientId !== undefined && patientId !== '' ? { patientId } : {}),
+        };
         d.audit({
           action: 'routing-decision',
           outcome: 'continues-earlier-run',
-          details: { priorLastVersion: m.versionBase, priorPatientNotifiedVersion: told },
+          details: {
+            priorLastVersion: m.versionBase,
+            priorPatientNotifiedVersion: told,
+            priorStatus: lastStatus,
+            priorPatientId: m.priorRun.patientId,
+            priorContentKnown: lastContentDigest !== undefined,
+          },
         });
       }
       const inbox = m.inbox;

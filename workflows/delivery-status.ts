@@ -1,15 +1,17 @@
 import { ActivityErrorType } from '../activities/error-types';
 import type { DeliveryStatus, DeliveryStatusEvent } from './definitions';
-import { channelFallback, findDelivery, optedOutAtCarrier, redeliverSms } from './delivery';
+import { channelFallback, findDelivery, optedOutAtCarrier } from './delivery';
 import type { Draft } from './draft';
 import type { Delivery } from './model';
 import { createCallTask } from './staff';
 
 /**
- * Delivery reports (Twilio status callbacks, Spruce read receipts) and what they change: a text the
- * carrier could not deliver for a transient reason is sent again (bounded, redeliverSms), one it
- * will never deliver falls back like an outage, and one refused because the number opted out is a
- * consent revocation (portal only, nobody paged); a secure thread that was read needs no call.
+ * Delivery reports (Twilio status callbacks, Spruce read receipts) and what they change: a message
+ * the provider accepted and later reported failed or undelivered falls back like an outage (the
+ * portal note stands, the administrator is paged), whether the carrier's reason was transient
+ * (30003, handset off) or permanent: it is never sent again, because a text reported lost may still
+ * arrive, and one result version gets at most one text. One refused because the number opted out is
+ * a consent revocation (portal only, nobody paged); a secure thread that was read needs no call.
  * A report may arrive before the send's own answer (the callback beat the API response): it waits
  * in a bounded buffer and is applied when the message ID becomes known.
  */
@@ -88,8 +90,9 @@ function applyStatus(d: Draft, delivery: Delivery, report: StatusReport): void {
       return;
     }
     delivery.failure = 'undelivered';
-    if (delivery.channel === 'sms' && report.errorClass === 'transient' && redeliverSms(d, delivery, errorCode)) return;
-    channelFallback(d, delivery, 'undelivered', errorCode);
+    channelFallback(d, delivery, 'undelivered', errorCode, {
+      ...(report.errorClass !== undefined ? { errorClass: report.errorClass } : {}),
+    });
   }
 }
 

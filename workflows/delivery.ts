@@ -60,57 +60,6 @@ function addDelivery(
   return delivery;
 }
 
-/**
- * A text the carrier reported undelivered with a transient code (30003 handset unreachable,
- * congestion, throughput caps: lib/clients/twilio/error-codes.ts) is sent again, at most
- * MAX_SMS_REDELIVERIES times, each SMS_REDELIVERY_DELAY_MINUTES after the report (and inside the
- * patient's messaging window), before the channel counts as failed. 2 × 15 min: a handset that is
- * off or out of coverage is usually back within the half hour, the same span as the outage window;
- * the patient gets at most one delivered text, because the carrier reported the earlier ones lost.
- */
-export const MAX_SMS_REDELIVERIES = 2;
-export const SMS_REDELIVERY_DELAY_MINUTES = 15;
-
-/** Plan the next re-send of an undelivered result text; false when none is left (or it is no longer wanted). */
-export function redeliverSms(d: Draft, original: Delivery, errorCode: string | undefined): boolean {
-  if (!isResultSms(original) || !stillWanted(d, original)) return false;
-  const redelivery = (original.redelivery ?? 0) + 1;
-  if (redelivery > MAX_SMS_REDELIVERIES) return false;
-  const firstStep = original.retryOf ?? original.step;
-  const step = `${firstStep}-redelivery-${redelivery}`;
-  const key = deliveryKey(original.version, step);
-  if (findDelivery(d, key) !== undefined) return true;
-  const notBefore = d.plusMinutes(SMS_REDELIVERY_DELAY_MINUTES);
-  d.m.deliveries.push({
-    key,
-    epoch: original.epoch,
-    version: original.version,
-    step,
-    channel: 'sms',
-    ...(original.template !== undefined ? { template: original.template } : {}),
-    updated: original.updated,
-    state: 'scheduling',
-    outageSpentMs: 0,
-    retryOf: firstStep,
-    redelivery,
-    notBefore,
-  });
-  d.audit({
-    action: 'hold',
-    channel: 'sms',
-    template: original.template,
-    outcome: 'redelivery-after-transient-failure',
-    details: { step, previousStep: original.step, errorCode: errorCode ?? null, redelivery, notBefore },
-  });
-  d.emit({
-    type: 'computeSendWindow',
-    key,
-    atIso: notBefore,
-    zones: d.m.gate.contact?.zones ?? [d.policy.calendar.timeZone],
-  });
-  return true;
-}
-
 /** Plan an SMS: first find when the patient's window allows it. */
 export function planSms(d: Draft, template: SmsTemplateId): void {
   const delivery = addDelivery(d, {
@@ -147,13 +96,11 @@ export function onSendWindowComputed(d: Draft, key: string, sendAt: string, wind
   if (Date.parse(sendAt) <= Date.parse(d.now)) return send(d, delivery);
   delivery.state = 'held';
   delivery.dueAt = sendAt;
-  const waitingOnlyForRedelivery =
-    delivery.notBefore !== undefined && Date.parse(sendAt) === Date.parse(delivery.notBefore);
   d.audit({
     action: 'hold',
     channel: 'sms',
     template: delivery.template,
-    outcome: waitingOnlyForRedelivery ? 'held-before-redelivery' : 'held-quiet-hours',
+    outcome: 'held-quiet-hours',
     details: { step: delivery.step, dueAt: sendAt },
   });
 }
@@ -536,6 +483,7 @@ export function channelFallback(
   delivery: Delivery,
   failure: DeliveryFailure,
   errorType: string | undefined,
+  extra: { errorClass?: 'transient' | 'permanent' } = {},
 ): void {
   if (delivery.epoch !== d.m.gate.epoch || d.m.cancelled) {
     d.audit({
@@ -551,7 +499,7 @@ export function channelFallback(
     channel: delivery.channel,
     template: delivery.template,
     outcome: `${delivery.channel}-${failure}`,
-    details: { step: delivery.step, errorType, outageSpentMs: delivery.outageSpentMs },
+    details: { step: delivery.step, errorType, errorClass: extra.errorClass, outageSpentMs: delivery.outageSpentMs },
   });
   if (delivery.template === 'consent-invitation') return;
   if (failure === 'not-published') {

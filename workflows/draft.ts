@@ -29,6 +29,15 @@ export interface AuditEntry {
   ref?: string;
 }
 
+/**
+ * The patient this run's result belongs to: the one its versions were taken in for, or, before it
+ * took any in (every version so far was refused), the one the earlier run was established for.
+ */
+export function establishedPatientId(m: Model): string | undefined {
+  if (m.version === m.versionBase && m.priorRun?.patientId !== undefined) return m.priorRun.patientId;
+  return m.result.patient.id !== '' ? m.result.patient.id : undefined;
+}
+
 const SYSTEM: AuditActor = { type: 'system', id: 'lab-result-workflow' };
 
 /**
@@ -61,6 +70,7 @@ export class Draft {
     this.m.auditSeq += 1;
     const details: Record<string, JsonValue> = { version: this.m.version };
     for (const [k, v] of Object.entries(entry.details ?? {})) if (v !== undefined) details[k] = v;
+    const patientId = establishedPatientId(this.m);
     this.emit({
       type: 'audit',
       event: {
@@ -68,7 +78,7 @@ export class Draft {
         practiceId: this.policy.practiceId,
         workflowId: this.ctx.workflowId,
         ...(this.ctx.resultRef !== undefined ? { resultRef: this.ctx.resultRef } : {}),
-        ...(this.m.result.patient.id !== '' ? { patientId: this.m.result.patient.id } : {}),
+        ...(patientId !== undefined ? { patientId } : {}),
         actor: entry.actor ?? SYSTEM,
         action: entry.action,
         ...(entry.channel !== undefined ? { channel: entry.channel } : {}),

@@ -132,6 +132,8 @@ export function signOffProblem(d: Pick<Draft, 'm' | 'policy'>, request: SignOffR
   if (staff.role !== 'provider') return `${request.providerId} is ${staff.role}, and only a provider can sign a result`;
   if (d.m.cancelled) return 'this result was cancelled by the lab and cannot be signed';
   if (d.m.closed) return 'this result is closed';
+  if (d.m.ready && d.m.version === d.m.versionBase)
+    return 'this result has no version to sign: every version received so far was refused';
   return versionProblem(d.m, request);
 }
 
@@ -141,18 +143,23 @@ export function signOffProblem(d: Pick<Draft, 'm' | 'policy'>, request: SignOffR
  * omit it. Any version from the one that opened the current gate up to the current one carries the
  * same content (re-deliveries, preliminary → final with the same values), so it may be signed; an
  * older one was superseded by different values (a correction), and a newer one does not exist yet.
+ *
+ * Version 0 is what a page rendered before the run took in its first message shows (versions are
+ * numbered only once earlier runs are known). Its values were that first message's (signal-with-
+ * start carries the same result), which is this run's first version: versionBase + 1.
  */
 function versionProblem(m: Model, request: SignOffRequest): string | undefined {
   // Before the first message is taken in, versions are not numbered yet: the update handler asks
   // again once they are (and before it signs).
   if (!m.ready) return undefined;
-  const expected = request.expectedVersion;
-  if (expected === undefined) {
+  const requested = request.expectedVersion;
+  if (requested === undefined) {
     return request.via === 'review-app'
       ? `expectedVersion is required for a sign-off from the review app (the result is at version ${m.version})`
       : undefined;
   }
-  if (!Number.isInteger(expected)) return `expectedVersion must be a whole number, not ${JSON.stringify(expected)}`;
+  if (!Number.isInteger(requested)) return `expectedVersion must be a whole number, not ${JSON.stringify(requested)}`;
+  const expected = requested === 0 ? m.versionBase + 1 : requested;
   if (expected < m.gate.openedByVersion || expected > m.version) {
     return `this result changed after the page was shown: it is now version ${m.version}, the page showed version ${expected}; review the new values before signing`;
   }

@@ -1,4 +1,5 @@
 import { classifyAcuity, describeAcuityReason } from '../domain/classification';
+import { contentDigest } from './content-digest';
 import type { LabResult } from '../domain/lab-result';
 import type { ResultReceived } from './definitions';
 import { dropDelivery } from './delivery';
@@ -51,7 +52,11 @@ export function receive(d: Draft, message: ResultReceived): void {
   }
   m.seenMessageIds.push(incoming.messageId);
   const firstVersion = m.version === m.versionBase;
-  if (!firstVersion && incoming.patient.id !== m.result.patient.id) return patientMismatch(d, incoming);
+  // The first version of a run that continues an earlier one must name that run's patient too.
+  const established = firstVersion ? m.priorRun?.patientId : m.result.patient.id;
+  if (established !== undefined && incoming.patient.id !== established) {
+    return patientMismatch(d, incoming, established, firstVersion);
+  }
   const receivedAt = isValidInstant(message.receivedAt) ? message.receivedAt : d.now;
   m.version += 1;
   m.versionReceivedAt = receivedAt;
@@ -70,16 +75,21 @@ export function receive(d: Draft, message: ResultReceived): void {
 
   const key = contentKey(incoming);
   const previousStatus = m.result.status;
+  const continuing = firstVersion && m.versionBase > 0;
+  const repeatsPriorRun = continuing && repeatsWhatPriorRunEndedWith(d, incoming, key);
   const regate =
     firstVersion ||
     m.cancelled ||
     key !== m.contentKey ||
     (incoming.status === 'corrected' && previousStatus !== 'corrected');
+  // A correction: values (or a status) that replace what an earlier version of this run, or the
+  // last version of the earlier run this one continues, said. It needs a sign-off of its own.
+  const correction = regate && (!firstVersion || (continuing && !repeatsPriorRun));
   m.result = incoming;
   m.contentKey = key;
   m.acuity = classifyAcuity(incoming.observations, d.policy.flagMappings, incoming.source);
 
-  if (regate) openGate(d, firstVersion);
+  if (regate) openGate(d, { correction, continuing, repeatsPriorRun });
   else {
     d.audit({
       action: 'routing-decision',
@@ -88,27 +98,52 @@ export function receive(d: Draft, message: ResultReceived): void {
     });
     startSla(d, receivedAt);
   }
-  if (incoming.signedOff !== undefined && sourceSignOffApplies(d, incoming, regate && !firstVersion)) {
+  if (incoming.signedOff !== undefined && sourceSignOffApplies(d, incoming)) {
     sign(d, { by: incoming.signedOff.providerId, at: incoming.signedOff.at ?? d.now, via: 'source' });
   }
 }
 
 /**
- * A source's "reviewed" flag on a correction may be left over from the version before. It counts
- * for a correction only when it is dated at or after the corrected version was reported.
+ * The first version of a continuing run is a re-delivery (not a correction) only when it has the
+ * clinical content and status the earlier run ended with, as its closing audit row recorded them.
+ * Unknown (a run that closed before that row was kept), ended cancelled, other values, or newly
+ * "corrected": a correction.
  */
-function sourceSignOffApplies(d: Draft, result: LabResult, isCorrection: boolean): boolean {
-  if (!isCorrection) return true;
+function repeatsWhatPriorRunEndedWith(d: Draft, incoming: LabResult, key: string): boolean {
+  const prior = d.m.priorRun;
+  if (prior?.contentDigest === undefined || prior.status === undefined || prior.status === 'cancelled') return false;
+  if (contentDigest(d.ctx.workflowId, key) !== prior.contentDigest) return false;
+  return !(incoming.status === 'corrected' && prior.status !== 'corrected');
+}
+
+/**
+ * A source's "reviewed" flag on a version of a correction's gate may be left over from the version
+ * before (athena keeps `isreviewedbyprovider` on an amended result; a feed re-sends the flag). It
+ * counts only when it carries its own time at or after the correction was reported: a sign-off the
+ * source does not date (athena never says when a provider reviewed) does not apply to a correction,
+ * which then needs a provider's sign-off in the review app. Outside corrections it always counts.
+ */
+function sourceSignOffApplies(d: Draft, result: LabResult): boolean {
+  const gate = d.m.gate;
+  if (gate.correction !== true || gate.signature !== undefined) return true;
   const at = result.signedOff?.at;
-  if (at === undefined || result.reportedAt === undefined) return false;
-  const ok = Date.parse(at) >= Date.parse(result.reportedAt);
-  if (!ok)
-    d.audit({
-      action: 'sign-off',
-      actor: { type: 'source', id: result.source },
-      outcome: 'stale-source-sign-off-ignored',
-    });
-  return ok;
+  const reportedAt = gate.openedReportedAt ?? result.reportedAt;
+  const why =
+    at === undefined || !isValidInstant(at)
+      ? 'sign-off-undated'
+      : reportedAt === undefined || !isValidInstant(reportedAt)
+        ? 'correction-undated'
+        : Date.parse(at) < Date.parse(reportedAt)
+          ? 'signed-before-correction'
+          : undefined;
+  if (why === undefined) return true;
+  d.audit({
+    action: 'sign-off',
+    actor: { type: 'source', id: result.source },
+    outcome: 'stale-source-sign-off-ignored',
+    details: { reason: why, epoch: gate.epoch },
+  });
+  return false;
 }
 
 /**
@@ -116,9 +151,11 @@ function sourceSignOffApplies(d: Draft, result: LabResult, isCorrection: boolean
  * merged: the result ID collided (or the source is confused), and taking it in would route one
  * patient's values to another. The established result stays as it was; the decision is audited
  * (IDs only, every time), the administrator is paged (once per established version), and the status
- * query counts it. A retransmission of the same message is ignored like any other.
+ * query counts it. A retransmission of the same message is ignored like any other. The first
+ * version of a run that continues an earlier one is checked against that run's patient: refused,
+ * the run has taken nothing in, and it closes once the page is out (lifecycle.ts).
  */
-function patientMismatch(d: Draft, incoming: LabResult): void {
+function patientMismatch(d: Draft, incoming: LabResult, establishedPatientId: string, firstVersion: boolean): void {
   const { m } = d;
   const count = (m.patientMismatch?.count ?? 0) + 1;
   m.patientMismatch = { count, lastAt: d.now };
@@ -127,18 +164,21 @@ function patientMismatch(d: Draft, incoming: LabResult): void {
     outcome: 'patient-mismatch',
     details: {
       messageId: incoming.messageId,
-      establishedPatientId: m.result.patient.id,
+      establishedPatientId,
       receivedPatientId: incoming.patient.id,
       receivedStatus: incoming.status,
       mismatches: count,
+      ...(firstVersion ? { againstEarlierRun: true } : {}),
     },
   });
+  // Before this run took a version in it has no version number of its own (version 0 and a step
+  // named for the run keep the page's send key apart from every run's).
   page(d, {
-    step: 'page-patient-mismatch',
+    step: firstVersion ? `page-patient-mismatch-${d.ctx.runId}` : 'page-patient-mismatch',
     staffId: d.policy.administratorId,
     reason: 'patient-mismatch',
     urgency: 'high',
-    version: m.version,
+    version: firstVersion ? 0 : m.version,
   });
 }
 
@@ -157,13 +197,13 @@ function relinkPatient(d: Draft, result: LabResult): void {
   });
 }
 
-function openGate(d: Draft, firstVersion: boolean): void {
+function openGate(d: Draft, how: { correction: boolean; continuing: boolean; repeatsPriorRun: boolean }): void {
   const { m } = d;
   const previous = m.gate;
   // Held, still being scheduled, or in flight (e.g. retrying through an outage): none of it may
   // reach the patient now that the content it was signed for has changed.
   for (const delivery of m.deliveries) dropDelivery(d, delivery, 'superseded');
-  const wasCancelled = m.cancelled;
+  const wasCancelled = m.cancelled || (how.continuing && m.priorRun?.status === 'cancelled');
   m.cancelled = false;
   m.settledAt = undefined;
   m.closeAt = undefined;
@@ -175,6 +215,9 @@ function openGate(d: Draft, firstVersion: boolean): void {
     routing: 'not-started',
     updated: false,
     fallback: false,
+    ...(how.correction ? { correction: true } : {}),
+    ...(m.result.reportedAt !== undefined ? { openedReportedAt: m.result.reportedAt } : {}),
+    ...(how.repeatsPriorRun ? { repeatsPriorRun: true } : {}),
   };
   const reason = describeAcuityReason(m.result.observations, d.policy.flagMappings, m.result.source);
   d.audit({
@@ -187,7 +230,7 @@ function openGate(d: Draft, firstVersion: boolean): void {
       unrecognisedFlags: reason.unrecognised.length,
     },
   });
-  if (!firstVersion) {
+  if (how.correction) {
     d.audit({
       action: 'correction',
       outcome: wasCancelled ? 'reinstated' : 're-gated',
@@ -196,7 +239,14 @@ function openGate(d: Draft, firstVersion: boolean): void {
         status: m.result.status,
         patientToldVersion: m.patientToldVersion,
         previouslySigned: previous.signature !== undefined,
+        ...(how.continuing ? { afterEarlierRun: true } : {}),
       },
+    });
+  } else if (how.repeatsPriorRun) {
+    d.audit({
+      action: 'routing-decision',
+      outcome: 'same-content-as-earlier-run',
+      details: { epoch: m.gate.epoch, status: m.result.status },
     });
   }
   if (m.result.status === 'preliminary')

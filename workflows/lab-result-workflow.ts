@@ -45,9 +45,11 @@ function resultRefOf(workflowId: string): string | undefined {
  * - Lifetime: the workflow stays open CORRECTION_WINDOW_DAYS (lifecycle.ts) after everything owed
  *   was done, so corrections and cancels meet its state; an unsigned or preliminary result, an open
  *   call task or a held text keeps it open. A version arriving after it closed starts a new run under
- *   the same ID (signal-with-start), which reads the outbox (findPriorRuns): it numbers its versions
- *   after the earlier run's, treats the patient as already told, re-notifies only for a correction
- *   ("updated result"), and treats a plain re-delivery as already notified.
+ *   the same ID (signal-with-start), which reads the outbox and the earlier run's closing audit row
+ *   (findPriorRuns): it numbers its versions after the earlier run's, refuses another patient, treats
+ *   new values (even sent as "final") as a correction that needs its own sign-off and then an
+ *   "updated result" notice, and a re-delivery of the values it ended with as already notified.
+ * - A critical first message is paged at once, before findPriorRuns answers (critical.ts).
  * - SMS go to smsTaskQueueFor(this workflow's task queue, the practice's sender), where the SMS
  *   worker applies the sender's rate limit; everything else (staff SMS pages included) runs on the
  *   workflow's own task queue.

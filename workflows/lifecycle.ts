@@ -1,3 +1,4 @@
+import { contentDigest } from './content-digest';
 import type { Draft } from './draft';
 import type { Model } from './model';
 import { isOpenCallTask } from './staff';
@@ -40,11 +41,20 @@ function hasPendingWork(m: Model): boolean {
   );
 }
 
+/**
+ * Every version this run received was refused (another patient than the earlier run's): it has no
+ * result of its own to hold open, and closes as soon as its pages are out.
+ */
+function tookNothingIn(m: Model): boolean {
+  return m.ready && m.version === m.versionBase && m.inbox.length === 0;
+}
+
 /** After every event: keep the correction window, close when it has passed, sync the review item. */
 export function settle(d: Draft): void {
   const { m } = d;
   if (!m.ready) return;
-  if (!m.cancelled) {
+  if (tookNothingIn(m)) m.closeAt ??= d.now;
+  else if (!m.cancelled) {
     if (isSettled(m)) {
       if (m.settledAt === undefined) {
         m.settledAt = d.now;
@@ -57,7 +67,7 @@ export function settle(d: Draft): void {
   }
   if (!m.closed && d.isDue(m.closeAt) && !hasPendingWork(m)) {
     m.closed = true;
-    m.actions.push({ at: d.now, kind: 'close', outcome: m.cancelled ? 'cancelled' : 'correction-window-over' });
+    auditClose(d);
     d.emit({ type: 'closePatient', workflowId: d.ctx.workflowId });
   }
   if (m.version > m.versionBase) {
@@ -68,6 +78,32 @@ export function settle(d: Draft): void {
       d.emit({ type: 'reviewItem', item });
     }
   }
+}
+
+/**
+ * Closing is a routing decision like any other, and its row is what the next run with this workflow
+ * ID reads (findPriorRuns): the digest of the last version's content, its status and the patient
+ * it was established for. A run that took nothing in hands on what the earlier run ended with.
+ * IDs, codes and a digest only.
+ */
+function auditClose(d: Draft): void {
+  const { m } = d;
+  const empty = m.version === m.versionBase;
+  const reason = empty ? 'nothing-taken-in' : m.cancelled ? 'cancelled' : 'correction-window-over';
+  const digest = empty ? m.priorRun?.contentDigest : contentDigest(d.ctx.workflowId, m.contentKey);
+  const status = empty ? m.priorRun?.status : m.result.status;
+  d.audit({
+    action: 'routing-decision',
+    outcome: 'closed',
+    details: {
+      reason,
+      lastVersion: m.version,
+      lastStatus: status,
+      contentDigest: digest,
+      patientToldVersion: m.patientToldVersion,
+      epoch: m.gate.epoch,
+    },
+  });
 }
 
 /** The earliest instant at which something becomes due, if any. */

@@ -1,5 +1,5 @@
 import type { CallTaskReason, PageReason } from '../activities/contract';
-import type { Acuity, LabResult } from '../domain/lab-result';
+import type { Acuity, LabResult, ResultStatus } from '../domain/lab-result';
 import type { SmsTemplateId } from '../domain/sms-templates';
 import type {
   ActionRecord,
@@ -70,6 +70,41 @@ export interface Gate {
   criticalSince?: string;
   /** Critical gate: the on-call provider from the rota, once resolved (pages and the call task go to them). */
   onCallStaffId?: string;
+  /**
+   * Opened by a correction: new values (or a change to "corrected", or a reinstatement) after an
+   * earlier version of this run or of the earlier run this one continues. A source's "reviewed"
+   * flag then counts only with its own time at or after `openedReportedAt` (intake.ts).
+   */
+  correction?: boolean;
+  /** When the source reported the version that opened this gate (LabResult.reportedAt). */
+  openedReportedAt?: string;
+  /**
+   * Opened by the first version of a run that continues an earlier one, with the content and status
+   * that run ended with: a re-delivery, so a patient the earlier run told is not told again.
+   */
+  repeatsPriorRun?: boolean;
+}
+
+/** What the earlier run with this workflow ID ended with (PriorRunSummary; IDs and a digest only). */
+export interface PriorRunFacts {
+  contentDigest?: string;
+  status?: ResultStatus;
+  patientId?: string;
+}
+
+/**
+ * A critical first message is paged before earlier runs are known (that is a database read away, and
+ * a panic value must not wait on it). The page has its own send keys (version 0, a step named for the
+ * run), so it can neither collide with an earlier run's sends nor be numbered wrongly; the gate that
+ * later takes this message in uses the same on-call provider for its call task and does not page again.
+ */
+export interface FirstSightPage {
+  messageId: string;
+  step: string;
+  /** The on-call provider, once the rota answered. */
+  onCallStaffId?: string;
+  /** The gate that took the message in (its page is this one). */
+  gateEpoch?: number;
 }
 
 /**
@@ -124,12 +159,6 @@ export interface Delivery {
   acceptedAt?: string;
   /** Time already spent failing retryably (carried across a quiet-hours hold). */
   outageSpentMs: number;
-  /** A re-send after a transient delivery failure: the step of the first send of the chain. */
-  retryOf?: string;
-  /** Re-sends so far in this chain (0 for the first send). */
-  redelivery?: number;
-  /** A re-send waits until then at least (the handset may be back). */
-  notBefore?: string;
 }
 
 export interface PageRecord {
@@ -214,6 +243,10 @@ export interface Model {
   patientToldVersion?: number;
   /** What an earlier run told the patient (set once, when the run becomes ready). */
   priorRunToldVersion?: number;
+  /** How the earlier run ended (set once, when the run becomes ready; absent without an earlier run). */
+  priorRun?: PriorRunFacts;
+  /** The page of a critical first message sent before the run was ready (critical.ts). */
+  firstSight?: FirstSightPage;
   /** The one-time consent invitation went out (or is on its way). */
   invitationSent: boolean;
   criticalPagedAt?: string;

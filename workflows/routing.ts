@@ -30,7 +30,14 @@ import { page } from './staff';
 export function routeIfReady(d: Draft): void {
   const { m } = d;
   const gate = m.gate;
-  if (!m.ready || m.cancelled || gate.signature === undefined || gate.routing !== 'not-started' || !isAnnounceable(d)) {
+  if (
+    !m.ready ||
+    m.cancelled ||
+    gate.epoch === 0 ||
+    gate.signature === undefined ||
+    gate.routing !== 'not-started' ||
+    !isAnnounceable(d)
+  ) {
     return;
   }
   d.audit({
@@ -40,7 +47,7 @@ export function routeIfReady(d: Draft): void {
     details: { epoch: gate.epoch, acuity: m.acuity, signedBy: gate.signature.by },
   });
 
-  if (m.priorRunToldVersion !== undefined && gate.epoch === 1 && m.result.status !== 'corrected') {
+  if (repeatsToldPriorRun(d)) {
     // An earlier run told the patient, and this is not a correction: a re-delivery, nothing to say.
     gate.routing = 'planned';
     d.audit({
@@ -80,6 +87,15 @@ export function routeIfReady(d: Draft): void {
     patient: m.result.patient,
     needs,
   });
+}
+
+/**
+ * The current gate re-delivers what an earlier run ended with (same content and status, intake.ts)
+ * and that run told the patient: there is nothing new to say. A correction after the earlier run
+ * (new values sent as "final" included) is news, and gets the "updated result" notice.
+ */
+function repeatsToldPriorRun(d: Draft): boolean {
+  return d.m.priorRunToldVersion !== undefined && d.m.gate.repeatsPriorRun === true;
 }
 
 /**
@@ -157,7 +173,7 @@ export function textAfterConsent(d: Draft): void {
   const gate = m.gate;
   if (m.cancelled || gate.routing !== 'planned' || gate.contact === undefined || m.acuity === 'critical') return;
   if (m.result.patient.mobilePhone === undefined || m.smsConsent !== true) return;
-  if (m.priorRunToldVersion !== undefined && gate.epoch === 1 && m.result.status !== 'corrected') return;
+  if (repeatsToldPriorRun(d)) return;
   if (currentDeliveries(d).some((x) => isResultSms(x) && x.failure !== 'consent-missing' && x.failure !== 'cancelled'))
     return;
   if (m.acuity === 'abnormal' && gate.contact.spruceSecure) return;

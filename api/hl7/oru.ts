@@ -13,8 +13,26 @@ export const SUPPORTED_HL7_VERSIONS: readonly string[] = ['2.3', '2.3.1', '2.4',
 /** Table 0103 processing IDs: production, training, debugging. */
 export const PROCESSING_IDS: readonly string[] = ['P', 'T', 'D'];
 
+/**
+ * What an OBR group says about the order beyond the typed result, for linking it to the same result
+ * seen through athena (api/ingest/result-links.ts): the filler order number (OBR-3.1, the lab's
+ * accession; absent when the result is identified by its placer number) and the panel's LOINC (OBR-4
+ * coded `LN`, or its alternate identifier when that is).
+ */
+export interface Hl7OrderKeys {
+  fillerOrderNumber?: string;
+  panelLoinc?: string;
+}
+
 export type ParseOutcome =
-  { ok: true; header: Hl7Header; results: LabResult[] } | { ok: false; header?: Hl7Header; error: Hl7Problem };
+  | {
+      ok: true;
+      header: Hl7Header;
+      results: LabResult[];
+      /** Per result (same index). */
+      orders: Hl7OrderKeys[];
+    }
+  | { ok: false; header?: Hl7Header; error: Hl7Problem };
 
 export interface ParseOruOptions {
   /**
@@ -79,11 +97,25 @@ function parseOruUnsafe(text: string, options: ParseOruOptions): ParseOutcome {
             sequence: 1,
             field: 4,
           })
-        : hl7Problem('AR', Hl7ErrorCode.TABLE_VALUE_NOT_FOUND, 'MSH-4 (sending facility) is not a known practice', {
-            segment: 'MSH',
-            sequence: 1,
-            field: 4,
-          }),
+        : header.sendingFacility.namespaceId === ''
+          ? hl7Problem('AR', Hl7ErrorCode.REQUIRED_FIELD_MISSING, 'MSH-4 (sending facility) is missing: no practice', {
+              segment: 'MSH',
+              sequence: 1,
+              field: 4,
+            })
+          : {
+              ...hl7Problem(
+                'AR',
+                Hl7ErrorCode.TABLE_VALUE_NOT_FOUND,
+                'MSH-4 (sending facility) is not a known practice',
+                {
+                  segment: 'MSH',
+                  sequence: 1,
+                  field: 4,
+                },
+              ),
+              unknownPractice: true,
+            },
     );
   }
 
@@ -92,6 +124,7 @@ function parseOruUnsafe(text: string, options: ParseOruOptions): ParseOutcome {
 
   const patients = new Map<Hl7Segment, PatientContact>();
   const results: LabResult[] = [];
+  const orders: Hl7OrderKeys[] = [];
   for (const group of grouped.groups) {
     let patient = patients.get(group.pid);
     if (patient === undefined) {
@@ -103,9 +136,16 @@ function parseOruUnsafe(text: string, options: ParseOruOptions): ParseOutcome {
     // A copy per result: results sharing a PID must not share (and so alias) one object.
     const built = buildResult(reader, header, practiceId, { ...patient }, group);
     if (!built.ok) return fail(built.problem);
+    const same = results.find((r) => sameOrder(r, built.result));
+    if (same !== undefined) {
+      const merged = mergeRepeatedOrder(same, built.result, group.obr.occurrence);
+      if (merged !== undefined) return fail(merged);
+      continue;
+    }
     results.push(built.result);
+    orders.push(orderKeys(reader, group.obr));
   }
-  return { ok: true, header, results };
+  return { ok: true, header, results, orders };
 }
 
 /** MSH-9, MSH-12, MSH-11 (AR: an envelope we do not take, whatever the content) and MSH-10 (AE). */
@@ -319,6 +359,40 @@ function buildResult(
   return { ok: true, result };
 }
 
+/** Two OBR groups of one message with the same filler (or placer) number and issuer are one order. */
+function sameOrder(a: LabResult, b: LabResult): boolean {
+  return a.resultId === b.resultId && (a.resultIdIssuer ?? '') === (b.resultIdIssuer ?? '');
+}
+
+/**
+ * Some labs repeat an order's OBR for each panel under one filler number. A filler number names one
+ * order, so its groups are one result: the later group's observations and comments join the first
+ * group's result (nothing is ignored). Groups that disagree on the patient or the status cannot be
+ * one result and are refused, naming the repeated group's OBR-3.
+ */
+function mergeRepeatedOrder(into: LabResult, next: LabResult, occurrence: number): Hl7Problem | undefined {
+  const where = { segment: 'OBR', sequence: occurrence, field: 3 };
+  if (into.patient.id !== next.patient.id) {
+    return hl7Problem(
+      'AE',
+      Hl7ErrorCode.DUPLICATE_KEY_IDENTIFIER,
+      'OBR-3 (filler order number) repeats an earlier OBR group of this message for another patient',
+      where,
+    );
+  }
+  if (into.status !== next.status) {
+    return hl7Problem(
+      'AE',
+      Hl7ErrorCode.DUPLICATE_KEY_IDENTIFIER,
+      `OBR-3 (filler order number) repeats an earlier OBR group of this message with another result status (${next.status}, not ${into.status})`,
+      where,
+    );
+  }
+  into.observations = [...into.observations, ...next.observations];
+  if (next.comments !== undefined) into.comments = [...(into.comments ?? []), ...next.comments];
+  return undefined;
+}
+
 /**
  * Who assigned the result ID: the EI's own assigning authority (namespace ID, else universal ID),
  * else the sending facility (MSH-4), which is who numbers filler orders when the EI does not say.
@@ -331,6 +405,26 @@ function resultIdIssuer(reader: Hl7Reader, obr: Hl7Segment, idField: 2 | 3, head
     header.sendingFacility.namespaceId ||
     (header.sendingFacility.universalId ?? '')
   );
+}
+
+/** Coding-system names (CWE-3, CWE-6) under which a code is a LOINC. */
+const LOINC_SYSTEMS: ReadonlySet<string> = new Set(['LN', 'LOINC']);
+
+function orderKeys(reader: Hl7Reader, obr: Hl7Segment): Hl7OrderKeys {
+  const keys: Hl7OrderKeys = {};
+  const filler = reader.value(obr, 3, 1);
+  if (filler !== '') keys.fillerOrderNumber = filler;
+  for (const [code, system] of [
+    [1, 3],
+    [4, 6],
+  ] as const) {
+    const value = reader.value(obr, 4, code);
+    if (value !== '' && LOINC_SYSTEMS.has(reader.value(obr, 4, system).toUpperCase())) {
+      keys.panelLoinc = value;
+      break;
+    }
+  }
+  return keys;
 }
 
 /** XCN `id^family^given` from OBR-16 or ORC-12. A provider without an ID cannot be routed to. */

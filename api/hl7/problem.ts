@@ -14,6 +14,8 @@ export const Hl7ErrorCode = {
   UNSUPPORTED_EVENT_CODE: 201,
   UNSUPPORTED_PROCESSING_ID: 202,
   UNSUPPORTED_VERSION_ID: 203,
+  /** A key (here: MSH-10 under one sender) that was already used: a reused control ID for another message. */
+  DUPLICATE_KEY_IDENTIFIER: 205,
   APPLICATION_INTERNAL_ERROR: 207,
 } as const;
 export type Hl7ErrorCode = (typeof Hl7ErrorCode)[keyof typeof Hl7ErrorCode];
@@ -28,6 +30,7 @@ export const HL7_ERROR_TEXT: Readonly<Record<Hl7ErrorCode, string>> = {
   201: 'Unsupported event code',
   202: 'Unsupported processing id',
   203: 'Unsupported version id',
+  205: 'Duplicate key identifier',
   207: 'Application internal error',
 };
 
@@ -43,6 +46,11 @@ export interface Hl7Problem {
   errorCode: Hl7ErrorCode;
   /** Human-readable, names the segment and field, e.g. `PID-3 (patient identifier list) is missing`. */
   message: string;
+  /**
+   * The message is well-formed but names a practice (MSH-4) not configured here: the HTTPS route
+   * answers 422, as the FHIR route and the athena webhook do for an unknown practice.
+   */
+  unknownPractice?: true;
 }
 
 /** Builds a problem; `location` is optional because some problems concern a whole segment. */

@@ -9,6 +9,7 @@ import {
   type Hl7Problem,
   type ParseOutcome,
 } from '../hl7';
+import type { ResultLinkKey } from '../../lib/result-ref';
 import type { Handoff } from './handoff';
 import { applyPracticeProviders } from './provider-mapping';
 
@@ -48,6 +49,32 @@ export function parseHl7ForPractice(text: string, practices: PracticeRegistry): 
   return { ...parsed, results };
 }
 
+/**
+ * The link key of each result of a parsed message (same index), for results the lab may also have
+ * sent to athena: the practice works with athena, and the facility sends the lab's own filler numbers
+ * (a facility mapped to another namespace, athena's outbound ORU, already shares athena's identity).
+ * A result without a filler order number or a LOINC-coded panel has none: it cannot be matched safely.
+ */
+export function hl7LinkKeys(
+  parsed: Extract<ParseOutcome, { ok: true }>,
+  practices: PracticeRegistry,
+): (ResultLinkKey | undefined)[] {
+  const practiceId = parsed.results[0]?.practiceId ?? '';
+  const entry = practices.entry(practiceId);
+  const facility = parsed.header.sendingFacility.namespaceId;
+  if (
+    entry?.routing.athenaPracticeId === undefined ||
+    practices.hl7ResultIdIssuer(practiceId, facility) !== undefined
+  ) {
+    return parsed.results.map(() => undefined);
+  }
+  return parsed.results.map((result, i) => {
+    const order = parsed.orders[i];
+    if (order?.fillerOrderNumber === undefined || order.panelLoinc === undefined) return undefined;
+    return { accession: order.fillerOrderNumber, panelLoinc: order.panelLoinc, patientId: result.patient.id };
+  });
+}
+
 export function createHl7Ingest(deps: {
   handoff: Handoff;
   practices: PracticeRegistry;
@@ -78,9 +105,17 @@ export function createHl7Ingest(deps: {
         messageId: header.messageControlId,
         content: hl7RetransmissionFingerprint(text),
         results,
+        links: hl7LinkKeys(parsed, deps.practices),
       });
       if (outcome.kind === 'accepted') {
-        deps.logger.info({ workflowIds: outcome.workflowIds, duplicate: outcome.duplicate }, 'HL7 results handed off');
+        deps.logger.info(
+          {
+            workflowIds: outcome.workflowIds,
+            duplicate: outcome.duplicate,
+            linked: outcome.linkEvents.map((e) => e.outcome),
+          },
+          'HL7 results handed off',
+        );
         return {
           ack: buildAck({ header }, { code: 'AA' }, deps.now()),
           code: 'AA',
@@ -92,7 +127,7 @@ export function createHl7Ingest(deps: {
         outcome.kind === 'conflict'
           ? {
               ackCode: 'AE',
-              errorCode: Hl7ErrorCode.DATA_TYPE_ERROR,
+              errorCode: Hl7ErrorCode.DUPLICATE_KEY_IDENTIFIER,
               segment: 'MSH',
               sequence: 1,
               field: 10,
@@ -106,6 +141,7 @@ export function createHl7Ingest(deps: {
               sequence: 1,
               field: 4,
               message: 'MSH-4 (sending facility) is not a practice configured here',
+              unknownPractice: true,
             };
       return {
         ack: buildAck({ header }, { code: problem.ackCode, problem }, deps.now()),

@@ -34,8 +34,15 @@ const Params = z.object({
 
 const SignBody = z.object({
   note: z.string().max(NOTE_MAX_CHARS, `must be at most ${NOTE_MAX_CHARS} characters`).optional(),
-  /** The result version the page showed; signing a newer version than was shown is refused. */
-  version: z.coerce.number().int().min(0).optional(),
+  /**
+   * The result version the page showed (both sign forms carry it). Required: without it nobody can
+   * say which values the provider saw, and the workflow refuses a version that is not current.
+   */
+  version: z
+    .string({ error: 'is required: the version of the result the page showed (reload the page and sign again)' })
+    .trim()
+    .regex(/^\d{1,9}$/, 'must be the whole number of the result version the page showed')
+    .transform(Number),
 });
 
 const AnnotateBody = z.object({
@@ -180,10 +187,9 @@ export function resultRoutes(
       }
       const current = status.detail.view;
       // A page opened in the moment between the workflow's start and its intake of the first message
-      // shows version 0: the values it showed are that first message's (signal-with-start carries the
-      // same result), so it counts as version 1; only a later version is news to the provider.
-      const shownVersion = shown === 0 ? 1 : shown;
-      if (!current.signed && shownVersion !== undefined && current.version > shownVersion) {
+      // shows version 0: its values were that first message's, and the workflow counts it as the
+      // run's first version (gate.ts). Any other shown version older than the current one is stale.
+      if (!current.signed && shown !== 0 && current.version > shown) {
         return answerAction(request, reply, workflowId, {
           status: 409,
           notice: {
@@ -201,7 +207,8 @@ export function resultRoutes(
               practiceId: user.practice.practiceId,
               ...(note === undefined || note === '' ? {} : { noteToPatient: note }),
               via: 'review-app',
-              expectedVersion: shownVersion ?? current.version,
+              // Exactly what the page showed: the workflow decides whether it is still current.
+              expectedVersion: shown,
             },
           ],
         }),

@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { Hl7ErrorCode } from '../hl7';
 import type { Hl7Ingest } from '../ingest/hl7-ingest';
 import type { IngestRateLimit } from '../ingest/rate-limit';
 
@@ -7,8 +8,10 @@ export const HL7_HTTP_BODY_LIMIT_BYTES = 1024 * 1024;
 const HL7_CONTENT_TYPES = ['application/hl7-v2', 'text/plain'];
 
 /**
- * `POST /v1/hl7`: an ORU^R01 over HTTPS. The answer is always an HL7 ACK (AA → 202, AE/AR → 400 or
- * 503) unless the client asks for JSON, which also carries the workflow IDs and status URLs.
+ * `POST /v1/hl7`: an ORU^R01 over HTTPS. The answer is always an HL7 ACK unless the client asks for
+ * JSON, which also carries the workflow IDs and status URLs. AA → 202; AE/AR → 400 for a message we
+ * do not take, 422 for a well-formed one from a facility (MSH-4) that is not a practice here (as FHIR
+ * and the athena webhook answer an unknown practice), 503 when we cannot take it now.
  */
 export function hl7Routes(deps: {
   ingestHl7: Hl7Ingest;
@@ -55,7 +58,14 @@ export function hl7Routes(deps: {
       async (request, reply) => {
         const text = typeof request.body === 'string' ? request.body : '';
         const outcome = await deps.ingestHl7(text);
-        const status = outcome.code === 'AA' ? 202 : outcome.problem?.errorCode === 207 ? 503 : 400;
+        const status =
+          outcome.code === 'AA'
+            ? 202
+            : outcome.problem?.errorCode === Hl7ErrorCode.APPLICATION_INTERNAL_ERROR
+              ? 503
+              : outcome.problem?.unknownPractice === true
+                ? 422
+                : 400;
         const results = outcome.workflowIds.map((workflowId) => ({
           workflowId,
           statusUrl: deps.statusUrl(workflowId),

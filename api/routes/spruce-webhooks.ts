@@ -9,16 +9,20 @@ import {
   type DeliveryStatusRecord,
 } from '../../activities/outbox';
 import type { AuditSink } from '../../lib/audit/types';
+import { appendAuditInTransaction } from '../../lib/audit/append';
 import {
   ConversationItemSchema,
   SpruceWebhookEventSchema,
   verifySpruceSignature,
+  type ConversationContacts,
   type SpruceConversationItem,
 } from '../../lib/clients/spruce';
-import { applyConsentChange, signalPatientReply } from '../../lib/consent/apply-change';
+import { deliverSignals, inTransaction, recordConsentChange, type PendingSignal } from '../../lib/consent/apply-change';
+import { markProcessed, recordPendingSignals } from '../../lib/consent/pending-signals';
 import { phonesOfPatient, type PatientRef } from '../../lib/consent/repository';
 import { classifyInboundText } from '../../lib/consent/revocation';
 import type { WorkflowSignaller } from '../../lib/consent/workflow-signaller';
+import type { IngestRateLimit } from '../ingest/rate-limit';
 import { auditAndSignalDeliveryStatus, parkUnmatchedDelivery, replayUnmatchedDeliveries } from './delivery-status';
 
 /**
@@ -35,8 +39,15 @@ import { auditAndSignalDeliveryStatus, parkUnmatchedDelivery, replayUnmatchedDel
  *    workflow that sent it;
  *  - a patient's inbound message: `patientReply` (`text`) to the patient's open workflows, and, if it
  *    reads as a revocation ("stop texting me"), SMS consent is revoked for the patient's numbers: a
- *    revocation by any reasonable means counts, whatever channel it arrives on.
+ *    revocation by any reasonable means counts, whatever channel it arrives on. The patient is found
+ *    by the thread: our own sends into it, else the conversation's contacts, asked of Spruce's API
+ *    (`GET /conversations/{id}`, cached) since a documented item names only its conversation. The
+ *    consent changes, the audit rows and the signals owed commit together; the signals follow (the
+ *    sweeper finishes them after a failure).
  */
+
+/** The machine client a verified Spruce signature stands for (the per-client rate-limit key). */
+export const SPRUCE_WEBHOOK_CLIENT = 'spruce';
 
 /** Spruce events are small (one conversation item); 256 KiB leaves room for long messages. */
 const SPRUCE_BODY_LIMIT_BYTES = 256 * 1024;
@@ -50,6 +61,13 @@ export interface SpruceWebhookDeps {
   /** The webhook endpoint's signing secret; absent: every request is refused (403). */
   secret?: string;
   now: () => Date;
+  /**
+   * The contacts of a conversation, through Spruce's API. Absent: a reply is matched only in threads
+   * we posted into (tests without a Spruce client).
+   */
+  conversations?: ConversationContacts;
+  /** Vendor-webhook rate limits (api/ingest/rate-limit.ts); absent: the API's global per-IP limit. */
+  rateLimit?: IngestRateLimit;
 }
 
 export function spruceWebhookRoutes(deps: SpruceWebhookDeps): FastifyPluginAsync {
@@ -61,12 +79,14 @@ export function spruceWebhookRoutes(deps: SpruceWebhookDeps): FastifyPluginAsync
       (_req, body, done) => done(null, body),
     );
 
-    app.post('/webhooks/spruce', { bodyLimit: SPRUCE_BODY_LIMIT_BYTES }, async (request, reply) => {
+    // Before the per-client limiter: only a verified request counts as Spruce's.
+    const verifySignature = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
       if (deps.secret === undefined) {
         // Nothing can be verified without the secret, so nothing is accepted.
-        return reply
+        await reply
           .code(403)
           .send({ error: 'Forbidden', message: 'Spruce webhooks are not configured (SPRUCE_WEBHOOK_SECRET)' });
+        return;
       }
       const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
       const signature = request.headers['x-spruce-signature'];
@@ -77,8 +97,25 @@ export function spruceWebhookRoutes(deps: SpruceWebhookDeps): FastifyPluginAsync
           signature: typeof signature === 'string' ? signature : undefined,
         })
       ) {
-        return reply.code(403).send({ error: 'Forbidden', message: 'X-Spruce-Signature is missing or invalid' });
+        await reply.code(403).send({ error: 'Forbidden', message: 'X-Spruce-Signature is missing or invalid' });
+        return;
       }
+      request.machineClient = SPRUCE_WEBHOOK_CLIENT;
+    };
+    const routeOptions = {
+      bodyLimit: SPRUCE_BODY_LIMIT_BYTES,
+      preHandler: verifySignature,
+      ...(deps.rateLimit !== undefined
+        ? {
+            onRequest: deps.rateLimit.onRequest,
+            onResponse: deps.rateLimit.onResponse,
+            config: deps.rateLimit.routeConfig,
+          }
+        : {}),
+    };
+
+    app.post('/webhooks/spruce', routeOptions, async (request, reply) => {
+      const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
       let json: unknown;
       try {
         json = JSON.parse(raw.toString('utf8'));
@@ -94,26 +131,12 @@ export function spruceWebhookRoutes(deps: SpruceWebhookDeps): FastifyPluginAsync
       const item = ConversationItemSchema.safeParse(event.data.data.object);
       if (!item.success) return acceptUnreadable(deps, request, reply, json, item.error);
 
-      const result = await handleItemEvent(
-        deps,
-        event.data.type,
-        eventTime,
-        item.data,
-        contactIdsOf(event.data.data.object),
-      );
+      const result = await handleItemEvent(deps, event.data.type, eventTime, item.data);
       request.log.info({ type: event.data.type, itemId: item.data.id, result }, 'Spruce webhook');
       return reply.code(200).send({ result });
     });
     return Promise.resolve();
   };
-}
-
-/** The conversation's contacts, when Spruce embedded the conversation in the item (it does for created items). */
-function contactIdsOf(object: Record<string, unknown>): string[] {
-  const conversation = object.conversation;
-  if (typeof conversation !== 'object' || conversation === null) return [];
-  const ids = (conversation as { associatedContactIds?: unknown }).associatedContactIds;
-  return Array.isArray(ids) ? ids.filter((id): id is string => typeof id === 'string') : [];
 }
 
 type ItemResult =
@@ -164,7 +187,6 @@ async function handleItemEvent(
   type: string,
   eventTime: Date,
   item: SpruceConversationItem,
-  contactIds: string[],
 ): Promise<ItemResult> {
   // A re-delivery carries the identical body (same eventTime); a later update of the item does not.
   const eventKey = `${type}:${item.id}:${eventTime.toISOString()}`;
@@ -181,7 +203,7 @@ async function handleItemEvent(
   if (row?.status === 'processed') return 'duplicate';
   let result: ItemResult;
   if (item.direction === 'inbound' && !item.isInternalNote) {
-    result = await handleInboundEvent(deps, eventKey, eventTime, item, contactIds);
+    result = await handleInboundEvent(deps, eventKey, eventTime, item);
   } else if (row?.stale === true && type === 'conversationItem.updated') {
     // A newer state of this item was already acted on: this older update must not undo it.
     result = 'stale';
@@ -190,10 +212,7 @@ async function handleItemEvent(
   } else {
     result = 'ignored';
   }
-  await deps.pool.query(
-    `UPDATE inbound_event SET status = 'processed', kind = $2, processed_at = now() WHERE channel = 'spruce' AND event_key = $1`,
-    [eventKey, result],
-  );
+  await markProcessed(deps.pool, 'spruce', eventKey, result);
   return result;
 }
 
@@ -208,18 +227,17 @@ async function handleInboundEvent(
   eventKey: string,
   eventTime: Date,
   item: SpruceConversationItem,
-  contactIds: string[],
 ): Promise<ItemResult> {
   const { rows: earlier } = await deps.pool.query<{ kind: string | null; event_time: Date | null }>(
     `SELECT kind, event_time FROM inbound_event
      WHERE channel = 'spruce' AND subject_id = $1 AND event_key <> $2 AND status = 'processed' AND kind = ANY($3::text[])`,
     [item.id, eventKey, REPLY_KINDS],
   );
-  if (earlier.length === 0) return handlePatientMessage(deps, item, contactIds);
+  if (earlier.length === 0) return handlePatientMessage(deps, eventKey, item);
   if (earlier.some((e) => e.event_time !== null && e.event_time.getTime() > eventTime.getTime())) return 'stale';
   const alreadyRevoked = earlier.some((e) => e.kind === 'revocation');
   if (!alreadyRevoked && classifyInboundText(item.text).intent === 'stop') {
-    return handlePatientMessage(deps, item, contactIds, { replySignalled: true });
+    return handlePatientMessage(deps, eventKey, item, { replySignalled: true });
   }
   return 'edited';
 }
@@ -278,64 +296,88 @@ async function handleOurItem(
   return 'delivery';
 }
 
-/** Which patients a conversation belongs to: by its contacts, else by the sends we made into it. */
-async function patientsOfConversation(
-  deps: SpruceWebhookDeps,
-  conversationId: string,
-  contactIds: string[],
-): Promise<PatientRef[]> {
-  const { rows } = await deps.pool.query<{ practice_id: string; patient_id: string }>(
-    `SELECT practice_id, patient_id FROM spruce_contact WHERE contact_id = ANY($1::text[])
-     UNION
-     SELECT practice_id, patient_id FROM outbox WHERE channel = 'spruce' AND provider_thread_id = $2 AND patient_id IS NOT NULL
-     ORDER BY 1, 2`,
-    [contactIds, conversationId],
+/**
+ * Which patients a conversation belongs to: by the sends we made into it, else by its contacts
+ * (asked of Spruce, cached) that we know as patients (spruce_contact, learned when a thread was
+ * found or created). A Spruce failure here propagates: the event stays unprocessed and Spruce
+ * re-delivers it, rather than a reply being dropped as from an unknown patient.
+ */
+async function patientsOfConversation(deps: SpruceWebhookDeps, conversationId: string): Promise<PatientRef[]> {
+  const toRefs = (rows: { practice_id: string; patient_id: string }[]) =>
+    rows.map((r) => ({ practiceId: r.practice_id, patientId: r.patient_id }));
+  const { rows: ours } = await deps.pool.query<{ practice_id: string; patient_id: string }>(
+    `SELECT DISTINCT practice_id, patient_id FROM outbox
+     WHERE channel = 'spruce' AND provider_thread_id = $1 AND patient_id IS NOT NULL ORDER BY 1, 2`,
+    [conversationId],
   );
-  return rows.map((r) => ({ practiceId: r.practice_id, patientId: r.patient_id }));
+  if (ours.length > 0 || deps.conversations === undefined) return toRefs(ours);
+  const contactIds = await deps.conversations.contactIdsOf(conversationId);
+  if (contactIds.length === 0) return [];
+  const { rows } = await deps.pool.query<{ practice_id: string; patient_id: string }>(
+    `SELECT DISTINCT practice_id, patient_id FROM spruce_contact WHERE contact_id = ANY($1::text[]) ORDER BY 1, 2`,
+    [contactIds],
+  );
+  return toRefs(rows);
 }
 
 async function handlePatientMessage(
   deps: SpruceWebhookDeps,
+  eventKey: string,
   item: SpruceConversationItem,
-  contactIds: string[],
   options: { replySignalled?: boolean } = {},
 ): Promise<ItemResult> {
-  const patients = await patientsOfConversation(deps, item.conversationId, contactIds);
+  const patients = await patientsOfConversation(deps, item.conversationId);
   if (patients.length === 0) return 'unknown-patient';
   const classification = classifyInboundText(item.text);
   const revokes = classification.intent === 'stop';
+  const result: ItemResult = revokes ? 'revocation' : 'reply';
   const at = deps.now().toISOString();
-  for (const patient of patients) {
-    const actor = { type: 'patient' as const, id: patient.patientId };
-    if (revokes) {
-      for (const phone of await phonesOfPatient(deps.pool, patient)) {
-        await applyConsentChange(deps, {
+  const owed = await inTransaction(deps.pool, async (client) => {
+    const signals: PendingSignal[] = [];
+    for (const patient of patients) {
+      const actor = { type: 'patient' as const, id: patient.patientId };
+      if (revokes) {
+        for (const phone of await phonesOfPatient(client, patient)) {
+          const { signal } = await recordConsentChange(
+            client,
+            {
+              ...patient,
+              phone,
+              consented: false,
+              source: 'free-text',
+              actor,
+              eventKey: `spruce:${item.id}`,
+              rule: classification.rule,
+              via: 'spruce',
+            },
+            at,
+          );
+          signals.push(signal);
+        }
+      }
+      await appendAuditInTransaction(client, {
+        occurredAt: at,
+        practiceId: patient.practiceId,
+        patientId: patient.patientId,
+        actor,
+        action: 'patient-reply',
+        channel: 'spruce',
+        outcome: revokes ? 'stop' : 'text',
+        details: { itemId: item.id, rule: classification.rule },
+        idempotencyKey: `reply:spruce:${item.id}:${patient.practiceId}:${patient.patientId}`,
+      });
+      // An edit that became a revocation: consentChanged goes out; the reply itself was signalled.
+      if (options.replySignalled !== true) {
+        signals.push({
           ...patient,
-          phone,
-          consented: false,
-          source: 'free-text',
-          actor,
-          eventKey: `spruce:${item.id}`,
-          rule: classification.rule,
-          via: 'spruce',
+          signal: 'patientReply',
+          event: { channel: 'spruce', kind: revokes ? 'stop' : 'text', at },
         });
       }
     }
-    await deps.audit.append({
-      occurredAt: at,
-      practiceId: patient.practiceId,
-      patientId: patient.patientId,
-      actor,
-      action: 'patient-reply',
-      channel: 'spruce',
-      outcome: revokes ? 'stop' : 'text',
-      details: { itemId: item.id, rule: classification.rule },
-      idempotencyKey: `reply:spruce:${item.id}:${patient.practiceId}:${patient.patientId}`,
-    });
-    // An edit that became a revocation: consentChanged went out above; the reply itself was signalled.
-    if (options.replySignalled !== true) {
-      await signalPatientReply(deps, patient, { channel: 'spruce', kind: revokes ? 'stop' : 'text', at });
-    }
-  }
-  return revokes ? 'revocation' : 'reply';
+    await recordPendingSignals(client, 'spruce', eventKey, signals, result);
+    return signals;
+  });
+  await deliverSignals(deps, owed);
+  return result;
 }

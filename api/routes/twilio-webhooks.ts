@@ -2,15 +2,17 @@ import formbody from '@fastify/formbody';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Pool } from 'pg';
 import { z } from 'zod';
-import { recordDeliveryStatus } from '../../activities/outbox';
+import { recordProviderDeliveryStatus } from '../../activities/delivery-reports';
 import type { AuditSink } from '../../lib/audit/types';
 import { verifyTwilioSignature } from '../../lib/clients/twilio';
-import { applyConsentChange } from '../../lib/consent/apply-change';
+import { inTransaction, recordConsentChange, type PendingSignal } from '../../lib/consent/apply-change';
 import { handleInboundSms } from '../../lib/consent/inbound-sms';
+import { finishInboundEvent, recordPendingSignals } from '../../lib/consent/pending-signals';
 import type { WorkflowSignaller } from '../../lib/consent/workflow-signaller';
 import type { PracticeRegistry } from '../../lib/practices';
 import { publicUrl } from '../../lib/public-url';
 import { DELIVERY_STATUSES, type DeliveryStatus } from '../../workflows/definitions';
+import type { IngestRateLimit } from '../ingest/rate-limit';
 import { badRequest } from './bad-request';
 import { auditAndSignalDeliveryStatus, parkUnmatchedDelivery, replayUnmatchedDeliveries } from './delivery-status';
 
@@ -29,6 +31,9 @@ const TWILIO_TO_DELIVERY: Record<string, DeliveryStatus | undefined> = {
   failed: 'failed',
   canceled: 'failed',
 };
+
+/** The machine client a verified Twilio signature stands for (the per-client rate-limit key). */
+export const TWILIO_WEBHOOK_CLIENT = 'twilio';
 
 /**
  * A status callback can overtake the send it reports on: Twilio posts `queued` right after accepting
@@ -75,6 +80,11 @@ export interface TwilioWebhookDeps {
   /** To number or Messaging Service SID → practices it serves (TWILIO_INBOUND_PRACTICES). */
   inboundPractices: Map<string, string[]>;
   now: () => Date;
+  /**
+   * Vendor-webhook rate limits (api/ingest/rate-limit.ts): per IP only for requests whose signature
+   * failed, per route for verified ones. Absent: the API's global per-IP limit applies.
+   */
+  rateLimit?: IngestRateLimit;
 }
 
 /** `<Response><Message>…</Message></Response>` with the text XML-escaped, or an empty response. */
@@ -107,11 +117,28 @@ export function twilioWebhookRoutes(deps: TwilioWebhookDeps): FastifyPluginAsync
         params: (request.body ?? {}) as Record<string, string | string[]>,
       });
     };
-    const forbidden = (reply: FastifyReply) =>
-      reply.code(403).send({ error: 'Forbidden', message: 'X-Twilio-Signature is missing or invalid' });
+    // Runs after the form body is parsed and before the per-client limiter, so only a verified
+    // request counts as Twilio's; a bad or missing signature is a 403 counted against its address.
+    const verifySignature = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+      if (!verified(request)) {
+        await reply.code(403).send({ error: 'Forbidden', message: 'X-Twilio-Signature is missing or invalid' });
+        return;
+      }
+      request.machineClient = TWILIO_WEBHOOK_CLIENT;
+    };
+    const routeOptions = {
+      bodyLimit: TWILIO_BODY_LIMIT_BYTES,
+      preHandler: verifySignature,
+      ...(deps.rateLimit !== undefined
+        ? {
+            onRequest: deps.rateLimit.onRequest,
+            onResponse: deps.rateLimit.onResponse,
+            config: deps.rateLimit.routeConfig,
+          }
+        : {}),
+    };
 
-    app.post('/webhooks/twilio/status', { bodyLimit: TWILIO_BODY_LIMIT_BYTES }, async (request, reply) => {
-      if (!verified(request)) return forbidden(reply);
+    app.post('/webhooks/twilio/status', routeOptions, async (request, reply) => {
       const parsed = StatusCallback.safeParse(request.body);
       if (!parsed.success) return badRequest(reply, parsed.error);
       const { MessageSid: sid, MessageStatus: twilioStatus, ErrorCode: errorCode } = parsed.data;
@@ -129,12 +156,13 @@ export function twilioWebhookRoutes(deps: TwilioWebhookDeps): FastifyPluginAsync
       );
       if (rows[0]?.status === 'processed') return reply.code(204).send();
 
-      let owner = await recordDeliveryStatus(deps.pool, 'sms', sid, status, errorCode);
-      for (let waited = 0; owner === undefined && waited < UNKNOWN_SID_GRACE_MS; waited += UNKNOWN_SID_POLL_MS) {
+      // A patient text (`sms`) or an SMS page to staff (`page`): the same SID cannot be both.
+      let found = await recordProviderDeliveryStatus(deps.pool, 'twilio', sid, status, errorCode);
+      for (let waited = 0; found === undefined && waited < UNKNOWN_SID_GRACE_MS; waited += UNKNOWN_SID_POLL_MS) {
         await new Promise((resolve) => setTimeout(resolve, UNKNOWN_SID_POLL_MS));
-        owner = await recordDeliveryStatus(deps.pool, 'sms', sid, status, errorCode);
+        found = await recordProviderDeliveryStatus(deps.pool, 'twilio', sid, status, errorCode);
       }
-      if (owner === undefined) {
+      if (found === undefined) {
         // Not recorded yet: e.g. sent just before a crash, its SID learned only when the retry
         // reconciles. Parked, and replayed when the outbox records the SID; a retry of this callback
         // is looked at again (the event stays unprocessed). A SID that is never ours stays parked.
@@ -146,14 +174,16 @@ export function twilioWebhookRoutes(deps: TwilioWebhookDeps): FastifyPluginAsync
           ...(errorCode !== undefined ? { errorCode } : {}),
         });
         // The SID may have been recorded between the last look and the park: replay at once then.
-        const replayed = await replayUnmatchedDeliveries(deps, 'sms', sid);
+        const replayed =
+          (await replayUnmatchedDeliveries(deps, 'sms', sid)) + (await replayUnmatchedDeliveries(deps, 'page', sid));
         request.log.warn({ messageSid: sid, replayed }, 'status callback for an unknown message, parked');
         return reply.code(204).send();
       }
+      const { owner, channel } = found;
       // A late, lower-ranked status (sent after delivered) is recorded in the audit but not signalled.
       await auditAndSignalDeliveryStatus(deps, owner, {
         provider: 'twilio',
-        channel: 'sms',
+        channel,
         providerMessageId: sid,
         status,
         ...(errorCode !== undefined ? { errorCode } : {}),
@@ -164,33 +194,43 @@ export function twilioWebhookRoutes(deps: TwilioWebhookDeps): FastifyPluginAsync
         },
         idempotencyKey: `delivery:sms:${sid}:${twilioStatus}`,
       });
+      let owed: PendingSignal[] = [];
+      const patientId = owner.patientId;
+      const to = parsed.data.To;
       if (
         errorCode === CARRIER_OPT_OUT_CODE &&
-        owner.patientId !== undefined &&
-        e164.safeParse(parsed.data.To).success
+        patientId !== undefined &&
+        to !== undefined &&
+        e164.safeParse(to).success
       ) {
         // The carrier reports the recipient opted out (21610): a revocation like a STOP we received.
-        await applyConsentChange(deps, {
-          practiceId: owner.practiceId,
-          patientId: owner.patientId,
-          phone: parsed.data.To ?? '',
-          consented: false,
-          source: 'carrier',
-          actor: { type: 'system', id: 'twilio' },
-          eventKey: `twilio-21610:${sid}`,
-          rule: 'twilio-21610',
-          via: 'sms',
+        // The consent record, its audit row and the signal owed commit together (the sweeper
+        // finishes the signal if it is not sent below).
+        owed = await inTransaction(deps.pool, async (client) => {
+          const { signal } = await recordConsentChange(
+            client,
+            {
+              practiceId: owner.practiceId,
+              patientId,
+              phone: to,
+              consented: false,
+              source: 'carrier',
+              actor: { type: 'system', id: 'twilio' },
+              eventKey: `twilio-21610:${sid}`,
+              rule: 'twilio-21610',
+              via: 'sms',
+            },
+            deps.now().toISOString(),
+          );
+          await recordPendingSignals(client, 'sms', eventKey, [signal]);
+          return [signal];
         });
       }
-      await deps.pool.query(
-        `UPDATE inbound_event SET status = 'processed', processed_at = now() WHERE channel = 'sms' AND event_key = $1`,
-        [eventKey],
-      );
+      await finishInboundEvent(deps, 'sms', eventKey, owed);
       return reply.code(204).send();
     });
 
-    app.post('/webhooks/twilio/inbound', { bodyLimit: TWILIO_BODY_LIMIT_BYTES }, async (request, reply) => {
-      if (!verified(request)) return forbidden(reply);
+    app.post('/webhooks/twilio/inbound', routeOptions, async (request, reply) => {
       const parsed = InboundMessage.safeParse(request.body);
       if (!parsed.success) return badRequest(reply, parsed.error);
       const message = parsed.data;

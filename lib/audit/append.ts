@@ -66,6 +66,23 @@ export function createAuditLog(pool: Pool): AuditLog {
   };
 }
 
+/**
+ * Append one event inside the caller's open transaction (`client` has run BEGIN), so the event
+ * commits or rolls back with the caller's own writes: a consent change and its audit row are then
+ * one unit. Same validation, idempotency and chain lock as `append`: the chain lock is a
+ * transaction-level advisory lock, so it is held until the caller commits, and the caller must keep
+ * the rest of that transaction short (a few statements on the same connection, no outside calls).
+ * The lock and idle timeouts of `append` apply to the rest of the caller's transaction.
+ */
+export async function appendAuditInTransaction(client: PoolClient, event: AuditEventInput): Promise<AppendResult> {
+  const normalized = normalizeEvent(event);
+  await client.query(
+    `SET LOCAL lock_timeout = ${APPEND_LOCK_TIMEOUT_MS}; ` +
+      `SET LOCAL idle_in_transaction_session_timeout = ${APPEND_IDLE_IN_TRANSACTION_TIMEOUT_MS}`,
+  );
+  return appendLocked(client, normalized);
+}
+
 async function appendLocked(client: PoolClient, event: NormalizedEvent): Promise<AppendResult> {
   // Serialises appenders across all processes. It must be its own statement: in READ COMMITTED each
   // statement takes its snapshot when it starts, so only a statement issued after the lock is

@@ -1,7 +1,13 @@
 import { createHash } from 'node:crypto';
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
+import { appendAuditInTransaction } from '../audit/append';
 import type { AuditActor, AuditSink } from '../audit/types';
-import { consentChangedSignal, patientReplySignal, type PatientReplyEvent } from '../../workflows/definitions';
+import {
+  consentChangedSignal,
+  patientReplySignal,
+  type ConsentChangedEvent,
+  type PatientReplyEvent,
+} from '../../workflows/definitions';
 import {
   closeWorkflowLink,
   openWorkflowsOfPatient,
@@ -14,9 +20,13 @@ import type { WorkflowSignaller } from './workflow-signaller';
 
 /**
  * One consent change, end to end: the record in PostgreSQL (checked before every send, so it takes
- * effect at once), an audit event, and a `consentChanged` signal to each open workflow of the
- * patient. Every step is idempotent under `eventKey`, so a re-delivered webhook or a retried request
- * re-runs it without duplicates.
+ * effect at once) and its audit event, committed together in one transaction, then a
+ * `consentChanged` signal to each open workflow of the patient. The record and its audit row can
+ * never be apart: a failure before the commit leaves neither, one after it leaves both. What is owed
+ * after the commit (the signals) is either done by the same caller or, for inbound webhook events,
+ * recorded with the commit and finished by the sweeper (inbound-sweeper.ts). Every step is
+ * idempotent under `eventKey`, so a re-delivered webhook or a retried request re-runs it without
+ * duplicates.
  */
 
 export interface ConsentChangeDeps {
@@ -43,13 +53,44 @@ export interface ConsentChangeOutcome {
   workflowsSignalled: number;
 }
 
-export async function applyConsentChange(
-  deps: ConsentChangeDeps,
+/**
+ * A signal owed to every open workflow of one patient. Internal ids, booleans, kinds and times only:
+ * it is stored (inbound_event.pending_signals) until it has been sent.
+ */
+export type PendingSignal = PatientRef &
+  ({ signal: 'consentChanged'; event: ConsentChangedEvent } | { signal: 'patientReply'; event: PatientReplyEvent });
+
+/** Run `work` in one transaction on one connection: committed if it resolves, rolled back if it throws. */
+export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  // A connection whose ROLLBACK failed is in an unknown state: destroy it rather than reuse it.
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch((rollbackError: unknown) => {
+      broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+    });
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}
+
+/**
+ * The consent record and its audit row, in the caller's open transaction (`client` ran BEGIN).
+ * Returns whether the record changed and the signal the change owes the patient's workflows.
+ */
+export async function recordConsentChange(
+  client: PoolClient,
   change: ConsentChange,
-): Promise<ConsentChangeOutcome> {
-  const write = await setSmsConsent(deps.pool, change);
-  const at = deps.now().toISOString();
-  await deps.audit.append({
+  at: string,
+): Promise<{ changed: boolean; signal: PendingSignal }> {
+  const write = await setSmsConsent(client, change);
+  await appendAuditInTransaction(client, {
     occurredAt: at,
     practiceId: change.practiceId,
     patientId: change.patientId,
@@ -68,29 +109,57 @@ export async function applyConsentChange(
     // digest, never by the number itself.
     idempotencyKey: `consent:${change.eventKey}:${change.practiceId}:${change.patientId}:${phoneDigest(change.phone)}`,
   });
-  const workflowsSignalled = await signalPatientWorkflows(deps, change, (workflowId) =>
-    deps.signaller.signal(workflowId, consentChangedSignal, {
-      smsConsent: change.consented,
-      source: change.source,
-      at,
-    }),
-  );
-  return { changed: write.changed, workflowsSignalled };
+  return {
+    changed: write.changed,
+    signal: {
+      practiceId: change.practiceId,
+      patientId: change.patientId,
+      signal: 'consentChanged',
+      event: { smsConsent: change.consented, source: change.source, at },
+    },
+  };
+}
+
+/** A consent change not tied to an inbound event (the consent route, a refused send): its caller retries. */
+export async function applyConsentChange(
+  deps: ConsentChangeDeps,
+  change: ConsentChange,
+): Promise<ConsentChangeOutcome> {
+  const at = deps.now().toISOString();
+  const { changed, signal } = await inTransaction(deps.pool, (client) => recordConsentChange(client, change, at));
+  return { changed, workflowsSignalled: await deliverSignals(deps, [signal]) };
+}
+
+/**
+ * Send owed signals, each to every open workflow of its patient (looked up now, so a workflow that
+ * started since the commit hears of it too). Returns how many signals reached a workflow.
+ */
+export async function deliverSignals(
+  deps: Pick<ConsentChangeDeps, 'pool' | 'signaller'>,
+  signals: readonly PendingSignal[],
+): Promise<number> {
+  let signalled = 0;
+  for (const pending of signals) {
+    signalled += await signalPatientWorkflows(deps, pending, (workflowId) =>
+      pending.signal === 'consentChanged'
+        ? deps.signaller.signal(workflowId, consentChangedSignal, pending.event)
+        : deps.signaller.signal(workflowId, patientReplySignal, pending.event),
+    );
+  }
+  return signalled;
 }
 
 /** Tell the patient's open workflows that the patient replied (STOP, START, HELP or a text). */
 export async function signalPatientReply(
-  deps: ConsentChangeDeps,
+  deps: Pick<ConsentChangeDeps, 'pool' | 'signaller'>,
   patient: PatientRef,
   event: PatientReplyEvent,
 ): Promise<number> {
-  return signalPatientWorkflows(deps, patient, (workflowId) =>
-    deps.signaller.signal(workflowId, patientReplySignal, event),
-  );
+  return deliverSignals(deps, [{ ...patient, signal: 'patientReply', event }]);
 }
 
 async function signalPatientWorkflows(
-  deps: ConsentChangeDeps,
+  deps: Pick<ConsentChangeDeps, 'pool' | 'signaller'>,
   patient: PatientRef,
   send: (workflowId: string) => Promise<boolean>,
 ): Promise<number> {

@@ -1,5 +1,8 @@
+import type { PoolClient } from 'pg';
+import { appendAuditInTransaction } from '../audit/append';
 import type { PracticeRegistry } from '../practices';
-import { applyConsentChange, signalPatientReply, type ConsentChangeDeps } from './apply-change';
+import { inTransaction, recordConsentChange, type ConsentChangeDeps, type PendingSignal } from './apply-change';
+import { finishInboundEvent, recordPendingSignals } from './pending-signals';
 import { findPatientsByPhone, type PatientRef } from './repository';
 import { classifyInboundText, type InboundClassification } from './revocation';
 
@@ -8,11 +11,22 @@ import { classifyInboundText, type InboundClassification } from './revocation';
  * MessageSid, classified (STOP / START / HELP / anything else), matched to the patients who use that
  * number, and turned into consent changes, audit events and signals to their open workflows. The
  * body is classified in memory and never stored, logged or audited.
+ *
+ * The event row, every consent change, every audit row (the patient's reply, and our own TwiML
+ * answer as a `send`) and the list of signals owed commit in one transaction; the signals go out
+ * after it. A failure in between leaves the event at `received` with its list, and the sweeper
+ * (inbound-sweeper.ts) or Twilio's re-delivery finishes it. A message that was processed is never
+ * answered again; one whose first delivery failed before answering gets its (already audited) answer
+ * with the re-delivery that finishes it.
  */
 
 /** HELP answer when the practice cannot be told from the number (no PHI, like every reply). */
 export const GENERIC_HELP_TEXT =
   'Lab result notices from your care team. Reply STOP to opt out. For help, call your practice.';
+
+/** Templates of our own TwiML answers, as audited (`send` rows, channel sms). */
+export const HELP_REPLY_TEMPLATE = 'sms-help-reply';
+export const STOP_CONFIRMATION_TEMPLATE = 'sms-stop-confirmation';
 
 export interface InboundSms {
   messageSid: string;
@@ -34,66 +48,136 @@ export interface InboundSmsOutcome {
   classification: InboundClassification;
   /** How many patients the number belongs to (0: unknown sender). */
   patients: number;
-  /** Text to answer with (TwiML <Message>), if any. */
+  /** Text to answer with (TwiML <Message>), if any. Never for a message already processed. */
   reply?: string;
-  /** True when this MessageSid was already processed (a re-delivery): nothing was done again. */
+  /** True when this MessageSid was seen before (a re-delivery): nothing was done or answered again. */
   duplicate: boolean;
+}
+
+/** Our answer to a text, decided before anything is written. */
+interface PlannedReply {
+  text: string;
+  template: typeof HELP_REPLY_TEMPLATE | typeof STOP_CONFIRMATION_TEMPLATE;
+  /** `practice`: the practice's own text; `generic`: no single practice could be told from the number. */
+  variant: 'practice' | 'generic';
+  practiceId?: string;
 }
 
 export async function handleInboundSms(deps: InboundSmsDeps, sms: InboundSms): Promise<InboundSmsOutcome> {
   const classification = classifyInboundText(sms.body);
   const practiceIds = deps.practicesForSender({ to: sms.to, messagingServiceSid: sms.messagingServiceSid });
   const patients = await findPatientsByPhone(deps.pool, sms.from, practiceIds);
-  const reply = replyFor(deps, classification, sms.body, practiceIds, patients);
-
-  const { rows } = await deps.pool.query<{ status: string }>(
-    `INSERT INTO inbound_event (channel, event_key, subject_id, kind, practice_id, status)
-     VALUES ('sms', $1, $1, $2, $3, 'received')
-     ON CONFLICT (channel, event_key) DO UPDATE SET kind = EXCLUDED.kind
-     RETURNING status`,
-    [
-      sms.messageSid,
-      patients.length === 0 ? 'unknown-sender' : classification.intent,
-      singlePractice(practiceIds, patients) ?? null,
-    ],
-  );
-  if (rows[0]?.status === 'processed') return { classification, patients: patients.length, reply, duplicate: true };
-
+  const planned = replyFor(deps, classification, sms.body, practiceIds, patients);
   const at = deps.now().toISOString();
-  for (const patient of patients) {
-    const actor = { type: 'patient' as const, id: patient.patientId };
-    if (classification.intent === 'stop' || classification.intent === 'start') {
-      await applyConsentChange(deps, {
-        ...patient,
-        phone: sms.from,
-        consented: classification.intent === 'start',
-        source: classification.match === 'free-text' ? 'free-text' : 'keyword',
-        actor,
-        eventKey: sms.messageSid,
-        rule: classification.rule,
-        via: 'sms',
-      });
-    } else {
-      await deps.audit.append({
-        occurredAt: at,
-        practiceId: patient.practiceId,
-        patientId: patient.patientId,
-        actor,
-        action: 'patient-reply',
-        channel: 'sms',
-        outcome: classification.intent,
-        details: { rule: classification.rule, event: sms.messageSid },
-        idempotencyKey: `reply:${sms.messageSid}:${patient.practiceId}:${patient.patientId}`,
-      });
-    }
-    await signalPatientReply(deps, patient, { channel: 'sms', kind: classification.intent, at });
-  }
 
-  await deps.pool.query(
-    `UPDATE inbound_event SET status = 'processed', processed_at = now() WHERE channel = 'sms' AND event_key = $1`,
-    [sms.messageSid],
-  );
-  return { classification, patients: patients.length, reply, duplicate: false };
+  const work = await inTransaction(deps.pool, async (client) => {
+    // The row lock of this insert is held to the commit: a concurrent copy of the message waits and
+    // then finds the work done.
+    const { rows } = await client.query<{ status: string; pending_signals: PendingSignal[] | null }>(
+      `INSERT INTO inbound_event (channel, event_key, subject_id, kind, practice_id, status)
+       VALUES ('sms', $1, $1, $2, $3, 'received')
+       ON CONFLICT (channel, event_key) DO UPDATE SET kind = EXCLUDED.kind
+       RETURNING status, pending_signals`,
+      [
+        sms.messageSid,
+        patients.length === 0 ? 'unknown-sender' : classification.intent,
+        singlePractice(practiceIds, patients) ?? null,
+      ],
+    );
+    const row = rows[0];
+    if (row?.status === 'processed') return { kind: 'duplicate' as const };
+    // Committed by an earlier delivery that failed before its signals (and its answer): finish that.
+    if (row?.pending_signals != null) return { kind: 'resume' as const, signals: row.pending_signals };
+
+    const signals: PendingSignal[] = [];
+    for (const patient of patients) {
+      const actor = { type: 'patient' as const, id: patient.patientId };
+      if (classification.intent === 'stop' || classification.intent === 'start') {
+        const { signal } = await recordConsentChange(
+          client,
+          {
+            ...patient,
+            phone: sms.from,
+            consented: classification.intent === 'start',
+            source: classification.match === 'free-text' ? 'free-text' : 'keyword',
+            actor,
+            eventKey: sms.messageSid,
+            rule: classification.rule,
+            via: 'sms',
+          },
+          at,
+        );
+        signals.push(signal);
+      } else {
+        await appendAuditInTransaction(client, {
+          occurredAt: at,
+          practiceId: patient.practiceId,
+          patientId: patient.patientId,
+          actor,
+          action: 'patient-reply',
+          channel: 'sms',
+          outcome: classification.intent,
+          details: { rule: classification.rule, event: sms.messageSid },
+          idempotencyKey: `reply:${sms.messageSid}:${patient.practiceId}:${patient.patientId}`,
+        });
+      }
+      signals.push({ ...patient, signal: 'patientReply', event: { channel: 'sms', kind: classification.intent, at } });
+    }
+    if (planned !== undefined) {
+      await auditReply(client, deps, planned, sms.messageSid, classification, patients, practiceIds, at);
+    }
+    await recordPendingSignals(client, 'sms', sms.messageSid, signals);
+    return { kind: 'fresh' as const, signals };
+  });
+
+  const outcome = { classification, patients: patients.length };
+  if (work.kind === 'duplicate') return { ...outcome, duplicate: true };
+  await finishInboundEvent(deps, 'sms', sms.messageSid, work.signals);
+  // The earlier delivery failed before it could answer (Twilio sent nothing): its answer, audited
+  // with its work, is given now. A message already processed was answered and gets nothing.
+  if (work.kind === 'resume')
+    return { ...outcome, ...(planned !== undefined ? { reply: planned.text } : {}), duplicate: true };
+  return { ...outcome, ...(planned !== undefined ? { reply: planned.text } : {}), duplicate: false };
+}
+
+/**
+ * Our TwiML answer is a text to the patient like any other, so it is audited as a `send` (channel
+ * sms, its template and variant) before we answer: one row per patient the number belongs to, or,
+ * from a number nobody is known by, one per practice the answer speaks for (the practice it names,
+ * else every practice the number serves).
+ */
+async function auditReply(
+  client: PoolClient,
+  deps: InboundSmsDeps,
+  reply: PlannedReply,
+  messageSid: string,
+  classification: InboundClassification,
+  patients: PatientRef[],
+  practiceIds: string[] | undefined,
+  at: string,
+): Promise<void> {
+  const recipients: { practiceId: string; patientId?: string }[] =
+    patients.length > 0
+      ? patients
+      : (reply.practiceId !== undefined
+          ? [reply.practiceId]
+          : (practiceIds ?? deps.practices.all().map((p) => p.policy.practiceId))
+        ).map((practiceId) => ({ practiceId }));
+  for (const recipient of recipients) {
+    await appendAuditInTransaction(client, {
+      occurredAt: at,
+      practiceId: recipient.practiceId,
+      ...(recipient.patientId !== undefined ? { patientId: recipient.patientId } : {}),
+      actor: { type: 'system', id: 'api' },
+      action: 'send',
+      channel: 'sms',
+      template: reply.template,
+      variant: reply.variant,
+      outcome: 'sent',
+      details: { via: 'twiml', event: messageSid, rule: classification.rule },
+      idempotencyKey: `twiml-reply:${messageSid}:${recipient.practiceId}:${recipient.patientId ?? '-'}`,
+    });
+  }
 }
 
 function singlePractice(practiceIds: string[] | undefined, patients: PatientRef[]): string | undefined {
@@ -142,16 +226,27 @@ function replyFor(
   body: string,
   practiceIds: string[] | undefined,
   patients: PatientRef[],
-): string | undefined {
+): PlannedReply | undefined {
   if (twilioAnswersItself(body)) return undefined;
   const practiceId =
     singlePractice(practiceIds, patients) ??
     (deps.practices.all().length === 1 ? deps.practices.all()[0]?.policy.practiceId : undefined);
   const policy = practiceId === undefined ? undefined : deps.practices.policy(practiceId);
-  if (classification.intent === 'help') return policy?.smsHelpText ?? GENERIC_HELP_TEXT;
+  const known = policy !== undefined ? { variant: 'practice' as const, practiceId: policy.practiceId } : undefined;
+  if (classification.intent === 'help') {
+    return {
+      text: policy?.smsHelpText ?? GENERIC_HELP_TEXT,
+      template: HELP_REPLY_TEMPLATE,
+      ...(known ?? { variant: 'generic' as const }),
+    };
+  }
   if (classification.intent === 'stop' && classification.match === 'free-text') {
     const from = policy?.practiceName ?? 'your care team';
-    return `You will get no more texts from ${from}. Reply START to opt back in.`;
+    return {
+      text: `You will get no more texts from ${from}. Reply START to opt back in.`,
+      template: STOP_CONFIRMATION_TEMPLATE,
+      ...(known ?? { variant: 'generic' as const }),
+    };
   }
   return undefined;
 }

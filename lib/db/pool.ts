@@ -13,6 +13,10 @@ export function createPool(databaseUrl: string, options: { max?: number; applica
   });
   // An idle client losing its connection must not crash the process; the next checkout reconnects.
   pool.on('error', () => undefined);
+  // Nor may a checked-out one (a transaction, an advisory-lock holder) when PostgreSQL goes away
+  // under it, as at Ctrl-C, where the database gets the signal too: pg only listens for errors on
+  // idle clients, and an unheard 'error' event kills the process. The query in flight still fails.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 

@@ -5,17 +5,29 @@ import { smsSegments } from './segments';
  * Segment pacing for one Twilio sender (worker/sms-worker.ts). The SMS worker runs each activity
  * inside `withSegmentPacer`; the activity calls `paceSegments(body)` right before it calls Twilio.
  * Outside a paced worker (tests calling the activity directly) pacing is a no-op.
+ *
+ * Staff SMS pages (activities/staff-sms-page.ts) go from the practice's sender too, so they take
+ * their segments from the same pacer (`senderPacer`), as urgent: a page takes the next free slot
+ * ahead of every patient text waiting in the pacer. A page never waits behind the patient backlog
+ * either way: that backlog queues in Temporal, on the sender's SMS task queue, and the page runs on
+ * the main queue. So a page waits at most for the slot in progress (one body's segments / R) plus
+ * other urgent pages, and patient texts after it move back by the page's segments: the sender's
+ * segment rate holds with pages included.
  */
 
 /**
  * A segment pacer without burst: each send may start 1/R seconds per segment of the previous
- * send after it, never earlier. `take(n)` resolves when this send's n segments may go.
+ * send after it, never earlier. `take(n)` resolves when this send's n segments may go; waiting
+ * sends are served in order, urgent ones first.
  */
 export class SegmentPacer {
   private nextFreeMs = 0;
+  private readonly urgent: Waiter[] = [];
+  private readonly normal: Waiter[] = [];
+  private timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
-    private readonly segmentsPerSecond: number,
+    readonly segmentsPerSecond: number,
     private readonly now: () => number = () => performance.now(),
   ) {
     if (!(Number.isFinite(segmentsPerSecond) && segmentsPerSecond > 0)) {
@@ -23,7 +35,7 @@ export class SegmentPacer {
     }
   }
 
-  /** The delay (ms) before `segments` may go, reserving them; the caller waits it out. */
+  /** The delay (ms) before `segments` may go, reserving them now; the caller waits it out. */
   reserve(segments: number): number {
     const now = this.now();
     const start = Math.max(now, this.nextFreeMs);
@@ -31,11 +43,59 @@ export class SegmentPacer {
     return start - now;
   }
 
-  async take(segments: number): Promise<void> {
-    const wait = this.reserve(segments);
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  /** Resolves when `segments` may go. `urgent` (a staff page) is served before every waiting send. */
+  take(segments: number, options: { urgent?: boolean } = {}): Promise<void> {
+    return new Promise((resolve) => {
+      (options.urgent === true ? this.urgent : this.normal).push({ segments, resolve });
+      this.grant();
+    });
+  }
+
+  /** Sends waiting for a slot (for tests and diagnostics). */
+  waiting(): number {
+    return this.urgent.length + this.normal.length;
+  }
+
+  private grant(): void {
+    if (this.timer !== undefined) return;
+    for (;;) {
+      const queue = this.urgent.length > 0 ? this.urgent : this.normal;
+      const next = queue[0];
+      if (next === undefined) return;
+      const wait = Math.max(0, this.nextFreeMs - this.now());
+      if (wait > 0) {
+        this.timer = setTimeout(() => {
+          this.timer = undefined;
+          this.grant();
+        }, wait);
+        return;
+      }
+      queue.shift();
+      this.reserve(next.segments);
+      next.resolve();
+    }
   }
 }
+
+interface Waiter {
+  segments: number;
+  resolve: () => void;
+}
+
+/**
+ * The process's pacer of one sender at one rate, shared by its SMS worker and by staff SMS pages
+ * from it. Pacing holds per process: worker/main.ts runs the main worker and every SMS worker in one.
+ */
+export function senderPacer(senderId: string, segmentsPerSecond: number): SegmentPacer {
+  const key = `${senderId}@${segmentsPerSecond}`;
+  let pacer = senderPacers.get(key);
+  if (pacer === undefined) {
+    pacer = new SegmentPacer(segmentsPerSecond);
+    senderPacers.set(key, pacer);
+  }
+  return pacer;
+}
+const senderPacers = new Map<string, SegmentPacer>();
 
 const current = new AsyncLocalStorage<SegmentPacer>();
 

@@ -1,14 +1,15 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Stack } from '../../sandbox/stack';
-import { annotateUpdate, signOffUpdate } from '../../workflows/definitions';
 import {
+  annotate,
   assertAuditChainIntact,
   pagesAbout,
   postHl7,
   secureMessagesTo,
   seedAthenaPatient,
   seedSpruceContact,
+  signOff,
   untilAudit,
   untilStatus,
   type Accepted,
@@ -131,21 +132,9 @@ describe('the audit trail: every kind of event, each with the fields an auditor 
       oru('abnormal', abnormal, { accession: 'E2E-AUD-A', controlId: 'E2E-AUD-A-1' }),
     );
     await untilAudit(stack, abnormalResult.workflowId, 'hold', 'awaiting-sign-off');
-    await stack.temporal.workflow.getHandle(abnormalResult.workflowId).executeUpdate(annotateUpdate, {
-      args: [{ providerId: 'prov-2', practiceId: PRACTICE_ID, text: 'Discussed at the huddle.' }],
-    });
-    // As the review app signs: with the version the provider saw.
-    await stack.temporal.workflow.getHandle(abnormalResult.workflowId).executeUpdate(signOffUpdate, {
-      args: [
-        {
-          providerId: 'prov-2',
-          practiceId: PRACTICE_ID,
-          via: 'review-app',
-          expectedVersion: 1,
-          noteToPatient: 'Please book a visit to talk about it.',
-        },
-      ],
-    });
+    // As the review app does (and the note and the annotation join the PHI the log scan looks for).
+    await annotate(stack, abnormalResult.workflowId, 'prov-2', 'Discussed at the huddle.');
+    await signOff(stack, abnormalResult.workflowId, 'prov-2', 'Please book a visit to talk about it.');
     await eventually(
       () => (secureMessagesTo(stack, contactId).length > 0 ? true : undefined),
       30_000,

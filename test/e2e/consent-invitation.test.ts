@@ -10,6 +10,7 @@ import {
   outboxOf,
   seedAthenaPatient,
   settle,
+  signOff,
   smsConsentOf,
   smsTo,
   untilAudit,
@@ -22,7 +23,8 @@ import { eventually, startTestStack } from '../support/stack';
 /**
  * Routing table, row "normal, not consented", for a practice that enables the one-time SMS consent
  * invitation (`smsConsentInvitation`): the portal note plus exactly one invitation text, never a
- * second one for a correction of the same result; the patient's YES is a consent like any other.
+ * second one for a correction of the same result (signed by a provider: athena's leftover "reviewed"
+ * flag does not sign it); the patient's YES is a consent like any other.
  */
 
 const LAB_RESULT_ID = '880205';
@@ -68,6 +70,16 @@ describe('consent invitation: one invitation per result, none for a correction',
         (a, i) => (i === 0 ? { ...a, value: '94' } : a),
       ),
     });
+    // athena keeps the "reviewed" flag on an amended result and never dates it, so it does not
+    // sign the correction (workflows/intake.ts): the correction waits for a provider.
+    await untilAudit(stack, workflowId, 'sign-off', 'stale-source-sign-off-ignored');
+    await untilStatus(
+      stack,
+      workflowId,
+      'the correction waiting for a sign-off',
+      (v) => v.state === 'awaiting-sign-off' && v.resultStatus === 'corrected',
+    );
+    await signOff(stack, workflowId, 'prov-1');
     // The correction's own routing decision: updated, portal only.
     const decision = await eventually(
       async () =>

@@ -128,11 +128,10 @@ describe('routing, critical result: page and call at once, never an automated pa
       15_000,
       'the page time in the review queue',
     );
-    assert.deepEqual(
-      view.deliveries.map((d) => `${d.channel}:${d.step}:${d.status}`),
-      ['page:v1:page-critical-oncall:sent'],
-      'the page is the only send',
-    );
+    // The page went at first sight, before the run knew its version numbers: version 0, a step named for the run.
+    const sends = view.deliveries.map((d) => `${d.channel}:${d.step}:${d.status}`);
+    assert.equal(sends.length, 1, `the page is the only send: ${sends.join(', ')}`);
+    assert.match(sends[0], /^page:v0:page-critical-oncall-[0-9a-f-]{36}:sent$/);
     assert.equal(smsTo(stack, who).length, 0);
     assert.equal(secureMessagesTo(stack, contactId).length, 0);
   });
@@ -186,7 +185,7 @@ describe('routing, critical result: page and call at once, never an automated pa
       'both page requests in the audit log',
     );
     assert.deepEqual(
-      requests.map((r) => [r.details.step, r.details.staffId, r.details.reason]),
+      requests.map((r) => [String(r.details.step).replace(/-[0-9a-f-]{36}$/, ''), r.details.staffId, r.details.reason]),
       [
         ['page-critical-oncall', ON_CALL, 'critical-result'],
         ['call-overdue-call-critical', ADMINISTRATOR, 'call-overdue'],

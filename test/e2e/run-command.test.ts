@@ -2,6 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -69,6 +70,25 @@ function portIsFree(port: number): Promise<boolean> {
     const probe = createServer();
     probe.once('error', () => resolve(false));
     probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A GET on a connection of its own: the pooled one from the first test sat idle through the demo
+ * (longer than the server's keep-alive) and may be closed under the request ("other side closed").
+ */
+function freshFetch(target: string): Promise<{ json(): Promise<unknown> }> {
+  return new Promise((resolve, reject) => {
+    const request = httpGet(target, { agent: false }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        resolve({ json: () => Promise.resolve(JSON.parse(text) as unknown) });
+      });
+      response.on('error', reject);
+    });
+    request.on('error', reject);
   });
 }
 
@@ -166,7 +186,7 @@ describe('the run command (scripts/dev.ts)', () => {
     assert.match(demo.stdout, /^critical-unsigned\.hl7: on-call provider paged at .+ and call task .+ opened/m);
 
     // And the fake Twilio holds exactly that one generic text.
-    const { messages } = (await (await fetch(`${url('Sandbox Twilio')}/__fake/messages`)).json()) as {
+    const { messages } = (await (await freshFetch(`${url('Sandbox Twilio')}/__fake/messages`)).json()) as {
       messages: { to: string; status: string; body: string; direction: string }[];
     };
     const toPatient = messages.filter((m) => m.to === DEMO_PHONE && m.direction === 'outbound-api');

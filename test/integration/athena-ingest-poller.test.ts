@@ -225,7 +225,7 @@ void describe('athena changed-data feed poller', () => {
         )
       ).rows;
     const [entry] = await open();
-    assert.match(entry?.reason ?? '', /getLabResult failed \(permanent, HTTP 400\)/);
+    assert.match(entry?.reason ?? '', /getLabResult failed \(permanent, HTTP 400, request [0-9a-f-]{36}\)$/);
     assert.equal(entry?.resolved_at, null);
     assert.equal(await workflowExists(h.client, workflowIdOf(labResultId)), false);
 

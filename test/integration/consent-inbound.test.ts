@@ -70,7 +70,11 @@ describe('inbound SMS, consent and status callbacks through the API', () => {
     fake = await startTwilioFake({
       accountSid: ACCOUNT_SID,
       authToken: AUTH_TOKEN,
-      messagingServices: [{ sid: SERVICE_SID, phoneNumbers: [OUR_NUMBER] }],
+      // What the README asks of an operator: the practice's smsHelpText as the Messaging Service's
+      // Advanced Opt-Out HELP reply.
+      messagingServices: [
+        { sid: SERVICE_SID, phoneNumbers: [OUR_NUMBER], advancedOptOut: { replies: { HELP: HELP_TEXT } } },
+      ],
       inboundUrl: `${base}/webhooks/twilio/inbound`,
       // Long enough for the send to record its SID before `sent` (only `queued` races the recording).
       callbackDelaysMs: { sent: 300, delivered: 100 },
@@ -217,15 +221,73 @@ describe('inbound SMS, consent and status callbacks through the API', () => {
     );
   });
 
-  it("HELP through the Twilio fake: the patient gets exactly one reply (Twilio's), not a second from us", async () => {
+  it("HELP through the Twilio fake: the patient gets exactly one reply, the practice's help text", async () => {
     const phone = nextPhone();
     await household(phone);
     const result = await fake.simulateInbound({ from: phone, to: OUR_NUMBER, body: 'HELP' });
     assert.equal(result.webhookStatus, 200);
     assert.deepEqual(result.twimlReplies, [], 'our webhook answers with an empty TwiML response');
     const replies = fake.messages().filter((m) => m.direction === 'outbound-reply' && m.to === phone);
-    assert.equal(replies.length, 1, 'one reply to HELP');
-    assert.equal(replies[0]?.body, result.autoReply);
+    assert.deepEqual(
+      replies.map((m) => m.body),
+      [HELP_TEXT],
+      "one reply to HELP, and it is the practice's own text (not Twilio's default)",
+    );
+  });
+
+  it('our own TwiML answers are audited as sends, and a re-delivered message is not answered again', async () => {
+    const phone = nextPhone();
+    const { a, b } = await household(phone);
+    const sends = async (messageSid: string) =>
+      (
+        await db.pool.query<{
+          patient_id: string;
+          channel: string;
+          template: string;
+          variant: string;
+          outcome: string;
+          actor_type: string;
+        }>(
+          `SELECT patient_id, channel, template, variant, outcome, actor_type FROM audit_log
+           WHERE action = 'send' AND details->>'event' = $1 ORDER BY patient_id`,
+          [messageSid],
+        )
+      ).rows;
+
+    const helpSid = sid();
+    assert.equal((await inbound(phone, 'help!', helpSid)).text, twiml(HELP_TEXT));
+    assert.deepEqual(
+      await sends(helpSid),
+      [a, b].map((p) => ({
+        patient_id: p.patientId,
+        channel: 'sms',
+        template: 'sms-help-reply',
+        variant: 'practice',
+        outcome: 'sent',
+        actor_type: 'system',
+      })),
+      'one send row per patient of the number',
+    );
+    const helpAgain = await inbound(phone, 'help!', helpSid);
+    assert.deepEqual([helpAgain.status, helpAgain.text], [200, twiml(undefined)], 'not answered twice');
+    assert.equal((await sends(helpSid)).length, 2, 'and not audited twice');
+
+    const stopSid = sid();
+    assert.match((await inbound(phone, 'no more texts please', stopSid)).text, /<Message>You will get no more texts/);
+    assert.deepEqual(
+      (await sends(stopSid)).map((r) => [r.template, r.variant]),
+      [
+        ['sms-stop-confirmation', 'practice'],
+        ['sms-stop-confirmation', 'practice'],
+      ],
+    );
+    assert.equal((await inbound(phone, 'no more texts please', stopSid)).text, twiml(undefined));
+    assert.equal((await sends(stopSid)).length, 2);
+
+    // Exact keywords are Twilio's to answer: no answer from us, so no send row either.
+    const keywordSid = sid();
+    assert.equal((await inbound(phone, 'HELP', keywordSid)).text, twiml(undefined));
+    assert.deepEqual(await sends(keywordSid), []);
   });
 
   it('a re-delivered inbound message (same MessageSid) is acted on once', async () => {

@@ -110,6 +110,9 @@ void describe('HL7 over HTTPS, end to end', () => {
     assert.equal(ack.ack, 'AE');
     assert.equal(ack.error?.segment, 'MSH');
     assert.equal(ack.error?.field, 10);
+    // Table 0357 code 205 (duplicate key identifier), not 102 (data type error): the value is well-typed.
+    assert.match(ack.hl7Ack, /\rERR\|[^\r]*\|205\^Duplicate key identifier\^HL70357\|/);
+    assert.doesNotMatch(ack.hl7Ack, /\|102\^/);
     assert.equal(await signalCount(h.client, first.results[0]?.workflowId ?? ''), 1);
   });
 
@@ -185,58 +188,67 @@ void describe('HL7 over HTTPS, end to end', () => {
     assert.equal(await workflowExists(h.client, ack.results[0]?.workflowId ?? ''), true);
   });
 
-  const badInputs: { name: string; body: (t: string) => string; ack: 'AE' | 'AR'; segment: string; field?: number }[] =
-    [
-      { name: 'not HL7 at all', body: () => readFixture('bad-garbage'), ack: 'AR', segment: 'MSH' },
-      { name: 'truncated MSH', body: () => readFixture('bad-truncated-msh'), ack: 'AR', segment: 'MSH' },
-      {
-        name: 'wrong message type (ADT^A01)',
-        body: (t) => hl7Fixture('bad-adt-a01', { controlId: `ADT-${t}`, tag: t }),
-        ack: 'AR',
-        segment: 'MSH',
-        field: 9,
-      },
-      {
-        name: 'unsupported version (2.6)',
-        body: (t) => hl7Fixture('bad-version', { controlId: `VER-${t}`, tag: t }),
-        ack: 'AR',
-        segment: 'MSH',
-        field: 12,
-      },
-      {
-        name: 'missing PID-3',
-        body: (t) => hl7Fixture('bad-no-pid3', { controlId: `PID-${t}`, tag: t }),
-        ack: 'AE',
-        segment: 'PID',
-        field: 3,
-      },
-      {
-        name: 'no OBR',
-        body: (t) => hl7Fixture('bad-no-obr', { controlId: `OBR-${t}`, tag: t }),
-        ack: 'AE',
-        segment: 'OBR',
-      },
-      {
-        name: 'OBX before any OBR',
-        body: (t) => hl7Fixture('bad-obx-before-obr', { controlId: `OBX-${t}`, tag: t }),
-        ack: 'AE',
-        segment: 'OBX',
-      },
-      {
-        name: 'unknown practice (MSH-4)',
-        body: (t) => hl7Fixture('cbc-normal-final', { controlId: `UNK-${t}`, tag: t, facility: 'NOWHERE-CLINIC' }),
-        ack: 'AR',
-        segment: 'MSH',
-        field: 4,
-      },
-    ];
+  const badInputs: {
+    name: string;
+    body: (t: string) => string;
+    ack: 'AE' | 'AR';
+    segment: string;
+    field?: number;
+    /** HTTP status: 400 unless said otherwise. */
+    status?: number;
+  }[] = [
+    { name: 'not HL7 at all', body: () => readFixture('bad-garbage'), ack: 'AR', segment: 'MSH' },
+    { name: 'truncated MSH', body: () => readFixture('bad-truncated-msh'), ack: 'AR', segment: 'MSH' },
+    {
+      name: 'wrong message type (ADT^A01)',
+      body: (t) => hl7Fixture('bad-adt-a01', { controlId: `ADT-${t}`, tag: t }),
+      ack: 'AR',
+      segment: 'MSH',
+      field: 9,
+    },
+    {
+      name: 'unsupported version (2.6)',
+      body: (t) => hl7Fixture('bad-version', { controlId: `VER-${t}`, tag: t }),
+      ack: 'AR',
+      segment: 'MSH',
+      field: 12,
+    },
+    {
+      name: 'missing PID-3',
+      body: (t) => hl7Fixture('bad-no-pid3', { controlId: `PID-${t}`, tag: t }),
+      ack: 'AE',
+      segment: 'PID',
+      field: 3,
+    },
+    {
+      name: 'no OBR',
+      body: (t) => hl7Fixture('bad-no-obr', { controlId: `OBR-${t}`, tag: t }),
+      ack: 'AE',
+      segment: 'OBR',
+    },
+    {
+      name: 'OBX before any OBR',
+      body: (t) => hl7Fixture('bad-obx-before-obr', { controlId: `OBX-${t}`, tag: t }),
+      ack: 'AE',
+      segment: 'OBX',
+    },
+    {
+      // Well-formed, but from a facility that is no practice here: 422, as FHIR and the athena webhook answer.
+      name: 'unknown practice (MSH-4)',
+      body: (t) => hl7Fixture('cbc-normal-final', { controlId: `UNK-${t}`, tag: t, facility: 'NOWHERE-CLINIC' }),
+      ack: 'AR',
+      segment: 'MSH',
+      field: 4,
+      status: 422,
+    },
+  ];
 
   for (const bad of badInputs) {
-    void it(`refuses ${bad.name}: ${bad.ack} naming ${bad.segment}${bad.field === undefined ? '' : `-${bad.field}`}, nothing started`, async () => {
+    void it(`refuses ${bad.name}: ${bad.status ?? 400} ${bad.ack} naming ${bad.segment}${bad.field === undefined ? '' : `-${bad.field}`}, nothing started`, async () => {
       const rowsBefore = (await ingestRows(h)).length;
       const workflowsBefore = await workflowIdsOnQueue(h.client, h.taskQueue);
       const response = await post(bad.body(tag()));
-      assert.equal(response.statusCode, 400, response.body);
+      assert.equal(response.statusCode, bad.status ?? 400, response.body);
       const ack = response.json<JsonAck>();
       assert.equal(ack.ack, bad.ack);
       assert.equal(ack.error?.segment, bad.segment, ack.error?.message);

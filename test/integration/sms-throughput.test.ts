@@ -19,10 +19,11 @@ import { smsActivitiesForFake } from '../support/channel-activities';
  *     dev server (reported with t.diagnostic): it releases no instantaneous burst (1-2 sends in the
  *     first 50 ms), but it is a token bucket of one second of tokens (ceil(rate) = 20), so after a
  *     slow moment (worker warm-up, a busy machine) up to 20 saved tokens go out at once. Measured
- *     largest excess of sends over rate × window: 6.8, 13.6 and 22.1 in three runs. Asserted: at
- *     most SERVER_BURST + JITTER (3 sends, 150 ms of HTTP latency noise on a loaded 2-core machine),
- *     so the burst cannot take less than (100 - 23) / 20 s = 3.85 s; an unlimited queue sends all 100
- *     in a few hundred milliseconds.
+ *     largest excess of sends over rate × window: 6.8, 13.6 and 22.1 in three runs locally, 24.1 on
+ *     CI (a busy moment there delays the worker's polls, so the saved bucket and the sends held up
+ *     behind it land together). Asserted: at most SERVER_BURST + SERVER_JITTER (one more bucket's
+ *     worth), so the burst cannot take less than (100 - 40) / 20 s = 3 s; an unlimited queue sends
+ *     all 100 in a few hundred milliseconds (excess ~95), so the check still tells the two apart.
  *  2. The worker as deployed (segments paced): 90 one-segment and 10 two-segment bodies, 110
  *     segments, with the SMS worker restarted part way. The pacer has no burst: every window of the
  *     timeline holds at most rate × window + 2 segments (its first send), + 2 for the restarted
@@ -36,8 +37,12 @@ const RATE = 20;
 const BURST = 100;
 /** The dev server's limiter bucket: one second of tokens (measured; see test 1). */
 const SERVER_BURST = Math.ceil(RATE);
-/** HTTP latency jitter between the worker taking a task and the fake accepting the create (sends). */
-const JITTER = 3;
+/**
+ * Sends a loaded machine can bunch behind the server's bucket (late polls, HTTP latency): up to one
+ * more bucket. What this test tells apart is a limited queue from an unlimited one, not the bucket's
+ * exact depth.
+ */
+const SERVER_JITTER = SERVER_BURST;
 /** Paced sends are 50 ms apart; HTTP latency noise on a loaded machine shifts up to 2 of them. */
 const PACED_JITTER = 2;
 const RESTART_AFTER = 40;
@@ -171,12 +176,12 @@ describe('SMS throughput per sender (server-side task-queue rate limit)', () => 
       `server burst: ${first} sends within the first ${1000 / RATE} ms; largest excess ${worst.excess.toFixed(1)} (${worst.count} sends in ${worst.windowMs.toFixed(0)} ms)`,
     );
     assert.ok(
-      worst.excess <= SERVER_BURST + JITTER,
-      `measured burst: ${worst.count} sends in ${worst.windowMs.toFixed(0)} ms, ${worst.excess.toFixed(1)} over ${RATE}/s (allowed ${SERVER_BURST} + ${JITTER})`,
+      worst.excess <= SERVER_BURST + SERVER_JITTER,
+      `measured burst: ${worst.count} sends in ${worst.windowMs.toFixed(0)} ms, ${worst.excess.toFixed(1)} over ${RATE}/s (allowed ${SERVER_BURST} + ${SERVER_JITTER})`,
     );
     assert.ok(worst.excess >= 1, 'the first send of any window is free');
     const spanMs = timeline.at(-1)!.acceptedAt - timeline[0].acceptedAt;
-    const minimumMs = ((BURST - SERVER_BURST - JITTER) / RATE) * 1000;
+    const minimumMs = ((BURST - SERVER_BURST - SERVER_JITTER) / RATE) * 1000;
     assert.ok(
       spanMs >= minimumMs,
       `the burst took ${spanMs.toFixed(0)} ms; at ${RATE}/s it cannot take less than ${minimumMs} ms`,

@@ -2,7 +2,7 @@ import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { TEST_CODEC_KEYS } from '../support/temporal';
-import { WorkflowHarness } from '../workflows/support/harness';
+import { WorkflowHarness, type LabHandle } from '../workflows/support/harness';
 import { REPLAY_CODEC_KEYS } from './replay-codec-key';
 import { SCENARIOS } from './scenarios';
 
@@ -11,7 +11,9 @@ import { SCENARIOS } from './scenarios';
  * every scenario whose name contains one of the arguments (all without arguments) is run on a
  * time-skipping server, and its workflow history is written to test/replay/histories/<name>.json.
  * A full recording (no arguments) also removes histories of scenarios that no longer exist, so the
- * directory holds exactly SCENARIOS (replay.test.ts checks that).
+ * directory holds exactly SCENARIOS (replay.test.ts checks that). A scenario that spans several runs
+ * of one workflow ID (closed, then continued) returns every run's handle; the earlier runs' histories
+ * go into the same file (`earlierRuns`), and all of them are replayed.
  */
 async function main(): Promise<void> {
   if (TEST_CODEC_KEYS !== REPLAY_CODEC_KEYS) {
@@ -27,14 +29,23 @@ async function main(): Promise<void> {
   const harness = await WorkflowHarness.create();
   try {
     for (const scenario of chosen) {
-      let record: { workflowId: string; history: unknown } | undefined;
+      let record: { workflowId: string; history: unknown; earlierRuns: unknown[] } | undefined;
       await harness.scenario(scenario.world, async (s) => {
-        const handle = await scenario.run(s);
+        const ran = await scenario.run(s);
+        // A scenario over several runs of one workflow ID returns them all, the last one last.
+        const runs = Array.isArray(ran) ? ran : [ran];
+        const last = runs[runs.length - 1];
+        if (last === undefined) throw new Error(`${scenario.name} returned no workflow`);
         await s.quiesce(300);
-        record = {
-          workflowId: handle.workflowId,
-          history: JSON.parse(historyToJSON(await handle.fetchHistory())) as unknown,
-        };
+        const historyOf = async (handle: LabHandle) =>
+          JSON.parse(historyToJSON(await handle.fetchHistory())) as unknown;
+        const earlierRuns: unknown[] = [];
+        for (const run of runs.slice(0, -1)) {
+          if (run.workflowId !== last.workflowId)
+            throw new Error(`${scenario.name}: its runs must share a workflow ID`);
+          earlierRuns.push(await historyOf(run));
+        }
+        record = { workflowId: last.workflowId, history: await historyOf(last), earlierRuns };
       });
       if (record === undefined) throw new Error(`${scenario.name} recorded nothing`);
       const file = path.join(outDir, `${scenario.name}.json`);
@@ -43,6 +54,8 @@ async function main(): Promise<void> {
         sdk: '@temporalio/workflow 1.24.0',
         workflowId: record.workflowId,
         history: record.history,
+        // Earlier runs of the same workflow ID (a result that came back after its workflow closed).
+        ...(record.earlierRuns.length > 0 ? { earlierRuns: record.earlierRuns } : {}),
       };
       writeFileSync(file, `${JSON.stringify(fixture)}\n`);
       console.log(`recorded ${scenario.name} → ${path.relative(process.cwd(), file)}`);

@@ -28,6 +28,8 @@ interface Fixture {
   scenario: string;
   workflowId: string;
   history: temporal.api.history.v1.IHistory;
+  /** Earlier runs of the same workflow ID, oldest first (a result that came back after its workflow closed). */
+  earlierRuns: temporal.api.history.v1.IHistory[];
 }
 
 function loadFixtures(): Fixture[] {
@@ -39,8 +41,14 @@ function loadFixtures(): Fixture[] {
         scenario: string;
         workflowId: string;
         history: unknown;
+        earlierRuns?: unknown[];
       };
-      return { scenario: raw.scenario, workflowId: raw.workflowId, history: historyFromJSON(raw.history) };
+      return {
+        scenario: raw.scenario,
+        workflowId: raw.workflowId,
+        history: historyFromJSON(raw.history),
+        earlierRuns: (raw.earlierRuns ?? []).map((h) => historyFromJSON(h)),
+      };
     });
 }
 
@@ -70,9 +78,12 @@ describe('replay of committed histories', () => {
   it('replays every history against the current workflow code', async () => {
     const failures: string[] = [];
     let replayed = 0;
+    const histories = fixtures.flatMap((f) =>
+      [...f.earlierRuns, f.history].map((history) => ({ workflowId: f.workflowId, history })),
+    );
     for await (const result of Worker.runReplayHistories(
       { workflowBundle: current, dataConverter: createDataConverter(REPLAY_CODEC_KEYS), replayName: 'labloop-replay' },
-      fixtures.map((f) => ({ workflowId: f.workflowId, history: f.history })),
+      histories,
     )) {
       replayed += 1;
       if (result.error !== undefined) {
@@ -80,8 +91,13 @@ describe('replay of committed histories', () => {
         failures.push(`${scenario}: ${result.error.name}: ${result.error.message}`);
       }
     }
-    assert.equal(replayed, fixtures.length);
+    assert.equal(replayed, histories.length);
     assert.deepEqual(failures, []);
+  });
+
+  it('keeps both runs of a result that came back after its workflow closed', () => {
+    const continued = fixtures.filter((f) => f.earlierRuns.length > 0).map((f) => f.scenario);
+    assert.ok(continued.includes('new-run-after-close-correction'), `multi-run fixtures: ${continued.join(', ')}`);
   });
 
   it('fails with a determinism error when the workflow changes without versioning', async () => {

@@ -1,8 +1,13 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import { ActivityErrorType } from '../../activities/error-types';
+import type { LabResult } from '../../domain/lab-result';
+import type { labResultWorkflow } from '../../workflows/lab-result-workflow';
 import {
   callCompletedSignal,
   consentChangedSignal,
   deliveryStatusSignal,
+  labResultWorkflowId,
   patientReplySignal,
 } from '../../workflows/definitions';
 import { permanent, retryable } from '../workflows/support/fake-world';
@@ -31,13 +36,15 @@ import type { WorldOptions } from '../workflows/support/fake-world';
  *   npx tsx scripts/record-histories.ts          # all scenarios; stale files are removed
  *   npx tsx scripts/record-histories.ts cancel   # only those whose name contains "cancel"
  *
- * A recording holds one run: workflow IDs, times and encrypted payloads differ from run to run,
- * the paths they record do not.
+ * A recording holds one workflow (every run of it, for a result that came back after its workflow
+ * closed): workflow IDs, times and encrypted payloads differ from one recording to the next, the
+ * paths they record do not.
  */
 export interface RecordedScenario {
   name: string;
   world: WorldOptions;
-  run(s: Scenario): Promise<LabHandle>;
+  /** The workflow to record; a scenario over several runs of one workflow ID returns each run, the last one last. */
+  run(s: Scenario): Promise<LabHandle | LabHandle[]>;
 }
 
 const MINUTE = 60_000;
@@ -56,6 +63,23 @@ function outage(
     start ??= at;
     if (at < start + minutes * MINUTE) throw retryable('provider unavailable');
   };
+}
+
+/** A normal result told to the patient, then its workflow closed by the correction window. */
+async function firstRunToClose(s: Scenario): Promise<{ first: LabHandle; v1: LabResult; workflowId: string }> {
+  await s.advanceToNext(2, '10:00');
+  const v1 = normalResult();
+  const workflowId = labResultWorkflowId('195900', randomBytes(12).toString('hex'));
+  const started = await s.start({ result: v1, workflowId });
+  await s.signOff(started);
+  await s.untilNotified(started);
+  await started.result();
+  await s.quiesce(150);
+  // The closed run, by its run ID: the workflow ID alone will name the next run.
+  const { runId } = await started.describe();
+  const first = s.env.client.workflow.getHandle<typeof labResultWorkflow>(workflowId, runId);
+  await s.advanceToNext(3, '10:00');
+  return { first, v1, workflowId };
 }
 
 export const SCENARIOS: RecordedScenario[] = [
@@ -366,7 +390,7 @@ export const SCENARIOS: RecordedScenario[] = [
     },
   },
   {
-    name: 'sms-undelivered-transient-redelivery',
+    name: 'sms-undelivered-transient-fallback',
     world: { smsConsent: true },
     async run(s) {
       await s.advanceToNext(2, '10:00');
@@ -381,10 +405,8 @@ export const SCENARIOS: RecordedScenario[] = [
         errorClass: 'transient',
         at: await s.nowIso(),
       });
-      await s.untilStatus(handle, 're-send held', (x) => x.deliveries.some((d) => d.status === 'held'));
-      await s.advance(16 * MINUTE);
-      await s.eventually('the re-sent text', () => s.world.sms().length === 2);
-      await s.untilNotified(handle);
+      await s.untilStatus(handle, 'fallback', (x) => x.state === 'fallback');
+      await s.eventually('the administrator page', () => s.world.pages().length === 1);
       return handle;
     },
   },
@@ -402,18 +424,65 @@ export const SCENARIOS: RecordedScenario[] = [
   },
   {
     name: 'new-run-after-close-correction',
-    world: { smsConsent: true, prior: { lastVersion: 1, patientNotifiedVersion: 1 } },
+    world: { smsConsent: true },
     async run(s) {
-      await s.advanceToNext(2, '10:00');
-      const v1 = normalResult();
+      const { first, v1, workflowId } = await firstRunToClose(s);
       const corrected = newVersion(v1, {
         status: 'corrected',
         observations: [{ ...v1.observations[0], value: '95.5' }],
       });
-      const handle = await s.start({ result: corrected });
-      await s.untilStatus(handle, 'the new run holds', (v) => v.state === 'awaiting-sign-off' && v.version === 2);
-      await s.signOff(handle);
+      const second = await s.start({ result: corrected, workflowId });
+      await s.untilStatus(second, 'the new run holds', (v) => v.state === 'awaiting-sign-off' && v.version === 2);
+      await s.signOff(second);
+      await s.untilNotified(second);
+      return [first, second];
+    },
+  },
+  {
+    name: 'new-run-after-close-other-patient',
+    world: { smsConsent: true },
+    async run(s) {
+      const { first, v1, workflowId } = await firstRunToClose(s);
+      const other = newVersion(v1, { patient: { ...v1.patient, id: 'MRN-909', firstName: 'Morgan' } });
+      const second = await s.start({ result: other, workflowId });
+      await second.result();
+      return [first, second];
+    },
+  },
+  {
+    name: 'stale-source-sign-off-on-correction',
+    world: { smsConsent: true },
+    async run(s) {
+      await s.advanceToNext(2, '10:00');
+      const v1 = normalResult({ source: 'athena', signedOff: { providerId: 'prov-1' } });
+      const handle = await s.start({ result: v1 });
       await s.untilNotified(handle);
+      await s.receive(
+        handle,
+        newVersion(v1, {
+          status: 'corrected',
+          observations: [{ ...v1.observations[0], value: '152.4' }, v1.observations[1]],
+          reportedAt: await s.nowIso(),
+        }),
+      );
+      await s.untilStatus(handle, 'held', (v) => v.version === 2 && v.slaDeadline !== undefined);
+      await s.signOff(handle);
+      await s.untilStatus(handle, 'told again', (v) => v.state === 'notified' && v.patientNotifiedVersion === 2);
+      return handle;
+    },
+  },
+  {
+    name: 'critical-slow-prior-runs-first-sight-page',
+    world: { smsConsent: true },
+    async run(s) {
+      await s.advanceToNext(3, '02:00');
+      s.world.faults.findPriorRuns = async ({ attempt }) => {
+        if (attempt > 1) return;
+        const deadline = Date.now() + 8_000;
+        while (Date.now() < deadline && s.world.pages().length === 0) await delay(25);
+      };
+      const handle = await s.start({ result: criticalResult() });
+      await s.untilStatus(handle, 'call task open', (v) => v.callTasks?.[0]?.status === 'open');
       return handle;
     },
   },

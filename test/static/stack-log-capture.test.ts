@@ -39,6 +39,8 @@ function usage(file: string) {
     callsStartTestStack: /\bstartTestStack\s*\(/.test(text),
     passesLogOptions: /startTestStack\s*\([\s\S]{0,600}?\b(logLevel|logDestination)\s*:/.test(text),
     runsLauncher: /scripts\/dev\.ts/.test(text),
+    sendsNotesDirectly: /\b(signOffUpdate|annotateUpdate)\b/.test(text),
+    registersNotes: /\b(notePatterns|registerPhi)\s*\(/.test(text),
     scansOutput: /\bscanForPhi\s*\(/.test(text),
   };
 }
@@ -83,6 +85,20 @@ describe('every test stack goes through the log capture', () => {
       })
       .map(rel);
     assert.deepEqual(unscanned, []);
+  });
+
+  it("a stack test that signs with a note or annotates past loop.ts's helpers registers that text as PHI itself", () => {
+    // signOff and annotate in test/fixtures/e2e/loop.ts register the note and the annotation; an
+    // update sent directly does not, and the log scan would not know to look for its text.
+    const unregistered = files
+      .filter((f) => {
+        const u = usage(f);
+        return f !== __filename && u.callsStartTestStack && u.sendsNotesDirectly && !u.registersNotes;
+      })
+      .map(rel);
+    assert.deepEqual(unregistered, []);
+    const loop = usage(path.join(TEST_DIR, 'fixtures', 'e2e', 'loop.ts'));
+    assert.ok(loop.sendsNotesDirectly && loop.registersNotes, 'loop.ts sends both updates and registers their text');
   });
 
   it('startTestStack itself logs at trace into the capture (nothing a caller passes overrides it) and checks it on stop', () => {

@@ -76,6 +76,22 @@ export function wordToken(s: string): RegExp {
   return new RegExp(`(?<![A-Za-z])${escape(s).replace(/ /g, '\\s+')}(?![A-Za-z])`, 'i');
 }
 
+/**
+ * Names of fields that carry a result value in JSON, logfmt or `key: value` text: any name ending
+ * in value, result, reading, observation, analyte or measurement, or their plurals (value,
+ * resultValue, obx_value, numericResult, values, ...), quoted or not. Names that only start with
+ * one (labResultId, resultRef, resultCount) are identifiers and counts, not values.
+ */
+const VALUE_FIELD = '["\']?[A-Za-z_]*(?:value|result|reading|observation|analyte|measurement)s?["\']?';
+
+/** `value` as the content of a result-value field: `"value":"6.9"`, `"result": 262`, `value=6.9`, `"values":[6.9`. */
+export function valueFieldToken(value: string): RegExp {
+  return new RegExp(
+    `(?<![A-Za-z0-9_])${VALUE_FIELD}\\s*[:=]\\s*\\[?\\s*["']?${escape(value)}(?![0-9A-Za-z]|\\.\\d)`,
+    'i',
+  );
+}
+
 /** A phone number in the spellings people, HL7 and vendors use. */
 export function phoneForms(phone: string): string[] {
   const phone10 = phone.replace(/^\+1/, '');
@@ -163,6 +179,9 @@ export function observationPatterns(obs: PhiObservation): PhiPattern[] {
       kind: 'value',
       pattern: new RegExp(`\\|${escape(obs.value)}\\|`),
     });
+    // In a field whose name says it is a result value ("value":"6.9", "result":262, value=6.9),
+    // a bare number is the result however short; a timing, port or count has another name.
+    out.push({ phi: obs.value, kind: 'value', pattern: valueFieldToken(obs.value) });
     // Values written with three or more significant digits (4.873, 263.7) are distinctive alone.
     if (/^\d+\.\d+$/.test(obs.value) && obs.value.replace(/\D/g, '').replace(/^0+/, '').length >= 4)
       out.push({ phi: obs.value, kind: 'value', pattern: numericToken(obs.value) });

@@ -39,9 +39,17 @@ export interface TestStackOptions {
 export const TEST_STACK_LOG_LEVEL = 'trace';
 const extraPhi: PhiPattern[] = [];
 
-/** Add PHI that a test invents after its stack started (a result it builds in the test itself). */
+/**
+ * Add PHI that a test invents after its stack started (a result it builds in the test itself, a
+ * provider's note or annotation: test/fixtures/e2e/loop.ts's signOff and annotate do it themselves).
+ */
 export function registerPhi(patterns: readonly PhiPattern[]): void {
   extraPhi.push(...patterns);
+}
+
+/** What registerPhi has added in this process (searched for in the logs on stop()). */
+export function registeredPhi(): readonly PhiPattern[] {
+  return extraPhi;
 }
 
 /** The test file that called startTestStack, from the call stack (its name names the log artifact). */

@@ -6,10 +6,11 @@ import {
   DEFAULT_TEXT_FLAGS,
   FLAG_CODES,
   flagAcuity,
+  loweredCriticalFlags,
   normaliseResultStatus,
   RESULT_STATUS_CODES,
 } from '../../domain/classification';
-import { ACUITIES, RESULT_STATUSES, type Acuity } from '../../domain/lab-result';
+import { ACUITIES, RESULT_SOURCES, RESULT_STATUSES, type Acuity } from '../../domain/lab-result';
 
 /** Properties of acuity over random observation lists and of status over random text. */
 
@@ -107,16 +108,74 @@ void describe('acuity properties', () => {
     );
   });
 
-  void it('a configured mapping wins over every default, whatever the spelling of key and flag', () => {
+  void it('a configured mapping wins over every default but a critical one, whatever the spelling of key and flag', () => {
     fc.assert(
       fc.property(termArb, fc.constantFrom(...ACUITIES), fc.boolean(), (flag, acuity, lowerKey) => {
         fc.pre(normalise(flag) !== '');
         const key = lowerKey ? ` ${flag.toLowerCase()} ` : flag.toUpperCase();
-        assert.equal(flagAcuity(flag, { [key]: acuity }), acuity);
+        const expected = flagAcuity(flag) === 'critical' ? 'critical' : acuity;
+        assert.equal(flagAcuity(flag, { [key]: acuity }), expected);
+        assert.equal(classifyAcuity([{ flag: 'N' }, { flag }], { [key]: acuity }), expected);
+      }),
+    );
+  });
+
+  void it('no mapping lowers a critical flag, and the registry check names every mapping that tries', () => {
+    const criticalTerm = fc.oneof(
+      fc.constantFrom(...Object.keys(FLAG_CODES).filter((k) => FLAG_CODES[k].acuity === 'critical')),
+      fc.constantFrom(...Object.keys(DEFAULT_TEXT_FLAGS).filter((k) => DEFAULT_TEXT_FLAGS[k] === 'critical')),
+      fc.constantFrom('CRITICAL - CALLED', 'panic value', 'Critically low'),
+    );
+    // Critical flags in every shape: plain, respelled, coded (HL7 CWE), repeated with another term.
+    const criticalFlag = fc.oneof(
+      criticalTerm.chain(caseAndSpace),
+      fc.tuple(criticalTerm, termArb).map(([c, t]) => `${c}^${t.replace(/\^/g, '')}^HL70078`),
+      fc.tuple(termArb, criticalTerm).map(([t, c]) => `${t}^${c}^L`),
+      fc.tuple(termArb, criticalTerm).map(([t, c]) => `${t}~${c}`),
+    );
+    // Mappings aimed at those flags: their terms, whole coded values, source-qualified keys.
+    const hostileMapping = fc.tuple(criticalFlag, mappingArb).chain(([flag, extra]) =>
+      fc
+        .array(
+          fc.tuple(
+            fc.oneof(
+              fc.constant(flag),
+              criticalTerm,
+              fc.tuple(fc.constantFrom('HL7', 'fhir', 'Athena'), criticalTerm).map(([src, t]) => `${src}:${t}`),
+            ),
+            fc.constantFrom<Acuity>('normal', 'abnormal'),
+          ),
+          { minLength: 1, maxLength: 4 },
+        )
+        .map((entries) => [flag, { ...extra, ...Object.fromEntries(entries) }] as const),
+    );
+    fc.assert(
+      fc.property(hostileMapping, fc.constantFrom(undefined, ...RESULT_SOURCES), ([flag, mapping], source) => {
+        assert.equal(flagAcuity(flag, {}, source), 'critical', `${JSON.stringify(flag)} is critical by default`);
         assert.equal(
-          classifyAcuity([{ flag: 'N' }, { flag }], { [key]: acuity }),
-          acuity === 'normal' ? 'normal' : acuity,
+          flagAcuity(flag, mapping, source),
+          'critical',
+          `${JSON.stringify(flag)} under ${JSON.stringify(mapping)}`,
         );
+        assert.equal(classifyAcuity([{ flag: 'N' }, { flag }], mapping, source), 'critical');
+        // Every entry that maps a critical term below critical is named by the registry check.
+        const named = new Set(loweredCriticalFlags(mapping).map((x) => x.key));
+        for (const [key, acuity] of Object.entries(mapping)) {
+          const bare = key.replace(/^(?:hl7|fhir|athena):/i, '');
+          if (acuity !== 'critical' && flagAcuity(bare) === 'critical') assert.ok(named.has(key), `${key} is refused`);
+          if (named.has(key)) assert.notEqual(acuity, 'critical');
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  void it('a mapping may still lower what is not critical, and raise anything', () => {
+    fc.assert(
+      fc.property(termArb, fc.constantFrom(...ACUITIES), (flag, acuity) => {
+        fc.pre(normalise(flag) !== '' && flagAcuity(flag) !== 'critical');
+        assert.equal(flagAcuity(flag, { [flag]: acuity }), acuity);
+        assert.deepEqual(loweredCriticalFlags({ [flag]: acuity }), []);
       }),
     );
   });

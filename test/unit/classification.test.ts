@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import {
   ABNORMAL_FLAGS,
@@ -11,12 +13,15 @@ import {
   InvalidFlagMappingError,
   isDuplicateResultStatus,
   isKnownResultStatus,
+  loweredCriticalFlags,
   maxAcuity,
   NORMAL_FLAGS,
   normaliseResultStatus,
   RESULT_STATUS_CODES,
 } from '../../domain/classification';
 import type { Acuity, ResultStatus } from '../../domain/lab-result';
+import { parsePracticeRegistry } from '../../lib/practices';
+import { PROJECT_ROOT } from '../../lib/tools';
 
 /**
  * Table-driven: every code is listed here with the answer we expect, written out independently of
@@ -184,10 +189,68 @@ void describe('configured mappings override the defaults', () => {
     assert.equal(flagAcuity('>', { '<': 'critical' }), 'abnormal');
   });
 
-  void it('a mapping may lower a default, and keys match regardless of case and spacing', () => {
-    assert.equal(flagAcuity('HH', { hh: 'abnormal' }), 'abnormal');
+  void it('a mapping may lower a non-critical default, and keys match regardless of case and spacing', () => {
+    assert.equal(flagAcuity('H', { h: 'normal' }), 'normal');
     assert.equal(flagAcuity('Within Range', { ' WITHIN  RANGE ': 'normal' }), 'normal');
-    assert.deepEqual(interpretFlag('hh', { HH: 'abnormal' }), { acuity: 'abnormal', rule: 'mapping', matched: 'HH' });
+    assert.deepEqual(interpretFlag('h', { H: 'normal' }), { acuity: 'normal', rule: 'mapping', matched: 'H' });
+  });
+
+  void it('a mapping never lowers a critical flag: the default verdict stands', () => {
+    assert.deepEqual(interpretFlag('hh', { HH: 'abnormal' }), { acuity: 'critical', rule: 'code', matched: 'HH' });
+    assert.equal(flagAcuity('LL', { 'HL7:LL': 'normal' }, 'hl7'), 'critical');
+    assert.equal(flagAcuity('AA', { AA: 'normal' }), 'critical');
+    assert.equal(flagAcuity('Critical High', { 'ATHENA:CRITICAL HIGH': 'abnormal' }, 'athena'), 'critical');
+    assert.equal(flagAcuity('CRITICAL - CALLED', { 'critical - called': 'normal' }), 'critical', 'a critical word');
+    assert.equal(flagAcuity('HH^^HL70078', { 'HH^^HL70078': 'normal' }), 'critical', 'a whole coded value');
+    assert.equal(flagAcuity('H~HH', { HH: 'abnormal', H: 'normal' }), 'critical', 'inside a repetition');
+    assert.equal(classifyAcuity([{ flag: 'N' }, { flag: 'HH' }], { HH: 'normal' }), 'critical');
+  });
+
+  void it('the registry check names each mapping that would lower a critical flag, and nothing else', () => {
+    assert.deepEqual(
+      loweredCriticalFlags({
+        HH: 'abnormal',
+        'ATHENA:Critical Low': 'normal',
+        'hl7:AA': 'abnormal',
+        'PANIC VALUE': 'normal',
+        LL: 'critical',
+        H: 'normal',
+        '<': 'critical',
+        'XYZ:HH': 'normal',
+      }),
+      [
+        { key: 'HH', mappedTo: 'abnormal' },
+        { key: 'ATHENA:Critical Low', mappedTo: 'normal' },
+        { key: 'hl7:AA', mappedTo: 'abnormal' },
+        { key: 'PANIC VALUE', mappedTo: 'normal' },
+      ],
+    );
+  });
+
+  void it('the practice registry refuses a mapping that lowers a critical flag, naming the practice and the flag', () => {
+    const registry = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'config/practices.sandbox.json'), 'utf8')) as {
+      practices: { policy: { practiceId: string; flagMappings?: Record<string, string> } }[];
+    };
+    assert.ok(parsePracticeRegistry(registry).policy(registry.practices[0].policy.practiceId), 'the sandbox loads');
+    const bad = structuredClone(registry);
+    bad.practices[0].policy.flagMappings = { '<': 'critical', HH: 'abnormal' };
+    const id = bad.practices[0].policy.practiceId;
+    assert.throws(
+      () => parsePracticeRegistry(bad, 'test registry'),
+      (err: unknown) =>
+        err instanceof Error &&
+        err.message.startsWith('test registry is invalid:') &&
+        err.message.includes(`practice ${id} maps the critical flag "HH" to abnormal`) &&
+        !err.message.includes('"<"'),
+    );
+    bad.practices[0].policy.flagMappings = { 'hh^local': 'normal' };
+    assert.throws(
+      () => parsePracticeRegistry(bad),
+      /maps the critical flag "hh\^local" to normal/,
+      'a coded panic flag',
+    );
+    bad.practices[0].policy.flagMappings = { 'XH^local': 'normal', HH: 'critical' };
+    assert.doesNotThrow(() => parsePracticeRegistry(bad), 'no panic code in it: a mapping may lower it');
   });
 
   void it('a source-qualified key applies to that source only, and beats the plain key', () => {

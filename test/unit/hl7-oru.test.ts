@@ -605,3 +605,43 @@ void describe('groupStatus', () => {
       assert.equal(groupStatus(obr25, observations), expected));
   }
 });
+
+void describe('parseOru: OBR groups that repeat one filler order number', () => {
+  const twoPanels = (secondStatus: string, secondPid?: string) =>
+    oru({
+      extra: [
+        ...(secondPid !== undefined ? [secondPid] : []),
+        `OBR|2|PLC-1|FIL-1|2951-2^Sodium^LN||||||||||||||||||||||${secondStatus}`,
+        'NTE|1||Second panel of the same order',
+        `OBX|1|NM|2951-2^Sodium^LN||140|mmol/L|135-145|N|||${secondStatus}`,
+      ],
+    });
+
+  void it('are one result holding every group’s observations and comments (nothing ignored)', () => {
+    const outcome = parseOru(twoPanels('F'));
+    if (!outcome.ok) assert.fail(outcome.error.message);
+    const result = only(outcome.results);
+    assert.equal(result.resultId, 'FIL-1');
+    assert.deepEqual(
+      result.observations.map((o) => o.code),
+      ['2345-7', '2951-2'],
+    );
+    assert.deepEqual(result.comments, ['Second panel of the same order']);
+  });
+
+  void it('are refused, naming the repeated OBR-3, when their statuses differ', () => {
+    const problem = problemOf(twoPanels('P'));
+    assert.equal(problem.ackCode, 'AE');
+    assert.equal(problem.errorCode, 205);
+    assert.equal(problem.segment, 'OBR');
+    assert.equal(problem.sequence, 2);
+    assert.equal(problem.field, 3);
+    assert.match(problem.message, /another result status/);
+  });
+
+  void it('are refused when they belong to different patients', () => {
+    const problem = problemOf(twoPanels('F', 'PID|2||MRN2^^^BAY^MR||Roe^Richard'));
+    assert.equal(problem.errorCode, 205);
+    assert.match(problem.message, /another patient/);
+  });
+});

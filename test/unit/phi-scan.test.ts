@@ -1,8 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import type { Stack } from '../../sandbox/stack';
+import { annotate, signOff } from '../fixtures/e2e/loop';
 import { checkCapturedLogs, createLogCapture, logArtifactFor } from '../support/log-capture';
 import { dobForms, fixturePhi, hl7Phi, phoneForms, scanForPhi } from '../support/phi-scan';
+import { registeredPhi } from '../support/stack';
 import { PATIENTS } from '../fixtures/e2e/patients';
 
 /**
@@ -37,6 +40,34 @@ describe('the PHI search over log lines', () => {
     assert.ok(found('{"msg":"HDL cholesterol low"}').includes('HDL cholesterol'));
   });
 
+  it('finds a bare fixture value in a field named for a result value, in JSON, logfmt and key: value text', () => {
+    // 6.9 (potassium, mmol/L) and 262 (glucose, mg/dL) are fixture values, short enough to be ordinary numbers elsewhere.
+    for (const line of [
+      '{"level":30,"msg":"observation","value":"6.9"}',
+      '{"level":30,"msg":"observation","value":6.9}',
+      '{"msg":"classified","result":262}',
+      '{"msg":"classified","resultValue": "262"}',
+      '{"msg":"x","obx":{"observationValue":"6.9"}}',
+      '{"msg":"x","values":[262,4.1]}',
+      'level=info msg=classified value=6.9',
+      'analyte_value: 262',
+      "{'value': '6.9'}",
+    ]) {
+      const hits = found(line);
+      assert.ok(hits.includes('6.9') || hits.includes('262'), `${line}: ${hits.join(', ')}`);
+    }
+    // Not a longer number, and not a field of another name.
+    for (const line of [
+      '{"value":"16.9"}',
+      '{"value":6.95}',
+      '{"result":2620}',
+      '{"value":"6.9e3"}',
+      '{"pid":262}',
+      '{"labResultId":"262","resultCount":38,"resultRef":"310"}',
+    ])
+      assert.deepEqual(found(line), [], line);
+  });
+
   it('takes the PHI of any HL7 message (the browser and phi-logs tests bring their own patients)', () => {
     const message = [
       'MSH|^~\\&|LAB|RIVERSIDE|LABLOOP|RIVERSIDE|20261124100000-0500||ORU^R01|X1|P|2.5.1',
@@ -60,6 +91,13 @@ describe('the PHI search over log lines', () => {
       '{"workflowIds":["lab-result-195900-23a12d841e7dd618a8b3137f6d5e3b1a"],"duplicate":false,"msg":"HL7 results handed off"}',
       '{"source":"temporal-runtime","level":"TRACE","msg":"handling event","meta":{"attempt":1,"runId":"019ad2f3-2823-3a9c-8f5e-0174e2b1c0d9"}}',
       '{"acuity":"critical","state":"awaiting-sign-off","patientId":"7104","count":262,"pid":310}',
+      // Temporal's Runtime logger and pino with fixture values as timings, counts and limits.
+      '{"source":"temporal-runtime","level":"DEBUG","msg":"Activity completed","meta":{"sdkComponent":"worker","activityType":"sendGenericSms","attempt":1,"durationMs":262,"taskQueue":"e2e-1"}}',
+      '{"source":"temporal-runtime","level":"DEBUG","msg":"Workflow completed","meta":{"durationMs":6.9,"numSlots":92,"maximum":38}}',
+      '{"source":"temporal-runtime","level":"TRACE","msg":"poll","meta":{"target":"temporalio_sdk_core::pollers","elapsed":"310ms","attempt":"4"}}',
+      '{"level":30,"time":1796180205192,"pid":262,"reqId":"req-9","res":{"statusCode":200},"responseTime":6.9,"msg":"request completed"}',
+      '{"level":20,"msg":"outbox send recorded","resultRef":"r-1","workflowId":"lab-result-195900-0a1b","attempts":4.1}',
+      '{"msg":"Server listening at http://127.0.0.1:310","port":262,"retryAfterSeconds":38}',
     ];
     assert.deepEqual(scanForPhi(lines, fixturePhi()), []);
   });
@@ -77,6 +115,32 @@ describe('the PHI search over log lines', () => {
     assert.ok(hits.includes('Whitcombe') && hits.includes('6175550174'), hits.join(', '));
     // A URL path is not base64, however long: searched as it is.
     assert.ok(found('{"url":"/v1/results/Whitcombe/19800402/6175550174/x"}').includes('Whitcombe'));
+  });
+
+  it("an end-to-end file's note to the patient and annotation join the searched PHI by themselves (loop.ts)", async () => {
+    const updates: unknown[] = [];
+    const handle = {
+      query: async () => ({ version: 1 }),
+      executeUpdate: async (_update: unknown, options: { args: unknown[] }) => {
+        updates.push(options.args[0]);
+        return { annotations: 1 };
+      },
+    };
+    const stack = { temporal: { workflow: { getHandle: () => handle } } } as unknown as Stack;
+    const note = 'Zanzibar marmalade may raise your levels.';
+    const annotation = 'Quokka discussed at the huddle.';
+    const searched = () => scanForPhi([`{"msg":"x","text":"${note}","a":"${annotation}"}`], registeredPhi());
+    assert.deepEqual(searched(), [], 'nothing registered yet');
+    await signOff(stack, 'lab-result-1', 'prov-1', note);
+    await annotate(stack, 'lab-result-1', 'prov-1', annotation);
+    assert.equal(updates.length, 2, 'both went to the workflow');
+    assert.deepEqual(
+      searched().map((l) => [l.kind, l.phi]),
+      [
+        ['note', note],
+        ['note', annotation],
+      ],
+    );
   });
 
   it("fails a test file's stop() on a PHI line, and on a capture that saw nothing, writing the lines for reading", () => {

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { PriorRunSummary } from '../../activities/contract';
+import { contentDigest } from '../../workflows/content-digest';
 import { labResultWorkflowId } from '../../workflows/definitions';
+import { contentKey } from '../../workflows/intake';
 import { CORRECTION_WINDOW_DAYS } from '../../workflows/lifecycle';
 import { searchAttributes } from './support/assertions';
 import { abnormalResult, newVersion, nextLocal, normalResult } from './support/fixtures';
@@ -117,6 +120,12 @@ describe('corrections, re-deliveries and cancels (time-skipping server)', () => 
       );
       assert.equal(s.world.callsOf('closeWorkflowPatient').length, 1);
       assert.ok(s.world.auditsOf('cancel').length === 1);
+      // Closing is audited too (IDs, codes and a digest only), with why it closed.
+      const closed = s.world.auditsOf('routing-decision').filter((a) => a.outcome === 'closed');
+      assert.deepEqual(
+        closed.map((a) => [a.details?.reason, a.details?.lastStatus, a.patientId]),
+        [['cancelled', 'cancelled', 'MRN-500']],
+      );
       assert.equal((await searchAttributes(handle)).state, 'closed');
     });
   });
@@ -191,8 +200,7 @@ describe('corrections, re-deliveries and cancels (time-skipping server)', () => 
       assert.equal(closed.state, 'closed');
       assert.ok((await s.nowMs()) - Date.parse(notified.actions.at(-1)!.at) >= CORRECTION_WINDOW_DAYS * DAY_MS - 5_000);
 
-      // What the outbox says the first run did.
-      s.world.prior = { lastVersion: 1, patientNotifiedVersion: 1 };
+      // The second run reads what the first did (outbox, closing audit row) as findPriorRuns does.
       const corrected = newVersion(v1, {
         status: 'corrected',
         observations: [{ ...v1.observations[0], value: '95.5' }],
@@ -212,9 +220,19 @@ describe('corrections, re-deliveries and cancels (time-skipping server)', () => 
   });
 
   it('a plain re-delivery in a new run after the patient was told sends nothing', async () => {
-    await h.scenario({ smsConsent: true, prior: { lastVersion: 3, patientNotifiedVersion: 3 } }, async (s) => {
+    const result = normalResult({ signedOff: { providerId: 'prov-1' } });
+    const workflowId = labResultWorkflowId('195900', 'feed'.repeat(6));
+    // The earlier run told the patient about version 3 and closed on these very values.
+    const prior: PriorRunSummary = {
+      lastVersion: 3,
+      patientNotifiedVersion: 3,
+      lastContentDigest: contentDigest(workflowId, contentKey(result)),
+      lastStatus: 'final',
+      patientId: result.patient.id,
+    };
+    await h.scenario({ smsConsent: true, prior }, async (s) => {
       await s.advanceToNext(2, '10:00');
-      const handle = await s.start({ result: normalResult({ signedOff: { providerId: 'prov-1' } }) });
+      const handle = await s.start({ result, workflowId });
       const v = await s.untilStatus(handle, 'settled', (x) => x.state === 'notified');
       assert.equal(v.version, 4);
       await s.quiesce(150);

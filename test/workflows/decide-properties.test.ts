@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { Acuity, LabResult, Observation } from '../../domain/lab-result';
+import type { PriorRunSummary } from '../../activities/contract';
+import { contentDigest } from '../../workflows/content-digest';
 import { escalationLadder } from '../../workflows/gate';
+import { contentKey } from '../../workflows/intake';
 import { Draft } from '../../workflows/draft';
 import { phaseOf } from '../../workflows/view';
 import { normalResult, testPolicy } from './support/fixtures';
@@ -123,6 +126,8 @@ const setupArb = fc.record({
   smsConsent: mostly,
   spruceSecure: fc.boolean(),
   priorTold: rarely,
+  /** What the earlier run's closing row says about its content: nothing, the same as the first message's, or other values. */
+  priorContent: fc.constantFrom('unknown' as const, 'same' as const, 'other' as const),
   sourceSigned: rarely,
   invitation: fc.boolean(),
   /** Earlier runs are looked up before anything else happens (else the lookup is just another pending command). */
@@ -137,6 +142,21 @@ function nextMessageId(): string {
 }
 
 type Setup = typeof setupArb extends fc.Arbitrary<infer T> ? T : never;
+
+/** The simulator's workflow ID (support/simulator.ts): the content digest is keyed by it. */
+const SIM_WORKFLOW_ID = 'lab-result-195900-0123456789abcdef0123';
+
+/** An earlier run that told the patient about its version 2, and what its closing row recorded. */
+function priorRun(first: LabResult, content: Setup['priorContent']): PriorRunSummary {
+  const told = { lastVersion: 2, patientNotifiedVersion: 2, patientId: first.patient.id };
+  if (content === 'unknown') return told;
+  const values = content === 'same' ? first : { ...first, observations: observationsFor('normal', '1.5') };
+  return {
+    ...told,
+    lastContentDigest: contentDigest(SIM_WORKFLOW_ID, contentKey(values)),
+    lastStatus: first.status === 'preliminary' ? 'final' : first.status,
+  };
+}
 
 function run(setup: Setup, actions: Action[]): Simulator {
   const base = normalResult();
@@ -159,7 +179,7 @@ function run(setup: Setup, actions: Action[]): Simulator {
     startMs: setup.startMs,
     smsConsent: setup.smsConsent,
     spruceSecure: setup.spruceSecure,
-    prior: setup.priorTold ? { lastVersion: 2, patientNotifiedVersion: 2 } : { lastVersion: 0 },
+    prior: setup.priorTold ? priorRun(first, setup.priorContent) : { lastVersion: 0 },
   });
   if (setup.priorFirst) sim.complete(0, 'ok');
   let last = first;

@@ -307,46 +307,38 @@ describe('delivery retries and fallback (time-skipping server)', () => {
     });
   });
 
-  it('"undelivered" with a transient code (30003) is sent again, bounded: twice, then the fallback', async () => {
+  it('"undelivered" with a transient code (30003) is never sent again: the fallback, the portal note stands', async () => {
     await h.scenario({ smsConsent: true }, async (s) => {
       await s.advanceToNext(2, '10:00');
       const handle = await s.start({ result: normalResult() });
       await s.signOff(handle);
       const v = await s.untilNotified(handle);
-      const firstSid = v.deliveries.find((d) => d.channel === 'sms')!.providerMessageId!;
-      const reportedAt = await s.nowMs();
-      await smsReport(s, handle, firstSid, { errorCode: '30003', errorClass: 'transient' });
-      await s.untilStatus(handle, 'the re-send held', (x) =>
-        x.deliveries.some((d) => d.step === 'v1:sms-results-ready-redelivery-1' && d.status === 'held'),
+      const sid = v.deliveries.find((d) => d.channel === 'sms')!.providerMessageId!;
+      await smsReport(s, handle, sid, { errorCode: '30003', errorClass: 'transient' });
+      const fallen = await s.untilStatus(handle, 'fallback', (x) => x.state === 'fallback');
+      assert.deepEqual(
+        fallen.deliveries.filter((d) => d.channel === 'sms').map((d) => [d.step, d.status]),
+        [['v1:sms-results-ready', 'undelivered']],
+        'no second text is planned',
       );
-      assert.equal(s.world.pages().length, 0, 'not a fallback yet');
-      await s.advance(16 * MINUTE);
-      await s.eventually('the second text', () => s.world.sms().length === 2);
-      const resend = s.world.sms()[1];
-      assert.equal(resend.input.step, 'sms-results-ready-redelivery-1');
-      assert.equal(resend.input.body, s.world.sms()[0].input.body, 'the same generic text');
-      assert.ok(resend.at - reportedAt >= 15 * MINUTE && resend.at - reportedAt < 15 * MINUTE + 5_000);
-
-      const secondSid = (
-        await s.untilStatus(handle, 'accepted', (x) =>
-          x.deliveries.some((d) => d.step === 'v1:sms-results-ready-redelivery-1' && d.providerMessageId !== undefined),
-        )
-      ).deliveries.find((d) => d.step === 'v1:sms-results-ready-redelivery-1')!.providerMessageId!;
-      await smsReport(s, handle, secondSid, { errorCode: '30003', errorClass: 'transient' });
-      await s.advance(16 * MINUTE);
-      await s.eventually('the third text', () => s.world.sms().length === 3);
-      const thirdSid = (
-        await s.untilStatus(handle, 'accepted', (x) =>
-          x.deliveries.some((d) => d.step === 'v1:sms-results-ready-redelivery-2' && d.providerMessageId !== undefined),
-        )
-      ).deliveries.find((d) => d.step === 'v1:sms-results-ready-redelivery-2')!.providerMessageId!;
-      await smsReport(s, handle, thirdSid, { errorCode: '30003', errorClass: 'transient' });
-      await s.untilStatus(handle, 'fallback', (x) => x.state === 'fallback');
+      assert.ok(
+        fallen.deliveries.some((d) => d.channel === 'portal' && d.status !== 'failed'),
+        'the portal note stands',
+      );
       await s.eventually('administrator page', () => s.world.pages().length === 1);
-      await s.advance(60 * MINUTE);
+      assert.deepEqual(
+        [s.world.pages()[0].input.staffId, s.world.pages()[0].input.reason],
+        ['admin-1', 'channel-fallback'],
+      );
+      // Hours pass, the handset comes back: still one text for this version, ever.
+      await s.advance(6 * 60 * MINUTE);
       await s.quiesce(150);
-      assert.equal(s.world.sms().length, 3, 'two re-sends at most');
-      assert.ok(s.world.auditsOf('hold').some((a) => a.outcome === 'redelivery-after-transient-failure'));
+      assert.equal(s.world.sms().length, 1, 'one text for the version');
+      assert.equal(s.world.callsOf('sendGenericSms').length, 1, 'not even an attempt at a second');
+      const status = s.world.auditsOf('delivery-status').find((a) => a.outcome === 'undelivered');
+      assert.deepEqual([status?.details?.errorCode, status?.details?.errorClass], ['30003', 'transient']);
+      const fallback = s.world.auditsOf('fallback').find((a) => a.outcome === 'sms-undelivered');
+      assert.deepEqual([fallback?.details?.errorType, fallback?.details?.errorClass], ['30003', 'transient']);
     });
   });
 

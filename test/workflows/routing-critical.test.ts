@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { callCompletedSignal } from '../../workflows/definitions';
 import { assertNoPhiAnywhere } from './support/assertions';
 import { criticalResult } from './support/fixtures';
@@ -128,6 +129,50 @@ describe('critical results (time-skipping server)', () => {
       await s.advance(60 * 60_000);
       await s.quiesce(150);
       assert.equal(s.world.pages().length, 2, 'escalated once');
+    });
+  });
+  it('pages at first sight while earlier runs are still being looked up, and counts the call from the arrival', async () => {
+    await h.scenario({ smsConsent: true }, async (s) => {
+      await s.advanceToNext(3, '02:00');
+      // labloop accepted the message ten minutes before the workflow got to it (a backlog).
+      const receivedMs = (await s.nowMs()) - 10 * 60_000;
+      // The database is slow: findPriorRuns answers only once the page went (or after 8 s, too late).
+      let pagedDuringLookup: boolean | undefined;
+      s.world.faults.findPriorRuns = async ({ attempt }) => {
+        if (attempt > 1) return;
+        const deadline = Date.now() + 8_000;
+        while (Date.now() < deadline && s.world.pages().length === 0) await delay(25);
+        pagedDuringLookup = s.world.pages().length > 0;
+      };
+      const handle = await s.start({ result: criticalResult(), receivedAt: new Date(receivedMs).toISOString() });
+      const calling = await s.untilStatus(handle, 'call task open', (v) => v.callTasks?.[0]?.status === 'open');
+      assert.equal(pagedDuringLookup, true, 'the on-call page did not wait for the earlier-run lookup');
+      const [firstPage] = s.world.pages();
+      assert.deepEqual([firstPage.input.staffId, firstPage.input.reason], ['prov-oncall', 'critical-result']);
+      const lookedUp = s.world.callsOf('findPriorRuns')[0];
+      assert.ok(lookedUp !== undefined && firstPage.at >= lookedUp.at, 'paged while the lookup was running');
+      assert.equal(s.world.callTasks()[0]?.input.assignToStaffId, 'prov-oncall', 'the call goes to the paged person');
+      assert.equal(calling.callTasks?.[0]?.step, 'v1:call-critical', 'the call task waits for the numbering');
+      // The escalation counts from the version's receipt, not from when the run took it in.
+      const escalatesAt = Date.parse(calling.criticalCallEscalatesAt!);
+      assert.ok(
+        escalatesAt - receivedMs >= 30 * 60_000 && escalatesAt - receivedMs < 30 * 60_000 + 1_000,
+        `escalates ${(escalatesAt - receivedMs) / 60_000} minutes after receipt`,
+      );
+      await s.advanceTo(receivedMs + 31 * 60_000);
+      await s.eventually('the administrator page', () => s.world.pages().length === 2);
+      assert.deepEqual(
+        [s.world.pages()[1].input.staffId, s.world.pages()[1].input.reason],
+        ['admin-1', 'call-overdue'],
+      );
+      await s.quiesce(150);
+      assert.equal(
+        s.world.pages().filter((p) => p.input.reason === 'critical-result').length,
+        1,
+        'the on-call provider is paged once, not again when the run is ready',
+      );
+      assert.ok(s.world.auditsOf('routing-decision').some((a) => a.outcome === 'critical-page-at-first-sight'));
+      assert.equal(s.world.sms().length + s.world.portal().length + s.world.spruce().length, 0);
     });
   });
 });

@@ -90,6 +90,36 @@ describe('sign-off validation (time-skipping server)', () => {
     });
   });
 
+  it("version 0 (a page rendered before the run took its first message in) is that message: the run's first version", async () => {
+    // A run continuing an earlier one (versions 1-3): its first version is 4, which a version-0 page showed.
+    await h.scenario({ smsConsent: true, prior: { lastVersion: 3 } }, async (s) => {
+      await s.advanceToNext(2, '10:00');
+      const v1 = normalResult();
+      const handle = await s.start({ result: v1 });
+      await s.untilStatus(handle, 'version 4', (v) => v.version === 4 && v.slaDeadline !== undefined);
+      await s.receive(
+        handle,
+        newVersion(v1, { status: 'corrected', observations: [{ ...v1.observations[0], value: '142.8' }] }),
+      );
+      await s.untilStatus(handle, 'version 5', (v) => v.version === 5 && v.slaDeadline !== undefined);
+      await assert.rejects(
+        sign(handle, { expectedVersion: 0 }),
+        refusedWith(/it is now version 5, the page showed version 4/),
+        'the values that page showed were corrected since',
+      );
+      await assert.rejects(sign(handle, { expectedVersion: 1 }), refusedWith(/the page showed version 1/));
+      const signed = await sign(handle, { expectedVersion: 5 });
+      assert.equal(signed.alreadySigned, false);
+    });
+    await h.scenario({ smsConsent: true, prior: { lastVersion: 3 } }, async (s) => {
+      await s.advanceToNext(2, '10:00');
+      const handle = await s.start({ result: normalResult() });
+      await s.untilStatus(handle, 'version 4', (v) => v.version === 4 && v.slaDeadline !== undefined);
+      const signed = await sign(handle, { expectedVersion: 0 });
+      assert.equal(signed.signedBy, 'prov-1');
+    });
+  });
+
   it('athena and API sign-offs have no page: expectedVersion is optional for them', async () => {
     await h.scenario({ smsConsent: true }, async (s) => {
       await s.advanceToNext(2, '10:00');

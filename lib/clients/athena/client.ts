@@ -215,6 +215,11 @@ function badInput(operation: string, detail: string): AthenaError {
   return new AthenaError({ kind: 'permanent', operation, detail });
 }
 
+/** athena refused a write in a 200 body: `detail` is ours, athena's `errormessage` stays vendor text. */
+function refusedWrite(operation: string, detail: string, vendorMessage: string | undefined): AthenaError {
+  return new AthenaError({ kind: 'permanent', operation, detail, vendorMessage });
+}
+
 /** A path segment from an ID, refusing anything that is not an athena-shaped ID (names the field, not the value). */
 function segment(operation: string, field: string, value: string): string {
   if (typeof value !== 'string' || !ID_PATTERN.test(value))
@@ -321,7 +326,7 @@ function toPatientCase(record: z.output<typeof PatientCaseSchema>): AthenaPatien
 
 /** `{ success: false, errormessage }` on a 200 is athena's way of refusing a write. */
 function requireSuccess(operation: string, body: z.output<typeof SuccessSchema> | undefined): void {
-  if (body?.success === false) throw badInput(operation, body.errormessage ?? 'athena answered success=false');
+  if (body?.success === false) throw refusedWrite(operation, 'athena answered success=false', body.errormessage);
 }
 
 /** Builds a client. Options are validated here: a bad value fails at start-up, naming the option. */
@@ -518,7 +523,7 @@ export function createAthenaClient(options: AthenaClientOptions): AthenaClient {
         schema: PatientCaseCreatedSchema,
       });
       if (body.success === false || body.patientcaseid === undefined) {
-        throw badInput(operation, body.errormessage ?? 'athena returned no patientcaseid');
+        throw refusedWrite(operation, 'athena returned no patientcaseid', body.errormessage);
       }
       return { patientCaseId: body.patientcaseid };
     },

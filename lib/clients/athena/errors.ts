@@ -12,7 +12,12 @@
  *   after the request was sent). athena has no idempotency keys, so the caller must reconcile by reading
  *   (e.g. `findPatientCases` with its marker) before it tries again.
  *
- * Messages name the operation and status, never patient identifiers or values: errors end up in logs.
+ * The message carries only what is safe wherever an error goes (logs, dead letters, audit details,
+ * Temporal failures): the operation, the kind, the HTTP status, athena's error code and the request
+ * ID, plus labloop's own description of what went wrong (`detail`). athena's own wording
+ * (`detailedmessage`, `errormessage`) is kept in {@link AthenaError.vendorMessage}, which is not
+ * enumerable and not in the message, so neither logging the error nor serialising it carries it:
+ * athena words refusals freely and may quote what the request named (a patient, a value).
  */
 
 export const ATHENA_ERROR_KINDS = ['auth', 'not-found', 'permanent', 'retryable', 'ambiguous'] as const;
@@ -23,9 +28,11 @@ export interface AthenaErrorInit {
   /** Client operation, e.g. `createPatientCase`. */
   operation: string;
   status?: number;
-  /** athena's `detailedmessage` (or `errormessage`), when it sent one. */
+  /** labloop's own description (a network error's code, the fields a schema refused): never athena's text. */
   detail?: string;
-  /** athena's `error` field. */
+  /** athena's `detailedmessage` / `errormessage` / `message`: vendor text, never logged. */
+  vendorMessage?: string;
+  /** athena's `error` field: in the message only when it is a code (a short token), else vendor text. */
   athenaError?: string;
   /** `X-Request-Id` of the last attempt, for athena support tickets. */
   requestId?: string;
@@ -36,31 +43,51 @@ export interface AthenaErrorInit {
   cause?: unknown;
 }
 
+/** What an athena error code looks like (`access_denied`, `invalid_request`); anything else is prose. */
+const ATHENA_ERROR_CODE = /^[A-Za-z0-9_.:-]{1,64}$/;
+
 export class AthenaError extends Error {
   readonly kind: AthenaErrorKind;
   readonly operation: string;
   readonly status?: number;
   readonly detail?: string;
+  /** athena's error code, when its `error` field was one. */
   readonly athenaError?: string;
   readonly requestId?: string;
   readonly attempts?: number;
   readonly retryAfterMs?: number;
+  /**
+   * athena's own wording, for a person reading this one error in a debugger or a support ticket.
+   * Not enumerable (a logger's error serialiser and JSON.stringify skip it) and never in `message`.
+   */
+  declare readonly vendorMessage?: string;
 
   constructor(init: AthenaErrorInit) {
-    const parts = [`athena ${init.operation} failed (${init.kind}`];
-    if (init.status !== undefined) parts.push(`, HTTP ${init.status}`);
-    parts.push(')');
-    const reason = init.detail ?? init.athenaError;
-    super(reason === undefined ? parts.join('') : `${parts.join('')}: ${reason}`, { cause: init.cause });
+    const code =
+      init.athenaError !== undefined && ATHENA_ERROR_CODE.test(init.athenaError) ? init.athenaError : undefined;
+    const parts = [`${init.kind}`];
+    if (init.status !== undefined) parts.push(`HTTP ${init.status}`);
+    if (code !== undefined) parts.push(`athena error ${code}`);
+    if (init.requestId !== undefined) parts.push(`request ${init.requestId}`);
+    const head = `athena ${init.operation} failed (${parts.join(', ')})`;
+    super(init.detail === undefined ? head : `${head}: ${init.detail}`, { cause: init.cause });
     this.name = 'AthenaError';
     this.kind = init.kind;
     this.operation = init.operation;
     this.status = init.status;
     this.detail = init.detail;
-    this.athenaError = init.athenaError;
+    this.athenaError = code;
     this.requestId = init.requestId;
     this.attempts = init.attempts;
     this.retryAfterMs = init.retryAfterMs;
+    const prose = code === undefined ? init.athenaError : undefined;
+    const vendor = [init.vendorMessage, prose].filter((t): t is string => t !== undefined && t !== '').join(' / ');
+    Object.defineProperty(this, 'vendorMessage', {
+      value: vendor === '' ? undefined : vendor,
+      enumerable: false,
+      writable: false,
+      configurable: false,
+    });
   }
 }
 

@@ -133,8 +133,10 @@ export function mapAthenaLabResult({ practiceId, document, patient }: MapAthenaL
     departmentId: document.departmentid ?? patient.departmentId,
     observations: analytes.map((a) => withoutUndefined(toObservation(a))),
     comments: comments.length === 0 ? undefined : comments,
-    signedOff: reviewed
-      ? withoutUndefined({ providerId: reviewer ?? 'unknown', at: athenaTimestampToIso(document.lastmodifieddatetime) })
-      : undefined,
+    // No `at`: athena does not say when the provider reviewed. lastmodifieddatetime is when the
+    // document last changed (a correction included), so a flag left over from the version before
+    // would look as new as the correction. Undated, it never signs a correction (the workflow asks
+    // for a review-app sign-off then); on a first version it still counts.
+    signedOff: reviewed ? withoutUndefined({ providerId: reviewer ?? 'unknown' }) : undefined,
   });
 }

@@ -74,6 +74,9 @@ export const LabResultDocumentSchema = z.looseObject({
   isreviewedbyprovider: optional(athenaBoolean),
   description: optional(athenaText),
   labresultloinc: optional(athenaText),
+  /** The performing lab's accession number for an interface result (the lab's own order number). */
+  externalaccessionid: optional(athenaText),
+  performinglabname: optional(athenaText),
   priority: optional(athenaText),
   createddatetime: optional(athenaText),
   lastmodifieddatetime: optional(athenaText),

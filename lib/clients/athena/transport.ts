@@ -177,7 +177,14 @@ export class AthenaTransport {
         });
       const fail = (
         kind: AthenaErrorKind,
-        extra: { status?: number; detail?: string; athenaError?: string; retryAfterMs?: number; cause?: unknown },
+        extra: {
+          status?: number;
+          detail?: string;
+          vendorMessage?: string;
+          athenaError?: string;
+          retryAfterMs?: number;
+          cause?: unknown;
+        },
       ) => {
         report('failed', extra.status);
         return new AthenaError({ kind, operation: spec.operation, requestId, attempts: attempt, ...extra });
@@ -229,7 +236,7 @@ export class AthenaTransport {
       const described = {
         status,
         athenaError: errorBody.error,
-        detail: errorBody.detailedmessage ?? errorBody.errormessage ?? errorBody.message,
+        vendorMessage: errorBody.detailedmessage ?? errorBody.errormessage ?? errorBody.message,
       };
 
       if (status === 401 && bearer !== undefined && !refreshedAfter401) {

@@ -1,11 +1,12 @@
 import { z } from 'zod';
-import { classifySpruceStatus, SpruceError } from './errors';
+import { classifySpruceStatus, isDuplicateRequestError, SpruceError, SpruceValidationError } from './errors';
 import {
   AsyncRequestSchema,
   ContactListSchema,
   ContactSchema,
   ConversationListSchema,
   CreateConversationResponseSchema,
+  GetConversationResponseSchema,
   IntegrationLinksResponseSchema,
   InternalEndpointsSchema,
   InviteResponseSchema,
@@ -92,6 +93,8 @@ export interface SpruceClient {
     idempotencyKey: string;
   }): Promise<{ contact: SpruceContact; created: boolean }>;
   getContact(contactId: string): Promise<SpruceContact>;
+  /** One conversation (`GET /conversations/{id}`, §3.2): its type and the contacts it is with. */
+  getConversation(conversationId: string): Promise<SpruceConversation>;
   listContactConversations(contactId: string): Promise<SpruceConversation[]>;
   /**
    * Invite a patient to Spruce (secure messaging). Fails (400) if the patient is already on Spruce.
@@ -245,10 +248,21 @@ export function createSpruceClient(options: SpruceClientOptions): SpruceClient {
       }
     }
 
-    if (response.status === 422 && spec.idempotencyKey !== undefined) return DUPLICATE;
     if (!response.ok) {
       const parsed = SpruceErrorBodySchema.safeParse(body);
       const type = parsed.success ? parsed.data.type : undefined;
+      if (response.status === 422) {
+        if (spec.idempotencyKey !== undefined && isDuplicateRequestError(422, parsed.success ? parsed.data : undefined))
+          return DUPLICATE;
+        throw new SpruceValidationError(
+          `Spruce ${spec.operation} refused the request: HTTP 422${type ? ` ${type}` : ''}`,
+          {
+            status: 422,
+            type,
+            requestId,
+          },
+        );
+      }
       throw new SpruceError(`Spruce ${spec.operation} failed: HTTP ${response.status}${type ? ` ${type}` : ''}`, {
         kind: classifySpruceStatus(response.status),
         status: response.status,
@@ -410,6 +424,16 @@ export function createSpruceClient(options: SpruceClientOptions): SpruceClient {
     async getContact(contactId) {
       const id = validate(nonEmpty('contactId'), contactId, 'contact id');
       return read({ method: 'GET', path: `/contacts/${encode(id)}`, operation: 'get contact', schema: ContactSchema });
+    },
+
+    async getConversation(conversationId) {
+      const id = validate(nonEmpty('conversationId'), conversationId, 'conversation id');
+      return read({
+        method: 'GET',
+        path: `/conversations/${encode(id)}`,
+        operation: 'get conversation',
+        schema: GetConversationResponseSchema,
+      });
     },
 
     async listContactConversations(contactId) {

@@ -11,7 +11,21 @@ export {
   type SpruceRateLimit,
   type SpruceWrite,
 } from './client';
-export { classifySpruceStatus, SpruceError, type SpruceErrorDetails, type SpruceErrorKind } from './errors';
+export {
+  createConversationContacts,
+  CONVERSATION_CONTACTS_MAX_ENTRIES,
+  CONVERSATION_CONTACTS_TTL_MS,
+  type ConversationContacts,
+} from './conversation-contacts';
+export {
+  classifySpruceStatus,
+  isDuplicateRequestError,
+  SPRUCE_VALIDATION_ERROR,
+  SpruceError,
+  SpruceValidationError,
+  type SpruceErrorDetails,
+  type SpruceErrorKind,
+} from './errors';
 export {
   ConversationItemSchema,
   SpruceWebhookEventSchema,

@@ -67,6 +67,12 @@ export const ConversationSchema = z.object({
   subtitle: z.string().optional(),
   createdAt: z.string().optional(),
   lastMessageAt: z.string().optional(),
+  /**
+   * The contacts the conversation is with. The reference names this field in the conversation
+   * create body (§3.3, note conversations); that a read conversation carries it is not in the public
+   * reference; tolerated: absent reads as no contacts (the webhook then knows the thread only from
+   * our own sends into it).
+   */
   associatedContactIds: z.array(z.string()).default([]),
   internalEndpoint: EndpointSchema.optional(),
 });
@@ -75,6 +81,15 @@ export const CreateConversationResponseSchema = z.object({
   conversation: ConversationSchema,
   postMessageRequestId: z.string().optional(),
 });
+
+/**
+ * `GET /conversations/{id}`. The reference lists the operation (§3.2) but not its answer's envelope:
+ * tolerated as the conversation itself or wrapped in `{ conversation }` (as the create answers).
+ */
+export const GetConversationResponseSchema = z.union([
+  z.object({ conversation: ConversationSchema }).transform((r) => r.conversation),
+  ConversationSchema,
+]);
 
 export const ConversationListSchema = z.object({ conversations: z.array(ConversationSchema) });
 

@@ -19,12 +19,23 @@ export const FailureRuleSchema = z.object({
   method: z.enum(['GET', 'POST', 'PUT', 'DELETE']).optional(),
   /** Only requests whose path contains this text; default: every `/v1/` request (not the token endpoint). */
   pathIncludes: z.string().min(1).optional(),
+  /**
+   * For `status`: the error body to answer instead of the default one, e.g. athena's wording that
+   * quotes the patient (`{"error":"...","detailedmessage":"No chart for Jane Doe"}`).
+   */
+  errorBody: z.object({ error: z.string().optional(), detailedmessage: z.string().optional() }).optional(),
 });
 export type FailureRuleInput = z.input<typeof FailureRuleSchema>;
 type FailureRule = z.output<typeof FailureRuleSchema> & { remaining: number };
 
 export type FailureAction =
-  | { kind: 'status'; status: number; retryAfterSeconds?: number; when: 'before' | 'after' }
+  | {
+      kind: 'status';
+      status: number;
+      retryAfterSeconds?: number;
+      when: 'before' | 'after';
+      errorBody?: Record<string, unknown>;
+    }
   | { kind: 'hang'; when: 'before' | 'after' };
 
 export class FailureInjector {
@@ -54,7 +65,13 @@ export class FailureInjector {
     this.rules = this.rules.filter((r) => r.remaining > 0);
     return rule.kind === 'hang'
       ? { kind: 'hang', when: rule.when }
-      : { kind: 'status', status: rule.status, retryAfterSeconds: rule.retryAfterSeconds, when: rule.when };
+      : {
+          kind: 'status',
+          status: rule.status,
+          retryAfterSeconds: rule.retryAfterSeconds,
+          when: rule.when,
+          ...(rule.errorBody === undefined ? {} : { errorBody: rule.errorBody }),
+        };
   }
 }
 

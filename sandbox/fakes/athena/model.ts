@@ -49,6 +49,13 @@ export const LabResultSeedSchema = z.object({
   providerId: id.optional(),
   description: z.string().optional(),
   labresultloinc: z.string().optional(),
+  /**
+   * The performing lab's accession number (`externalaccessionid`): what athena keeps of the lab's own
+   * order number for an interface result, the same the lab sends labloop in OBR-3.
+   */
+  externalAccessionId: z.string().min(1).max(64).optional(),
+  /** The performing lab's name (`performinglabname`). */
+  performingLabName: z.string().min(1).max(100).optional(),
   /** Free text as labs send it ("Final", "Preliminary", "Corrected", "complete"…); absent when not given. */
   resultstatus: z.string().optional(),
   reportstatus: z.string().optional(),
@@ -104,6 +111,8 @@ export interface FakeLabResult {
   providerId?: string;
   description?: string;
   labresultloinc?: string;
+  externalAccessionId?: string;
+  performingLabName?: string;
   resultstatus?: string;
   reportstatus?: string;
   documentsource: string;

@@ -85,6 +85,8 @@ function commonLabResultFields(result: FakeLabResult): Record<string, unknown> {
     reportstatus: result.reportstatus,
     description: result.description,
     labresultloinc: result.labresultloinc,
+    externalaccessionid: result.externalAccessionId,
+    performinglabname: result.performingLabName,
     priority: result.priority,
     createddatetime: easternIso(result.createdAt),
     createddate: easternDate(result.createdAt),

@@ -649,7 +649,7 @@ export async function startAthenaFake(options: AthenaFakeOptions): Promise<Athen
     if (action.kind === 'hang') return 'hang';
     const headers: Record<string, string> =
       action.retryAfterSeconds === undefined ? {} : { 'Retry-After': String(action.retryAfterSeconds) };
-    return { status: action.status, body: injectedErrorBody(action.status), headers };
+    return { status: action.status, body: action.errorBody ?? injectedErrorBody(action.status), headers };
   }
 
   async function readBody(request: IncomingMessage): Promise<string> {

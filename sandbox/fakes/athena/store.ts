@@ -129,6 +129,8 @@ export class AthenaFakeStore {
       providerId: input.providerId,
       description: input.description,
       labresultloinc: input.labresultloinc,
+      externalAccessionId: input.externalAccessionId,
+      performingLabName: input.performingLabName,
       resultstatus: input.resultstatus,
       reportstatus: input.reportstatus,
       documentsource: input.documentsource,

@@ -76,9 +76,10 @@ export interface SpruceFakeOptions {
   /** Organization members that may be paged; when given, pages to anyone else are refused (400). */
   members?: { id: string; displayName: string }[];
   /**
-   * Answer contacts without the fields the public reference does not document (hasAccount,
-   * hasPendingInvite). The fake still enforces them (a secure conversation needs an account or an
-   * invite), as Spruce does, so a client must learn the answer from the refusal.
+   * Answer without the fields the public reference does not document: contacts without hasAccount
+   * and hasPendingInvite, webhook items without an embedded `conversation`. The fake still enforces
+   * them (a secure conversation needs an account or an invite), as Spruce does, so a client must
+   * learn the answer from the refusal, and a webhook receiver must look the conversation up.
    */
   documentedFieldsOnly?: boolean;
 }
@@ -415,9 +416,11 @@ export async function startSpruceFake(options: SpruceFakeOptions): Promise<Spruc
 
   function itemCreatedEvent(item: FakeItem) {
     const conversation = conversations.get(item.conversationId);
+    // The embedded conversation (with its contacts) is not in the public reference's conversation
+    // item (§3.3): documented-only mode leaves it out, so a receiver must ask for the conversation.
     const object = {
       ...itemJson(item, media, origin, apiBase()),
-      ...(conversation !== undefined ? { conversation: conversationView(conversation) } : {}),
+      ...(conversation !== undefined && !documentedOnly ? { conversation: conversationView(conversation) } : {}),
     };
     return webhookRequest('conversationItem.created', object, item.id);
   }
@@ -905,6 +908,11 @@ export async function startSpruceFake(options: SpruceFakeOptions): Promise<Spruc
       };
     }
     if (failure.kind === 'error') {
+      // A 422 that is not a duplicate: Spruce refusing the request's content, in its documented
+      // error shape (§3.1 `{statusCode, type, message}`; `invalid_input` is the reference's example).
+      if (failure.status === 422) {
+        return { status: 422, body: spruceError(422, 'invalid_input', 'injected failure: the request is not valid') };
+      }
       return {
         status: failure.status,
         body: spruceError(failure.status, failure.status >= 500 ? 'INTERNAL' : 'ERROR', 'injected failure'),
@@ -971,7 +979,8 @@ export async function startSpruceFake(options: SpruceFakeOptions): Promise<Spruc
       idempotencyKey !== undefined &&
       (idempotency.get(idempotencyKey) ?? -Infinity) > Date.now() - idempotencyTtlMs
     ) {
-      // Spruce does not replay the first response: a repeat is refused as a duplicate.
+      // Spruce does not replay the first response: a repeat is refused as a duplicate (§3.1: 422
+      // "duplicate request", in the documented error shape).
       reply = { status: 422, body: spruceError(422, 'DUPLICATE_REQUEST', 'duplicate request') };
     } else {
       const ctx: Context = { req, url, raw, json: () => parseJsonBody(raw) };

@@ -59,7 +59,11 @@ export class FakeWorld {
   readonly faults: Partial<Record<keyof LabloopActivities, Fault>> = {};
   smsConsent: boolean;
   spruceSecure: boolean;
-  prior: PriorRunSummary;
+  /**
+   * What findPriorRuns answers. Unset: what the real activity would read from this world's own
+   * outbox and audit log (earlier runs of the same workflow ID in this scenario), see priorRunsOf.
+   */
+  prior: PriorRunSummary | undefined;
   /**
    * The consent store's invitation claims, by practice:patient:phone, shared by every workflow of
    * the world (like the real table): the send key that holds each.
@@ -76,7 +80,7 @@ export class FakeWorld {
   constructor(options: WorldOptions = {}) {
     this.smsConsent = options.smsConsent ?? true;
     this.spruceSecure = options.spruceSecure ?? true;
-    this.prior = options.prior ?? { lastVersion: 0 };
+    this.prior = options.prior;
   }
 
   callsOf<T>(name: keyof LabloopActivities): Call<T>[] {
@@ -131,6 +135,46 @@ export class FakeWorld {
     this.calls.push(call);
     await this.faults[name]?.({ at, attempt, input });
     return call;
+  }
+
+  /**
+   * The summary activities/prior-runs.ts reads from the outbox and the audit log, from this world's
+   * records: versions used in send keys and in the workflow's own audit rows, the highest version
+   * the patient was sent a result notice about, and the last closing row's digest, status and patient.
+   */
+  priorRunsOf(workflowId: string): PriorRunSummary {
+    const sends = this.succeeded.filter(
+      (c) => (c.input as Partial<SendKeyInput>).workflowId === workflowId,
+    ) as Call<SendKeyInput>[];
+    const decisions = this.audits.filter(
+      (a) => a.workflowId === workflowId && (a.idempotencyKey ?? '').startsWith(`${workflowId}:`),
+    );
+    const versions = [
+      0,
+      ...sends.map((c) => c.input.resultVersion),
+      ...decisions.map((a) => (typeof a.details?.version === 'number' ? a.details.version : 0)),
+    ];
+    const notified = sends
+      .filter(
+        (c) =>
+          (c.name === 'sendGenericSms' && c.input.template !== 'consent-invitation') ||
+          c.name === 'sendSpruceResult' ||
+          c.name === 'postPortalNote',
+      )
+      .map((c) => c.input.resultVersion);
+    const closing = decisions.filter((a) => a.action === 'routing-decision' && a.outcome === 'closed').at(-1);
+    const digest = closing?.details?.contentDigest;
+    const status = closing?.details?.lastStatus;
+    const patientId = closing?.patientId ?? decisions.filter((a) => a.patientId !== undefined).at(-1)?.patientId;
+    return {
+      lastVersion: Math.max(...versions),
+      ...(notified.length > 0 ? { patientNotifiedVersion: Math.max(...notified) } : {}),
+      ...(typeof digest === 'string' ? { lastContentDigest: digest } : {}),
+      ...(status === 'preliminary' || status === 'final' || status === 'corrected' || status === 'cancelled'
+        ? { lastStatus: status }
+        : {}),
+      ...(patientId !== undefined ? { patientId } : {}),
+    };
   }
 
   /** The provider ID the next first-time send will get (to report a status before the send returns). */
@@ -256,7 +300,7 @@ export class FakeWorld {
       },
       findPriorRuns: async (input) => {
         await this.record('findPriorRuns', input);
-        return this.prior;
+        return this.prior ?? this.priorRunsOf(input.workflowId);
       },
       computeBusinessDeadline: (input) => calendar.computeBusinessDeadline(input),
       computePatientSendWindow: (input) => calendar.computePatientSendWindow(input),

@@ -183,6 +183,22 @@ export class Scenario {
     return typed;
   }
 
+  /**
+   * A version as the API hands every result over: signal-with-start on the result's workflow ID. It
+   * reaches the open run, or starts a new run when the workflow has closed (after a cancel, or after
+   * the correction window). The handle from `start` follows whichever run is the latest.
+   */
+  async deliver(workflowId: string, result: LabResult, policy: PracticePolicy = testPolicy()): Promise<void> {
+    const receivedAt = await this.nowIso();
+    await this.env.client.workflow.signalWithStart(LAB_RESULT_WORKFLOW_TYPE, {
+      workflowId,
+      taskQueue: this.taskQueue,
+      args: [{ result, receivedAt, policy }],
+      signal: resultReceivedSignal,
+      signalArgs: [{ result, receivedAt }],
+    });
+  }
+
   /** A new version from the source (re-delivery, correction, cancel, athena's sign-off). */
   async receive(handle: LabHandle, result: LabResult): Promise<void> {
     await handle.signal(resultReceivedSignal, { result, receivedAt: await this.nowIso() });

@@ -14,6 +14,8 @@ import { signOffProblem } from '../../../workflows/gate';
 import { nextWakeAt } from '../../../workflows/lifecycle';
 import type { Model } from '../../../workflows/model';
 import { statusView } from '../../../workflows/view';
+import { contentDigest } from '../../../workflows/content-digest';
+import { contentKey } from '../../../workflows/intake';
 import { phiStrings } from './fixtures';
 
 /**
@@ -32,7 +34,12 @@ interface Issued {
   cancelled?: boolean;
 }
 
-/** The spec's own bookkeeping of the gate: what is current, whether it is signed, cancelled. */
+/**
+ * The spec's own bookkeeping of the gate: what is current, whether it is signed, cancelled. A gate
+ * opened by a correction (new values after an earlier version, of this run or of the earlier run it
+ * continues) is signed by a source's "reviewed" flag only when that flag is dated at or after the
+ * correction's report; any other gate by any source sign-off.
+ */
 export class Oracle {
   content = '';
   status: LabResult['status'] = 'preliminary';
@@ -40,15 +47,35 @@ export class Oracle {
   epoch = 0;
   signed = false;
   cancelled = false;
+  /** The current gate was opened by a correction. */
+  correction = false;
+  private openedReportedAt: string | undefined;
   private readonly seen = new Set<string>();
+  private taken = 0;
+  private patientId: string | undefined;
 
-  constructor(private readonly policy: PracticePolicy) {}
+  /**
+   * `prior`: the earlier run this one continues (its findPriorRuns answer). Its patient is the
+   * established one; its content digest tells a re-delivery from a correction.
+   */
+  constructor(
+    private readonly policy: PracticePolicy,
+    private readonly prior?: { summary: PriorRunSummary; workflowId: string },
+  ) {
+    this.patientId = prior?.summary.patientId;
+  }
 
   /** Returns whether the message was new (a new version). */
   receive(result: LabResult): boolean {
     if (this.seen.has(result.messageId) || result.practiceId !== this.policy.practiceId) return false;
-    const first = this.seen.size === 0;
+    if (this.patientId !== undefined && result.patient.id !== this.patientId) {
+      this.seen.add(result.messageId);
+      return false;
+    }
+    const first = this.taken === 0;
     this.seen.add(result.messageId);
+    this.taken += 1;
+    this.patientId ??= result.patient.id;
     if (result.status === 'cancelled') {
       this.cancelled = true;
       return true;
@@ -62,19 +89,33 @@ export class Oracle {
     if (regate) {
       this.epoch += 1;
       this.signed = false;
+      this.correction = !first || (this.prior !== undefined && !this.repeatsPrior(result));
+      this.openedReportedAt = result.reportedAt;
       this.cancelled = false;
     }
     this.content = content;
     this.status = result.status;
     this.acuity = classifyAcuity(result.observations, this.policy.flagMappings, result.source);
-    if (result.signedOff !== undefined) {
-      const dated =
-        result.signedOff.at !== undefined &&
-        result.reportedAt !== undefined &&
-        result.signedOff.at >= result.reportedAt;
-      if (!regate || first || dated) this.signed = true;
+    if (result.signedOff !== undefined && !this.signed) {
+      const at = result.signedOff.at;
+      const reported = this.openedReportedAt ?? result.reportedAt;
+      const dated = at !== undefined && reported !== undefined && Date.parse(at) >= Date.parse(reported);
+      if (!this.correction || dated) this.signed = true;
     }
     return true;
+  }
+
+  /** The patient the result is established for (the earlier run's, else the first version's). */
+  get establishedPatientId(): string | undefined {
+    return this.patientId;
+  }
+
+  private repeatsPrior(result: LabResult): boolean {
+    const summary = this.prior?.summary;
+    if (summary?.lastContentDigest === undefined || summary.lastStatus === undefined) return false;
+    if (summary.lastStatus === 'cancelled') return false;
+    if (contentDigest(this.prior!.workflowId, contentKey(result)) !== summary.lastContentDigest) return false;
+    return !(result.status === 'corrected' && summary.lastStatus !== 'corrected');
   }
 }
 
@@ -112,7 +153,10 @@ export class Simulator {
       resultRef: '0123456789abcdef0123',
       policy: setup.policy,
     };
-    this.oracle = new Oracle(setup.policy);
+    this.oracle = new Oracle(
+      setup.policy,
+      setup.prior.lastVersion > 0 ? { summary: setup.prior, workflowId: this.ctx.workflowId } : undefined,
+    );
     this.phi = phiStrings(setup.result);
     const input = { result: setup.result, receivedAt: this.iso(), policy: setup.policy };
     this.model = initialModel(input);
