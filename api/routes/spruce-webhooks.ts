@@ -17,7 +17,8 @@ import {
   type ConversationContacts,
   type SpruceConversationItem,
 } from '../../lib/clients/spruce';
-import { deliverSignals, inTransaction, recordConsentChange, type PendingSignal } from '../../lib/consent/apply-change';
+import { deliverSignals, recordConsentChange, type PendingSignal } from '../../lib/consent/apply-change';
+import { inTransaction } from '../../lib/db/transaction';
 import { markProcessed, recordPendingSignals } from '../../lib/consent/pending-signals';
 import { phonesOfPatient, type PatientRef } from '../../lib/consent/repository';
 import { classifyInboundText } from '../../lib/consent/revocation';

@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
+import { inTransaction } from '../db/transaction';
 import { insertAnchor, ANCHOR_EVERY_N_APPENDS } from './anchor';
 import { GENESIS_HASH, SQL_ISO_MS, computeRowHash, toSafeNumber } from './record';
 import type { AppendResult, AuditEventInput, AuditRecord, AuditSink, JsonValue } from './types';
@@ -43,25 +44,11 @@ export function createAuditLog(pool: Pool): AuditLog {
   return {
     async append(event) {
       const normalized = normalizeEvent(event);
-      const client = await pool.connect();
-      // A connection whose ROLLBACK failed is in an unknown state: destroy it rather than reuse it.
-      let broken: Error | undefined;
-      try {
-        await client.query(
+      return inTransaction(pool, (client) => appendLocked(client, normalized), {
+        begin:
           `BEGIN; SET LOCAL lock_timeout = ${APPEND_LOCK_TIMEOUT_MS}; ` +
-            `SET LOCAL idle_in_transaction_session_timeout = ${APPEND_IDLE_IN_TRANSACTION_TIMEOUT_MS}`,
-        );
-        const result = await appendLocked(client, normalized);
-        await client.query('COMMIT');
-        return result;
-      } catch (error) {
-        await client.query('ROLLBACK').catch((rollbackError: unknown) => {
-          broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
-        });
-        throw error;
-      } finally {
-        client.release(broken);
-      }
+          `SET LOCAL idle_in_transaction_session_timeout = ${APPEND_IDLE_IN_TRANSACTION_TIMEOUT_MS}`,
+      });
     },
   };
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import { appendAuditInTransaction } from '../audit/append';
+import { inTransaction } from '../db/transaction';
 import type { AuditActor, AuditSink } from '../audit/types';
 import {
   consentChangedSignal,
@@ -59,26 +60,6 @@ export interface ConsentChangeOutcome {
  */
 export type PendingSignal = PatientRef &
   ({ signal: 'consentChanged'; event: ConsentChangedEvent } | { signal: 'patientReply'; event: PatientReplyEvent });
-
-/** Run `work` in one transaction on one connection: committed if it resolves, rolled back if it throws. */
-export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  // A connection whose ROLLBACK failed is in an unknown state: destroy it rather than reuse it.
-  let broken: Error | undefined;
-  try {
-    await client.query('BEGIN');
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    await client.query('ROLLBACK').catch((rollbackError: unknown) => {
-      broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
-    });
-    throw error;
-  } finally {
-    client.release(broken);
-  }
-}
 
 /**
  * The consent record and its audit row, in the caller's open transaction (`client` ran BEGIN).

@@ -1,7 +1,8 @@
 import type { PoolClient } from 'pg';
 import { appendAuditInTransaction } from '../audit/append';
 import type { PracticeRegistry } from '../practices';
-import { inTransaction, recordConsentChange, type ConsentChangeDeps, type PendingSignal } from './apply-change';
+import { recordConsentChange, type ConsentChangeDeps, type PendingSignal } from './apply-change';
+import { inTransaction } from '../db/transaction';
 import { finishInboundEvent, recordPendingSignals } from './pending-signals';
 import { findPatientsByPhone, type PatientRef } from './repository';
 import { classifyInboundText, type InboundClassification } from './revocation';

@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import type { PendingSignal } from './apply-change';
 import { deliverSignals } from './apply-change';
+import { inTransaction } from '../db/transaction';
 import type { WorkflowSignaller } from './workflow-signaller';
 
 /**
@@ -48,10 +49,7 @@ export async function sweepStuckInboundEvents(
   const result: InboundSweepResult = { finished: 0, failed: 0 };
   const skipped: string[] = [];
   while (result.finished + result.failed < limit) {
-    const client = await deps.pool.connect();
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
+    const outcome = await inTransaction(deps.pool, async (client) => {
       const { rows } = await client.query<{ id: string; pending_signals: PendingSignal[] }>(
         `SELECT id, pending_signals FROM inbound_event
          WHERE status = 'received' AND pending_signals IS NOT NULL
@@ -61,33 +59,22 @@ export async function sweepStuckInboundEvents(
         [minAgeMs, skipped],
       );
       const row = rows[0];
-      if (row === undefined) {
-        await client.query('COMMIT');
-        break;
-      }
+      if (row === undefined) return 'none' as const;
       try {
         await deliverSignals(deps, row.pending_signals);
       } catch {
         // Temporal still unreachable: leave the event for the next run, try the others now.
         skipped.push(row.id);
-        result.failed += 1;
-        await client.query('COMMIT');
-        continue;
+        return 'failed' as const;
       }
       await client.query(
         `UPDATE inbound_event SET status = 'processed', processed_at = now(), pending_signals = NULL WHERE id = $1`,
         [row.id],
       );
-      await client.query('COMMIT');
-      result.finished += 1;
-    } catch (error) {
-      await client.query('ROLLBACK').catch((rollbackError: unknown) => {
-        broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
-      });
-      throw error;
-    } finally {
-      client.release(broken);
-    }
+      return 'finished' as const;
+    });
+    if (outcome === 'none') break;
+    result[outcome] += 1;
   }
   return result;
 }

@@ -6,7 +6,7 @@ import { buildApp } from '../../api/app';
 import { twiml } from '../../api/routes/twilio-webhooks';
 import { appendAuditInTransaction } from '../../lib/audit/append';
 import { verifyAuditChain } from '../../lib/audit';
-import { inTransaction } from '../../lib/consent/apply-change';
+import { inTransaction } from '../../lib/db/transaction';
 import { sweepStuckInboundEvents } from '../../lib/consent/inbound-sweeper';
 import { getSmsConsent, setSmsConsent } from '../../lib/consent/repository';
 import type { WorkflowSignaller } from '../../lib/consent/workflow-signaller';
