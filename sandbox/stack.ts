@@ -43,6 +43,11 @@ import { generateSandboxSecrets, type SandboxSecrets } from './secrets';
 export interface StackOptions {
   /** Persistent state (database, Temporal SQLite); a throwaway temp directory when absent. */
   dataDir?: string;
+  /**
+   * The run command at a terminal: the Temporal dev server gets a process group of its own, so a
+   * Ctrl-C stops it after the worker, not under it (lib/temporal/dev-server.ts).
+   */
+  interactive?: boolean;
   secrets?: SandboxSecrets;
   /** Create the database on this server (admin URL) instead of starting an embedded one. */
   postgresAdminUrl?: string;
@@ -201,6 +206,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         dbFilename: options.dataDir === undefined ? undefined : path.join(options.dataDir, 'temporal.sqlite'),
         searchAttributes: SEARCH_ATTRIBUTES,
         uiCodecEndpoint: `${apiUrl}/codec`,
+        ownProcessGroup: options.interactive === true,
       });
       stops.push(() => server.stop());
       temporalAddress = server.address;

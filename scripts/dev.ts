@@ -35,6 +35,7 @@ async function main(): Promise<void> {
   console.log('[labloop] starting PostgreSQL, Temporal, the sandbox channels, the worker and the API …');
   const stack = await startStack({
     dataDir: DATA_DIR,
+    interactive: true,
     secrets,
     databaseUrl: process.env.DATABASE_URL,
     temporalAddress: externalTemporalAddress(),

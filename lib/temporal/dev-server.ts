@@ -36,6 +36,13 @@ export interface DevServerOptions {
   lookup?: ToolLookup;
   /** Where the SDK caches its download of the CLI (default .tools/sdk-download). */
   downloadDir?: string;
+  /**
+   * Run the server in a process group of its own (the run command), so a Ctrl-C at the terminal
+   * reaches only our process, which stops the worker before the server it reports to. Without it the
+   * terminal's SIGINT stops the server at once, under activities still in flight. The server is still
+   * killed when our process exits, however it exits short of SIGKILL.
+   */
+  ownProcessGroup?: boolean;
 }
 
 /** Said whenever no server could be had, so the reader knows the three ways to get one. */
@@ -78,7 +85,13 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     args.push('--search-attribute', `${key.name}=${SEARCH_ATTRIBUTE_CLI_TYPES[key.type] ?? 'Keyword'}`);
   }
 
-  const child = spawn(cli.path, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(cli.path, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.ownProcessGroup === true,
+  });
+  // Out of our process group the server would outlive us; the exit hook is synchronous, as it must be.
+  const killOnExit = () => child.kill('SIGKILL');
+  if (options.ownProcessGroup === true) process.once('exit', killOnExit);
   const output: string[] = [];
   const collect = (chunk: Buffer) => {
     const text = chunk.toString('utf8');
@@ -89,6 +102,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  void exited.then(() => process.removeListener('exit', killOnExit));
 
   const address = `127.0.0.1:${port}`;
   try {
