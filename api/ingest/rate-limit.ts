@@ -38,9 +38,10 @@ export function ingestClientBudget(globalMax: number, configured?: number): numb
   return configured ?? Math.max(INGEST_CLIENT_RATE_LIMIT_PER_MINUTE, globalMax * INGEST_TO_GLOBAL_BUDGET_RATIO);
 }
 
+/** Spread into a route's options: `app.post(path, { ...rateLimit, preHandler, bodyLimit }, handler)`. */
 export interface IngestRateLimit {
   /** Route `config`: the limiter runs as a preHandler after authentication, keyed by the client. */
-  routeConfig: { rateLimit: RateLimitOptions };
+  config: { rateLimit: RateLimitOptions };
   /** Route `onRequest`: refuses an address over its unauthenticated budget before anything is read. */
   onRequest: onRequestAsyncHookHandler;
   /** Route `onResponse`: counts a request that ended without authenticating against its address. */
@@ -58,7 +59,7 @@ export function createIngestRateLimit(app: FastifyInstance, settings: IngestRate
     keyGenerator: (request) => `unauthenticated:${request.ip}`,
   });
   return {
-    routeConfig: {
+    config: {
       rateLimit: {
         hook: 'preHandler',
         max: settings.authenticatedMax,

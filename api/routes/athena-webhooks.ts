@@ -64,10 +64,8 @@ export function athenaWebhookRoutes(deps: {
       '/webhooks/athena',
       {
         bodyLimit: ATHENA_WEBHOOK_BODY_LIMIT_BYTES,
-        onRequest: deps.rateLimit.onRequest,
-        onResponse: deps.rateLimit.onResponse,
+        ...deps.rateLimit,
         preHandler: verifySignature,
-        config: deps.rateLimit.routeConfig,
       },
       async (request, reply) => {
         const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);

@@ -101,10 +101,8 @@ export function fhirRoutes(deps: {
     app.post<{ Querystring: { practice?: string } }>(
       '/v1/fhir',
       {
-        onRequest: deps.rateLimit.onRequest,
-        onResponse: deps.rateLimit.onResponse,
+        ...deps.rateLimit,
         preHandler: deps.requireMachineToken,
-        config: deps.rateLimit.routeConfig,
         bodyLimit: FHIR_BODY_LIMIT_BYTES,
       },
       async (request, reply) => {

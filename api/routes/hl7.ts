@@ -49,10 +49,8 @@ export function hl7Routes(deps: {
     app.post(
       '/v1/hl7',
       {
-        onRequest: deps.rateLimit.onRequest,
-        onResponse: deps.rateLimit.onResponse,
+        ...deps.rateLimit,
         preHandler: deps.requireMachineToken,
-        config: deps.rateLimit.routeConfig,
         bodyLimit: HL7_HTTP_BODY_LIMIT_BYTES,
       },
       async (request, reply) => {

@@ -106,13 +106,7 @@ export function spruceWebhookRoutes(deps: SpruceWebhookDeps): FastifyPluginAsync
     const routeOptions = {
       bodyLimit: SPRUCE_BODY_LIMIT_BYTES,
       preHandler: verifySignature,
-      ...(deps.rateLimit !== undefined
-        ? {
-            onRequest: deps.rateLimit.onRequest,
-            onResponse: deps.rateLimit.onResponse,
-            config: deps.rateLimit.routeConfig,
-          }
-        : {}),
+      ...deps.rateLimit,
     };
 
     app.post('/webhooks/spruce', routeOptions, async (request, reply) => {

@@ -130,13 +130,7 @@ export function twilioWebhookRoutes(deps: TwilioWebhookDeps): FastifyPluginAsync
     const routeOptions = {
       bodyLimit: TWILIO_BODY_LIMIT_BYTES,
       preHandler: verifySignature,
-      ...(deps.rateLimit !== undefined
-        ? {
-            onRequest: deps.rateLimit.onRequest,
-            onResponse: deps.rateLimit.onResponse,
-            config: deps.rateLimit.routeConfig,
-          }
-        : {}),
+      ...deps.rateLimit,
     };
 
     app.post('/webhooks/twilio/status', routeOptions, async (request, reply) => {
