@@ -85,8 +85,6 @@ export interface PageRequest extends SendKey {
   staffId: string;
   reason: PageReason;
   urgency: 'high' | 'normal';
-  /** Link into the review app; pages carry IDs and links, never values. */
-  reviewUrl?: string;
 }
 export interface PageOutcome {
   pageRef: string;

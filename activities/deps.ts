@@ -66,8 +66,8 @@ export interface ActivityDeps {
    */
   signaller?: WorkflowSignaller;
   /**
-   * Public URL of the review app (`PUBLIC_BASE_URL/review`), for the link in SMS pages to staff;
-   * unset: the page names the app without a link.
+   * Public URL of the review app (`PUBLIC_BASE_URL/review`), for the link to the result in pages to
+   * staff (Spruce and SMS); unset: the page names the result without a link.
    */
   reviewBaseUrl?: string;
   /** Injected so tests control time; activities never read the clock directly. */

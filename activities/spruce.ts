@@ -4,6 +4,7 @@ import type { PatientContact } from '../domain/lab-result';
 import type { PracticePolicy, StaffMember } from '../domain/practice';
 import { SpruceError, type SpruceContact } from '../lib/clients/spruce';
 import { renderResultPdf } from '../lib/pdf';
+import { reviewResultUrl } from '../lib/public-url';
 import type { LabloopActivities, PageRequest, SpruceContactStatus, SpruceResultRequest } from './contract';
 import type { ActivityDeps } from './deps';
 import { ActivityErrorType } from './error-types';
@@ -31,7 +32,7 @@ const RESULT_PDF_TITLE = 'Lab results (PDF)';
 
 type SpruceDeps = Pick<
   ActivityDeps,
-  'pool' | 'audit' | 'spruce' | 'spruceInternalEndpointId' | 'practices' | 'now' | 'signaller'
+  'pool' | 'audit' | 'spruce' | 'spruceInternalEndpointId' | 'practices' | 'now' | 'signaller' | 'reviewBaseUrl'
 >;
 
 /**
@@ -176,7 +177,7 @@ export function createSpruceActivities(
             const created = await deps.spruce.createNoteConversation({
               memberIds: [member],
               title: PAGE_REASON_TEXT[request.reason],
-              text: pageText(request),
+              text: pageText(request, deps.reviewBaseUrl),
               pageMemberIds: [member],
               idempotencyKey: key,
             });
@@ -387,14 +388,17 @@ export function resultMessageText(request: SpruceResultRequest): string {
   return lines.join('\n\n');
 }
 
-/** A page's text: reason, IDs, its reference (see pageReference) and the review link only. */
-export function pageText(request: PageRequest): string {
+/**
+ * A page's text: reason, IDs, its reference (see pageReference) and the link to the result in the
+ * review app (when the app's URL is configured) only; never a value.
+ */
+export function pageText(request: PageRequest, reviewBaseUrl?: string): string {
   const parts = [
     `${request.urgency === 'high' ? 'URGENT: ' : ''}${PAGE_REASON_TEXT[request.reason]}.`,
     `Result ${request.workflowId}.`,
     `Ref ${pageReference(outboxIdempotencyKey(request))}.`,
   ];
-  if (request.reviewUrl !== undefined) parts.push(`Review: ${request.reviewUrl}`);
+  if (reviewBaseUrl !== undefined) parts.push(`Review: ${reviewResultUrl(reviewBaseUrl, request.workflowId)}`);
   return parts.join(' ');
 }
 

@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { PracticePolicy } from '../domain/practice';
 import { describeTwilioErrorCode, TwilioSendError } from '../lib/clients/twilio';
+import { reviewResultUrl } from '../lib/public-url';
 import { senderPacer } from '../lib/sms/pacer';
 import { smsSegments } from '../lib/sms/segments';
 import { DEFAULT_SMS_SENDER_ID } from '../lib/sms/senders';
@@ -55,9 +56,7 @@ export function createStaffSmsPageActivities(deps: StaffSmsPageDeps) {
         );
       }
       const reviewUrl =
-        deps.reviewBaseUrl !== undefined
-          ? `${deps.reviewBaseUrl.replace(/\/+$/, '')}/results/${encodeURIComponent(request.workflowId)}`
-          : undefined;
+        deps.reviewBaseUrl !== undefined ? reviewResultUrl(deps.reviewBaseUrl, request.workflowId) : undefined;
       const body = staffSmsPageText(policy.practiceName, request.reason, reviewUrl);
 
       const sender = senderOf(deps, policy);

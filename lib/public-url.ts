@@ -19,3 +19,8 @@ export function publicUrl(base: string, pathAndQuery: string): string {
 export function resultStatusUrl(base: string, workflowId: string): string {
   return publicUrl(base, `/v1/results/${encodeURIComponent(workflowId)}`);
 }
+
+/** A result's page in the review app, from the app's public URL (`PUBLIC_BASE_URL/review`). */
+export function reviewResultUrl(reviewBaseUrl: string, workflowId: string): string {
+  return `${reviewBaseUrl.replace(/\/+$/, '')}/results/${encodeURIComponent(workflowId)}`;
+}

@@ -242,9 +242,14 @@ describe('Spruce activities against the Spruce fake', () => {
       staffId: 'prov-oncall',
       reason: 'critical-result',
       urgency: 'high',
-      reviewUrl: 'http://127.0.0.1:3000/review/results/abc',
     };
-    const paged = await activities.pageStaff(request);
+    // As the worker builds them: the review app's public URL in the deps (worker/build-activity-deps.ts).
+    const paging = spruceActivitiesForFake(db.pool, {
+      spruceApiBaseUrl: fake.apiBaseUrl,
+      token: TOKEN,
+      reviewBaseUrl: 'http://127.0.0.1:3000/review/',
+    });
+    const paged = await paging.pageStaff(request);
     assert.equal(paged.alreadySent, false);
     assert.ok(!Number.isNaN(Date.parse(paged.pagedAt)));
     await fake.idle();
@@ -253,11 +258,11 @@ describe('Spruce activities against the Spruce fake', () => {
     assert.deepEqual(pages[0]?.pages, [ON_CALL_MEMBER]);
     assert.match(
       pages[0].text,
-      /^URGENT: Critical lab result needs action\. Result lab-result-195900-e+\. Ref LLP-[0-9a-f]{12}\. Review: http/,
+      /^URGENT: Critical lab result needs action\. Result lab-result-195900-e+\. Ref LLP-[0-9a-f]{12}\. Review: http:\/\/127\.0\.0\.1:3000\/review\/results\/lab-result-195900-e{32}$/,
     );
     assert.doesNotMatch(pages[0].text, /Potassium|Rivers|5\.9/);
 
-    const again = await activities.pageStaff(request);
+    const again = await paging.pageStaff(request);
     assert.deepEqual(again, { ...paged, alreadySent: true }, 'the first page time is kept');
     await fake.idle();
     assert.equal(fake.items().filter((i) => i.kind === 'page').length, 1);

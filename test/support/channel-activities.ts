@@ -77,6 +77,8 @@ export function spruceActivitiesForFake(
     /** Default: the wall clock. */
     now?: () => Date;
     signaller?: WorkflowSignaller;
+    /** The review app's public URL, for the link in pages; absent: pages without a link. */
+    reviewBaseUrl?: string;
   },
 ): ReturnType<typeof createSpruceActivities> {
   return createSpruceActivities({
@@ -91,5 +93,6 @@ export function spruceActivitiesForFake(
     practices: options.practices ?? loadPracticeRegistry('config/practices.sandbox.json'),
     signaller: options.signaller ?? NO_SIGNALS,
     now: options.now ?? (() => new Date()),
+    ...(options.reviewBaseUrl !== undefined ? { reviewBaseUrl: options.reviewBaseUrl } : {}),
   });
 }
