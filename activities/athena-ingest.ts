@@ -155,7 +155,12 @@ export function createAthenaIngestActivities(deps: AthenaIngestDeps): AthenaInge
           try {
             document = await deps.athena.getLabResult(ref);
             const patient = await deps.athena.getPatient(ref);
-            result = mapAthenaLabResult({ practiceId: request.practiceId, document, patient });
+            result = mapAthenaLabResult({
+              practiceId: request.practiceId,
+              document,
+              patient,
+              staff: entry.policy.staff,
+            });
           } catch (err) {
             if (isAthenaError(err)) {
               if (err.kind === 'not-found') return { kind: 'gone' };
@@ -330,22 +335,21 @@ function mappingFailure(err: unknown): string {
 }
 
 /**
- * The practice's staff IDs for athena's provider: the ordering provider, and the reviewer when athena
- * names the same provider (its mapping takes the reviewer from `providerid`).
+ * The practice's staff ID for athena's ordering provider (by `athenaProviderId`, then as every source:
+ * staff ID or NPI). The reviewer is already a staff ID: the mapping attributes athena's review to a
+ * registry provider or not at all.
  */
 function withPracticeProviders(result: LabResult, entry: PracticeEntry): LabResult {
-  const mapped = applyPracticeProviders(result, entry, { arrivesSigned: false });
-  const before = result.orderingProvider?.id;
-  const after = mapped.orderingProvider?.id;
-  if (
-    mapped.signedOff !== undefined &&
-    before !== undefined &&
-    after !== before &&
-    mapped.signedOff.providerId === before
-  ) {
-    return { ...mapped, signedOff: { ...mapped.signedOff, providerId: after ?? before } };
-  }
-  return mapped;
+  const ordering = result.orderingProvider;
+  const byAthenaId =
+    ordering === undefined
+      ? undefined
+      : entry.policy.staff.find((s) => s.role === 'provider' && s.athenaProviderId === ordering.id);
+  const named =
+    byAthenaId === undefined || ordering === undefined
+      ? result
+      : { ...result, orderingProvider: { ...ordering, id: byAthenaId.id } };
+  return applyPracticeProviders(named, entry, { arrivesSigned: false });
 }
 
 /** The athena ingest activities from the worker's dependencies; without athena settings each fails as misconfigured. */

@@ -33,6 +33,8 @@ export interface StaffMember {
   spruceMemberId?: string;
   /** athena username, for assigning patient cases. */
   athenaUsername?: string;
+  /** athena's provider ID (`providerid`) for a provider: how an athena review is attributed to them. */
+  athenaProviderId?: string;
   /** National Provider Identifier, how HL7 (OBR-16, ORC-12) and athena name providers. */
   npi?: string;
   /** Work email; a verified email from single sign-on maps the person to this staff member. */

@@ -291,6 +291,50 @@ void describe('athena webhooks → event workflows → lab-result workflow', () 
     assert.equal(await signalCount(h.client, workflowId), 2);
   });
 
+  void it('a document a staff user CLOSED without a provider review reaches the workflow unsigned', async () => {
+    const labResultId = addResult();
+    const workflowId = labResultWorkflowId(labResultId);
+    await eventually('the lab-result workflow', async () =>
+      (await workflowExists(h.client, workflowId)) ? true : undefined,
+    );
+    // A medical assistant (staff-1, athena user "mlee") closes it: a new version, never a sign-off.
+    fake.control.closeLabResult(labResultId, 'Filed', 'mlee');
+    await fake.control.webhooksSettled();
+    await eventually('the CLOSED version', async () =>
+      (await signalCount(h.client, workflowId)) === 2 ? true : undefined,
+    );
+    const view = await status(labResultId);
+    assert.equal(view.version, 2);
+    assert.equal(view.signed, false);
+  });
+
+  void it("a reviewed document last changed by a staff user does not sign; the provider's own review does", async () => {
+    // Both changes land before athena's events go out, so every read sees the staff user's edit last.
+    fake.control.setWebhookMode({ reorder: true });
+    const labResultId = addResult();
+    fake.control.signOff(labResultId, '71', 'achen');
+    fake.control.editByUser(labResultId, 'mlee', 'Scanned the requisition');
+    fake.control.setWebhookMode({ reorder: false });
+    await fake.control.webhooksSettled();
+    const workflowId = labResultWorkflowId(labResultId);
+    await eventually('the lab-result workflow', async () =>
+      (await workflowExists(h.client, workflowId)) ? true : undefined,
+    );
+    await eventually('every event workflow to finish', async () => {
+      const running = await h.client.workflow.count(
+        `TaskQueue = "${h.taskQueue}" AND WorkflowType = "athenaLabResultEventWorkflow" AND ExecutionStatus = "Running"`,
+      );
+      return running.count === 0 ? true : undefined;
+    });
+    assert.equal(fake.control.labResult(labResultId).reviewed, true, 'athena does say a provider reviewed it');
+    assert.equal((await status(labResultId)).signed, false);
+
+    // The provider reviews it again (last change by achen, a registry provider): now it signs.
+    fake.control.signOff(labResultId, '71', 'achen');
+    await fake.control.webhooksSettled();
+    await eventually('the sign-off', async () => ((await status(labResultId)).signed ? true : undefined));
+  });
+
   void it('refuses a missing, malformed or wrong X-Hub-Signature (401) before anything else, starting nothing', async () => {
     const before = await workflowIdsOnQueue(h.client, h.taskQueue);
     const body = notification({ athenaPracticeId: PRACTICE_ID, labResultId: '1', patientId });

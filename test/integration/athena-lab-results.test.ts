@@ -3,6 +3,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { classifyAcuity } from '../../domain/classification';
 import type { LabResult } from '../../domain/lab-result';
 import { mapAthenaLabResult, type AthenaClient } from '../../lib/clients/athena';
+import { loadPracticeRegistry } from '../../lib/practices';
 import type { AnalyteSeed, AthenaFake, LabResultSeed } from '../../sandbox/fakes/athena';
 import { athenaClientOfFake, startAthenaTestFake } from '../support/athena';
 
@@ -12,6 +13,8 @@ import { athenaClientOfFake, startAthenaTestFake } from '../support/athena';
  */
 
 const PRACTICE = '195900';
+/** The sandbox registry's staff: athena provider 71 is prov-1 ("achen"), "mlee" is a medical assistant. */
+const STAFF = loadPracticeRegistry('config/practices.sandbox.json').policy(PRACTICE)?.staff ?? [];
 
 const CBC: AnalyteSeed[] = [
   {
@@ -43,7 +46,7 @@ void describe('athena lab results, patients and writes', () => {
       athena.getLabResult({ practiceId: PRACTICE, patientId, labResultId }),
       athena.getPatient({ practiceId: PRACTICE, patientId }),
     ]);
-    return mapAthenaLabResult({ practiceId: PRACTICE, document, patient });
+    return mapAthenaLabResult({ practiceId: PRACTICE, document, patient, staff: STAFF });
   };
 
   const seed = (overrides: Partial<LabResultSeed>) =>
@@ -165,22 +168,43 @@ void describe('athena lab results, patients and writes', () => {
       assert.equal(classifyAcuity(result.observations), 'critical');
     });
 
-    void it('a provider review in athena becomes signedOff, and is a new version', async () => {
+    void it("a provider's review in athena becomes signedOff by the registry provider, and is a new version", async () => {
       const labResultId = seed({});
       const before = await fetchMapped(labResultId);
-      fake.control.signOff(labResultId, '88');
+      fake.control.signOff(labResultId, '71', 'achen');
       const after = await fetchMapped(labResultId);
-      assert.equal(after.signedOff?.providerId, '88');
+      assert.equal(after.signedOff?.providerId, 'prov-1');
       // athena does not say when the review happened: undated, it never signs a correction.
       assert.equal(after.signedOff?.at, undefined);
       assert.notEqual(after.messageId, before.messageId);
     });
 
-    void it('a CLOSED document counts as signed off', async () => {
+    void it('a review by a provider the registry does not know does not sign', async () => {
+      const labResultId = seed({ providerId: '88' });
+      fake.control.signOff(labResultId, '88');
+      assert.equal(fake.control.labResult(labResultId).reviewed, true);
+      assert.equal((await fetchMapped(labResultId)).signedOff, undefined);
+    });
+
+    void it('a CLOSED document without a provider review does not sign, whoever closed it', async () => {
+      for (const byUser of ['mlee', 'achen', undefined]) {
+        const labResultId = seed({});
+        fake.control.closeLabResult(labResultId, 'Reviewed, normal', byUser);
+        const result = await fetchMapped(labResultId);
+        assert.equal(result.status, 'final');
+        assert.equal(result.signedOff, undefined, `closed by ${String(byUser)}`);
+      }
+    });
+
+    void it('a reviewed document last modified by a staff user does not sign', async () => {
       const labResultId = seed({});
-      fake.control.closeLabResult(labResultId, 'Reviewed, normal');
-      const result = await fetchMapped(labResultId);
-      assert.equal(result.signedOff?.providerId, '71');
+      fake.control.signOff(labResultId, '71', 'achen');
+      fake.control.editByUser(labResultId, 'mlee', 'Called the patient');
+      const document = await athena.getLabResult({ practiceId: PRACTICE, patientId, labResultId });
+      assert.equal(document.isreviewedbyprovider, true);
+      assert.equal(document.lastmodifieduser, 'mlee');
+      assert.equal(document.providerusername, 'achen');
+      assert.equal((await fetchMapped(labResultId)).signedOff, undefined);
     });
 
     void it('a correction maps to status corrected with a new version marker', async () => {
@@ -248,7 +272,7 @@ void describe('athena lab results, patients and writes', () => {
         resultstatus: 'Final',
       }).labResultId;
       const document = await athena.getLabResult({ practiceId: PRACTICE, patientId: other.patientId, labResultId });
-      const result = mapAthenaLabResult({ practiceId: PRACTICE, document, patient });
+      const result = mapAthenaLabResult({ practiceId: PRACTICE, document, patient, staff: STAFF });
       assert.equal(result.patient.mobilePhone, undefined);
       assert.equal(result.patient.portalActive, false);
       assert.deepEqual(result.observations, []);
@@ -261,7 +285,7 @@ void describe('athena lab results, patients and writes', () => {
       assert.ok(document !== undefined);
       const stranger = { patientId: '424242' };
       assert.throws(
-        () => mapAthenaLabResult({ practiceId: PRACTICE, document, patient: stranger }),
+        () => mapAthenaLabResult({ practiceId: PRACTICE, document, patient: stranger, staff: STAFF }),
         /different patients/,
       );
     });

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
 import { normaliseResultStatus } from '../../../domain/classification';
 import type { LabResult, Observation, PatientContact, ResultStatus } from '../../../domain/lab-result';
+import type { StaffMember } from '../../../domain/practice';
 import type { AthenaPatient } from './client';
 import { athenaTimestampToIso } from './dates';
 import type { AthenaAnalyte, AthenaLabResultDocument } from './schemas';
@@ -16,6 +17,49 @@ export interface MapAthenaLabResultInput {
   practiceId: string;
   document: AthenaLabResultDocument;
   patient: AthenaPatient;
+  /** The practice's staff from the registry: who may sign, and who is known not to be a provider. */
+  staff: readonly StaffMember[];
+}
+
+/**
+ * The registry provider an athena review is attributed to, or why it is not a sign-off.
+ *
+ * athena says *that* a provider reviewed (`isreviewedbyprovider`) but not who: results route to the
+ * document's provider (`providerid`, `providerusername`), so that provider is the reviewer, and must
+ * be a provider of the practice in the registry (by `athenaProviderId`, NPI or staff ID, or by athena
+ * username). Never a sign-off: a document that is only CLOSED (staff close documents too), one whose
+ * provider is not a registry provider, and one last modified by a registry member who is not a
+ * provider (a medical assistant's edit leaves no trace of whether a provider saw that version).
+ * `lastmodifieduser` never names the signer. Users unknown to the registry (athena's interface, our
+ * own API user) are not people of the practice and do not veto.
+ */
+export function athenaReviewer(
+  document: AthenaLabResultDocument,
+  staff: readonly StaffMember[],
+): { providerId: string } | { refused: string } {
+  if (document.isreviewedbyprovider !== true) return { refused: 'isreviewedbyprovider is not set' };
+  const modifiedBy = document.lastmodifieduser;
+  const editor =
+    modifiedBy === undefined
+      ? undefined
+      : staff.find((s) => s.athenaUsername !== undefined && s.athenaUsername === modifiedBy);
+  if (editor !== undefined && editor.role !== 'provider') {
+    return { refused: `lastmodifieduser is practice ${editor.role} ${editor.id}, not a provider` };
+  }
+  const providers = staff.filter((s) => s.role === 'provider');
+  const { providerid, providerusername } = document;
+  const byId =
+    providerid === undefined
+      ? undefined
+      : providers.find((s) => s.athenaProviderId === providerid || s.npi === providerid || s.id === providerid);
+  const byUsername =
+    providerusername === undefined ? undefined : providers.find((s) => s.athenaUsername === providerusername);
+  if (byId !== undefined && byUsername !== undefined && byId.id !== byUsername.id) {
+    return { refused: 'providerid and providerusername name different providers' };
+  }
+  const reviewer = byId ?? byUsername;
+  if (reviewer === undefined) return { refused: "the document's provider is not a provider of the practice" };
+  return { providerId: reviewer.id };
 }
 
 /**
@@ -104,23 +148,21 @@ function withoutUndefined<T extends object>(value: T): T {
 }
 
 /** Maps one athena lab-result document (document, list or changed-feed form) to a `LabResult`. */
-export function mapAthenaLabResult({ practiceId, document, patient }: MapAthenaLabResultInput): LabResult {
+export function mapAthenaLabResult({ practiceId, document, patient, staff }: MapAthenaLabResultInput): LabResult {
   if (document.patientid !== undefined && document.patientid !== patient.patientId) {
     throw new Error('lab result document and patient record belong to different patients');
   }
   const analytes = document.observations ?? document.analytes ?? [];
   const { status, raw } = resultStatus(document, analytes);
-  const reviewed = document.isreviewedbyprovider === true || document.status?.toUpperCase() === 'CLOSED';
-  // athena does not publish who reviewed a result; results route to the ordering provider's inbox, so
-  // `providerid` is the best available reviewer.
-  const reviewer = document.providerid ?? document.providerusername ?? document.lastmodifieduser;
+  const review = athenaReviewer(document, staff);
+  const signer = 'providerId' in review ? review.providerId : undefined;
   const comments = [document.notefromlab, document.labresultnote].filter((c): c is string => c !== undefined);
 
   return withoutUndefined<LabResult>({
     source: 'athena',
     practiceId,
     resultId: document.labresultid,
-    messageId: versionMarker(document, analytes, reviewed),
+    messageId: versionMarker(document, analytes, signer !== undefined),
     reportedAt: athenaTimestampToIso(
       document.lastmodifieddatetime ?? document.observationdatetime ?? document.createddatetime,
     ),
@@ -137,6 +179,6 @@ export function mapAthenaLabResult({ practiceId, document, patient }: MapAthenaL
     // document last changed (a correction included), so a flag left over from the version before
     // would look as new as the correction. Undated, it never signs a correction (the workflow asks
     // for a review-app sign-off then); on a first version it still counts.
-    signedOff: reviewed ? withoutUndefined({ providerId: reviewer ?? 'unknown' }) : undefined,
+    signedOff: signer === undefined ? undefined : { providerId: signer },
   });
 }

@@ -109,6 +109,8 @@ export interface FakeLabResult {
   labResultId: string;
   departmentId: string;
   providerId?: string;
+  /** The athena username of the document's provider (`providerusername`), once a provider reviewed it. */
+  providerUsername?: string;
   description?: string;
   labresultloinc?: string;
   externalAccessionId?: string;

@@ -77,6 +77,7 @@ function commonLabResultFields(result: FakeLabResult): Record<string, unknown> {
     labresultid: Number(result.labResultId),
     departmentid: result.departmentId,
     providerid: asNumber(result.providerId),
+    providerusername: result.providerUsername,
     documentclass: 'LABRESULT',
     documentsource: result.documentsource,
     documentroute: result.documentsource === 'INTERFACE' ? 'INTERFACE' : 'FAX',

@@ -83,9 +83,12 @@ export interface AthenaFakeControl {
   addPatient(seed: PatientSeed): FakePatient;
   addLabResult(seed: LabResultSeed): FakeLabResult;
   updateLabResult(labResultId: string, patch: LabResultPatch): FakeLabResult;
-  /** A provider reviews the result in athena (`isreviewedbyprovider` → true). */
-  signOff(labResultId: string, providerId: string): FakeLabResult;
-  closeLabResult(labResultId: string, actionNote?: string): FakeLabResult;
+  /** A provider reviews the result in athena (`isreviewedbyprovider` → true, `providerusername` when given). */
+  signOff(labResultId: string, providerId: string, providerUsername?: string): FakeLabResult;
+  /** Closes the document (CLOSED), as `byUser` when given; closing alone is not a provider's review. */
+  closeLabResult(labResultId: string, actionNote?: string, byUser?: string): FakeLabResult;
+  /** A user (e.g. a medical assistant) edits the document: `lastmodifieduser` becomes that user. */
+  editByUser(labResultId: string, username: string, internalNote?: string): FakeLabResult;
   labResult(labResultId: string): FakeLabResult;
   /** The next `count` matching requests answer `status` (default 500), before or after processing. */
   failNext(count: number, options?: Omit<FailureRuleInput, 'count' | 'kind'>): void;
@@ -446,8 +449,9 @@ export async function startAthenaFake(options: AthenaFakeOptions): Promise<Athen
     addPatient: (seed) => store.addPatient(seed),
     addLabResult: (seed) => store.addLabResult(seed),
     updateLabResult: (labResultId, patch) => store.updateLabResult(labResultId, patch),
-    signOff: (labResultId, providerId) => store.signOff(labResultId, providerId),
-    closeLabResult: (labResultId, actionNote) => store.closeLabResult(labResultId, actionNote),
+    signOff: (labResultId, providerId, providerUsername) => store.signOff(labResultId, providerId, providerUsername),
+    closeLabResult: (labResultId, actionNote, byUser) => store.closeLabResult(labResultId, actionNote, byUser),
+    editByUser: (labResultId, username, internalNote) => store.editByUser(labResultId, username, internalNote),
     labResult: (labResultId) => store.labResult(labResultId),
     failNext: (count, rule) => failures.add({ ...rule, count, kind: 'status' }),
     hangNext: (count, rule) => failures.add({ ...rule, count, kind: 'hang' }),
@@ -502,7 +506,23 @@ export async function startAthenaFake(options: AthenaFakeOptions): Promise<Athen
       handler: (body, m) =>
         ok(
           describeResult(
-            control.signOff(m[1] ?? '', z.object({ providerId: z.string().regex(/^\d+$/) }).parse(body).providerId),
+            ((input) => control.signOff(m[1] ?? '', input.providerId, input.providerUsername))(
+              z
+                .object({ providerId: z.string().regex(/^\d+$/), providerUsername: z.string().min(1).optional() })
+                .parse(body),
+            ),
+          ),
+        ),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/labresults\/(\d+)\/edit$/,
+      handler: (body, m) =>
+        ok(
+          describeResult(
+            ((input) => control.editByUser(m[1] ?? '', input.username, input.internalNote))(
+              z.object({ username: z.string().min(1), internalNote: z.string().optional() }).parse(body),
+            ),
           ),
         ),
     },
@@ -512,9 +532,8 @@ export async function startAthenaFake(options: AthenaFakeOptions): Promise<Athen
       handler: (body, m) =>
         ok(
           describeResult(
-            control.closeLabResult(
-              m[1] ?? '',
-              z.object({ actionNote: z.string().optional() }).parse(body ?? {}).actionNote,
+            ((input) => control.closeLabResult(m[1] ?? '', input.actionNote, input.byUser))(
+              z.object({ actionNote: z.string().optional(), byUser: z.string().min(1).optional() }).parse(body ?? {}),
             ),
           ),
         ),
@@ -784,6 +803,8 @@ function describeResult(result: FakeLabResult): Record<string, unknown> {
     status: result.status,
     resultstatus: result.resultstatus,
     reviewed: result.reviewed,
+    providerUsername: result.providerUsername,
+    lastModifiedUser: result.lastModifiedUser,
     analytes: result.analytes.map((a) => AnalyteSeedSchema.parse(a)),
     portalPublishedAt: result.portalPublishedAt?.toISOString(),
   };

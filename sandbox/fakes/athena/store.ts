@@ -189,22 +189,41 @@ export class AthenaFakeStore {
     return result;
   }
 
-  /** The provider reviews the result in athena: `isreviewedbyprovider` flips; the document stays open. */
-  signOff(labResultId: string, providerId: string): FakeLabResult {
+  /**
+   * The provider reviews the result in athena: `isreviewedbyprovider` flips, the document names the
+   * provider (`providerid`, and `providerusername` when given) and is last modified by that provider's
+   * user; the document stays open.
+   */
+  signOff(labResultId: string, providerId: string, providerUsername?: string): FakeLabResult {
     const result = this.labResult(labResultId);
     result.reviewed = true;
     result.providerId = providerId;
-    this.touch(result, `PROVIDER-${providerId}`);
+    if (providerUsername !== undefined) result.providerUsername = providerUsername;
+    this.touch(result, providerUsername ?? `PROVIDER-${providerId}`);
     this.changed('LabResult.update', result, result.modifiedAt);
     return result;
   }
 
-  closeLabResult(labResultId: string, actionNote?: string): FakeLabResult {
+  /**
+   * Closes the document (`status` CLOSED). Closing is not a review: `isreviewedbyprovider` is left as
+   * it is. `byUser` is the athena user who closed it (e.g. a medical assistant); default: whoever
+   * last modified it.
+   */
+  closeLabResult(labResultId: string, actionNote?: string, byUser?: string): FakeLabResult {
     const result = this.labResult(labResultId);
     result.status = 'CLOSED';
     if (actionNote !== undefined) this.recordActionNote(result, actionNote);
-    this.touch(result, result.lastModifiedUser);
+    this.touch(result, byUser ?? result.lastModifiedUser);
     this.changed('LabResult.close', result, result.modifiedAt);
+    return result;
+  }
+
+  /** A staff user edits the document in athena (an internal note): only `lastmodifieduser`/time change. */
+  editByUser(labResultId: string, username: string, internalNote?: string): FakeLabResult {
+    const result = this.labResult(labResultId);
+    if (internalNote !== undefined) result.internalNote = internalNote;
+    this.touch(result, username);
+    this.changed('LabResult.update', result, result.modifiedAt);
     return result;
   }
 
