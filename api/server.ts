@@ -12,7 +12,7 @@ import { connectClient } from '../lib/temporal/connection';
 import { startApi } from './start-api';
 
 async function run(): Promise<void> {
-  const config = loadConfig();
+  const config = loadConfig(process.env, 'api');
   const logger = createLogger(config.LOG_LEVEL, 'labloop-api');
   if (config.DATABASE_URL === undefined) throw new Error('DATABASE_URL is required to run the API on its own');
   const practices = loadPracticeRegistry(config.LABLOOP_PRACTICES_FILE);

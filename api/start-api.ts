@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
-import type { AppConfig } from '../lib/config';
+import type { ProcessConfig } from '../lib/config';
 import { parseApiTokens, parseInboundPractices, parseOrigins } from '../lib/config';
 import { createConversationContacts, createSpruceClient } from '../lib/clients/spruce';
 import { startInboundEventSweeper } from '../lib/consent/inbound-sweeper';
@@ -31,7 +31,7 @@ export interface RunningApi {
 }
 
 export async function startApi(options: {
-  config: AppConfig;
+  config: ProcessConfig<'api'>;
   pool: Pool;
   temporal: Client;
   practices: PracticeRegistry;
@@ -106,7 +106,7 @@ export async function startApi(options: {
  * reply from Twilio (one Advanced Opt-Out text per Messaging Service), and a practice naming a sender
  * that is not configured. Sender and practice IDs only.
  */
-function warnAboutSmsSenders(config: AppConfig, practices: PracticeRegistry, logger: Logger): void {
+function warnAboutSmsSenders(config: ProcessConfig<'api'>, practices: PracticeRegistry, logger: Logger): void {
   const use = smsSenderUse(
     practices.all().map((p) => p.policy),
     parseTwilioSenders(config),

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { secretProblems, withheldSecrets, type ProcessRole, type WithheldSecret } from './config-secrets';
 import { isSenderList } from './sms/senders';
 
 /**
@@ -162,6 +163,10 @@ const ConfigSchema = z
     message: 'must not be set in production: it points the Twilio client away from api.twilio.com',
     path: ['TWILIO_API_BASE_URL'],
   })
+  .refine((c) => c.NODE_ENV !== 'production' || c.PUBLIC_BASE_URL.startsWith('https:'), {
+    message: 'must be an https:// URL in production (webhook signatures and session cookies depend on it)',
+    path: ['PUBLIC_BASE_URL'],
+  })
   .refine((c) => c.NODE_ENV !== 'production' || !c.LABLOOP_DEMO_LOGIN, {
     message: 'must not be enabled in production: it lets anyone sign in to the review app as any staff member',
     path: ['LABLOOP_DEMO_LOGIN'],
@@ -198,22 +203,55 @@ export class ConfigError extends Error {
   }
 }
 
+/** A process's configuration: the secrets it does not use are absent (lib/config-secrets.ts). */
+export type ProcessConfig<R extends ProcessRole> = Omit<AppConfig, WithheldSecret<R>> &
+  Partial<Pick<AppConfig, WithheldSecret<R>>>;
+
+/**
+ * Stands in, during validation only, for a secret the process does not use, so that the rules about
+ * other settings hold as written; it never reaches the returned configuration.
+ */
+const WITHHELD = 'withheld:not-used-by-this-process-0000000000';
+
 /**
  * Parse and validate configuration; throws ConfigError naming every bad or missing setting.
  * An empty value counts as unset: docker compose passes `${X:-}` for an optional setting the
  * operator left out, and that must mean "use the default", not "invalid".
+ * With a `role` (the API, the worker, a job), only the secrets that process uses are required, and
+ * only those are returned: the others are dropped even when set.
  */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+export function loadConfig(env?: NodeJS.ProcessEnv): AppConfig;
+export function loadConfig<R extends ProcessRole>(env: NodeJS.ProcessEnv, role: R): ProcessConfig<R>;
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, role?: ProcessRole): AppConfig {
   const given = withoutEmptyValues(env);
-  const parsed = ConfigSchema.safeParse(given);
-  if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((issue) => {
-    const name = issue.path.join('.') || '(config)';
-    const isGiven = typeof issue.path[0] === 'string' && given[issue.path[0]] !== undefined;
-    // Never echo the value: it may be a secret.
-    return `${name}: ${isGiven ? issue.message : `missing (${issue.message})`}`;
-  });
-  throw new ConfigError(problems);
+  const withheld: string[] = role === undefined ? [] : withheldSecrets(role);
+  for (const name of withheld) delete given[name];
+  const parsed = ConfigSchema.safeParse({ ...given, ...Object.fromEntries(withheld.map((name) => [name, WITHHELD])) });
+  const problems = parsed.success
+    ? []
+    : parsed.error.issues.map((issue) => {
+        const name = issue.path.join('.') || '(config)';
+        const isGiven = typeof issue.path[0] === 'string' && given[issue.path[0]] !== undefined;
+        // Never echo the value: it may be a secret.
+        return `${name}: ${isGiven ? issue.message : `missing (${issue.message})`}`;
+      });
+  problems.push(...secretProblems(given), ...demoLoginProblems(given));
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
+  const config: Record<string, unknown> = { ...parsed.data };
+  for (const name of withheld) delete config[name];
+  return config as AppConfig;
+}
+
+/**
+ * The demo sign-in ("sign in as any staff member") needs NODE_ENV=development said out loud: an
+ * unset NODE_ENV (which defaults to development for everything else) or `test` does not enable it.
+ */
+function demoLoginProblems(given: Readonly<Record<string, string>>): string[] {
+  const on = given.LABLOOP_DEMO_LOGIN !== undefined && z.stringbool().safeParse(given.LABLOOP_DEMO_LOGIN).data === true;
+  if (!on || given.NODE_ENV === 'development' || given.NODE_ENV === 'production') return [];
+  return [
+    `LABLOOP_DEMO_LOGIN: needs NODE_ENV=development set explicitly (NODE_ENV is ${given.NODE_ENV ?? 'unset'}); it lets anyone sign in as any staff member`,
+  ];
 }
 
 /** The environment without unset or empty (`''`) values. */

@@ -19,7 +19,7 @@ import { TASK_QUEUE } from '../workflows/definitions';
 
 async function run(): Promise<void> {
   const { values } = parseArgs({ options: { 'task-queue': { type: 'string' } }, strict: true });
-  const config = loadConfig();
+  const config = loadConfig(process.env, 'athena-schedule');
   const practices = loadPracticeRegistry(config.LABLOOP_PRACTICES_FILE);
   const athena = createAthenaClient({
     baseUrl: config.ATHENA_BASE_URL,

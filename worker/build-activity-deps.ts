@@ -3,7 +3,7 @@ import type { ActivityDeps } from '../activities';
 import type { LabloopActivities } from '../activities/contract';
 import { createSmsActivities } from '../activities/sms';
 import { parseTwilioSenders, type SmsSender } from '../lib/sms/senders';
-import type { AppConfig } from '../lib/config';
+import type { ProcessConfig } from '../lib/config';
 import { createAuditLog } from '../lib/audit';
 import { createAthenaClient } from '../lib/clients/athena';
 import { createSpruceClient } from '../lib/clients/spruce';
@@ -13,7 +13,7 @@ import { loadPracticeRegistry, type PracticeRegistry } from '../lib/practices';
 
 /** Real clients from configuration (the sandbox points their base URLs at the local fakes). */
 export function buildActivityDeps(
-  config: AppConfig,
+  config: ProcessConfig<'worker'>,
   pool: Pool,
   practices: PracticeRegistry = loadPracticeRegistry(config.LABLOOP_PRACTICES_FILE),
 ): ActivityDeps {
@@ -58,14 +58,14 @@ export function buildActivityDeps(
 
 /** `sendGenericSms` sending from one Twilio sender (its own Messaging Service or number). */
 export function smsSendForSender(
-  config: AppConfig,
+  config: ProcessConfig<'worker'>,
   deps: ActivityDeps,
 ): (sender: SmsSender) => LabloopActivities['sendGenericSms'] {
   return (sender) => createSmsActivities({ ...deps, sms: senderMessaging(config, sender) }).sendGenericSms;
 }
 
 /** The Twilio client that sends from one sender. */
-function senderMessaging(config: AppConfig, sender: SmsSender) {
+function senderMessaging(config: ProcessConfig<'worker'>, sender: SmsSender) {
   return createTwilioMessaging({
     accountSid: config.TWILIO_ACCOUNT_SID,
     authToken: config.TWILIO_AUTH_TOKEN,

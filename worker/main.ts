@@ -19,7 +19,7 @@ import { TASK_QUEUE } from '../workflows/definitions';
 import { createSenderSmsWorkers } from './sms-worker';
 
 async function run(): Promise<void> {
-  const config = loadConfig();
+  const config = loadConfig(process.env, 'worker');
   const logger = createLogger(config.LOG_LEVEL, 'labloop-worker');
   installTemporalRuntime(logger);
   if (config.DATABASE_URL === undefined) throw new Error('DATABASE_URL is required to run the worker on its own');

@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import type { AppConfig } from '../../lib/config';
+import type { ProcessConfig } from '../../lib/config';
 import type { PracticeRegistry } from '../../lib/practices';
 import type { StaffSessionLookup } from '../auth/privileged';
 import { createWebSessions } from '../auth/session';
@@ -11,13 +11,13 @@ export interface ReviewAppSettings {
   idleMinutes: number;
   /** The public URL is https: cookies are Secure. */
   secureCookies: boolean;
-  /** The "pick a sandbox staff member" sign-in (never in production; the config refuses it). */
+  /** The "pick a sandbox staff member" sign-in (only with NODE_ENV=development; the config refuses it otherwise). */
   demoLogin: boolean;
   oidc?: { issuerUrl: string; clientId: string; clientSecret: string };
 }
 
 /** The review app's settings, or undefined when no sign-in method is configured. */
-export function reviewSettingsFromConfig(config: AppConfig): ReviewAppSettings | undefined {
+export function reviewSettingsFromConfig(config: ProcessConfig<'api'>): ReviewAppSettings | undefined {
   if (config.SESSION_SECRET === undefined) return undefined;
   const oidc =
     config.OIDC_ISSUER_URL !== undefined &&
@@ -25,7 +25,7 @@ export function reviewSettingsFromConfig(config: AppConfig): ReviewAppSettings |
     config.OIDC_CLIENT_SECRET !== undefined
       ? { issuerUrl: config.OIDC_ISSUER_URL, clientId: config.OIDC_CLIENT_ID, clientSecret: config.OIDC_CLIENT_SECRET }
       : undefined;
-  const demoLogin = config.LABLOOP_DEMO_LOGIN && config.NODE_ENV !== 'production';
+  const demoLogin = config.LABLOOP_DEMO_LOGIN && config.NODE_ENV === 'development';
   if (oidc === undefined && !demoLogin) return undefined;
   return {
     sessionSecret: config.SESSION_SECRET,
@@ -41,7 +41,7 @@ export function reviewSettingsFromConfig(config: AppConfig): ReviewAppSettings |
  * (codec endpoint, audit export) use to recognise a signed-in administrator.
  */
 export function reviewApiDeps(
-  config: AppConfig,
+  config: ProcessConfig<'api'>,
   deps: { pool: Pool; practices: PracticeRegistry; now: () => Date },
 ): { review?: ReviewAppSettings; staffSession?: StaffSessionLookup } {
   const review = reviewSettingsFromConfig(config);

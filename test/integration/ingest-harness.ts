@@ -27,7 +27,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database';
 import { createDevServerEnv, TEST_CODEC_KEYS, workflowBundle, type DevServerEnv } from '../support/temporal';
 
 export const PRACTICE_ID = '195900';
-export const API_TOKEN = 'ingest-test-token-0123456789';
+export const API_TOKEN = 'ingest-test-token-0123456789abcdef4e7a';
 export const AUTH = { authorization: `Bearer ${API_TOKEN}` };
 
 export interface RecordedCall {

@@ -30,9 +30,9 @@ function configEnv(overrides: Record<string, string>): NodeJS.ProcessEnv {
   return {
     NODE_ENV: 'test',
     LABLOOP_CODEC_KEYS: 'k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
-    LABLOOP_ID_SECRET: 'id-secret-0123456789',
+    LABLOOP_ID_SECRET: 'id-secret-5f0c1a9e7b3d2c4f6a8e0b1d3f5a7c9e',
     PUBLIC_BASE_URL: 'http://127.0.0.1:3000',
-    LABLOOP_API_TOKENS: 'a:b0123456789',
+    LABLOOP_API_TOKENS: 'a:b0123456789-7d1f3b5a9c2e4f6a8b0d1c3e5f',
     TWILIO_ACCOUNT_SID: `AC${'0'.repeat(32)}`,
     TWILIO_AUTH_TOKEN: 'twilio-token-0123456789',
     TWILIO_FROM_NUMBER: '+15005550006',
@@ -417,7 +417,14 @@ describe('review app configuration', () => {
         err instanceof ConfigError &&
         err.problems.some((p) => p.startsWith('OIDC_ISSUER_URL: must be an https:// URL')),
     );
-    const demo = loadConfig(configEnv({ LABLOOP_DEMO_LOGIN: 'true', SESSION_SECRET }));
+    // The demo sign-in needs NODE_ENV=development said explicitly; `test` (or unset) refuses it.
+    assert.throws(
+      () => loadConfig(configEnv({ LABLOOP_DEMO_LOGIN: 'true', SESSION_SECRET })),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        err.problems.some((p) => p.startsWith('LABLOOP_DEMO_LOGIN: needs NODE_ENV=development set explicitly')),
+    );
+    const demo = loadConfig(configEnv({ NODE_ENV: 'development', LABLOOP_DEMO_LOGIN: 'true', SESSION_SECRET }));
     assert.equal(demo.LABLOOP_DEMO_LOGIN, true);
     assert.equal(demo.SESSION_IDLE_MINUTES, 15, 'idle timeout defaults to 15 minutes');
   });

@@ -9,6 +9,7 @@ import { after } from 'node:test';
 import Ajv2019 from 'ajv/dist/2019';
 import { parse } from 'yaml';
 import { CONFIG_SETTINGS, loadConfig } from '../../lib/config';
+import { PROCESS_SECRETS, SECRET_SETTINGS, type ProcessRole } from '../../lib/config-secrets';
 import { resolveTemporalTarget, TEMPORAL_CONNECTION_SETTING } from '../../lib/temporal/connection';
 import { HOW_TO_GET_A_COMPOSE_CLI, PROJECT_ROOT, composeCli } from '../../lib/tools';
 import { SEARCH_ATTRIBUTES } from '../../workflows/definitions';
@@ -68,7 +69,7 @@ const compose = parse(composeText, { merge: true }) as {
 const services = compose.services;
 const LABLOOP_IMAGE = 'labloop:latest';
 const LABLOOP_PROCESSES = ['api', 'worker'];
-const LABLOOP_ENV_SERVICES = ['api', 'worker', 'athena-schedule'];
+const LABLOOP_ENV_SERVICES = ['api', 'worker', 'athena-schedule'] as const satisfies readonly ProcessRole[];
 
 /**
  * Resolve `${VAR}`, `${VAR:-default}` and `${VAR:?message}` the way compose does. By default the
@@ -87,7 +88,7 @@ const FAKE_VALUES: Record<string, string> = {
   LABLOOP_CODEC_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64')}`,
   PUBLIC_BASE_URL: 'https://labloop.example.org',
   TWILIO_ACCOUNT_SID: `AC${'a'.repeat(32)}`,
-  LABLOOP_API_TOKENS: 'engine:0123456789abcdef0123',
+  LABLOOP_API_TOKENS: 'engine:0123456789abcdef0123-5e7a9c1b3d4f6a8c',
   OIDC_ISSUER_URL: 'https://sso.example.org',
 };
 
@@ -297,8 +298,8 @@ describe('docker-compose.yml (production shape)', () => {
         Object.values(env).some((v) => v === ''),
         'some optional settings are empty, as compose passes them',
       );
-      assert.doesNotThrow(() => loadConfig(env), `service ${name}`);
-      const config = loadConfig(env);
+      assert.doesNotThrow(() => loadConfig(env, name), `service ${name}`);
+      const config = loadConfig(env, name);
       assert.equal(config.NODE_ENV, 'production');
       assert.equal(config.TWILIO_FROM_NUMBER, undefined);
       assert.equal(config.TRUST_PROXY, false);
@@ -333,8 +334,13 @@ describe('docker-compose.yml (production shape)', () => {
     for (const name of LABLOOP_PROCESSES) {
       const raw = services[name].environment ?? {};
       const missing: string[] = [];
+      const used: readonly string[] = PROCESS_SECRETS[name as ProcessRole];
       for (const setting of CONFIG_SETTINGS) {
-        const reason = withheld['*']?.[setting] ?? withheld[name]?.[setting];
+        const notItsSecret = (SECRET_SETTINGS as readonly string[]).includes(setting) && !used.includes(setting);
+        const reason =
+          withheld['*']?.[setting] ??
+          withheld[name]?.[setting] ??
+          (notItsSecret ? 'a secret this process does not use' : undefined);
         if (reason !== undefined) {
           assert.equal(raw[setting], undefined, `${name} must not get ${setting}: ${reason}`);
           continue;
@@ -352,6 +358,33 @@ describe('docker-compose.yml (production shape)', () => {
       }
       assert.deepEqual(missing, [], `${name} does not receive these settings of lib/config.ts`);
     }
+  });
+
+  it('gives each container only the secrets its process uses, and no other container any of them', () => {
+    const secretOf = (value: string | number | undefined) => {
+      const variable = value === undefined ? undefined : forwardedVariable(value);
+      return SECRET_SETTINGS.find((s) => s === variable);
+    };
+    for (const [name, service] of Object.entries(services)) {
+      const received = Object.values(service.environment ?? {})
+        .map(secretOf)
+        .filter((s) => s !== undefined)
+        .sort();
+      const expected = (LABLOOP_ENV_SERVICES as readonly string[]).includes(name)
+        ? [...PROCESS_SECRETS[name as ProcessRole]].sort()
+        : [];
+      assert.deepEqual(received, expected, `${name} gets exactly the secrets it uses`);
+    }
+    // Spot checks of the rule itself: the worker holds no bearer token, the API no athena client secret.
+    assert.equal(services.worker.environment?.LABLOOP_API_TOKENS, undefined);
+    assert.equal(services.worker.environment?.SESSION_SECRET, undefined);
+    assert.equal(services.api.environment?.ATHENA_CLIENT_SECRET, undefined);
+    assert.deepEqual(
+      Object.keys(services['athena-schedule'].environment ?? {}).filter((k) =>
+        secretOf(services['athena-schedule'].environment?.[k]),
+      ),
+      ['LABLOOP_CODEC_KEYS', 'ATHENA_CLIENT_SECRET'],
+    );
   });
 
   it('forwards every Temporal connection setting @temporalio/envconfig reads, and documents the one it cannot', () => {

@@ -7,9 +7,9 @@ import { PROJECT_ROOT } from '../../lib/tools';
 /** Configuration is validated once at start and a bad setting is named, never echoed. */
 const VALID: NodeJS.ProcessEnv = {
   LABLOOP_CODEC_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}`,
-  LABLOOP_ID_SECRET: 'id-secret-0123456789',
+  LABLOOP_ID_SECRET: 'id-secret-5f0c1a9e7b3d2c4f6a8e0b1d3f5a7c9e',
   PUBLIC_BASE_URL: 'https://labloop.example.org',
-  LABLOOP_API_TOKENS: 'engine:token-0123456789abcdef',
+  LABLOOP_API_TOKENS: 'engine:token-0123456789abcdef-9c2e4a6b8d0f1e3a',
   TWILIO_ACCOUNT_SID: `AC${'a'.repeat(32)}`,
   TWILIO_AUTH_TOKEN: 'twilio-token-0123456789',
   TWILIO_MESSAGING_SERVICE_SID: `MG${'b'.repeat(32)}`,
