@@ -152,8 +152,9 @@ export function reviewApp(deps: ReviewAppDeps): FastifyPluginAsync {
       demoLogin: settings.demoLogin,
       idleMinutes: settings.idleMinutes,
     });
-    queueRoutes(app, { pool: deps.pool, now: deps.now });
-    resultRoutes(app, { temporal: deps.temporal, now: deps.now, audit: createAuditLog(deps.pool) });
-    callTaskRoutes(app, { pool: deps.pool, temporal: deps.temporal, now: deps.now });
+    const audit = createAuditLog(deps.pool);
+    queueRoutes(app, { pool: deps.pool, now: deps.now, audit });
+    resultRoutes(app, { temporal: deps.temporal, now: deps.now, audit });
+    callTaskRoutes(app, { pool: deps.pool, temporal: deps.temporal, now: deps.now, audit });
   };
 }

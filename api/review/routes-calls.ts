@@ -11,6 +11,7 @@ import {
   listOpenCallTasks,
   type OpenCallTask,
 } from '../../lib/review/call-tasks';
+import type { AuditSink } from '../../lib/audit/types';
 import { ACUITY_LABELS } from '../../lib/review/labels';
 import { staffDisplayName } from '../../lib/review/staff';
 import { formatAge, formatLocal } from '../../lib/review/time-left';
@@ -19,6 +20,7 @@ import { callCompletedSignal } from '../../workflows/definitions';
 import { can } from '../auth/roles';
 import { isHtmx, requirePermission, userOf } from './guards';
 import { renderFragment, renderPage } from './page';
+import { auditListView } from './phi-access';
 import { messagePage } from './routes-result';
 import { resultHref } from './view-models';
 
@@ -58,7 +60,10 @@ function taskView(task: OpenCallTask, practice: PracticePolicy, now: Date) {
   };
 }
 
-export function callTaskRoutes(app: FastifyInstance, deps: { pool: Pool; temporal: Client; now: () => Date }): void {
+export function callTaskRoutes(
+  app: FastifyInstance,
+  deps: { pool: Pool; temporal: Client; now: () => Date; audit: Pick<AuditSink, 'append'> },
+): void {
   const routes = app.withTypeProvider<ZodTypeProvider>();
   const forbidden = async (request: FastifyRequest, reply: FastifyReply, message: string) => {
     await messagePage(request, reply, 403, 'Not allowed', message);
@@ -68,6 +73,8 @@ export function callTaskRoutes(app: FastifyInstance, deps: { pool: Pool; tempora
     const user = userOf(request);
     const now = deps.now();
     const tasks = await listOpenCallTasks(deps.pool, user.practice.practiceId);
+    // Names and phone numbers of patients to call: reading PHI, audited before it is shown.
+    await auditListView(deps.audit, { user, at: now, view: 'call-list', method: request.method, shown: tasks });
     const urgent = tasks.filter((t) => t.priority === 'urgent').length;
     return renderPage(request, reply, 'calls', 'Call tasks', {
       tasks: tasks.map((t) => taskView(t, user.practice, now)),
@@ -131,6 +138,13 @@ export function callTaskRoutes(app: FastifyInstance, deps: { pool: Pool; tempora
       if (isHtmx(request))
         return renderFragment(request, reply, 'partials/call-done', { domId: domId(taskId), notice: done }, status);
       const tasks = await listOpenCallTasks(deps.pool, user.practice.practiceId);
+      await auditListView(deps.audit, {
+        user,
+        at: deps.now(),
+        view: 'call-list',
+        method: request.method,
+        shown: tasks,
+      });
       return renderPage(
         request,
         reply,

@@ -3,9 +3,11 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { DateTime } from 'luxon';
 import type { Pool } from 'pg';
 import { z } from 'zod';
+import type { AuditSink } from '../../lib/audit/types';
 import { listQueue, QUEUE_PAGE_LIMIT, QUEUE_SCOPES, type QueueScope } from '../../lib/review/queue';
 import { requirePermission, userOf } from './guards';
 import { renderPage } from './page';
+import { auditListView } from './phi-access';
 import { messagePage } from './routes-result';
 import { queueRowView } from './view-models';
 
@@ -17,7 +19,10 @@ const SCOPE_LABELS: Record<QueueScope, string> = {
   practice: 'All practice results',
 };
 
-export function queueRoutes(app: FastifyInstance, deps: { pool: Pool; now: () => Date }): void {
+export function queueRoutes(
+  app: FastifyInstance,
+  deps: { pool: Pool; now: () => Date; audit: Pick<AuditSink, 'append'> },
+): void {
   const routes = app.withTypeProvider<ZodTypeProvider>();
   const forbidden = async (request: FastifyRequest, reply: FastifyReply, message: string) => {
     await messagePage(request, reply, 403, 'Not allowed', message);
@@ -43,6 +48,15 @@ export function queueRoutes(app: FastifyInstance, deps: { pool: Pool; now: () =>
           : (scopes[0] ?? 'practice');
       const now = deps.now();
       const items = await listQueue(deps.pool, { practice: user.practice, scope, viewer: user.staff, now: deps.now() });
+      // The queue shows patients' names and results: reading PHI, audited before it is shown.
+      await auditListView(deps.audit, {
+        user,
+        at: now,
+        view: 'review-queue',
+        method: request.method,
+        shown: items,
+        details: { scope },
+      });
       const rows = items.map((item) => queueRowView(item, user.practice, now));
       const criticals = items.filter((i) => i.acuity === 'critical').length;
       const count = rows.length === QUEUE_PAGE_LIMIT ? `The first ${QUEUE_PAGE_LIMIT}` : String(rows.length);

@@ -307,6 +307,58 @@ describe('review queue read model and page', () => {
       assert.match(practiceWide, /aria-current="page">All practice results</);
     });
 
+    /** The phi-access rows of one list view, newest view first. */
+    const listViews = async (view: string, actor: string) =>
+      (
+        await db.pool.query<{
+          actor_type: string;
+          details: { workflowIds: string[]; patientIds: string[]; scope?: string };
+        }>(
+          `SELECT actor_type, details FROM audit_log
+            WHERE action = 'phi-access' AND outcome = 'viewed' AND details->>'view' = $1 AND actor_id = $2
+            ORDER BY seq`,
+          [view, actor],
+        )
+      ).rows;
+
+    it('audits opening the queue as phi-access naming every result and patient shown', async () => {
+      const before = (await listViews('review-queue', 'prov-oncall')).length;
+      const jar = await demoSignIn('195900/prov-oncall');
+      const html = await (await jarFetch(jar, `${base}/review/queue?scope=practice`)).text();
+      const shown = [...html.matchAll(/data-workflow-id="([^"]+)"/g)].map((m) => m[1] ?? '');
+      assert.equal(shown.length, 8);
+      const rows = (await listViews('review-queue', 'prov-oncall')).slice(before);
+      assert.equal(rows.length, 1, 'one view, one row');
+      assert.equal(rows[0]?.actor_type, 'provider');
+      assert.equal(rows[0]?.details.scope, 'practice');
+      assert.deepEqual([...(rows[0]?.details.workflowIds ?? [])].sort(), [...shown].sort());
+      const patients = await db.pool.query<{ patient_id: string }>(
+        `SELECT patient_id FROM review_item WHERE workflow_id = ANY($1)`,
+        [shown],
+      );
+      assert.deepEqual([...(rows[0]?.details.patientIds ?? [])].sort(), patients.rows.map((r) => r.patient_id).sort());
+    });
+
+    it('audits opening the call list as phi-access naming the results and patients to call', async () => {
+      const shownItem = item({ acuity: 'critical' });
+      await upsert(shownItem);
+      await db.pool.query(
+        `INSERT INTO call_task (id, idempotency_key, workflow_id, practice_id, patient_id, reason, priority, created_at)
+         VALUES ('ct_audited', 'k-audited', $1, '195900', $2, 'critical-result', 'urgent', now())`,
+        [shownItem.workflowId, shownItem.patientId],
+      );
+      const jar = await demoSignIn('195900/staff-1');
+      const page = await jarFetch(jar, `${base}/review/calls`);
+      assert.equal(page.status, 200);
+      const rows = await listViews('call-list', 'staff-1');
+      const last = rows.at(-1);
+      assert.equal(last?.actor_type, 'staff');
+      assert.ok(last?.details.workflowIds.includes(shownItem.workflowId), 'the task shown is named');
+      assert.ok(last?.details.patientIds.includes(shownItem.patientId));
+      await db.pool.query(`DELETE FROM call_task WHERE id = 'ct_audited'`);
+      await db.pool.query(`DELETE FROM review_item WHERE workflow_id = $1`, [shownItem.workflowId]);
+    });
+
     it('shows staff the practice queue without a "mine" filter', async () => {
       const jar = await demoSignIn('195900/staff-1');
       const html = await (await jarFetch(jar, `${base}/review/queue?scope=mine`)).text();
