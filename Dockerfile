@@ -1,8 +1,10 @@
 # syntax=docker/dockerfile:1
 # One image for both processes, `node dist/api/server.js` (API + MLLP) and `node dist/worker/main.js`,
 # and the one-shot jobs `node dist/scripts/migrate.js` and `node dist/scripts/athena-schedule.js`.
-# Node 20 is what the fleet runs today; the code is tested on 20 and stays compatible with 22.
-ARG NODE_IMAGE=node:20.20.2-bookworm-slim
+# Node 22 LTS (Node 20 is past end of life, and runtime dependencies such as cookie and
+# content-disposition require 22). The same version as tools/node22.json, which test/compat runs the
+# suite's representative subset on; test/unit/node-version-policy.test.ts keeps the two in step.
+ARG NODE_IMAGE=node:22.23.5-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app

@@ -6,8 +6,8 @@ import path from 'node:path';
 import { PROJECT_ROOT, node22, pinnedNode22 } from '../../lib/tools';
 
 /**
- * The fleet runs Node 20 today and the code must stay compatible with Node 22 (package.json
- * engines: ^20.19 || ^22.13 || >=24). The suite runs on Node 20; this file runs a representative
+ * The image runs Node 22 LTS (package.json engines: ^22.13 || >=24); the development machines and
+ * CI still run the suite on Node 20 until they move (npm only warns there), so this file runs a representative
  * subset again on the pinned Node 22 that `npm test`'s setup installs (tools/node22.json): the API
  * app booted with its routes, auth and rate limiter (app.inject), the configuration with a worker
  * start, the payload codec's property tests, and what loads Temporal's native bridge (core-bridge):

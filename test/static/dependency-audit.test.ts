@@ -1,0 +1,17 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { describeOutcome, evaluateAudit, loadAllowList, runNpmAudit } from '../../scripts/dependency-audit';
+
+/**
+ * The dependency audit in `npm test`: `npm audit --omit=dev` against the registry, every advisory
+ * explained in security/npm-audit-allowlist.json or the run fails. Without an answer from the
+ * registry's advisory endpoint it fails too, saying so (scripts/dependency-audit.ts).
+ */
+describe('dependency audit (npm audit --omit=dev)', () => {
+  it('finds no advisory in the runtime dependencies that the allow-list does not explain', () => {
+    const outcome = evaluateAudit(runNpmAudit(), loadAllowList(), new Date().toISOString().slice(0, 10));
+    const message = describeOutcome(outcome);
+    assert.equal(outcome.kind, 'clean', message);
+    console.log(message);
+  });
+});
