@@ -44,7 +44,10 @@ const PolicyFields = z.object({
         role: z.enum(['provider', 'staff', 'administrator']),
         spruceMemberId: z.string().optional(),
         athenaUsername: z.string().optional(),
-        athenaProviderId: z.string().regex(/^\d{1,12}$/, 'must be a numeric athena provider ID').optional(),
+        athenaProviderId: z
+          .string()
+          .regex(/^\d{1,12}$/, 'must be a numeric athena provider ID')
+          .optional(),
         npi: z
           .string()
           .regex(/^\d{10}$/, 'must be a 10-digit NPI')
