@@ -58,7 +58,7 @@ export function reviewApp(deps: ReviewAppDeps): FastifyPluginAsync {
           .code(503)
           .type('text/plain; charset=utf-8')
           .send(
-            'The review app has no sign-in configured: set OIDC_ISSUER_URL, OIDC_CLIENT_ID, OIDC_CLIENT_SECRET and SESSION_SECRET (or, outside production, LABLOOP_DEMO_LOGIN=true with SESSION_SECRET).',
+            'The review app has no sign-in configured: set OIDC_ISSUER_URL, OIDC_CLIENT_ID, OIDC_CLIENT_SECRET and SESSION_SECRET (or, in development, NODE_ENV=development and LABLOOP_DEMO_LOGIN=true with SESSION_SECRET).',
           ),
       );
       return;
