@@ -65,7 +65,16 @@ export interface Advisory {
 export type AuditOutcome =
   | { kind: 'clean'; advisories: Advisory[]; accepted: Advisory[]; dependencies?: number }
   | { kind: 'unexplained'; advisories: Advisory[]; unexplained: Advisory[]; expired: string[] }
-  | { kind: 'unavailable'; reason: string };
+  | { kind: 'unavailable'; reason: string }
+  /**
+   * The registry answered, and its answer was no: it does not serve the advisory endpoint (405 on
+   * this workplace's registry mirror). Distinct from `unavailable` (no answer, unreadable answer),
+   * because it is final for that registry: the audit cannot run there, and saying so is the truth.
+   */
+  | { kind: 'refused'; reason: string; statusCode: number };
+
+/** Statuses by which a registry says it does not offer the advisory endpoint at all. */
+const ENDPOINT_REFUSED_STATUSES = new Set([404, 405, 501]);
 
 export function loadAllowList(file = ALLOWLIST_FILE): AllowList {
   const parsed = AllowListSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
@@ -98,6 +107,10 @@ export function evaluateAudit(output: string, allowList: AllowList, today: strin
   if (!report.success) {
     const error = z.looseObject({ message: z.string().optional(), statusCode: z.number().optional() }).safeParse(json);
     const said = error.success ? (error.data.message ?? `status ${error.data.statusCode ?? '?'}`) : 'an unknown shape';
+    const status = error.success ? error.data.statusCode : undefined;
+    if (status !== undefined && ENDPOINT_REFUSED_STATUSES.has(status)) {
+      return { kind: 'refused', reason: `the registry refuses its advisory endpoint: ${said}`, statusCode: status };
+    }
     return { kind: 'unavailable', reason: `the registry's advisory database did not answer: ${said}` };
   }
   const advisories = new Map<string, Advisory>();
@@ -163,6 +176,8 @@ export function describeOutcome(outcome: AuditOutcome): string {
       ].join('\n');
     case 'unavailable':
       return `DEPENDENCY AUDIT DID NOT RUN, so it fails: ${outcome.reason}. It needs the npm registry's advisory endpoint (POST /-/npm/v1/security/advisories/bulk).`;
+    case 'refused':
+      return `DEPENDENCY AUDIT NOT POSSIBLE against this registry: ${outcome.reason}. Run \`npm run audit:deps\` where the registry serves advisories (registry.npmjs.org does; the mirror on this workplace does not).`;
   }
 }
 

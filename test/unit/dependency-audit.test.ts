@@ -109,14 +109,23 @@ void describe('dependency audit judgement', () => {
     assert.equal(evaluateAudit(report(FASTIFY_ADVISORY), other, TODAY).kind, 'unexplained');
   });
 
+  void it('a registry that refuses the advisory endpoint outright is "refused", never "clean"', () => {
+    // What this machine's registry answers today.
+    const output = JSON.stringify({
+      message: '405 Method Not Allowed - POST https://registry.npmjs.org/-/npm/v1/security/advisories/bulk',
+      statusCode: 405,
+      error: { summary: '', detail: '' },
+    });
+    const outcome = evaluateAudit(output, { advisories: [] }, TODAY);
+    assert.equal(outcome.kind, 'refused', output);
+    assert.match(describeOutcome(outcome), /^DEPENDENCY AUDIT NOT POSSIBLE against this registry: .*405/);
+    // A server error is no refusal of the endpoint: it is an audit that did not run.
+    const serverError = JSON.stringify({ message: '503 Service Unavailable', statusCode: 503 });
+    assert.equal(evaluateAudit(serverError, { advisories: [] }, TODAY).kind, 'unavailable');
+  });
+
   void it('fails loudly when the advisory database does not answer: never a pass', () => {
     const refusals = [
-      // What this machine's registry answers today.
-      JSON.stringify({
-        message: '405 Method Not Allowed - POST https://registry.npmjs.org/-/npm/v1/security/advisories/bulk',
-        statusCode: 405,
-        error: { summary: '', detail: '' },
-      }),
       JSON.stringify({
         message: 'request to https://registry.npmjs.org/ failed, reason: getaddrinfo ENOTFOUND',
         error: {},
