@@ -180,3 +180,86 @@ export function composeCli(
     return probe.error === undefined && probe.status === 0;
   });
 }
+
+/**
+ * The real Temporal server (the one the `temporalio/server` image runs) and its SQL tool, built from
+ * the Go module at a pinned version: the production-shape and mutual-TLS tests run on it. Same
+ * order of preference as the dev server: an explicit path (TEMPORAL_SERVER_PATH,
+ * TEMPORAL_SQL_TOOL_PATH), then the local install under .tools/temporal-server/bin, then a build
+ * (`npm test`'s setup runs `go install`, about 4 minutes the first time).
+ */
+export const TEMPORAL_SERVER_MODULE = 'go.temporal.io/server';
+export const TEMPORAL_SERVER_VERSION = 'v1.32.2';
+
+export const TEMPORAL_SERVER_TOOLS = {
+  server: { env: 'TEMPORAL_SERVER_PATH', pkg: 'cmd/server' },
+  sql: { env: 'TEMPORAL_SQL_TOOL_PATH', pkg: 'cmd/tools/sql' },
+} as const;
+export type TemporalServerTool = keyof typeof TEMPORAL_SERVER_TOOLS;
+
+/** Where `go install` puts the binaries (GOBIN). */
+export function temporalServerBinDir(toolsDir = TOOLS_DIR): string {
+  return path.join(toolsDir, 'temporal-server', 'bin');
+}
+
+/** GOPATH for the build: the module source (with its schema and config files) lands under it. */
+export function temporalGoPath(toolsDir = TOOLS_DIR): string {
+  return path.join(toolsDir, 'gopath');
+}
+
+/** The pinned module's source, as `go install` downloaded it. */
+export function temporalServerModuleDir(toolsDir = TOOLS_DIR): string {
+  return path.join(temporalGoPath(toolsDir), 'pkg', 'mod', `${TEMPORAL_SERVER_MODULE}@${TEMPORAL_SERVER_VERSION}`);
+}
+
+/**
+ * PostgreSQL schema files of the pinned release (`temporal/` and `visibility/`, each with
+ * `versioned/`), from TEMPORAL_SERVER_SCHEMA_DIR or the module source.
+ */
+export function temporalPostgresSchemaDir(lookup: ToolLookup = {}): string {
+  const fromEnv = (lookup.env ?? process.env).TEMPORAL_SERVER_SCHEMA_DIR;
+  const dir =
+    fromEnv !== undefined && fromEnv !== ''
+      ? fromEnv
+      : path.join(temporalServerModuleDir(lookup.toolsDir), 'schema', 'postgresql', 'v12');
+  if (!existsSync(path.join(dir, 'temporal', 'versioned'))) {
+    throw new Error(
+      `no Temporal PostgreSQL schema at ${dir}: run \`npm run setup -- --temporal-server\` (it downloads ` +
+        `${TEMPORAL_SERVER_MODULE}@${TEMPORAL_SERVER_VERSION}), or set TEMPORAL_SERVER_SCHEMA_DIR to its schema/postgresql/v12`,
+    );
+  }
+  return dir;
+}
+
+export type ServerToolSource = { kind: 'env' | 'local'; path: string } | { kind: 'build' };
+
+/** An explicit path (which must be an executable file), then the local install, else "build it". */
+export function resolveTemporalServerTool(tool: TemporalServerTool, lookup: ToolLookup = {}): ServerToolSource {
+  const { env: envVar } = TEMPORAL_SERVER_TOOLS[tool];
+  const fromEnv = (lookup.env ?? process.env)[envVar];
+  if (fromEnv !== undefined && fromEnv !== '') {
+    const fix = `point it at the ${tool} binary of ${TEMPORAL_SERVER_MODULE}@${TEMPORAL_SERVER_VERSION}, or unset it to use the local install`;
+    if (!existsSync(fromEnv) || !statSync(fromEnv).isFile()) throw new Error(`${envVar}=${fromEnv} is not a file: ${fix}`);
+    try {
+      accessSync(fromEnv, constants.X_OK);
+    } catch {
+      throw new Error(`${envVar}=${fromEnv} is not executable: chmod +x it, or ${fix}`);
+    }
+    return { kind: 'env', path: fromEnv };
+  }
+  const local = path.join(temporalServerBinDir(lookup.toolsDir), tool);
+  return existsSync(local) ? { kind: 'local', path: local } : { kind: 'build' };
+}
+
+/** The binary's path, or an error saying how to get it (tests fail with it; they never skip). */
+export function temporalServerTool(tool: TemporalServerTool, lookup: ToolLookup = {}): string {
+  const source = resolveTemporalServerTool(tool, lookup);
+  if (source.kind === 'build') {
+    throw new Error(
+      `the real Temporal server's ${tool} binary is not installed: run \`npm run setup -- --temporal-server\` ` +
+        `(go install ${TEMPORAL_SERVER_MODULE}/${TEMPORAL_SERVER_TOOLS[tool].pkg}@${TEMPORAL_SERVER_VERSION}), ` +
+        `or set ${TEMPORAL_SERVER_TOOLS[tool].env}`,
+    );
+  }
+  return source.path;
+}

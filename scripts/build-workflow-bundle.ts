@@ -5,12 +5,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
-import { FAILURE_CONVERTER_PATH } from '../lib/temporal/data-converter';
+import { WORKFLOW_BUNDLE_OPTIONS } from '../lib/temporal/data-converter';
 
 export async function buildWorkflowBundle(outFile: string): Promise<string> {
   const { code, sourceMap } = await bundleWorkflowCode({
     workflowsPath: require.resolve('../workflows'),
-    failureConverterPath: FAILURE_CONVERTER_PATH,
+    ...WORKFLOW_BUNDLE_OPTIONS,
     logger: new DefaultLogger('WARN'),
   });
   mkdirSync(path.dirname(outFile), { recursive: true });

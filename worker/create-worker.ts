@@ -1,6 +1,6 @@
 import { Worker, type NativeConnection, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Activities } from '../activities';
-import { createDataConverter } from '../lib/temporal/data-converter';
+import { createWorkerDataConverter, WORKFLOW_INTERCEPTOR_MODULES } from '../lib/temporal/data-converter';
 import { TASK_QUEUE } from '../workflows/definitions';
 
 export interface LabloopWorkerOptions {
@@ -10,7 +10,7 @@ export interface LabloopWorkerOptions {
   activities: Activities;
   taskQueue?: string;
   /**
-   * A prebuilt bundle (production, tests). It must be built with FAILURE_CONVERTER_PATH, as
+   * A prebuilt bundle (production, tests). It must be built with WORKFLOW_BUNDLE_OPTIONS, as
    * scripts/build-workflow-bundle.ts does; without it the worker bundles workflows/ at start.
    */
   workflowBundle?: WorkflowBundleOption;
@@ -22,13 +22,15 @@ export function createLabloopWorker(options: LabloopWorkerOptions): Promise<Work
   const workflowSource =
     options.workflowBundle !== undefined
       ? { workflowBundle: options.workflowBundle }
-      : { workflowsPath: require.resolve('../workflows') };
+      : { workflowsPath: require.resolve('../workflows'), interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES } };
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue ?? TASK_QUEUE,
     activities: options.activities,
-    dataConverter: createDataConverter(options.codecKeys),
+    // Always: a payload without labloop's encryption (a rogue client's plain-JSON signOff or
+    // resultReceived) is refused by name, never read (lib/temporal/unencrypted-payload.ts).
+    dataConverter: createWorkerDataConverter(options.codecKeys),
     ...(options.identity !== undefined ? { identity: options.identity } : {}),
     ...workflowSource,
   });

@@ -2,7 +2,7 @@ import { Worker, type NativeConnection } from '@temporalio/worker';
 import type { GenericSmsRequest, LabloopActivities } from '../activities/contract';
 import { SegmentPacer, senderPacer, withSegmentPacer } from '../lib/sms/pacer';
 import type { SmsSender } from '../lib/sms/senders';
-import { createDataConverter } from '../lib/temporal/data-converter';
+import { createWorkerDataConverter } from '../lib/temporal/data-converter';
 import { SMS_TASK_QUEUE, smsTaskQueueFor } from '../workflows/definitions';
 
 /**
@@ -76,7 +76,7 @@ export function createSmsWorker(options: SmsWorkerOptions): Promise<Worker> {
     namespace: options.namespace,
     taskQueue: options.taskQueue ?? SMS_TASK_QUEUE,
     activities: { sendGenericSms },
-    dataConverter: createDataConverter(options.codecKeys),
+    dataConverter: createWorkerDataConverter(options.codecKeys),
     maxTaskQueueActivitiesPerSecond: rate,
     maxConcurrentActivityTaskExecutions: smsWorkerConcurrency(rate),
     ...(options.identity !== undefined ? { identity: options.identity } : {}),

@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { METADATA_ENCODING_KEY, ValueError, type Payload, type PayloadCodec } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
+import { unencryptedPayloadMarker } from './unencrypted-payload';
 
 /**
  * AES-256-GCM payload codec. Every payload (workflow inputs, signals, results, memo, failures) is
@@ -58,16 +59,28 @@ export function generateCodecKey(id: string): string {
   return `${id}:${randomBytes(KEY_BYTES).toString('base64')}`;
 }
 
+export interface EncryptionCodecOptions {
+  /**
+   * The worker's setting: a payload that arrives unencrypted is not passed on but replaced by the
+   * unencrypted-payload marker (its content dropped), which the payload converter and the workflow
+   * interceptor refuse by name (lib/temporal/unencrypted-payload.ts). Off for clients and the codec
+   * endpoint, which read what the worker wrote.
+   */
+  requireEncryption?: boolean;
+}
+
 /**
  * Encrypts with the first key; decrypts with whichever configured key the payload names. Payloads
- * that are not encrypted (written before encryption was turned on, or by a tool) pass through
- * decode unchanged. Every failure is a ValueError that names the key ID and never the content.
+ * that are not encrypted pass through decode unchanged, unless `requireEncryption` is set (the
+ * worker). Every failure is a ValueError that names the key ID and never the content.
  */
 export class EncryptionCodec implements PayloadCodec {
   private readonly active: CodecKey;
   private readonly byId: Map<string, Buffer>;
+  private readonly requireEncryption: boolean;
 
-  constructor(keys: CodecKey[]) {
+  constructor(keys: CodecKey[], options: EncryptionCodecOptions = {}) {
+    this.requireEncryption = options.requireEncryption ?? false;
     const [active] = keys;
     if (active === undefined) throw new Error('EncryptionCodec needs at least one key');
     this.active = active;
@@ -101,7 +114,9 @@ export class EncryptionCodec implements PayloadCodec {
 
   private decrypt(payload: Payload): Payload {
     const encoding = payload.metadata?.[METADATA_ENCODING_KEY];
-    if (encoding === undefined || encoding === null || fromUtf8(encoding) !== ENCRYPTED_ENCODING) return payload;
+    if (encoding === undefined || encoding === null || fromUtf8(encoding) !== ENCRYPTED_ENCODING) {
+      return this.requireEncryption ? unencryptedPayloadMarker() : payload;
+    }
     const keyIdBytes = payload.metadata?.[METADATA_KEY_ID];
     if (keyIdBytes === undefined || keyIdBytes === null) throw new ValueError('encrypted payload has no key ID');
     const keyId = fromUtf8(keyIdBytes);

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { bundleWorkflowCode, DefaultLogger, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { GenericSmsRequest } from '../../activities/contract';
-import { FAILURE_CONVERTER_PATH } from '../../lib/temporal/data-converter';
+import { WORKFLOW_BUNDLE_OPTIONS } from '../../lib/temporal/data-converter';
 import { startTwilioFake, type TwilioFake } from '../../sandbox/fakes/twilio';
 import { createSmsWorker } from '../../worker/sms-worker';
 import type { smsBurstWorkflow, SmsBurstInput } from '../fixtures/workflows/sms-burst';
@@ -68,7 +68,7 @@ describe('SMS throughput per sender (server-side task-queue rate limit)', () => 
       createDevServerEnv(),
       bundleWorkflowCode({
         workflowsPath: require.resolve('../fixtures/workflows/sms-burst'),
-        failureConverterPath: FAILURE_CONVERTER_PATH,
+        ...WORKFLOW_BUNDLE_OPTIONS,
         logger: new DefaultLogger('WARN'),
       }),
     ]);

@@ -6,7 +6,7 @@ import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { bundleWorkflowCode, DefaultLogger, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import type { temporal } from '@temporalio/proto';
-import { createDataConverter, FAILURE_CONVERTER_PATH } from '../../lib/temporal/data-converter';
+import { createWorkerDataConverter, WORKFLOW_BUNDLE_OPTIONS } from '../../lib/temporal/data-converter';
 import { installQuietRuntime, workflowBundle } from '../support/temporal';
 import { REPLAY_CODEC_KEYS } from './replay-codec-key';
 import { SCENARIOS } from './scenarios';
@@ -82,7 +82,7 @@ describe('replay of committed histories', () => {
       [...f.earlierRuns, f.history].map((history) => ({ workflowId: f.workflowId, history })),
     );
     for await (const result of Worker.runReplayHistories(
-      { workflowBundle: current, dataConverter: createDataConverter(REPLAY_CODEC_KEYS), replayName: 'labloop-replay' },
+      { workflowBundle: current, dataConverter: createWorkerDataConverter(REPLAY_CODEC_KEYS), replayName: 'labloop-replay' },
       histories,
     )) {
       replayed += 1;
@@ -103,7 +103,7 @@ describe('replay of committed histories', () => {
   it('fails with a determinism error when the workflow changes without versioning', async () => {
     const changed = await bundleWorkflowCode({
       workflowsPath: require.resolve('./nondeterministic-workflow'),
-      failureConverterPath: FAILURE_CONVERTER_PATH,
+      ...WORKFLOW_BUNDLE_OPTIONS,
       logger: new DefaultLogger('WARN'),
     });
     const fixture = fixtures.find((f) => f.scenario === 'normal-sms-and-portal') ?? fixtures[0];
@@ -111,7 +111,7 @@ describe('replay of committed histories', () => {
       Worker.runReplayHistory(
         {
           workflowBundle: changed,
-          dataConverter: createDataConverter(REPLAY_CODEC_KEYS),
+          dataConverter: createWorkerDataConverter(REPLAY_CODEC_KEYS),
           replayName: 'labloop-replay-changed',
         },
         fixture.history,

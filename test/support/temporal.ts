@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { DataConverter } from '@temporalio/common';
-import { createDataConverter, FAILURE_CONVERTER_PATH } from '../../lib/temporal/data-converter';
+import { createDataConverter, WORKFLOW_BUNDLE_OPTIONS } from '../../lib/temporal/data-converter';
 import { generateCodecKey } from '../../lib/temporal/encryption-codec';
 import { startDevServer, type DevServer } from '../../lib/temporal/dev-server';
 import { temporalCli, temporalTestServer } from '../../lib/tools';
@@ -43,7 +43,7 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
     }
     return bundleWorkflowCode({
       workflowsPath: require.resolve('../../workflows'),
-      failureConverterPath: FAILURE_CONVERTER_PATH,
+      ...WORKFLOW_BUNDLE_OPTIONS,
       logger: new DefaultLogger('WARN'),
     });
   })();

@@ -6,6 +6,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { LabResult } from '../../../domain/lab-result';
 import type { PracticePolicy } from '../../../domain/practice';
+import { createWorkerDataConverter } from '../../../lib/temporal/data-converter';
 import { createLabloopWorker } from '../../../worker/create-worker';
 import {
   getStatusQuery,
@@ -19,7 +20,7 @@ import {
   type SignOffResult,
 } from '../../../workflows/definitions';
 import type { labResultWorkflow } from '../../../workflows/lab-result-workflow';
-import { createTimeSkippingEnv, TEST_CODEC_KEYS, testDataConverter, workflowBundle } from '../../support/temporal';
+import { createTimeSkippingEnv, TEST_CODEC_KEYS, workflowBundle } from '../../support/temporal';
 import { FakeWorld, type WorldOptions } from './fake-world';
 import { nextLocal, testPolicy } from './fixtures';
 
@@ -82,7 +83,7 @@ export class WorkflowHarness {
         namespace: this.env.namespace ?? 'default',
         taskQueue: smsTaskQueueFor(taskQueue),
         activities,
-        dataConverter: testDataConverter(),
+        dataConverter: createWorkerDataConverter(TEST_CODEC_KEYS),
       });
     // A held SMS queue gets its worker only when the scenario releases it.
     const held: { sms?: { worker: Worker; running: Promise<void> } } = {};
@@ -289,7 +290,8 @@ export class Scenario {
       await Worker.runReplayHistory(
         {
           workflowBundle: await workflowBundle(),
-          dataConverter: testDataConverter(),
+          // As the worker decided: unencrypted payloads refused (lib/temporal/unencrypted-payload.ts).
+          dataConverter: createWorkerDataConverter(TEST_CODEC_KEYS),
           replayName: `replay-${handle.workflowId}`,
         },
         history,
