@@ -84,7 +84,7 @@ describe('unencrypted payloads reaching the worker (time-skipping server)', () =
 
       // The same request from labloop's own (encrypting) client signs: the refusal was the encoding.
       const signed = await s.signOff(handle);
-      assert.equal(signed.version, 1);
+      assert.deepEqual([signed.alreadySigned, signed.signedBy], [false, 'prov-1']);
       assert.equal((await s.status(handle)).signed, true);
     });
   });
