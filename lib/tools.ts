@@ -239,7 +239,8 @@ export function resolveTemporalServerTool(tool: TemporalServerTool, lookup: Tool
   const fromEnv = (lookup.env ?? process.env)[envVar];
   if (fromEnv !== undefined && fromEnv !== '') {
     const fix = `point it at the ${tool} binary of ${TEMPORAL_SERVER_MODULE}@${TEMPORAL_SERVER_VERSION}, or unset it to use the local install`;
-    if (!existsSync(fromEnv) || !statSync(fromEnv).isFile()) throw new Error(`${envVar}=${fromEnv} is not a file: ${fix}`);
+    if (!existsSync(fromEnv) || !statSync(fromEnv).isFile())
+      throw new Error(`${envVar}=${fromEnv} is not a file: ${fix}`);
     try {
       accessSync(fromEnv, constants.X_OK);
     } catch {

@@ -1,5 +1,6 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import Long from 'long';
@@ -78,11 +79,11 @@ const TOKEN_TTL_SECONDS = 6 * 3600;
 const RETENTION_SECONDS = 30 * 86_400;
 
 function runSql(sql: string, pg: PostgresTarget, args: string[]): void {
-  const r = spawnSync(
-    sql,
-    ['--plugin', 'postgres12', '--ep', pg.host, '-p', String(pg.port), '-u', pg.user, ...args],
-    { stdio: 'pipe', encoding: 'utf8', env: { ...process.env, SQL_PASSWORD: pg.password } },
-  );
+  const r = spawnSync(sql, ['--plugin', 'postgres12', '--ep', pg.host, '-p', String(pg.port), '-u', pg.user, ...args], {
+    stdio: 'pipe',
+    encoding: 'utf8',
+    env: { ...process.env, SQL_PASSWORD: pg.password },
+  });
   if (r.status !== 0) throw new Error(`temporal-sql-tool ${args.join(' ')} failed: ${r.stderr || r.stdout}`);
 }
 
@@ -114,7 +115,11 @@ function issueCredentials(dir: string, namespace: string) {
   const permissions = labloopIdentities(namespace);
   const identities = {} as Record<ClusterIdentity, IdentityCredentials>;
   for (const identity of Object.keys(permissions) as ClusterIdentity[]) {
-    const files = issueCertificate(ca, { name: `client-${identity}`, commonName: `labloop-${identity}`, usage: 'client' });
+    const files = issueCertificate(ca, {
+      name: `client-${identity}`,
+      commonName: `labloop-${identity}`,
+      usage: 'client',
+    });
     const token = mintTemporalToken(jwtKey, {
       subject: `labloop-${identity}`,
       permissions: permissions[identity],
@@ -190,7 +195,6 @@ export function serverEnvironment(input: {
  * 10000-32767, which also keeps clear of ports the OS is handing out to other tests.
  */
 async function freePortBelowEphemeral(): Promise<number> {
-  const { createServer } = await import('node:net');
   for (let tries = 0; tries < 100; tries++) {
     const port = 10_000 + Math.floor(Math.random() * (32_768 - 10_000));
     const free = await new Promise<boolean>((resolve) => {
@@ -217,9 +221,18 @@ export async function startTemporalCluster(options: ClusterOptions): Promise<Tem
   setupTemporalSchemas(options.postgres, databaseNames);
 
   const portNames = [
-    'frontend', 'frontendHttp', 'frontendMembership', 'internalFrontend', 'internalFrontendHttp',
-    'internalFrontendMembership', 'history', 'historyMembership', 'matching', 'matchingMembership',
-    'worker', 'workerMembership',
+    'frontend',
+    'frontendHttp',
+    'frontendMembership',
+    'internalFrontend',
+    'internalFrontendHttp',
+    'internalFrontendMembership',
+    'history',
+    'historyMembership',
+    'matching',
+    'matchingMembership',
+    'worker',
+    'workerMembership',
   ];
   const ports: Record<string, number> = {};
   const taken = new Set<number>();
@@ -307,7 +320,6 @@ async function setUpNamespace(input: {
   identity: IdentityCredentials;
   exited: Promise<number | null>;
 }): Promise<void> {
-  const { readFileSync } = await import('node:fs');
   const deadline = Date.now() + STARTUP_TIMEOUT_MS;
   let exitCode: number | null | undefined;
   void input.exited.then((code) => (exitCode = code));
@@ -335,7 +347,7 @@ async function setUpNamespace(input: {
     }),
   );
   try {
-    await attempt("register the namespace", async () => {
+    await attempt('register the namespace', async () => {
       try {
         await connection.workflowService.registerNamespace({
           namespace: input.namespace,

@@ -217,7 +217,9 @@ function installTemporalServer(): void {
     if (source.kind === 'local') {
       const version = haveGo() ? builtVersion(source.path) : TEMPORAL_SERVER_VERSION;
       if (version === TEMPORAL_SERVER_VERSION) continue;
-      log(`temporal ${tool}: ${source.path} is ${version ?? 'of an unknown version'}; rebuilding ${TEMPORAL_SERVER_VERSION}`);
+      log(
+        `temporal ${tool}: ${source.path} is ${version ?? 'of an unknown version'}; rebuilding ${TEMPORAL_SERVER_VERSION}`,
+      );
     }
     if (!haveGo()) {
       throw new Error(
@@ -226,16 +228,22 @@ function installTemporalServer(): void {
       );
     }
     const started = Date.now();
-    log(`temporal ${tool}: building ${TEMPORAL_SERVER_MODULE}/${pkg}@${TEMPORAL_SERVER_VERSION} (about 4 minutes the first time)`);
+    log(
+      `temporal ${tool}: building ${TEMPORAL_SERVER_MODULE}/${pkg}@${TEMPORAL_SERVER_VERSION} (about 4 minutes the first time)`,
+    );
     const build = spawnSync('go', ['install', `${TEMPORAL_SERVER_MODULE}/${pkg}@${TEMPORAL_SERVER_VERSION}`], {
       stdio: 'inherit',
       env: goEnv(),
     });
-    if (build.status !== 0) throw new Error(`temporal ${tool}: go install failed (exit ${build.status ?? build.signal})`);
+    if (build.status !== 0)
+      throw new Error(`temporal ${tool}: go install failed (exit ${build.status ?? build.signal})`);
     log(`temporal ${tool}: installed in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   }
   if (!existsSync(temporalServerModuleDir()) && !process.env.TEMPORAL_SERVER_SCHEMA_DIR) {
-    if (!haveGo()) throw new Error('temporal schemas: Go is needed to download the module source (or set TEMPORAL_SERVER_SCHEMA_DIR)');
+    if (!haveGo())
+      throw new Error(
+        'temporal schemas: Go is needed to download the module source (or set TEMPORAL_SERVER_SCHEMA_DIR)',
+      );
     const download = spawnSync('go', ['mod', 'download', `${TEMPORAL_SERVER_MODULE}@${TEMPORAL_SERVER_VERSION}`], {
       stdio: 'inherit',
       env: goEnv(),

@@ -22,7 +22,10 @@ export function createLabloopWorker(options: LabloopWorkerOptions): Promise<Work
   const workflowSource =
     options.workflowBundle !== undefined
       ? { workflowBundle: options.workflowBundle }
-      : { workflowsPath: require.resolve('../workflows'), interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES } };
+      : {
+          workflowsPath: require.resolve('../workflows'),
+          interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES },
+        };
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace,

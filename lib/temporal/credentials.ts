@@ -37,9 +37,25 @@ export function createCertificateAuthority(dir: string, name: string, commonName
   const cert = path.join(dir, `${name}.pem`);
   const key = path.join(dir, `${name}.key`);
   openssl([
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', key, '-out', cert, '-days', String(CA_DAYS), '-subj', `/CN=${commonName}`,
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+    '-days',
+    String(CA_DAYS),
+    '-subj',
+    `/CN=${commonName}`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
   ]);
   return { name, cert, key };
 }
@@ -63,7 +79,10 @@ export function issueCertificate(ca: CertificateAuthority, options: LeafOptions)
   const key = path.join(dir, `${options.name}.key`);
   const csr = path.join(dir, `${options.name}.csr`);
   const ext = path.join(dir, `${options.name}.ext`);
-  const san = [...(options.dnsNames ?? []).map((d) => `DNS:${d}`), ...(options.ipAddresses ?? []).map((ip) => `IP:${ip}`)];
+  const san = [
+    ...(options.dnsNames ?? []).map((d) => `DNS:${d}`),
+    ...(options.ipAddresses ?? []).map((ip) => `IP:${ip}`),
+  ];
   writeFileSync(
     ext,
     [
@@ -74,12 +93,37 @@ export function issueCertificate(ca: CertificateAuthority, options: LeafOptions)
     ].join('\n'),
   );
   openssl([
-    'req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', key, '-out', csr, '-subj', `/CN=${options.commonName}`,
+    'req',
+    '-new',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    csr,
+    '-subj',
+    `/CN=${options.commonName}`,
   ]);
   openssl([
-    'x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-set_serial', `0x${randomBytes(16).toString('hex')}`,
-    '-days', String(options.days ?? LEAF_DAYS), '-out', cert, '-extfile', ext,
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    ca.cert,
+    '-CAkey',
+    ca.key,
+    '-set_serial',
+    `0x${randomBytes(16).toString('hex')}`,
+    '-days',
+    String(options.days ?? LEAF_DAYS),
+    '-out',
+    cert,
+    '-extfile',
+    ext,
   ]);
   return { cert, key };
 }

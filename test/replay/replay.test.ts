@@ -82,7 +82,11 @@ describe('replay of committed histories', () => {
       [...f.earlierRuns, f.history].map((history) => ({ workflowId: f.workflowId, history })),
     );
     for await (const result of Worker.runReplayHistories(
-      { workflowBundle: current, dataConverter: createWorkerDataConverter(REPLAY_CODEC_KEYS), replayName: 'labloop-replay' },
+      {
+        workflowBundle: current,
+        dataConverter: createWorkerDataConverter(REPLAY_CODEC_KEYS),
+        replayName: 'labloop-replay',
+      },
       histories,
     )) {
       replayed += 1;

@@ -33,7 +33,9 @@ function rogueHandle(s: Scenario, handle: LabHandle, readsAnswers = true): LabHa
     ...(readsAnswers
       ? {
           dataConverter: {
-            payloadCodecs: [{ encode: (p: Payload[]) => Promise.resolve(p), decode: (p: Payload[]) => codec.decode(p) }],
+            payloadCodecs: [
+              { encode: (p: Payload[]) => Promise.resolve(p), decode: (p: Payload[]) => codec.decode(p) },
+            ],
             failureConverterPath: FAILURE_CONVERTER_PATH,
           },
         }
@@ -51,7 +53,11 @@ describe('unencrypted payloads reaching the worker (time-skipping server)', () =
     await h.scenario({ smsConsent: true }, async (s) => {
       await s.advanceToNext(2, '10:00');
       const handle = await s.start({ result: normalResult() });
-      const before = await s.untilStatus(handle, 'version 1', (v) => v.state === 'awaiting-sign-off' && v.version === 1);
+      const before = await s.untilStatus(
+        handle,
+        'version 1',
+        (v) => v.state === 'awaiting-sign-off' && v.version === 1,
+      );
       assert.equal(before.version, 1);
 
       await assert.rejects(rogueHandle(s, handle).executeUpdate(signOffUpdate, { args: [SIGN_OFF] }), (err) => {
@@ -94,7 +100,11 @@ describe('unencrypted payloads reaching the worker (time-skipping server)', () =
       await s.advanceToNext(2, '10:00');
       const v1 = normalResult();
       const handle = await s.start({ result: v1 });
-      const before = await s.untilStatus(handle, 'version 1', (v) => v.state === 'awaiting-sign-off' && v.version === 1);
+      const before = await s.untilStatus(
+        handle,
+        'version 1',
+        (v) => v.state === 'awaiting-sign-off' && v.version === 1,
+      );
 
       const forged = newVersion(v1, { status: 'corrected', signedOff: { providerId: 'prov-1' } });
       await rogueHandle(s, handle).signal(resultReceivedSignal, { result: forged, receivedAt: await s.nowIso() });
