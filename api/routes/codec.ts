@@ -7,11 +7,17 @@ import { z } from 'zod';
 import type { PrivilegedAuthHook, PrivilegedCaller } from '../auth/privileged';
 
 /**
- * The Temporal codec-server protocol (`POST /codec/encode`, `POST /codec/decode`, body and answer
+ * The Temporal codec-server protocol's decode half (`POST /codec/decode`, body and answer
  * `{ payloads: [{ metadata: { key: base64 }, data: base64 }] }`), so authorised operators can read
  * the encrypted payloads of labloop workflows in the Temporal Web UI (`--ui-codec-endpoint`) or the
  * CLI (`temporal workflow show --codec-endpoint … --codec-auth "Bearer <token>"`). It runs the API
  * client's own payload codecs, so it decrypts exactly what the API and the worker encrypt.
+ *
+ * There is no `/codec/encode`: encrypting is what makes a payload acceptable to the worker (which
+ * refuses unencrypted ones, lib/temporal/unencrypted-payload.ts), so an encode endpoint would turn an
+ * operator token into a way to forge a `signOff` or `resultReceived`. The UI needs encode only for
+ * its write actions (start, signal), which are off in production; labloop's own clients encrypt
+ * in-process.
  *
  * Every answer of decode is PHI, so:
  * - callers must authenticate (an operator token or an administrator session; see
@@ -50,7 +56,7 @@ const CodecBody = z.object({
 type PayloadJson = z.infer<typeof PayloadJson>;
 
 export interface CodecRouteDeps {
-  /** Where decodes are audited (HIPAA access logging); optional for the encode-only tests. */
+  /** Where decodes are audited (HIPAA access logging); optional for tests without a database. */
   audit?: Pick<AuditSink, 'append'>;
   /** Run in order to encode, in reverse to decode (as the SDK does). */
   codecs: readonly PayloadCodec[];
@@ -86,7 +92,7 @@ export function codecRoutes(deps: CodecRouteDeps): FastifyPluginAsync {
       maxAge: PREFLIGHT_MAX_AGE_SECONDS,
     });
 
-    const route = (operation: 'encode' | 'decode', run: (payloads: Payload[]) => Promise<Payload[]>) =>
+    const route = (operation: 'decode', run: (payloads: Payload[]) => Promise<Payload[]>) =>
       app
         .withTypeProvider<ZodTypeProvider>()
         .post(
@@ -111,7 +117,7 @@ export function codecRoutes(deps: CodecRouteDeps): FastifyPluginAsync {
               { caller: callerId(request.privilegedCaller), operation, payloads: payloads.length },
               'codec request served',
             );
-            if (operation === 'decode' && deps.audit !== undefined) {
+            if (deps.audit !== undefined) {
               // Decrypted payloads are PHI in an operator's browser: audited like any other PHI read.
               const caller = request.privilegedCaller;
               await deps.audit.append({
@@ -127,11 +133,6 @@ export function codecRoutes(deps: CodecRouteDeps): FastifyPluginAsync {
           },
         );
 
-    route('encode', async (payloads) => {
-      let out = payloads;
-      for (const codec of deps.codecs) out = await codec.encode(out);
-      return out;
-    });
     route('decode', async (payloads) => {
       let out = payloads;
       for (const codec of [...deps.codecs].reverse()) out = await codec.decode(out);

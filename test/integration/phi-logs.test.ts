@@ -268,7 +268,8 @@ describe('PHI in logs: a full run of the loop logs none', () => {
       const view = (await (await fetch(url, { headers: ingest })).json()) as ResultStatusView;
       assert.ok(view.workflowId !== undefined);
     }
-    const decoded = await fetch(`${api}/codec/encode`, {
+    // Plaintext passes through decode, so the request body carries PHI the logs must not show.
+    const decoded = await fetch(`${api}/codec/decode`, {
       method: 'POST',
       headers: { authorization: `Bearer ${stack.secrets.opsToken}`, 'content-type': 'application/json' },
       body: JSON.stringify({
