@@ -5,11 +5,8 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import Long from 'long';
 import {
-  createCertificateAuthority,
-  createJwtSigningKey,
   issueCertificate,
-  labloopIdentities,
-  mintTemporalToken,
+  issueLabloopCredentials,
   type CertificateAuthority,
   type CertificateFiles,
   type JwtSigningKey,
@@ -41,6 +38,8 @@ export type ClusterIdentity = 'worker' | 'api' | 'setup';
 export interface IdentityCredentials extends CertificateFiles {
   /** The JWT the client sends as `authorization: Bearer …` (TEMPORAL_API_KEY). */
   token: string;
+  /** The envconfig TOML profile with all of the above (TEMPORAL_CONFIG_FILE), as compose mounts it. */
+  profile: string;
 }
 
 export interface TemporalCluster {
@@ -52,8 +51,10 @@ export interface TemporalCluster {
   serverName: string;
   jwtKey: JwtSigningKey;
   identities: Record<ClusterIdentity, IdentityCredentials>;
-  /** The TEMPORAL_* connection settings (envconfig's) for one identity, as compose gives them. */
+  /** The TEMPORAL_* connection settings (envconfig's) for one identity, each named. */
   clientEnv(identity: ClusterIdentity): Record<string, string>;
+  /** The same through the identity's TOML profile, as docker-compose.yml connects labloop. */
+  profileEnv(identity: ClusterIdentity): Record<string, string>;
   /** Issue another client certificate from the cluster's CA (rotation, per-identity tests). */
   issueClientCertificate(name: string, commonName: string): CertificateFiles;
   stop(): Promise<void>;
@@ -99,35 +100,6 @@ export function setupTemporalSchemas(pg: PostgresTarget, names: { temporal: stri
     runSql(sql, pg, ['--db', db, 'setup-schema', '-v', '0.0']);
     runSql(sql, pg, ['--db', db, 'update-schema', '-d', path.join(schemaDir, schema, 'versioned')]);
   }
-}
-
-/** Credentials for a fresh cluster: CA, server certificate, one client certificate and token per identity. */
-function issueCredentials(dir: string, namespace: string) {
-  const ca = createCertificateAuthority(dir, 'ca', 'labloop Temporal CA');
-  const server = issueCertificate(ca, {
-    name: 'server',
-    commonName: SERVER_NAME,
-    usage: 'server',
-    dnsNames: [SERVER_NAME, 'localhost'],
-    ipAddresses: ['127.0.0.1'],
-  });
-  const jwtKey = createJwtSigningKey(dir, 'labloop-temporal-1');
-  const permissions = labloopIdentities(namespace);
-  const identities = {} as Record<ClusterIdentity, IdentityCredentials>;
-  for (const identity of Object.keys(permissions) as ClusterIdentity[]) {
-    const files = issueCertificate(ca, {
-      name: `client-${identity}`,
-      commonName: `labloop-${identity}`,
-      usage: 'client',
-    });
-    const token = mintTemporalToken(jwtKey, {
-      subject: `labloop-${identity}`,
-      permissions: permissions[identity],
-      ttlSeconds: TOKEN_TTL_SECONDS,
-    });
-    identities[identity] = { ...files, token };
-  }
-  return { ca, server, jwtKey, identities };
 }
 
 /** The server's environment: exactly the variables docker-compose.yml gives the temporal service. */
@@ -215,7 +187,22 @@ export async function startTemporalCluster(options: ClusterOptions): Promise<Tem
   const namespace = options.namespace ?? 'default';
   const databaseNames = options.databaseNames ?? { temporal: 'temporal', visibility: 'temporal_visibility' };
   mkdirSync(options.dir, { recursive: true });
-  const { ca, server, jwtKey, identities } = issueCredentials(options.dir, namespace);
+  const credentials = issueLabloopCredentials({
+    certsDir: path.join(options.dir, 'certs'),
+    caDir: path.join(options.dir, 'ca'),
+    namespace,
+    serverName: SERVER_NAME,
+    dnsNames: [SERVER_NAME, 'localhost'],
+    ipAddresses: ['127.0.0.1'],
+    tokenTtlSeconds: TOKEN_TTL_SECONDS,
+  });
+  const { ca, server, jwtKey } = credentials;
+  const identities = {} as Record<ClusterIdentity, IdentityCredentials>;
+  for (const identity of ['worker', 'api', 'setup'] as const) {
+    const bundle = credentials.identities[identity];
+    if (bundle.token === undefined) throw new Error(`no token issued for ${identity}`);
+    identities[identity] = { cert: bundle.cert, key: bundle.key, token: bundle.token, profile: bundle.profile };
+  }
   const dynamicConfigFile = path.join(options.dir, 'dynamicconfig.yaml');
   copyFileSync(path.join(PROJECT_ROOT, 'deploy/temporal-dynamicconfig/labloop.yaml'), dynamicConfigFile);
   setupTemporalSchemas(options.postgres, databaseNames);
@@ -248,7 +235,7 @@ export async function startTemporalCluster(options: ClusterOptions): Promise<Tem
     ports,
     caFile: ca.cert,
     server,
-    jwksFile: jwtKey.jwksFile,
+    jwksFile: server.jwks,
     dynamicConfigFile,
   });
   const child = spawn(serverBinary, ['start', ...CLUSTER_SERVICES.flatMap((s) => ['--service', s])], {
@@ -280,6 +267,11 @@ export async function startTemporalCluster(options: ClusterOptions): Promise<Tem
     TEMPORAL_TLS_SERVER_NAME: SERVER_NAME,
     TEMPORAL_API_KEY: identities[identity].token,
   });
+  const profileEnv = (identity: ClusterIdentity): Record<string, string> => ({
+    TEMPORAL_ADDRESS: address,
+    TEMPORAL_NAMESPACE: namespace,
+    TEMPORAL_CONFIG_FILE: identities[identity].profile,
+  });
   const stop = async () => {
     process.removeListener('exit', killOnExit);
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -304,6 +296,7 @@ export async function startTemporalCluster(options: ClusterOptions): Promise<Tem
     jwtKey,
     identities,
     clientEnv,
+    profileEnv,
     issueClientCertificate: (name, commonName) => issueCertificate(ca, { name, commonName, usage: 'client' }),
     stop,
   };

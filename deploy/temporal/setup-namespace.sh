@@ -8,6 +8,11 @@ set -eu
 NAMESPACE="${LABLOOP_NAMESPACE:-default}"
 # Closed workflows stay visible this long; results themselves stay open 30 days for corrections.
 RETENTION="${LABLOOP_NAMESPACE_RETENTION:-30d}"
+# The setup identity's token (docker-compose.yml mounts it): the server's authorizer needs it.
+if [ -n "${TEMPORAL_API_KEY_FILE:-}" ]; then
+  TEMPORAL_API_KEY="$(cat "${TEMPORAL_API_KEY_FILE}")"
+  export TEMPORAL_API_KEY
+fi
 SEARCH_ATTRIBUTES="LabloopPractice=Keyword LabloopAcuity=Keyword LabloopState=Keyword LabloopSlaDeadline=Datetime"
 
 # The server takes a while to come up, and a new namespace reaches the frontend's cache a few

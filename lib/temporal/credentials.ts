@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 /**
@@ -125,6 +125,8 @@ export function issueCertificate(ca: CertificateAuthority, options: LeafOptions)
     '-extfile',
     ext,
   ]);
+  rmSync(csr, { force: true });
+  rmSync(ext, { force: true });
   return { cert, key };
 }
 
@@ -185,12 +187,140 @@ export function mintTemporalToken(key: JwtSigningKey, claims: TokenClaims): stri
   return `${header}.${payload}.${base64url(signature)}`;
 }
 
-/** labloop's identities and what each may do in its namespace. */
-export function labloopIdentities(namespace: string): Record<'worker' | 'api' | 'setup', readonly string[]> {
+/** labloop's identities: each gets a client certificate; all but the UI a token (the UI forwards its users' SSO tokens). */
+export type LabloopIdentity = 'worker' | 'api' | 'setup' | 'ui';
+export const LABLOOP_IDENTITIES: readonly LabloopIdentity[] = ['worker', 'api', 'setup', 'ui'];
+
+/** What each identity may do: only labloop's worker and API write to its namespace. */
+export function labloopPermissions(namespace: string): Record<Exclude<LabloopIdentity, 'ui'>, readonly string[]> {
   return {
     worker: [`${namespace}:write`],
     api: [`${namespace}:write`],
-    // Creates the namespace and registers search attributes (cluster-level operator calls).
+    // Creates the namespace and registers search attributes: cluster-level operator calls.
     setup: ['temporal-system:admin'],
   };
+}
+
+/** An envconfig TOML profile (TEMPORAL_CONFIG_FILE): the identity's certificate, key and token. */
+export function temporalProfileToml(input: {
+  certPath: string;
+  keyPath: string;
+  caPath: string;
+  serverName: string;
+  apiKey?: string;
+}): string {
+  const q = (v: string) => JSON.stringify(v);
+  return [
+    "# Written by scripts/temporal-credentials.ts: this identity's connection to the closed Temporal cluster.",
+    '[profile.default]',
+    ...(input.apiKey !== undefined ? [`api_key = ${q(input.apiKey)}`] : []),
+    '',
+    '[profile.default.tls]',
+    `client_cert_path = ${q(input.certPath)}`,
+    `client_key_path = ${q(input.keyPath)}`,
+    `server_ca_cert_path = ${q(input.caPath)}`,
+    `server_name = ${q(input.serverName)}`,
+    '',
+  ].join('\n');
+}
+
+export interface IdentityBundle extends CertificateFiles {
+  dir: string;
+  token?: string;
+  /** The TOML profile, with paths as the identity's container sees them. */
+  profile: string;
+}
+
+export interface LabloopCredentials {
+  ca: CertificateAuthority;
+  jwtKey: JwtSigningKey;
+  server: CertificateFiles & { dir: string; jwks: string };
+  identities: Record<LabloopIdentity, IdentityBundle>;
+}
+
+export interface IssueOptions {
+  /** One folder per identity, and `server/`: each mounted into its own container only. */
+  certsDir: string;
+  /** The CA's key and the JWT signing key: never mounted anywhere. */
+  caDir: string;
+  namespace: string;
+  serverName: string;
+  dnsNames: readonly string[];
+  ipAddresses?: readonly string[];
+  tokenTtlSeconds: number;
+  /** Where each identity's folder is mounted in its container (compose); default: where it is. */
+  mountedAt?: (identity: LabloopIdentity) => string;
+}
+
+/**
+ * A fresh CA, server certificate, JWT signing key, and per identity a client certificate, a token
+ * and a TOML profile, laid out for compose: `<certsDir>/server/` for the Temporal server (cert, key,
+ * jwks.json, ca.pem), `<certsDir>/<identity>/` for each client (client.pem, client.key, ca.pem,
+ * temporal.toml, and `token` for the setup job's CLI).
+ */
+export function issueLabloopCredentials(options: IssueOptions): LabloopCredentials {
+  const ca = createCertificateAuthority(options.caDir, 'ca', 'labloop Temporal CA');
+  const jwtKey = createJwtSigningKey(options.caDir, `labloop-${new Date().toISOString().slice(0, 10)}`);
+  writeFileSync(path.join(options.caDir, 'jwt-signing.key'), jwtKey.privateKeyPem, { mode: 0o600 });
+  const serverDir = path.join(options.certsDir, 'server');
+  mkdirSync(serverDir, { recursive: true });
+  const serverCert = issueCertificate(ca, {
+    name: 'server',
+    commonName: options.serverName,
+    usage: 'server',
+    dnsNames: options.dnsNames,
+    ipAddresses: options.ipAddresses ?? [],
+  });
+  const server = {
+    dir: serverDir,
+    cert: moveInto(serverCert.cert, serverDir, 'server.pem'),
+    key: moveInto(serverCert.key, serverDir, 'server.key'),
+    jwks: path.join(serverDir, 'jwks.json'),
+  };
+  copyFileSync(jwtKey.jwksFile, server.jwks);
+  copyFileSync(ca.cert, path.join(serverDir, 'ca.pem'));
+  const permissions = labloopPermissions(options.namespace);
+  const identities = {} as Record<LabloopIdentity, IdentityBundle>;
+  for (const identity of LABLOOP_IDENTITIES) {
+    const dir = path.join(options.certsDir, identity);
+    mkdirSync(dir, { recursive: true });
+    const issued = issueCertificate(ca, {
+      name: `client-${identity}`,
+      commonName: `labloop-${identity}`,
+      usage: 'client',
+    });
+    const cert = moveInto(issued.cert, dir, 'client.pem');
+    const key = moveInto(issued.key, dir, 'client.key');
+    copyFileSync(ca.cert, path.join(dir, 'ca.pem'));
+    const token =
+      identity === 'ui'
+        ? undefined
+        : mintTemporalToken(jwtKey, {
+            subject: `labloop-${identity}`,
+            permissions: permissions[identity],
+            ttlSeconds: options.tokenTtlSeconds,
+          });
+    if (token !== undefined) writeFileSync(path.join(dir, 'token'), `${token}\n`, { mode: 0o640 });
+    const seenAt = options.mountedAt?.(identity) ?? dir;
+    const profile = path.join(dir, 'temporal.toml');
+    writeFileSync(
+      profile,
+      temporalProfileToml({
+        certPath: path.join(seenAt, 'client.pem'),
+        keyPath: path.join(seenAt, 'client.key'),
+        caPath: path.join(seenAt, 'ca.pem'),
+        serverName: options.serverName,
+        ...(token !== undefined ? { apiKey: token } : {}),
+      }),
+      { mode: 0o640 },
+    );
+    identities[identity] = { dir, cert, key, profile, ...(token !== undefined ? { token } : {}) };
+  }
+  return { ca, jwtKey, server, identities };
+}
+
+function moveInto(file: string, dir: string, name: string): string {
+  const target = path.join(dir, name);
+  renameSync(file, target);
+  return target;
 }

@@ -140,8 +140,9 @@ describe('Temporal closed: the real server with mutual TLS and an authorizer', (
   it("runs the lab-result workflow for labloop's worker and API over mTLS; a plaintext signOff with their credentials signs nothing", async () => {
     const world = new FakeWorld({ smsConsent: true });
     const taskQueue = `closed-${randomUUID()}`;
-    // Exactly as worker/main.ts and the API connect: lib/temporal/connection.ts reading TEMPORAL_* settings.
-    const native = await connectNative(cluster.clientEnv('worker'));
+    // Exactly as worker/main.ts and the API connect: lib/temporal/connection.ts reading TEMPORAL_*
+    // settings; the worker through its TOML profile, as docker-compose.yml gives it, the API named one by one.
+    const native = await connectNative(cluster.profileEnv('worker'));
     const api = await connectClient(TEST_CODEC_KEYS, cluster.clientEnv('api'));
     let worker: Worker | undefined;
     try {

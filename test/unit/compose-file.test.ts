@@ -11,7 +11,9 @@ import { parse } from 'yaml';
 import { CONFIG_SETTINGS, loadConfig } from '../../lib/config';
 import { PROCESS_SECRETS, SECRET_SETTINGS, type ProcessRole } from '../../lib/config-secrets';
 import { resolveTemporalTarget, TEMPORAL_CONNECTION_SETTING } from '../../lib/temporal/connection';
+import { issueLabloopCredentials } from '../../lib/temporal/credentials';
 import { HOW_TO_GET_A_COMPOSE_CLI, PROJECT_ROOT, composeCli } from '../../lib/tools';
+import { CLUSTER_SERVICES, serverEnvironment } from '../../sandbox/temporal-cluster';
 import { SEARCH_ATTRIBUTES } from '../../workflows/definitions';
 
 /**
@@ -58,6 +60,7 @@ type Service = {
   environment?: Record<string, string | number>;
   depends_on?: Record<string, { condition: string }>;
   healthcheck?: { test?: string[] };
+  ports?: (string | number)[];
   volumes?: string[];
   networks?: Record<string, { ipv4_address?: string } | null>;
   restart?: string;
@@ -413,31 +416,64 @@ describe('docker-compose.yml (production shape)', () => {
     assert.match(composeText, /grpc_meta/);
   });
 
-  it('mounts a read-only certs directory, and mTLS to Temporal Cloud works by configuration alone', () => {
+  it('mounts each labloop container its own credentials folder read-only, and connects it by its TOML profile', () => {
     const mount = '/etc/labloop/temporal-certs';
+    const identityOf: Record<string, string> = { api: 'api', worker: 'worker', 'athena-schedule': 'api' };
     for (const name of LABLOOP_ENV_SERVICES) {
       const volume = (services[name].volumes ?? []).map((v) => interpolate(v)).find((v) => v.split(':')[1] === mount);
-      assert.ok(volume !== undefined, `${name} mounts the certs directory at ${mount}`);
+      assert.ok(volume !== undefined, `${name} mounts its credentials at ${mount}`);
       assert.ok(volume.endsWith(':ro'), `${name}: read-only (${volume})`);
       const host = volume.split(':')[0] ?? '';
-      assert.ok(existsSync(path.join(PROJECT_ROOT, host, 'README.md')), `${host} exists and says what goes in it`);
+      assert.equal(path.basename(host), identityOf[name], `${name} gets the ${identityOf[name]} identity only`);
+      assert.ok(
+        existsSync(path.join(PROJECT_ROOT, path.dirname(host), 'README.md')),
+        `${host}/.. says what goes in it`,
+      );
     }
+    // No container sees the CA's or the signing key's folder.
+    for (const [name, service] of Object.entries(services))
+      for (const v of service.volumes ?? []) assert.ok(!v.includes('temporal-ca'), `${name} mounts ${v}`);
     const dockerignore = readFileSync(path.join(PROJECT_ROOT, '.dockerignore'), 'utf8');
     assert.match(dockerignore, /^deploy\/temporal-certs$/m, 'keys never reach an image layer');
+    assert.match(dockerignore, /^deploy\/temporal-ca$/m, 'nor the CA');
 
-    // As the API would connect with compose's environment: the bundled server in plaintext...
-    const plain = resolveTemporalTarget(environmentOf('api'));
-    assert.equal(plain.address, 'temporal:7233');
-    assert.equal(plain.connectionOptions.tls, undefined, 'every empty TEMPORAL_TLS_* is unset, not "TLS on"');
-    // ...and Temporal Cloud over mTLS with the files in the certs directory (here: a scratch copy).
+    // As the API would connect with compose's environment: the bundled server over mutual TLS, with
+    // what `npm run temporal:credentials` wrote (here into a scratch folder, profiles pointing at it).
+    const issued = issueLabloopCredentials({
+      certsDir: path.join(scratch, 'certs'),
+      caDir: path.join(scratch, 'ca'),
+      namespace: 'default',
+      serverName: 'temporal',
+      dnsNames: ['temporal'],
+      tokenTtlSeconds: 3600,
+    });
+    assert.equal(environmentOf('api').TEMPORAL_CONFIG_FILE, `${mount}/temporal.toml`);
+    for (const identity of ['api', 'worker'] as const) {
+      const bundle = issued.identities[identity];
+      const target = resolveTemporalTarget(environmentOf(identity, { TEMPORAL_CONFIG_FILE: bundle.profile }));
+      assert.equal(target.address, 'temporal:7233');
+      const tls = target.connectionOptions.tls;
+      assert.ok(tls !== undefined && tls !== null && typeof tls === 'object', `${identity}: TLS is on`);
+      assert.equal(Buffer.from(tls.clientCertPair?.crt ?? []).toString(), readFileSync(bundle.cert, 'utf8'));
+      assert.equal(Buffer.from(tls.serverRootCACertificate ?? []).toString(), readFileSync(issued.ca.cert, 'utf8'));
+      assert.equal(tls.serverNameOverride, 'temporal');
+      assert.equal(target.connectionOptions.apiKey, bundle.token, `${identity} sends its own token`);
+    }
+    assert.notEqual(issued.identities.api.token, issued.identities.worker.token);
+
+    // ...and Temporal Cloud over mTLS with files in the certs folder (here: a scratch copy), its
+    // profile replaced by one of the operator's own.
     const cert = path.join(scratch, 'client.pem');
     const key = path.join(scratch, 'client.key');
+    const profile = path.join(scratch, 'cloud.toml');
     writeFileSync(cert, '-----BEGIN CERTIFICATE-----\nY2VydA==\n-----END CERTIFICATE-----\n');
     writeFileSync(key, '-----BEGIN PRIVATE KEY-----\na2V5\n-----END PRIVATE KEY-----\n');
+    writeFileSync(profile, '[profile.default]\n');
     const cloud = resolveTemporalTarget(
       environmentOf('worker', {
         TEMPORAL_ADDRESS: 'labloop.a1b2c.tmprl.cloud:7233',
         TEMPORAL_NAMESPACE: 'labloop.a1b2c',
+        TEMPORAL_CONFIG_FILE: profile,
         TEMPORAL_TLS_CLIENT_CERT_PATH: cert,
         TEMPORAL_TLS_CLIENT_KEY_PATH: key,
         TEMPORAL_TLS_SERVER_NAME: 'labloop.a1b2c.tmprl.cloud',
@@ -450,6 +486,72 @@ describe('docker-compose.yml (production shape)', () => {
     assert.equal(Buffer.from(tls.clientCertPair?.crt ?? []).toString(), readFileSync(cert, 'utf8'));
     assert.equal(Buffer.from(tls.clientCertPair?.key ?? []).toString(), readFileSync(key, 'utf8'));
     assert.equal(tls.serverNameOverride, 'labloop.a1b2c.tmprl.cloud');
+  });
+
+  it('closes Temporal: neither 7233 nor the UI is published, mutual TLS and the authorizer as the tests boot them', () => {
+    for (const [name, service] of Object.entries(services)) {
+      const published = (service.ports ?? []).map((p) => interpolate(String(p)));
+      for (const port of ['7233', '8080', '8233', '7243'])
+        assert.ok(!published.some((p) => p.split(':').includes(port)), `${name} publishes ${port}`);
+    }
+    assert.equal(services.temporal.ports, undefined);
+    assert.equal(services['temporal-ui'].ports, undefined);
+
+    // The server runs the configuration test/integration/temporal-closed.test.ts boots the real
+    // server with (sandbox/temporal-cluster.ts): every TLS, authorization and internal-frontend
+    // variable there is set here too, to a file in the server's own credentials folder.
+    const env = environmentOf('temporal');
+    const tested = serverEnvironment({
+      pg: { host: 'h', port: 1, user: 'u', password: 'p' },
+      databaseNames: { temporal: 't', visibility: 'v' },
+      ports: {},
+      caFile: '/x/ca.pem',
+      server: { cert: '/x/server.pem', key: '/x/server.key' },
+      jwksFile: '/x/jwks.json',
+      dynamicConfigFile: '/x/d.yaml',
+    });
+    const security = Object.keys(tested).filter((k) => /^(TEMPORAL_(TLS|AUTH|JWT)_|USE_INTERNAL_FRONTEND$)/.test(k));
+    assert.ok(security.length >= 14, security.join(' '));
+    const serverMount = (services.temporal.volumes ?? [])
+      .map((v) => interpolate(v))
+      .find((v) => v.split(':')[1] === '/etc/temporal/certs');
+    assert.ok(
+      serverMount?.endsWith(':ro') && path.basename(serverMount.split(':')[0] ?? '') === 'server',
+      String(serverMount),
+    );
+    for (const key of security) {
+      assert.ok(env[key] !== undefined && env[key] !== '', `temporal sets ${key}`);
+      if (tested[key]?.startsWith('/x/'))
+        assert.ok(env[key]?.startsWith('/etc/temporal/certs/'), `${key}: ${env[key]}`);
+      else if (!key.startsWith('TEMPORAL_JWT_KEY_SOURCE')) assert.equal(env[key], tested[key], key);
+    }
+    assert.equal(env.TEMPORAL_TLS_REQUIRE_CLIENT_AUTH, 'true');
+    assert.equal(env.TEMPORAL_AUTH_AUTHORIZER, 'default');
+    assert.equal(env.TEMPORAL_JWT_KEY_SOURCE1, 'file:///etc/temporal/certs/jwks.json');
+    assert.deepEqual(env.SERVICES?.split(':').sort(), [...CLUSTER_SERVICES].sort(), 'the services the tests start');
+
+    // The setup job: its own certificate and its cluster-admin token, as the CLI reads them.
+    const setup = environmentOf('temporal-setup');
+    assert.ok(setup.TEMPORAL_TLS_CLIENT_CERT_PATH?.startsWith('/etc/labloop/temporal-certs/'));
+    assert.equal(setup.TEMPORAL_API_KEY_FILE, '/etc/labloop/temporal-certs/token');
+    assert.ok(
+      (services['temporal-setup'].volumes ?? []).some((v) =>
+        interpolate(v).includes('/setup:/etc/labloop/temporal-certs:ro'),
+      ),
+    );
+    assert.match(scriptOf(services['temporal-setup']), /TEMPORAL_API_KEY="\$\(cat "\$\{TEMPORAL_API_KEY_FILE\}"\)"/);
+
+    // The UI: its own certificate, single sign-on, and write actions off unless turned on.
+    const ui = environmentOf('temporal-ui');
+    assert.equal(ui.TEMPORAL_AUTH_ENABLED, 'true');
+    for (const key of ['TEMPORAL_AUTH_PROVIDER_URL', 'TEMPORAL_AUTH_CLIENT_ID', 'TEMPORAL_AUTH_CLIENT_SECRET'])
+      assert.match(String(services['temporal-ui'].environment?.[key]), /:\?set /, `${key} is required`);
+    assert.equal(ui.TEMPORAL_DISABLE_WRITE_ACTIONS, 'true', 'write actions are off by default');
+    assert.equal(
+      environmentOf('temporal-ui', { TEMPORAL_UI_DISABLE_WRITE_ACTIONS: 'false' }).TEMPORAL_DISABLE_WRITE_ACTIONS,
+      'false',
+    );
+    assert.ok(ui.TEMPORAL_TLS_CERT && ui.TEMPORAL_TLS_KEY && ui.TEMPORAL_TLS_CA, 'the UI has a client certificate');
   });
 
   it('passes a compose CLI’s own `config` check, which rejects a broken copy of the file', (t) => {
