@@ -552,6 +552,9 @@ describe('docker-compose.yml (production shape)', () => {
       'false',
     );
     assert.ok(ui.TEMPORAL_TLS_CERT && ui.TEMPORAL_TLS_KEY && ui.TEMPORAL_TLS_CA, 'the UI has a client certificate');
+    // The codec endpoint knows administrator sessions and operator tokens, not the UI's SSO token.
+    assert.equal(ui.TEMPORAL_CODEC_PASS_ACCESS_TOKEN, 'false');
+    assert.equal(ui.TEMPORAL_CODEC_INCLUDE_CREDENTIALS, 'true');
   });
 
   it('passes a compose CLI’s own `config` check, which rejects a broken copy of the file', (t) => {
