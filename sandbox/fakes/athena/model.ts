@@ -62,6 +62,11 @@ export const LabResultSeedSchema = z.object({
   documentsource: z.string().default('INTERFACE'),
   priority: z.enum(['1', '2']).default('2'),
   status: z.enum(['REVIEW', 'CLOSED', 'HOLD']).default('REVIEW'),
+  /**
+   * The ordering provider (`providerId`) already reviewed the document in athena
+   * (`isreviewedbyprovider`), as when a result arrives after its review; closing alone is not that.
+   */
+  reviewedByProvider: z.boolean().default(false),
   analytes: z.array(AnalyteSeedSchema).default([]),
   /** Marks this document an exact duplicate of an earlier one (`exactduplicatedocumentid`). */
   duplicateOf: id.optional(),

@@ -136,7 +136,7 @@ export class AthenaFakeStore {
       documentsource: input.documentsource,
       priority: input.priority,
       status: input.status,
-      reviewed: false,
+      reviewed: input.reviewedByProvider,
       analytes: input.analytes.map((analyte) => ({ ...analyte, analyteid: this.nextAnalyteId++ })),
       createdAt: at,
       modifiedAt: at,
