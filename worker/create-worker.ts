@@ -15,6 +15,8 @@ export interface LabloopWorkerOptions {
    */
   workflowBundle?: WorkflowBundleOption;
   identity?: string;
+  /** How long a shutdown waits for in-flight activities (worker/ops.ts shutdownTimes); default the SDK's. */
+  shutdown?: { shutdownGraceTime: number; shutdownForceTime: number };
 }
 
 /** Build the worker the same way everywhere (main, dev launcher, tests) so they cannot drift. */
@@ -30,6 +32,7 @@ export function createLabloopWorker(options: LabloopWorkerOptions): Promise<Work
     activities: options.activities,
     dataConverter: createDataConverter(options.codecKeys),
     ...(options.identity !== undefined ? { identity: options.identity } : {}),
+    ...options.shutdown,
     ...workflowSource,
   });
 }
