@@ -21,6 +21,8 @@ export interface OpsServerOptions {
   port: number;
   /** LABLOOP_METRICS_TOKENS: token → scraper name. */
   tokens: ReadonlyMap<string, string>;
+  /** Whether `/metrics` needs a token; default: unless the listener is bound to an internal interface. */
+  tokenRequired?: boolean;
   /** The exposition text and its content type. */
   metrics: () => Promise<string>;
   contentType: string;
@@ -38,7 +40,7 @@ export interface OpsServer {
 
 export async function startOpsServer(options: OpsServerOptions): Promise<OpsServer> {
   const scraperOf = createScrapeTokenCheck(options.tokens);
-  const openScrape = isInternalBindAddress(options.host);
+  const openScrape = !(options.tokenRequired ?? !isInternalBindAddress(options.host));
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     const path = (request.url ?? '/').split('?')[0];
     if (request.method !== 'GET' && request.method !== 'HEAD')
