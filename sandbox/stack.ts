@@ -69,7 +69,17 @@ export interface StackOptions {
   /** Preferred ports; a taken port falls back to a free one. 0 = any. */
   ports?: Partial<
     Record<
-      'api' | 'mllp' | 'temporal' | 'temporalUi' | 'twilio' | 'spruce' | 'athena' | 'oidc' | 'outbox' | 'worker',
+      | 'api'
+      | 'mllp'
+      | 'temporal'
+      | 'temporalUi'
+      | 'twilio'
+      | 'spruce'
+      | 'athena'
+      | 'oidc'
+      | 'outbox'
+      | 'worker'
+      | 'apiMetrics',
       number
     >
   >;
@@ -112,6 +122,8 @@ export interface Stack {
     outbox: string;
     /** The worker's own port: /livez, /readyz, /metrics (worker/ops.ts). */
     worker: string;
+    /** The API's internal metrics listener (`/metrics` without a token, on loopback). */
+    apiMetrics?: string;
   };
   config: AppConfig;
   secrets: SandboxSecrets;
@@ -290,6 +302,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       LABLOOP_ADMIN_TOKENS: `sandbox-admin:${secrets.adminToken}`,
       LABLOOP_METRICS_TOKENS: `sandbox-metrics:${secrets.metricsToken}`,
       WORKER_HTTP_PORT: String(await pickPort(options.ports?.worker)),
+      API_METRICS_PORT: String(await pickPort(options.ports?.apiMetrics)),
       WORKER_TEMPORAL_METRICS_PORT: String(temporalMetricsPort),
       // The Web UI decrypts payloads through the API's codec endpoint; the browser may reach the UI by either name.
       ...(temporalUi !== undefined ? { TEMPORAL_UI_ORIGINS: uiOrigins(temporalUi).join(',') } : {}),
@@ -419,6 +432,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         oidc: oidc.issuer,
         outbox: outbox.url,
         worker: workerOps.url,
+        ...(api.metricsUrl !== undefined ? { apiMetrics: api.metricsUrl } : {}),
       },
       config,
       secrets,

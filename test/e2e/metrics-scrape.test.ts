@@ -137,6 +137,11 @@ describe('metrics: both processes scraped after an end-to-end run', () => {
     assert.equal(ok.status, 200);
     assert.match(ok.type, /^text\/plain; version=0\.0\.4/);
     assert.equal((await scrape(worker)).status, 200, 'loopback is an internal interface');
+    // The API's internal listener (API_METRICS_PORT, loopback): the same text without a token.
+    assert.ok(stack.urls.apiMetrics, 'the stack runs the internal listener');
+    const internal = await scrape(stack.urls.apiMetrics);
+    assert.equal(internal.status, 200);
+    assert.match(internal.text, /^# TYPE labloop_unsigned_backlog gauge$/m);
   });
 
   it('carries every promised series, with plausible values', async () => {

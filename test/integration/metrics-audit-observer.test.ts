@@ -23,7 +23,11 @@ async function value(name: string, where: Record<string, string>, sample = name)
   const metric = registry.getSingleMetric(name);
   const values = (await metric?.get())?.values ?? [];
   return values
-    .filter((v) => (v.metricName ?? name) === sample && Object.entries(where).every(([k, x]) => v.labels[k] === x))
+    .filter(
+      (v) =>
+        ((v as { metricName?: string }).metricName ?? name) === sample &&
+        Object.entries(where).every(([k, x]) => v.labels[k] === x),
+    )
     .reduce((sum, v) => sum + v.value, 0);
 }
 

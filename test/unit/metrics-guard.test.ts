@@ -27,9 +27,7 @@ describe('metric label guard', () => {
     fc.assert(
       fc.property(fc.string(), (value) => {
         const guarded = guardLabel('m', 'reason', VOCABULARIES.fallbackReason, value);
-        return (VOCABULARIES.fallbackReason as readonly string[]).includes(value)
-          ? guarded === value
-          : guarded === OTHER;
+        return VOCABULARIES.fallbackReason.includes(value) ? guarded === value : guarded === OTHER;
       }),
     );
   });
@@ -59,7 +57,7 @@ describe('metric label guard', () => {
   it('drops impossible durations instead of recording them', async () => {
     const count = async () =>
       ((await registry.getSingleMetric(timeToNotify.name)?.get())?.values ?? [])
-        .filter((v) => v.metricName === 'labloop_time_to_notify_seconds_count')
+        .filter((v) => (v as { metricName?: string }).metricName === 'labloop_time_to_notify_seconds_count')
         .reduce((sum, v) => sum + v.value, 0);
     const before = await count();
     timeToNotify.observe({ practice: 'guard-test-practice', acuity: 'normal', channel: 'portal' }, -5);
