@@ -1,3 +1,4 @@
+import { IllegalStateError } from '@temporalio/common';
 import { DefaultLogger, Runtime, type LogEntry } from '@temporalio/worker';
 import type { Logger } from '../logger';
 import { temporalMetricsTelemetry } from '../metrics/temporal-runtime';
@@ -26,8 +27,21 @@ export function installTemporalRuntime(
         ? { telemetryOptions: { metrics: temporalMetricsTelemetry(options.metricsPort) } }
         : {}),
     });
-  } catch {
-    // Already installed in this process.
+  } catch (err) {
+    // Already installed in this process: keep that one.
+    if (err instanceof IllegalStateError) return;
+    // Anything else (the metrics port taken) must stop the process: carrying on would leave the SDK
+    // on its default Runtime, which logs to the console unfiltered.
+    const port =
+      options.metricsPort !== undefined
+        ? ` (metrics exporter on 127.0.0.1:${options.metricsPort}, WORKER_TEMPORAL_METRICS_PORT)`
+        : '';
+    throw new Error(
+      `the Temporal SDK runtime could not start${port}: ${err instanceof Error ? err.message : String(err)}`,
+      {
+        cause: err,
+      },
+    );
   }
 }
 
