@@ -25,7 +25,7 @@ import { eventually, startTestStack } from '../support/stack';
  * Debian's prometheus package) accepts.
  *
  * The run: an HL7 result signed in the review app and texted (sign-off latency, SMS delivered),
- * an athena result that arrives signed and is published to the portal, one over MLLP, one left
+ * an athena result signed in the review app and published to the portal, one over MLLP, one left
  * unsigned (the backlog), a malformed message (a refusal), and a patient texting STOP (a consent
  * change).
  */
@@ -95,11 +95,14 @@ describe('metrics: both processes scraped after an end-to-end run', () => {
     await untilStatus(stack, hl7.workflowId, 'the SMS delivered', (v) =>
       v.deliveries.some((d) => d.channel === 'sms' && d.status === 'delivered'),
     );
-    // Signed in athena, published to the portal (no consent: no text).
+    // From athena, signed in the review app, published to the portal (no consent: no text).
     stack.fakes.athena.control.addLabResult(
-      athenaLabResultSeed(portal, 'normal', { labResultId: '880190', signed: true }),
+      athenaLabResultSeed(portal, 'normal', { labResultId: '880190', signed: false }),
     );
-    await untilStatus(stack, workflowIdOf(stack, '880190'), 'the portal note published', (v) =>
+    const portalId = workflowIdOf(stack, '880190');
+    await untilStatus(stack, portalId, 'awaiting sign-off', (v) => v.state === 'awaiting-sign-off');
+    await signOff(stack, portalId, 'prov-1');
+    await untilStatus(stack, portalId, 'the portal note published', (v) =>
       v.deliveries.some((d) => d.channel === 'portal' && d.status !== 'pending'),
     );
     // Over MLLP, and left unsigned: the backlog.
