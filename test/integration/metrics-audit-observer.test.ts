@@ -151,6 +151,25 @@ describe('metrics from audit events', () => {
         details: { publishedAt: new Date(received.getTime() + 1_200_000).toISOString() },
       }),
     );
+    await sink.append(
+      event({
+        actor: { type: 'system', id: 'worker' },
+        action: 'send',
+        channel: 'spruce',
+        template: 'spruce-result',
+        outcome: 'sent',
+      }),
+    );
+    // A page to staff tells no patient.
+    await sink.append(
+      event({
+        actor: { type: 'system', id: 'worker' },
+        action: 'page',
+        channel: 'page',
+        template: 'page-critical-result',
+        outcome: 'sent',
+      }),
+    );
     await sink.append(event({ action: 'fallback', channel: 'sms', outcome: 'sms-outage' }));
     await sink.append(event({ action: 'fallback', outcome: 'free text the guard must not keep' }));
     await sink.append(event({ action: 'escalation', outcome: 'level-1', details: { level: 1 } }));
@@ -168,6 +187,13 @@ describe('metrics from audit events', () => {
     await settled();
     const portal = { practice: PRACTICE, acuity: 'critical', channel: 'portal' };
     assert.equal(await value('labloop_time_to_notify_seconds', portal, 'labloop_time_to_notify_seconds_sum'), 1200);
+    const spruce = { practice: PRACTICE, acuity: 'critical', channel: 'spruce' };
+    assert.equal(await value('labloop_time_to_notify_seconds', spruce, 'labloop_time_to_notify_seconds_sum'), 600);
+    assert.equal(
+      await value('labloop_time_to_notify_seconds', { channel: 'page' }, 'labloop_time_to_notify_seconds_count'),
+      0,
+    );
+    assert.equal(await value('labloop_deliveries_total', { practice: PRACTICE, channel: 'page', outcome: 'sent' }), 1);
     assert.equal(await value('labloop_fallbacks_total', { practice: PRACTICE, reason: 'sms-outage' }), 1);
     assert.equal(await value('labloop_fallbacks_total', { practice: PRACTICE, reason: 'other' }), 1);
     assert.equal(await value('labloop_sla_breaches_total', { practice: PRACTICE, acuity: 'critical' }), 1);
