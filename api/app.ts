@@ -20,6 +20,8 @@ import { twilioWebhookRoutes } from './routes/twilio-webhooks';
 import { spruceWebhookRoutes } from './routes/spruce-webhooks';
 import { consentRoutes } from './routes/consent';
 import { createAuditLog } from '../lib/audit';
+import { allowPracticeLabels } from '../lib/metrics/labels';
+import { apiMetrics, metricsRoutes, observeIngestResponse } from './routes/metrics';
 import { createWorkflowSignaller } from '../lib/consent/workflow-signaller';
 import { codecRoutes } from './routes/codec';
 import { auditExportRoutes } from './routes/audit-export';
@@ -140,6 +142,12 @@ export async function buildApp(deps: ApiDeps): Promise<BuiltApp> {
   const statusUrl = (workflowId: string) => resultStatusUrl(deps.publicBaseUrl, workflowId);
 
   await app.register(healthRoutes(deps));
+  // Prometheus metrics for operators, and the ingest routes' answers counted in one place.
+  allowPracticeLabels(deps.practices.all().map((p) => p.policy.practiceId));
+  app.addHook('onResponse', observeIngestResponse);
+  await app.register(
+    metricsRoutes({ metrics: apiMetrics(deps.pool), metricsTokens: deps.metricsTokens ?? new Map<string, string>() }),
+  );
   // Machine ingestion: per-IP only for failed authentication, then per authenticated client.
   const globalMax = deps.rateLimit?.max ?? RATE_LIMIT_PER_MINUTE;
   const ingestRateLimit = createIngestRateLimit(app, {

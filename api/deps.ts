@@ -25,6 +25,8 @@ export interface ApiDeps {
   now: () => Date;
   /** Operator tokens for the codec endpoint (token → name); none when absent. */
   opsTokens?: Map<string, string>;
+  /** Scrapers of `/metrics` (LABLOOP_METRICS_TOKENS, token → name); none when absent: /metrics answers 403. */
+  metricsTokens?: Map<string, string>;
   /** Administrator tokens for the audit export (token → name); none when absent. */
   adminTokens?: Map<string, string>;
   /** Temporal Web UI origins allowed to call the codec endpoint from a browser. */

@@ -11,6 +11,13 @@ import { loadPracticeRegistry } from '../lib/practices';
 import { connectClient } from '../lib/temporal/connection';
 import { startApi } from './start-api';
 
+/**
+ * On SIGTERM the API stops accepting (new requests get 503 while in-flight ones finish: HL7 and FHIR
+ * hand-offs are bounded at 10 s by their Temporal deadline) and exits; after this long it exits
+ * anyway, inside compose's stop_grace_period (30 s).
+ */
+const SHUTDOWN_DEADLINE_MS = 20_000;
+
 async function run(): Promise<void> {
   const config = loadConfig(process.env, 'api');
   const logger = createLogger(config.LOG_LEVEL, 'labloop-api');
@@ -21,14 +28,23 @@ async function run(): Promise<void> {
   const temporal = await connectClient(config.LABLOOP_CODEC_KEYS);
   const api = await startApi({ config, pool, temporal, practices, logger });
   logger.info({ url: api.url, mllpPort: api.mllpPort }, 'API listening');
-  const shutdown = async () => {
+  let stopping = false;
+  const shutdown = async (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutdown requested: in-flight requests finish');
+    setTimeout(() => {
+      logger.error({ signal }, 'shutdown overran its deadline; exiting');
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS).unref();
     await api.close();
     await temporal.connection.close();
     await pool.end();
+    logger.info('API stopped');
     process.exit(0);
   };
-  process.once('SIGINT', () => void shutdown());
-  process.once('SIGTERM', () => void shutdown());
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
 }
 
 run().catch((err: unknown) => {

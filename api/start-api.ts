@@ -13,6 +13,8 @@ import { TASK_QUEUE } from '../workflows/definitions';
 import { buildApp } from './app';
 import { reviewApiDeps } from './review/settings';
 import { startMllpServer, type MllpServer } from './mllp';
+import { startOpsServer, type OpsServer } from '../lib/metrics/ops-server';
+import { apiMetrics, observeMllpIngest } from './routes/metrics';
 
 /** Largest MLLP frame accepted; matches the HTTPS body limit. */
 const MLLP_MAX_FRAME_BYTES = 1024 * 1024;
@@ -27,6 +29,8 @@ const SPRUCE_CONVERSATION_LOOKUP_TIMEOUT_MS = 3_000;
 export interface RunningApi {
   url: string;
   mllpPort: number;
+  /** The internal metrics listener, when API_METRICS_PORT is set. */
+  metricsUrl?: string;
   close(): Promise<void>;
 }
 
@@ -53,6 +57,7 @@ export async function startApi(options: {
     now: () => new Date(),
     opsTokens: parseApiTokens(config.LABLOOP_OPS_TOKENS ?? '', 'LABLOOP_OPS_TOKENS'),
     adminTokens: parseApiTokens(config.LABLOOP_ADMIN_TOKENS ?? '', 'LABLOOP_ADMIN_TOKENS'),
+    metricsTokens: parseApiTokens(config.LABLOOP_METRICS_TOKENS ?? '', 'LABLOOP_METRICS_TOKENS'),
     temporalUiOrigins: parseOrigins(config.TEMPORAL_UI_ORIGINS ?? ''),
     rateLimit: { max: config.API_RATE_LIMIT_PER_MINUTE, timeWindowMs: 60_000 },
     trustProxy: config.TRUST_PROXY,
@@ -83,18 +88,35 @@ export async function startApi(options: {
       port: config.MLLP_PORT,
       maxFrameBytes: MLLP_MAX_FRAME_BYTES,
       idleTimeoutMs: MLLP_IDLE_TIMEOUT_MS,
-      onMessage: async (text) => (await ingestHl7(text)).ack,
+      onMessage: async (text) => (await observeMllpIngest(() => ingestHl7(text))).ack,
     });
   } catch (err) {
     await sweeper.stop();
     await app.close();
     throw err;
   }
+  // The internal metrics listener (no token: config admits only loopback or private addresses).
+  let metricsServer: OpsServer | undefined;
+  if (config.API_METRICS_PORT !== undefined) {
+    const metrics = apiMetrics(options.pool);
+    metricsServer = await startOpsServer({
+      host: config.API_METRICS_HOST,
+      port: config.API_METRICS_PORT,
+      tokens: new Map(),
+      metrics: metrics.text,
+      contentType: metrics.contentType,
+    }).catch(async (err: unknown) => {
+      await Promise.all([sweeper.stop(), mllp.close(), app.close()]);
+      throw err;
+    });
+  }
   return {
     url,
     mllpPort: mllp.port,
+    ...(metricsServer !== undefined ? { metricsUrl: metricsServer.url } : {}),
     async close() {
       await sweeper.stop();
+      await metricsServer?.close();
       await mllp.close();
       await app.close();
     },

@@ -7,7 +7,12 @@
  */
 
 /** `name:token` lists of bearer tokens labloop issues itself. */
-export const TOKEN_LIST_SETTINGS = ['LABLOOP_API_TOKENS', 'LABLOOP_OPS_TOKENS', 'LABLOOP_ADMIN_TOKENS'] as const;
+export const TOKEN_LIST_SETTINGS = [
+  'LABLOOP_API_TOKENS',
+  'LABLOOP_OPS_TOKENS',
+  'LABLOOP_ADMIN_TOKENS',
+  'LABLOOP_METRICS_TOKENS',
+] as const;
 
 /** Single secrets labloop's operator generates (not ones a vendor issues in its own format). */
 export const GENERATED_SECRET_SETTINGS = ['LABLOOP_ID_SECRET', 'SESSION_SECRET'] as const;
@@ -43,6 +48,8 @@ export const PROCESS_SECRETS = {
     'LABLOOP_API_TOKENS',
     'LABLOOP_OPS_TOKENS',
     'LABLOOP_ADMIN_TOKENS',
+    // Scrapers of /metrics (the API's and the worker's own port).
+    'LABLOOP_METRICS_TOKENS',
     'SESSION_SECRET',
     'OIDC_CLIENT_SECRET',
     // Twilio's auth token checks X-Twilio-Signature on callbacks; Spruce's API token resolves replies.
@@ -51,7 +58,14 @@ export const PROCESS_SECRETS = {
     'SPRUCE_WEBHOOK_SECRET',
     'ATHENA_WEBHOOK_SECRET',
   ],
-  worker: ['LABLOOP_CODEC_KEYS', 'LABLOOP_ID_SECRET', 'TWILIO_AUTH_TOKEN', 'SPRUCE_API_TOKEN', 'ATHENA_CLIENT_SECRET'],
+  worker: [
+    'LABLOOP_CODEC_KEYS',
+    'LABLOOP_ID_SECRET',
+    'TWILIO_AUTH_TOKEN',
+    'SPRUCE_API_TOKEN',
+    'ATHENA_CLIENT_SECRET',
+    'LABLOOP_METRICS_TOKENS',
+  ],
   /** Subscribes athena's feeds and writes the poll schedules (encrypted arguments). */
   'athena-schedule': ['LABLOOP_CODEC_KEYS', 'ATHENA_CLIENT_SECRET'],
 } as const satisfies Record<string, readonly SecretSetting[]>;

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { secretProblems, withheldSecrets, type ProcessRole, type WithheldSecret } from './config-secrets';
 import { isSenderList } from './sms/senders';
+import { isInternalBindAddress } from './metrics/scrape-access';
 
 /**
  * Process configuration, read once from the environment and validated before anything starts.
@@ -48,6 +49,27 @@ const ConfigSchema = z
      * administrator sessions can.
      */
     LABLOOP_OPS_TOKENS: z.string().optional(),
+    /**
+     * Operator tokens for scraping `/metrics` on the API and the worker, comma-separated
+     * `name:token`. Unset: only listeners bound to an internal interface serve metrics.
+     */
+    LABLOOP_METRICS_TOKENS: z.string().optional(),
+    /** The API's internal metrics listener (`/metrics` without a token); unset port: none. */
+    API_METRICS_HOST: z
+      .string()
+      .default('127.0.0.1')
+      .refine(isInternalBindAddress, 'must be a loopback or private address (it serves /metrics without a token)'),
+    API_METRICS_PORT: port.optional(),
+    /** The worker's own HTTP listener: `/livez`, `/readyz`, `/metrics` (lib/metrics/ops-server.ts). */
+    WORKER_HTTP_HOST: z.string().default('127.0.0.1'),
+    WORKER_HTTP_PORT: port.default(9464),
+    /** The Temporal SDK's runtime metrics exporter, on 127.0.0.1 only; the worker's `/metrics` proxies it. */
+    WORKER_TEMPORAL_METRICS_PORT: port.default(9465),
+    /**
+     * After SIGTERM, how long in-flight activities may run before they are cancelled; the worker
+     * gives up on them 5 s later and the process exits 5 s after that, whatever hangs (worker/shutdown.ts).
+     */
+    WORKER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(1).max(600).default(20),
     /** Bearer tokens allowed to export the audit log over HTTP, comma-separated `name:token`. */
     LABLOOP_ADMIN_TOKENS: z.string().optional(),
     /**

@@ -264,3 +264,21 @@ export function temporalServerTool(tool: TemporalServerTool, lookup: ToolLookup 
   }
   return source.path;
 }
+
+/** The Debian package whose .deb carries promtool (bookworm has no smaller one); setup extracts only promtool. */
+export const DEBIAN_PROMTOOL_PACKAGE = 'prometheus';
+
+export const HOW_TO_GET_PROMTOOL =
+  'install Prometheus\'s promtool: Debian\'s "prometheus" package (`apt-get install prometheus`), or set PROMTOOL_PATH; ' +
+  '`npm test` does this itself where apt works, extracting only promtool from the .deb into .tools/promtool/';
+
+/** Where setup puts promtool (extracted from Debian's prometheus .deb, nothing installed system-wide). */
+export function localPromtoolPath(toolsDir = TOOLS_DIR): string {
+  return path.join(toolsDir, 'promtool', 'promtool');
+}
+
+/** promtool for the exposition-format check of `/metrics`: PROMTOOL_PATH, .tools/promtool, or Debian's. */
+export function promtoolPath(): string | undefined {
+  const candidates = [process.env.PROMTOOL_PATH, localPromtoolPath(), '/usr/bin/promtool'];
+  return candidates.find((p): p is string => p !== undefined && p !== '' && existsSync(p));
+}

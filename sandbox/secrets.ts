@@ -15,6 +15,8 @@ export interface SandboxSecrets {
   opsToken: string;
   /** Administrators' token for `GET /v1/audit/export`. */
   adminToken: string;
+  /** Scrapers' token for `/metrics` on the API and the worker. */
+  metricsToken: string;
   twilioAccountSid: string;
   twilioAuthToken: string;
   twilioMessagingServiceSid: string;
@@ -35,6 +37,7 @@ export function generateSandboxSecrets(): SandboxSecrets {
     apiToken: hex(24),
     opsToken: hex(24),
     adminToken: hex(24),
+    metricsToken: hex(24),
     twilioAccountSid: `AC${hex(16)}`,
     twilioAuthToken: hex(16),
     twilioMessagingServiceSid: `MG${hex(16)}`,

@@ -23,6 +23,7 @@ import { buildActivityDeps, smsSendForSender } from '../worker/build-activity-de
 import { createLabloopWorker } from '../worker/create-worker';
 import { parseTwilioSenders } from '../lib/sms/senders';
 import { createSenderSmsWorkers } from '../worker/sms-worker';
+import { startWorkerOps } from '../worker/ops';
 import { SEARCH_ATTRIBUTES, TASK_QUEUE } from '../workflows/definitions';
 import { startAthenaFake, type AthenaFake } from './fakes/athena';
 import { ensureAthenaFeeds } from '../lib/athena-feed';
@@ -67,7 +68,20 @@ export interface StackOptions {
   temporalUi?: boolean;
   /** Preferred ports; a taken port falls back to a free one. 0 = any. */
   ports?: Partial<
-    Record<'api' | 'mllp' | 'temporal' | 'temporalUi' | 'twilio' | 'spruce' | 'athena' | 'oidc' | 'outbox', number>
+    Record<
+      | 'api'
+      | 'mllp'
+      | 'temporal'
+      | 'temporalUi'
+      | 'twilio'
+      | 'spruce'
+      | 'athena'
+      | 'oidc'
+      | 'outbox'
+      | 'worker'
+      | 'apiMetrics',
+      number
+    >
   >;
   taskQueue?: string;
   workflowBundle?: WorkflowBundleOption;
@@ -84,6 +98,12 @@ export interface StackOptions {
   auditAnchorIntervalMs?: number;
   /** Twilio fake callback pacing (tests make it fast). */
   twilioCallbackDelaysMs?: { sent?: number; delivered?: number };
+  /**
+   * Where this process's Temporal Runtime exports its metrics (127.0.0.1:<port>), when something
+   * installed the Runtime before the stack (the test log capture); otherwise the stack installs it
+   * with an exporter on a free port.
+   */
+  temporalMetricsPort?: number;
 }
 
 export interface Stack {
@@ -100,6 +120,10 @@ export interface Stack {
     oidc: string;
     /** One page of everything "sent", by patient and channel (sandbox/outbox-overview.ts). */
     outbox: string;
+    /** The worker's own port: /livez, /readyz, /metrics (worker/ops.ts). */
+    worker: string;
+    /** The API's internal metrics listener (`/metrics` without a token, on loopback). */
+    apiMetrics?: string;
   };
   config: AppConfig;
   secrets: SandboxSecrets;
@@ -188,7 +212,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
     // Temporal. The SDK's own log lines go to our logger from the start: the dev server's fallback
     // (the SDK download) creates the SDK runtime, and it can be set up only once per process.
-    installTemporalRuntime(createLogger(options.logLevel ?? 'info', 'labloop', options.logDestination));
+    const temporalMetricsPort = options.temporalMetricsPort ?? (await freePort());
+    installTemporalRuntime(createLogger(options.logLevel ?? 'info', 'labloop', options.logDestination), 'WARN', {
+      metricsPort: temporalMetricsPort,
+    });
     let temporalAddress = options.temporalAddress;
     let temporalUi: string | undefined;
     let temporalSettings: Record<string, string>;
@@ -273,6 +300,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       LABLOOP_API_TOKENS: `sandbox:${secrets.apiToken}`,
       LABLOOP_OPS_TOKENS: `sandbox-ops:${secrets.opsToken}`,
       LABLOOP_ADMIN_TOKENS: `sandbox-admin:${secrets.adminToken}`,
+      LABLOOP_METRICS_TOKENS: `sandbox-metrics:${secrets.metricsToken}`,
+      WORKER_HTTP_PORT: String(await pickPort(options.ports?.worker)),
+      API_METRICS_PORT: String(await pickPort(options.ports?.apiMetrics)),
+      WORKER_TEMPORAL_METRICS_PORT: String(temporalMetricsPort),
       // The Web UI decrypts payloads through the API's codec endpoint; the browser may reach the UI by either name.
       ...(temporalUi !== undefined ? { TEMPORAL_UI_ORIGINS: uiOrigins(temporalUi).join(',') } : {}),
       TWILIO_ACCOUNT_SID: secrets.twilioAccountSid,
@@ -320,6 +351,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     // Worker
     const native: { connection: NativeConnection; namespace: string } = await connectNative(env);
     stops.push(() => native.connection.close());
+    // The worker's health and metrics port, as worker/main.ts runs it (signals are the launcher's).
+    const workerOps = await startWorkerOps({ config, connection: native.connection, logger, handleSignals: false });
+    stops.push(() => workerOps.close());
     const deps = buildActivityDeps(config, pool, practices);
     const activities = createActivities(deps);
     const worker: Worker = await createLabloopWorker({
@@ -331,7 +365,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       workflowBundle: options.workflowBundle,
     });
     const workerRun = worker.run();
+    workerOps.track([worker]);
     stops.push(async () => {
+      workerOps.beginShutdown();
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await workerRun;
     });
@@ -347,6 +383,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     });
     for (const smsWorker of smsWorkers) {
       const smsWorkerRun = smsWorker.run();
+      workerOps.track([smsWorker]);
       stops.push(async () => {
         if (smsWorker.getState() === 'RUNNING') smsWorker.shutdown();
         await smsWorkerRun;
@@ -394,6 +431,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         athena: athena.url,
         oidc: oidc.issuer,
         outbox: outbox.url,
+        worker: workerOps.url,
+        ...(api.metricsUrl !== undefined ? { apiMetrics: api.metricsUrl } : {}),
       },
       config,
       secrets,

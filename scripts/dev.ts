@@ -86,6 +86,8 @@ async function main(): Promise<void> {
     `                      or from the CLI: temporal workflow show -w <id> --codec-endpoint ${stack.urls.api}/codec \\`,
     `                        --codec-auth "Bearer ${secrets.opsToken}"`,
     `  Audit export        GET ${stack.urls.api}/v1/audit/export?format=csv   (Authorization: Bearer ${secrets.adminToken})`,
+    `  Metrics             GET ${stack.urls.api}/metrics   (Authorization: Bearer ${secrets.metricsToken}); worker:`,
+    `                      ${stack.urls.worker}/metrics, /livez, /readyz   (docs/operations.md)`,
     `  Sandbox Twilio      ${stack.urls.twilio}   (outbox of every SMS)`,
     `  Sandbox Spruce      ${stack.urls.spruce}   (secure messages, pages)`,
     `  Sandbox athena      ${stack.urls.athena}   (portal notes, call tasks)`,

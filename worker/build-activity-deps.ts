@@ -9,6 +9,8 @@ import { createAthenaClient } from '../lib/clients/athena';
 import { createSpruceClient } from '../lib/clients/spruce';
 import { createTwilioMessaging } from '../lib/clients/twilio';
 import { publicUrl } from '../lib/public-url';
+import { withAuditMetrics } from '../lib/metrics/audit-observer';
+import { allowPracticeLabels } from '../lib/metrics/labels';
 import { loadPracticeRegistry, type PracticeRegistry } from '../lib/practices';
 
 /** Real clients from configuration (the sandbox points their base URLs at the local fakes). */
@@ -17,6 +19,7 @@ export function buildActivityDeps(
   pool: Pool,
   practices: PracticeRegistry = loadPracticeRegistry(config.LABLOOP_PRACTICES_FILE),
 ): ActivityDeps {
+  allowPracticeLabels(practices.all().map((p) => p.policy.practiceId));
   const sms = createTwilioMessaging({
     accountSid: config.TWILIO_ACCOUNT_SID,
     authToken: config.TWILIO_AUTH_TOKEN,
@@ -39,7 +42,8 @@ export function buildActivityDeps(
   });
   return {
     pool,
-    audit: createAuditLog(pool),
+    // Every newly appended decision and send also counted as metrics (lib/metrics/audit-observer.ts).
+    audit: withAuditMetrics(createAuditLog(pool), pool),
     sms,
     smsStatusCallbackUrl: publicUrl(config.PUBLIC_BASE_URL, '/webhooks/twilio/status'),
     smsSenders,

@@ -15,6 +15,8 @@ export interface LabloopWorkerOptions {
    */
   workflowBundle?: WorkflowBundleOption;
   identity?: string;
+  /** How long a shutdown waits for in-flight activities (worker/ops.ts shutdownTimes); default the SDK's. */
+  shutdown?: { shutdownGraceTime: number; shutdownForceTime: number };
 }
 
 /** Build the worker the same way everywhere (main, dev launcher, tests) so they cannot drift. */
@@ -35,6 +37,7 @@ export function createLabloopWorker(options: LabloopWorkerOptions): Promise<Work
     // resultReceived) is refused by name, never read (lib/temporal/unencrypted-payload.ts).
     dataConverter: createWorkerDataConverter(options.codecKeys),
     ...(options.identity !== undefined ? { identity: options.identity } : {}),
+    ...options.shutdown,
     ...workflowSource,
   });
 }

@@ -17,15 +17,19 @@ import { createLabloopWorker } from './create-worker';
 import { parseTwilioSenders } from '../lib/sms/senders';
 import { TASK_QUEUE } from '../workflows/definitions';
 import { createSenderSmsWorkers } from './sms-worker';
+import { shutdownTimes, startWorkerOps } from './ops';
 
 async function run(): Promise<void> {
   const config = loadConfig(process.env, 'worker');
   const logger = createLogger(config.LOG_LEVEL, 'labloop-worker');
-  installTemporalRuntime(logger);
+  installTemporalRuntime(logger, 'WARN', { metricsPort: config.WORKER_TEMPORAL_METRICS_PORT });
   if (config.DATABASE_URL === undefined) throw new Error('DATABASE_URL is required to run the worker on its own');
   logger.info({ database: await prepareDatabase(config) }, 'database ready');
   const pool = createPool(config.DATABASE_URL, { applicationName: 'labloop-worker' });
   const { connection, namespace } = await connectNative();
+  // /livez, /readyz, /metrics, and the SIGTERM deadline (worker/ops.ts).
+  const ops = await startWorkerOps({ config, connection, logger });
+  logger.info({ url: ops.url }, 'worker health and metrics listening');
   // The audit chain's head, anchored every minute while it moves (rows cut off its end then show).
   const anchoring = startAuditAnchoring({
     pool,
@@ -42,6 +46,7 @@ async function run(): Promise<void> {
       codecKeys: config.LABLOOP_CODEC_KEYS,
       activities,
       workflowBundle,
+      shutdown: shutdownTimes(config),
     });
     // SMS sends on one task queue per sender, paced by the server at each sender's throughput.
     const senders = parseTwilioSenders(config);
@@ -52,17 +57,21 @@ async function run(): Promise<void> {
       senders,
       workflowTaskQueue: TASK_QUEUE,
       sendFor: smsSendForSender(config, deps),
+      shutdown: shutdownTimes(config),
     });
+    ops.track([worker, ...smsWorkers]);
     logger.info(
       { namespace, smsSenders: senders.map((s) => ({ id: s.id, segmentsPerSecond: s.segmentsPerSecond })) },
       'worker started',
     );
     // All run until SIGINT/SIGTERM (the SDK's shutdown signals stop them) or until one fails.
     await Promise.all([worker.run(), ...smsWorkers.map((w) => w.run())]);
+    logger.info('workers drained and stopped');
   } finally {
     await anchoring.stop();
     await connection.close();
     await pool.end();
+    await ops.close();
   }
 }
 

@@ -59,6 +59,8 @@ export interface SmsWorkerOptions {
   paceSegments?: boolean;
   /** The sender's id: its pacer is then the process's one for it, shared with staff SMS pages from it. */
   senderId?: string;
+  /** How long a shutdown waits for in-flight sends (worker/ops.ts shutdownTimes); default the SDK's. */
+  shutdown?: { shutdownGraceTime: number; shutdownForceTime: number };
 }
 
 /** Build the rate-limited SMS worker of one sender (the caller runs it next to the main worker). */
@@ -80,6 +82,7 @@ export function createSmsWorker(options: SmsWorkerOptions): Promise<Worker> {
     maxTaskQueueActivitiesPerSecond: rate,
     maxConcurrentActivityTaskExecutions: smsWorkerConcurrency(rate),
     ...(options.identity !== undefined ? { identity: options.identity } : {}),
+    ...options.shutdown,
   });
 }
 
@@ -94,6 +97,7 @@ export async function createSenderSmsWorkers(options: {
   senders: SmsSender[];
   workflowTaskQueue: string;
   sendFor: (sender: SmsSender) => LabloopActivities['sendGenericSms'];
+  shutdown?: SmsWorkerOptions['shutdown'];
 }): Promise<Worker[]> {
   const workers: Worker[] = [];
   for (const sender of options.senders) {
@@ -106,6 +110,7 @@ export async function createSenderSmsWorkers(options: {
         segmentsPerSecond: sender.segmentsPerSecond,
         taskQueue: smsTaskQueueFor(options.workflowTaskQueue, sender.id),
         senderId: sender.id,
+        shutdown: options.shutdown,
       }),
     );
   }

@@ -18,6 +18,7 @@ import {
   type PatientRef,
 } from './repository';
 import type { WorkflowSignaller } from './workflow-signaller';
+import { consentChanges } from '../metrics/series';
 
 /**
  * One consent change, end to end: the record in PostgreSQL (checked before every send, so it takes
@@ -71,7 +72,7 @@ export async function recordConsentChange(
   at: string,
 ): Promise<{ changed: boolean; signal: PendingSignal }> {
   const write = await setSmsConsent(client, change);
-  await appendAuditInTransaction(client, {
+  const audited = await appendAuditInTransaction(client, {
     occurredAt: at,
     practiceId: change.practiceId,
     patientId: change.patientId,
@@ -90,6 +91,13 @@ export async function recordConsentChange(
     // digest, never by the number itself.
     idempotencyKey: `consent:${change.eventKey}:${change.practiceId}:${change.patientId}:${phoneDigest(change.phone)}`,
   });
+  // A re-run of the same event (duplicate audit row) is not a second change.
+  if (write.changed && !audited.duplicate)
+    consentChanges.inc({
+      practice: change.practiceId,
+      change: change.consented ? 'granted' : 'revoked',
+      source: change.source,
+    });
   return {
     changed: write.changed,
     signal: {

@@ -1,9 +1,11 @@
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { DestinationStream } from 'pino';
 import { DefaultLogger, Runtime, makeTelemetryFilterString, type LogLevel, type LogMetadata } from '@temporalio/worker';
 import { PROJECT_ROOT } from '../../lib/tools';
+import { temporalMetricsTelemetry } from '../../lib/metrics/temporal-runtime';
 import { describeLeaks, scanForPhi, type PhiPattern } from './phi-scan';
 
 /**
@@ -82,10 +84,15 @@ export function captureTemporalRuntimeLogs(
       JSON.stringify({ source: 'temporal-runtime', level: entry.level, msg: entry.message, meta: entry.meta }),
     );
   });
+  // The SDK's runtime metrics too, as production exports them (the stack's worker port proxies them).
+  const metricsPort = freePortNow();
   try {
     Runtime.install({
       logger,
-      telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: levels.core }), forward: {} } },
+      telemetryOptions: {
+        logging: { filter: makeTelemetryFilterString({ core: levels.core }), forward: {} },
+        metrics: temporalMetricsTelemetry(metricsPort),
+      },
     });
   } catch (err) {
     throw new Error(
@@ -94,6 +101,28 @@ export function captureTemporalRuntimeLogs(
     );
   }
   installedFor = capture;
+  runtimeMetricsPort = metricsPort;
+}
+
+let runtimeMetricsPort: number | undefined;
+
+/** The loopback port the captured Runtime exports the SDK's metrics on (startTestStack hands it to the stack). */
+export function capturedRuntimeMetricsPort(): number | undefined {
+  return runtimeMetricsPort;
+}
+
+/**
+ * A free loopback port, synchronously: the Runtime is installed synchronously, before anything
+ * async in a test file may touch Temporal. A child process asks the OS for one.
+ */
+function freePortNow(): number {
+  const script =
+    "const s=require('node:net').createServer().listen(0,'127.0.0.1',()=>{process.stdout.write(String(s.address().port));s.close()})";
+  const out = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+  const port = Number(out.stdout);
+  if (!Number.isInteger(port) || port <= 0)
+    throw new Error(`no free port for the Temporal runtime metrics: ${out.stderr}`);
+  return port;
 }
 
 /** True once this process's Temporal Runtime logs into a capture (installQuietRuntime then does nothing). */

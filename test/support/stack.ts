@@ -4,7 +4,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { PROJECT_ROOT } from '../../lib/tools';
 import { startStack, type Stack, type StackOptions } from '../../sandbox/stack';
-import { checkCapturedLogs, processLogCapture } from './log-capture';
+import { capturedRuntimeMetricsPort, checkCapturedLogs, processLogCapture } from './log-capture';
 import { fixturePhi, type PhiPattern } from './phi-scan';
 
 export { logArtifactFor } from './log-capture';
@@ -85,6 +85,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<St
     workflowBundle: bundle !== undefined && bundle !== '' ? { codePath: bundle } : undefined,
     practicesFile,
     twilioCallbackDelaysMs: { sent: 50, delivered: 100 },
+    temporalMetricsPort: capturedRuntimeMetricsPort(),
     ...options.extra,
     logLevel: TEST_STACK_LOG_LEVEL,
     logDestination: capture.destination,

@@ -233,6 +233,10 @@ describe('docker-compose.yml (production shape)', () => {
     // The server image has busybox nc, and no tctl/temporal CLI to rely on; admin-tools has the CLI.
     assert.deepEqual(services.temporal.healthcheck?.test, ['CMD', 'nc', '-z', 'localhost', '7233']);
     assert.equal(services.api.healthcheck?.test?.[1], 'node', 'the labloop image has node');
+    // The worker's readiness (connected and polling) on its own port, as the worker listens there.
+    assert.equal(services.worker.healthcheck?.test?.[1], 'node', 'the labloop image has node');
+    const probe = /127\.0\.0\.1:(\d+)\/readyz/.exec(services.worker.healthcheck?.test?.join(' ') ?? '');
+    assert.equal(probe?.[1], environmentOf('worker').WORKER_HTTP_PORT, 'the healthcheck probes the worker port');
   });
 
   it('never pulls the labloop image: every service running it can build it', () => {
@@ -318,10 +322,18 @@ describe('docker-compose.yml (production shape)', () => {
         LABLOOP_DEMO_LOGIN: 'sandbox only; refused in production',
       },
       worker: {
-        API_HOST: "the API's listener; the worker serves nothing",
-        API_PORT: "the API's listener; the worker serves nothing",
+        API_HOST: "the API's listener; the worker serves only its health and metrics port",
+        API_PORT: "the API's listener; the worker serves only its health and metrics port",
         MLLP_HOST: "the MLLP listener runs in the API's process",
         MLLP_PORT: "the MLLP listener runs in the API's process",
+        API_METRICS_HOST: "the API's internal metrics listener",
+        API_METRICS_PORT: "the API's internal metrics listener",
+      },
+      api: {
+        WORKER_HTTP_HOST: "the worker's health and metrics port",
+        WORKER_HTTP_PORT: "the worker's health and metrics port",
+        WORKER_TEMPORAL_METRICS_PORT: "the Temporal SDK's exporter runs in the worker's process",
+        WORKER_SHUTDOWN_GRACE_SECONDS: "the worker's drain on SIGTERM",
       },
     };
     /** Settings compose fixes rather than forwards, and why. */
@@ -332,6 +344,8 @@ describe('docker-compose.yml (production shape)', () => {
       API_PORT: 'inside the container; the published port is the mapping',
       MLLP_HOST: 'inside the container: every interface, behind the published port',
       MLLP_PORT: 'inside the container; the published port is the mapping',
+      WORKER_HTTP_HOST: 'inside the container: every interface, reachable on the project network only',
+      WORKER_HTTP_PORT: "inside the container; the worker's healthcheck probes it",
     };
     assert.ok(CONFIG_SETTINGS.length > 30, `the settings come from the schema (${CONFIG_SETTINGS.length})`);
     for (const name of LABLOOP_PROCESSES) {
