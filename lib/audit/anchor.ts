@@ -66,7 +66,7 @@ export async function insertAnchor(
 /** The chain's last row, or undefined for an empty chain. */
 export async function chainHead(pool: Pool | PoolClient): Promise<{ seq: number; rowHash: string } | undefined> {
   const { rows } = await pool.query<{ seq: string; row_hash: string }>(
-    'SELECT seq::text AS seq, row_hash FROM audit_log ORDER BY audit_log.seq DESC LIMIT 1',
+    'SELECT seq::text AS seq, row_hash FROM audit_log WHERE seq IS NOT NULL ORDER BY audit_log.seq DESC LIMIT 1',
   );
   const row = rows[0];
   return row === undefined ? undefined : { seq: toSafeNumber(row.seq), rowHash: row.row_hash };
