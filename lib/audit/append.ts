@@ -169,7 +169,8 @@ async function awaitSealed(pool: Pool, entryId: string, duplicate: boolean): Pro
     const own = sealed.find((s) => s.entryId === entryId);
     if (own !== undefined) return { seq: own.seq, rowHash: own.rowHash, duplicate };
     const row = await readEntry(pool, entryId);
-    if (row?.seq != null && row.row_hash != null) return { seq: toSafeNumber(row.seq), rowHash: row.row_hash, duplicate };
+    if (row?.seq != null && row.row_hash != null)
+      return { seq: toSafeNumber(row.seq), rowHash: row.row_hash, duplicate };
     if (Date.now() > deadline) throw new AuditSealTimeoutError(entryId);
     await sleep(pause);
   }

@@ -60,10 +60,7 @@ const TRY_LOCK = 'SELECT pg_try_advisory_xact_lock(audit_log_chain_lock_key()) A
  * Seal one batch inside `client`'s open transaction, if the chain lock is free. The lock is then
  * held until that transaction ends. Returns what was sealed (empty when nothing was waiting).
  */
-export async function sealBatchInTransaction(
-  client: PoolClient,
-  batchSize = SEAL_BATCH_SIZE,
-): Promise<SealOutcome> {
+export async function sealBatchInTransaction(client: PoolClient, batchSize = SEAL_BATCH_SIZE): Promise<SealOutcome> {
   const lock = await client.query<{ locked: boolean }>(TRY_LOCK);
   if (lock.rows[0]?.locked !== true) return { locked: false, sealed: [] };
   return { locked: true, sealed: await sealLocked(client, batchSize) };
