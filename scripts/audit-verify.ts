@@ -99,7 +99,7 @@ function options(): { databaseUrl: string; verify: VerifyOptions; signed?: Signe
 
 async function main(): Promise<number> {
   const { databaseUrl, verify, signed } = options();
-  let signedSummary = 'no signed anchors given';
+  let signedSummary = '';
   if (signed !== undefined) {
     try {
       verify.signed = await loadSignedHashes(signed.store, loadPublicKeys(signed.keyFiles));
@@ -119,12 +119,15 @@ async function main(): Promise<number> {
           ? 'no anchors to check'
           : `${result.anchorsChecked} anchor${result.anchorsChecked === 1 ? '' : 's'} checked, up to seq ${result.anchoredSeq}`;
       const signedRows =
-        signed === undefined
-          ? signedSummary
-          : `${signedSummary}, ${result.signedRowsChecked} rows matched their signed hash`;
+        signed === undefined ? '' : `${signedSummary}, ${result.signedRowsChecked} rows matched their signed hash; `;
       console.log(
-        `audit chain intact: ${result.rows} rows, ${anchors}; ${signedRows}; head seq ${result.headSeq} hash ${result.headHash}`,
+        `audit chain intact: ${result.rows} rows, ${anchors}; ${signedRows}head seq ${result.headSeq} hash ${result.headHash}`,
       );
+      // Stored anchors live with the chain: only signed ones show that its owner did not rewrite it.
+      if (signed === undefined)
+        console.error(
+          'audit:verify: no signed anchors checked (set AUDIT_ANCHOR_DIR or AUDIT_ANCHOR_S3_URL, and AUDIT_ANCHOR_PUBLIC_KEYS)',
+        );
       return EXIT_INTACT;
     }
     console.log(
