@@ -77,7 +77,11 @@ async function sealLocked(client: PoolClient, batchSize: number): Promise<Sealed
     [batchSize],
   );
   const tail = rows.find((r) => r.kind === 'tail');
-  const pending = rows.filter((r) => r.kind === 'entry').map((r) => PendingRow.parse((r as { entry?: unknown }).entry));
+  // In entry_id order (a UNION keeps no order of its own): an appender's rows chain in its order.
+  const pending = rows
+    .filter((r) => r.kind === 'entry')
+    .map((r) => PendingRow.parse((r as { entry?: unknown }).entry))
+    .sort((a, b) => (BigInt(a.entry_id) < BigInt(b.entry_id) ? -1 : 1));
   if (pending.length === 0) return [];
   let seq = tail?.tail_seq == null ? 0n : BigInt(tail.tail_seq);
   let prev = tail?.tail_hash ?? GENESIS_HASH;
