@@ -1,6 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import { toSafeNumber } from './record';
-import { sealAuditLog, sealBatchInTransaction } from './seal';
+import { sealBatchInTransaction, sealOneTransaction, type SealOutcome } from './seal';
 import type { AppendResult, AuditEventInput, AuditSink } from './types';
 import { normalizeEvent, type NormalizedEvent } from './validate';
 
@@ -158,21 +158,38 @@ async function readEntry(db: Pool | PoolClient, entryId: string) {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * Seal (or let the current sealer seal) until the entry has its place in the chain. Polls with a
- * short, growing pause: the holder of the chain lock is sealing a batch that includes this row, or
- * will pick it up right after (sealAuditLog looks again after every commit).
+ * One seal transaction in flight per pool (that is, per process): the appenders of a process share
+ * it instead of each trying the chain lock. One whose row came too late for it takes the next.
+ */
+const sealsInFlight = new WeakMap<Pool, Promise<SealOutcome>>();
+
+function sharedSeal(pool: Pool): Promise<SealOutcome> {
+  const running = sealsInFlight.get(pool);
+  if (running !== undefined) return running;
+  const next = sealOneTransaction(pool).finally(() => sealsInFlight.delete(pool));
+  sealsInFlight.set(pool, next);
+  return next;
+}
+
+/**
+ * Seal (or let the current sealer seal) until the entry has its place in the chain. When another
+ * process holds the chain lock it is sealing this row too, or will right after its commit: poll with
+ * a short, growing pause.
  */
 async function awaitSealed(pool: Pool, entryId: string, duplicate: boolean): Promise<AppendResult> {
   const deadline = Date.now() + APPEND_SEAL_TIMEOUT_MS;
-  for (let pause = 1; ; pause = Math.min(pause * 2, 20)) {
-    const { sealed } = await sealAuditLog(pool);
-    const own = sealed.find((s) => s.entryId === entryId);
+  for (let pause = 1; ;) {
+    const outcome = await sharedSeal(pool);
+    const own = outcome.sealed.find((s) => s.entryId === entryId);
     if (own !== undefined) return { seq: own.seq, rowHash: own.rowHash, duplicate };
     const row = await readEntry(pool, entryId);
     if (row?.seq != null && row.row_hash != null)
       return { seq: toSafeNumber(row.seq), rowHash: row.row_hash, duplicate };
     if (Date.now() > deadline) throw new AuditSealTimeoutError(entryId);
-    await sleep(pause);
+    if (!outcome.locked) {
+      await sleep(pause);
+      pause = Math.min(pause * 2, 20);
+    }
   }
 }
 

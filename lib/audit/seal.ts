@@ -132,7 +132,8 @@ export async function sealAuditLog(pool: Pool, batchSize = SEAL_BATCH_SIZE): Pro
   }
 }
 
-async function sealOneTransaction(pool: Pool, batchSize: number): Promise<SealOutcome> {
+/** One seal transaction (one batch), unless another sealer holds the lock. */
+export async function sealOneTransaction(pool: Pool, batchSize = SEAL_BATCH_SIZE): Promise<SealOutcome> {
   const client = await pool.connect();
   let broken: Error | undefined;
   try {

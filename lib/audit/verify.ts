@@ -33,8 +33,8 @@ export type VerifyResult =
       anchorsChecked: number;
       /** The highest anchored seq that was checked, if any. */
       anchoredSeq?: number;
-      /** Rows compared with their hash in a signed anchor kept outside the database. */
-      signedRowsChecked: number;
+      /** Rows compared with their hash in a signed anchor kept outside the database (with `signed`). */
+      signedRowsChecked?: number;
     }
   | { ok: false; rows: number; firstBadSeq: number; problem: TamperKind; detail: string };
 
@@ -156,7 +156,7 @@ export async function verifyAuditChain(pool: Pool, options: VerifyOptions = {}):
     headHash: expectedPrev,
     anchorsChecked,
     ...(lastMatched > 0n ? { anchoredSeq: toSafeNumber(lastMatched.toString()) } : {}),
-    signedRowsChecked,
+    ...(options.signed !== undefined ? { signedRowsChecked } : {}),
   };
 }
 

@@ -199,7 +199,6 @@ void describe('audit chain verification catches tampering', () => {
       headHash: anchor?.rowHash,
       anchorsChecked: 1,
       anchoredSeq: ROWS,
-      signedRowsChecked: 0,
     });
     await asAttacker(db.pool, `DELETE FROM audit_log WHERE seq > ${ROWS - 2}`);
     // Without anchors a truncated tail looks like a shorter, intact chain...
