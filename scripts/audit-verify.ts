@@ -119,7 +119,9 @@ async function main(): Promise<number> {
           ? 'no anchors to check'
           : `${result.anchorsChecked} anchor${result.anchorsChecked === 1 ? '' : 's'} checked, up to seq ${result.anchoredSeq}`;
       const signedRows =
-        signed === undefined ? '' : `${signedSummary}, ${result.signedRowsChecked ?? 0} rows matched their signed hash; `;
+        signed === undefined
+          ? ''
+          : `${signedSummary}, ${result.signedRowsChecked ?? 0} rows matched their signed hash; `;
       console.log(
         `audit chain intact: ${result.rows} rows, ${anchors}; ${signedRows}head seq ${result.headSeq} hash ${result.headHash}`,
       );
