@@ -25,6 +25,8 @@ export const ISSUED_SECRET_SETTINGS = [
   'ATHENA_CLIENT_SECRET',
   'ATHENA_WEBHOOK_SECRET',
   'OIDC_CLIENT_SECRET',
+  // The worker's S3 credentials for the signed audit anchors (lib/audit/anchor-store-s3.ts).
+  'AUDIT_ANCHOR_S3_SECRET_ACCESS_KEY',
 ] as const;
 
 /** Every secret setting labloop reads. */
@@ -65,6 +67,8 @@ export const PROCESS_SECRETS = {
     'SPRUCE_API_TOKEN',
     'ATHENA_CLIENT_SECRET',
     'LABLOOP_METRICS_TOKENS',
+    // It alone publishes the signed audit anchors.
+    'AUDIT_ANCHOR_S3_SECRET_ACCESS_KEY',
   ],
   /** Subscribes athena's feeds and writes the poll schedules (encrypted arguments). */
   'athena-schedule': ['LABLOOP_CODEC_KEYS', 'ATHENA_CLIENT_SECRET'],

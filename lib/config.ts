@@ -16,6 +16,51 @@ const port = z.coerce.number().int().min(0).max(65535);
 const optionalUrl = z.url().optional();
 const secret = (minLength: number) => z.string().min(minLength, `must be at least ${minLength} characters`);
 
+/**
+ * Signed audit anchors outside the database (lib/audit/external-anchor.ts, docs/security.md "Audit
+ * log"). The worker signs with AUDIT_SIGNING_KEY_FILE and writes to AUDIT_ANCHOR_S3_URL (an S3
+ * bucket with Object Lock) or else AUDIT_ANCHOR_DIR; `npm run audit:verify` reads the same store and
+ * checks it with AUDIT_ANCHOR_PUBLIC_KEYS. Also read on their own by the audit scripts
+ * (loadAuditAnchorConfig), which need nothing else of the configuration.
+ */
+const AUDIT_ANCHOR_SETTINGS = {
+  /** The Ed25519 private key (PKCS#8 PEM file) that signs anchors; mounted into the worker only. */
+  AUDIT_SIGNING_KEY_FILE: z.string().min(1).optional(),
+  /** Comma-separated public key PEM files the verifier accepts: the current key and every retired one. */
+  AUDIT_ANCHOR_PUBLIC_KEYS: z.string().min(1).optional(),
+  /** A directory for signed anchors, on another volume than the database's. */
+  AUDIT_ANCHOR_DIR: z.string().min(1).optional(),
+  /** `https://host/bucket[/prefix]` (path style) of an S3 bucket with Object Lock enabled. */
+  AUDIT_ANCHOR_S3_URL: z.url({ protocol: /^https?$/ }).optional(),
+  AUDIT_ANCHOR_S3_REGION: z.string().min(1).default('us-east-1'),
+  AUDIT_ANCHOR_S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  AUDIT_ANCHOR_S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  /** How long each anchor object is locked: six years by default (HIPAA's retention of audit records). */
+  AUDIT_ANCHOR_S3_RETENTION_DAYS: z.coerce.number().int().min(1).default(2192),
+  AUDIT_ANCHOR_S3_LOCK_MODE: z.enum(['COMPLIANCE', 'GOVERNANCE']).default('COMPLIANCE'),
+  /** How often the worker seals stray rows, anchors the head and publishes signed anchors. */
+  AUDIT_ANCHOR_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
+};
+
+const AuditAnchorConfigSchema = z
+  .object(AUDIT_ANCHOR_SETTINGS)
+  .refine((c) => c.AUDIT_ANCHOR_S3_URL === undefined || c.AUDIT_ANCHOR_S3_ACCESS_KEY_ID !== undefined, {
+    message: 'is required when AUDIT_ANCHOR_S3_URL is set',
+    path: ['AUDIT_ANCHOR_S3_ACCESS_KEY_ID'],
+  })
+  .refine((c) => c.AUDIT_ANCHOR_S3_URL === undefined || c.AUDIT_ANCHOR_S3_SECRET_ACCESS_KEY !== undefined, {
+    message: 'is required when AUDIT_ANCHOR_S3_URL is set',
+    path: ['AUDIT_ANCHOR_S3_SECRET_ACCESS_KEY'],
+  });
+export type AuditAnchorConfig = z.infer<typeof AuditAnchorConfigSchema>;
+
+/** Just the audit anchor settings (for scripts that need no other setting); ConfigError names bad ones. */
+export function loadAuditAnchorConfig(env: NodeJS.ProcessEnv = process.env): AuditAnchorConfig {
+  const parsed = AuditAnchorConfigSchema.safeParse(withoutEmptyValues(env));
+  if (parsed.success) return parsed.data;
+  throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+}
+
 const ConfigSchema = z
   .object({
     NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
@@ -172,6 +217,8 @@ const ConfigSchema = z
     SESSION_IDLE_MINUTES: z.coerce.number().int().min(1).max(240).default(15),
     /** Sandbox only: a page to sign in as any configured staff member without SSO. Refused in production. */
     LABLOOP_DEMO_LOGIN: z.stringbool().default(false),
+
+    ...AUDIT_ANCHOR_SETTINGS,
   })
   .refine((c) => c.TWILIO_MESSAGING_SERVICE_SID !== undefined || c.TWILIO_FROM_NUMBER !== undefined, {
     message: 'set TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER',
@@ -208,6 +255,14 @@ const ConfigSchema = z
       path: ['OIDC_ISSUER_URL'],
     },
   )
+  .refine((c) => c.AUDIT_ANCHOR_S3_URL === undefined || c.AUDIT_ANCHOR_S3_ACCESS_KEY_ID !== undefined, {
+    message: 'is required when AUDIT_ANCHOR_S3_URL is set',
+    path: ['AUDIT_ANCHOR_S3_ACCESS_KEY_ID'],
+  })
+  .refine((c) => c.AUDIT_ANCHOR_S3_URL === undefined || c.AUDIT_ANCHOR_S3_SECRET_ACCESS_KEY !== undefined, {
+    message: 'is required when AUDIT_ANCHOR_S3_URL is set',
+    path: ['AUDIT_ANCHOR_S3_SECRET_ACCESS_KEY'],
+  })
   .refine((c) => (c.OIDC_ISSUER_URL === undefined && !c.LABLOOP_DEMO_LOGIN) || c.SESSION_SECRET !== undefined, {
     message: 'is required when the review app has a sign-in (OIDC_ISSUER_URL or LABLOOP_DEMO_LOGIN)',
     path: ['SESSION_SECRET'],

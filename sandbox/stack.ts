@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { DestinationStream } from 'pino';
 import type { Client } from '@temporalio/client';
@@ -14,6 +15,8 @@ import { migrateUp } from '../lib/db/migrate';
 import { createPool } from '../lib/db/pool';
 import { freePort } from '../lib/free-port';
 import { startAuditAnchoring } from '../lib/audit/anchor';
+import { anchorPublisherFromConfig } from '../lib/audit/anchor-config';
+import { ensureSandboxAnchorKey } from '../lib/audit/signing';
 import { createLogger } from '../lib/logger';
 import { loadPracticeRegistry, type PracticeRegistry } from '../lib/practices';
 import { connectClient, connectNative, temporalConnectionSettings } from '../lib/temporal/connection';
@@ -282,8 +285,19 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     });
     stops.push(() => oidc.close());
 
+    // Signed audit anchors: the sandbox's own key and anchor directory (production: docs/security.md).
+    const auditDir =
+      options.dataDir !== undefined
+        ? path.join(options.dataDir, 'audit')
+        : mkdtempSync(path.join(tmpdir(), 'labloop-audit-'));
+    if (options.dataDir === undefined) stops.push(async () => rmSync(auditDir, { recursive: true, force: true }));
+    const auditKey = ensureSandboxAnchorKey(path.join(auditDir, 'keys'));
+
     const env: NodeJS.ProcessEnv = {
       NODE_ENV: 'development',
+      AUDIT_SIGNING_KEY_FILE: auditKey.privateKeyFile,
+      AUDIT_ANCHOR_PUBLIC_KEYS: auditKey.publicKeyFile,
+      AUDIT_ANCHOR_DIR: path.join(auditDir, 'anchors'),
       LOG_LEVEL: options.logLevel ?? 'info',
       DATABASE_URL: databaseUrl,
       ...temporalSettings,
@@ -333,9 +347,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const pool = createPool(databaseUrl);
     stops.push(() => pool.end());
     // What the worker process does in production: anchor the audit chain's head while it moves.
+    const signed = anchorPublisherFromConfig(config, pool);
     const anchoring = startAuditAnchoring({
       pool,
-      intervalMs: options.auditAnchorIntervalMs,
+      intervalMs: options.auditAnchorIntervalMs ?? config.AUDIT_ANCHOR_INTERVAL_MS,
+      publisher: signed.publisher,
       onError: (err) => logger.warn({ err }, 'audit chain head not anchored; retrying at the next interval'),
     });
     stops.push(() => anchoring.stop());

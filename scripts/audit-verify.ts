@@ -1,5 +1,12 @@
 /**
- * `npm run audit:verify [-- --anchor SEQ:HASH | --anchor-from EXPORT_FILE] [--batch-size N]`
+ * `npm run audit:verify [-- --anchor SEQ:HASH | --anchor-from EXPORT_FILE] [--anchors-dir DIR]
+ *   [--public-key FILE ...] [--batch-size N]`
+ *
+ * With signed anchors (the store of AUDIT_ANCHOR_S3_URL or AUDIT_ANCHOR_DIR, or --anchors-dir) and
+ * the public keys (AUDIT_ANCHOR_PUBLIC_KEYS, or --public-key, repeatable: the current key and every
+ * retired one), every row is also compared with the hash signed outside the database, which catches
+ * a chain rewritten together with its stored anchors and names its first changed row. An anchor that
+ * is not signed by one of the keys, or altered, makes the check fail (exit 1).
  *
  * Walks the audit chain in DATABASE_URL, checking it against every anchor stored in audit_anchor
  * (and the one given, if any), and prints one line. Exit 0: intact (the line ends with the head seq
@@ -14,6 +21,11 @@ import { z } from 'zod';
 import { createPool } from '../lib/db/pool';
 import { verifyAuditChain, type VerifyOptions } from '../lib/audit/verify';
 import { parseChainHeadTrailer } from '../lib/audit/export';
+import { directoryAnchorStore, type AnchorStore } from '../lib/audit/anchor-store';
+import { anchorStoreFromConfig, publicKeyFiles } from '../lib/audit/anchor-config';
+import { AnchorInvalidError, loadSignedHashes } from '../lib/audit/external-anchor';
+import { loadPublicKeys } from '../lib/audit/signing';
+import { loadAuditAnchorConfig } from '../lib/config';
 
 const EXIT_INTACT = 0;
 const EXIT_TAMPERED = 1;
@@ -21,9 +33,20 @@ const EXIT_ERROR = 2;
 
 class UsageError extends Error {}
 
-function options(): { databaseUrl: string; verify: VerifyOptions } {
+interface SignedSource {
+  store: AnchorStore;
+  keyFiles: string[];
+}
+
+function options(): { databaseUrl: string; verify: VerifyOptions; signed?: SignedSource } {
   const { values } = parseArgs({
-    options: { anchor: { type: 'string' }, 'anchor-from': { type: 'string' }, 'batch-size': { type: 'string' } },
+    options: {
+      anchor: { type: 'string' },
+      'anchor-from': { type: 'string' },
+      'batch-size': { type: 'string' },
+      'anchors-dir': { type: 'string' },
+      'public-key': { type: 'string', multiple: true },
+    },
     strict: true,
   });
   const url = z
@@ -57,11 +80,36 @@ function options(): { databaseUrl: string; verify: VerifyOptions } {
     // An export of an empty chain names seq 0: nothing to anchor.
     if (Number(head.seq) > 0) verify.anchor = { seq: Number(head.seq), rowHash: head.row_hash };
   }
-  return { databaseUrl: url.data, verify };
+  const anchorConfig = loadAuditAnchorConfig();
+  const store =
+    values['anchors-dir'] !== undefined
+      ? directoryAnchorStore(values['anchors-dir'])
+      : anchorStoreFromConfig(anchorConfig);
+  const keyFiles = values['public-key'] ?? publicKeyFiles(anchorConfig);
+  if (store !== undefined && keyFiles.length === 0)
+    throw new UsageError(
+      `signed anchors are in ${store.description}: give the public keys (--public-key FILE or AUDIT_ANCHOR_PUBLIC_KEYS) to check them`,
+    );
+  if (store === undefined && keyFiles.length > 0)
+    throw new UsageError(
+      'public keys given but no signed anchors: set AUDIT_ANCHOR_S3_URL or AUDIT_ANCHOR_DIR, or --anchors-dir',
+    );
+  return { databaseUrl: url.data, verify, ...(store !== undefined ? { signed: { store, keyFiles } } : {}) };
 }
 
 async function main(): Promise<number> {
-  const { databaseUrl, verify } = options();
+  const { databaseUrl, verify, signed } = options();
+  let signedSummary = '';
+  if (signed !== undefined) {
+    try {
+      verify.signed = await loadSignedHashes(signed.store, loadPublicKeys(signed.keyFiles));
+    } catch (error) {
+      if (!(error instanceof AnchorInvalidError)) throw error;
+      console.log(`audit chain NOT VERIFIED: ${error.message}`);
+      return EXIT_TAMPERED;
+    }
+    signedSummary = `${verify.signed.anchors} signed anchor${verify.signed.anchors === 1 ? '' : 's'} in ${signed.store.description} (keys ${verify.signed.keyIds.join(', ') || 'none'})`;
+  }
   const pool = createPool(databaseUrl, { max: 2, applicationName: 'labloop-audit-verify' });
   try {
     const result = await verifyAuditChain(pool, verify);
@@ -70,9 +118,18 @@ async function main(): Promise<number> {
         result.anchorsChecked === 0
           ? 'no anchors to check'
           : `${result.anchorsChecked} anchor${result.anchorsChecked === 1 ? '' : 's'} checked, up to seq ${result.anchoredSeq}`;
+      const signedRows =
+        signed === undefined
+          ? ''
+          : `${signedSummary}, ${result.signedRowsChecked ?? 0} rows matched their signed hash; `;
       console.log(
-        `audit chain intact: ${result.rows} rows, ${anchors}; head seq ${result.headSeq} hash ${result.headHash}`,
+        `audit chain intact: ${result.rows} rows, ${anchors}; ${signedRows}head seq ${result.headSeq} hash ${result.headHash}`,
       );
+      // Stored anchors live with the chain: only signed ones show that its owner did not rewrite it.
+      if (signed === undefined)
+        console.error(
+          'audit:verify: no signed anchors checked (set AUDIT_ANCHOR_DIR or AUDIT_ANCHOR_S3_URL, and AUDIT_ANCHOR_PUBLIC_KEYS)',
+        );
       return EXIT_INTACT;
     }
     console.log(

@@ -9,6 +9,7 @@ import { loadConfig } from '../lib/config';
 import { createPool } from '../lib/db/pool';
 import { prepareDatabase } from '../lib/db/startup';
 import { startAuditAnchoring } from '../lib/audit/anchor';
+import { anchorPublisherFromConfig } from '../lib/audit/anchor-config';
 import { createLogger } from '../lib/logger';
 import { connectNative } from '../lib/temporal/connection';
 import { installTemporalRuntime } from '../lib/temporal/runtime';
@@ -27,12 +28,23 @@ async function run(): Promise<void> {
   logger.info({ database: await prepareDatabase(config) }, 'database ready');
   const pool = createPool(config.DATABASE_URL, { applicationName: 'labloop-worker' });
   const { connection, namespace } = await connectNative();
+  // Every few seconds: seal stray audit rows, anchor the head, and publish signed anchors outside
+  // the database (lib/audit/external-anchor.ts); production refuses to run without them.
+  const signed = anchorPublisherFromConfig(config, pool);
+  if (signed.publisher === undefined) {
+    if (config.NODE_ENV === 'production')
+      throw new Error(
+        `refusing to start: signed audit anchors are not configured (${signed.missing}); see docs/security.md`,
+      );
+    logger.warn({ reason: signed.missing }, 'audit anchors are not signed or written outside the database');
+  } else logger.info({ keyId: signed.keyId, store: signed.store }, 'publishing signed audit anchors');
   // /livez, /readyz, /metrics, and the SIGTERM deadline (worker/ops.ts).
   const ops = await startWorkerOps({ config, connection, logger });
   logger.info({ url: ops.url }, 'worker health and metrics listening');
-  // The audit chain's head, anchored every minute while it moves (rows cut off its end then show).
   const anchoring = startAuditAnchoring({
     pool,
+    intervalMs: config.AUDIT_ANCHOR_INTERVAL_MS,
+    publisher: signed.publisher,
     onError: (err) => logger.warn({ err }, 'audit chain head not anchored; retrying at the next interval'),
   });
   try {

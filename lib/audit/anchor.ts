@@ -1,6 +1,8 @@
 import type { Pool, PoolClient } from 'pg';
 import { z } from 'zod';
 import { SQL_ISO_MS, toSafeNumber } from './record';
+import type { AnchorPublisher } from './external-anchor';
+import { sealAuditLog } from './seal';
 
 /**
  * Anchors: the chain head (seq, row_hash) recorded from time to time in the separate, equally
@@ -9,18 +11,21 @@ import { SQL_ISO_MS, toSafeNumber } from './record';
  * verifier names any anchored row that is missing or no longer hashes to what was anchored as
  * "rows deleted after seq N".
  *
- * Heads are anchored by the appender on every ANCHOR_EVERY_N_APPENDS-th row (same transaction), by
+ * Heads are anchored by the sealer on every ANCHOR_EVERY_N_APPENDS-th row (same transaction), by
  * every export (whose file also carries the head in its trailer), and by the worker every
  * DEFAULT_ANCHOR_INTERVAL_MS while the head moves (startAuditAnchoring), so the last rows before a
- * quiet spell are anchored too. An attacker with the database owner's rights can delete anchors as
- * well; against that, ship anchors (the export trailers) to storage outside the database, ideally
- * write-once, and pass one back to `npm run audit:verify -- --anchor SEQ:HASH`.
+ * quiet spell are anchored too. An attacker with the database owner's rights can rewrite these as
+ * well; what survives them are the signed anchors the same loop publishes outside the database
+ * (lib/audit/external-anchor.ts), checked by `npm run audit:verify` with the public keys.
  */
 
 /** Every 100th row: an append pays one more INSERT once in a hundred times. */
 export const ANCHOR_EVERY_N_APPENDS = 100;
-/** A minute: rows cut off the end are noticed if they were appended at least a minute before. */
-export const DEFAULT_ANCHOR_INTERVAL_MS = 60_000;
+/**
+ * Ten seconds: rows cut off the end, or rewritten, are caught against a signed anchor once they
+ * were appended at least this long before; one small object per interval while the chain moves.
+ */
+export const DEFAULT_ANCHOR_INTERVAL_MS = 10_000;
 
 export const ANCHOR_REASONS = ['append', 'periodic', 'export', 'manual'] as const;
 export type AnchorReason = (typeof ANCHOR_REASONS)[number];
@@ -66,7 +71,7 @@ export async function insertAnchor(
 /** The chain's last row, or undefined for an empty chain. */
 export async function chainHead(pool: Pool | PoolClient): Promise<{ seq: number; rowHash: string } | undefined> {
   const { rows } = await pool.query<{ seq: string; row_hash: string }>(
-    'SELECT seq::text AS seq, row_hash FROM audit_log ORDER BY audit_log.seq DESC LIMIT 1',
+    'SELECT seq::text AS seq, row_hash FROM audit_log WHERE seq IS NOT NULL ORDER BY audit_log.seq DESC LIMIT 1',
   );
   const row = rows[0];
   return row === undefined ? undefined : { seq: toSafeNumber(row.seq), rowHash: row.row_hash };
@@ -133,25 +138,36 @@ export async function anchorsBetween(
 }
 
 export interface AuditAnchoring {
-  /** Anchor the head now if it moved (also what every tick does). */
+  /** Seal what is waiting, anchor the head if it moved, publish signed anchors (what every tick does). */
   tick(): Promise<AuditAnchor | undefined>;
   stop(): Promise<void>;
 }
 
 /**
- * Anchor the head every `intervalMs` while it moves. Runs in the worker (and the sandbox stack);
- * several workers anchoring the same head is harmless. A failed tick is reported to `onError` and
- * retried at the next one: anchoring is evidence, never on the path of a patient notification.
+ * Every `intervalMs`: seal rows nobody sealed yet (lib/audit/seal.ts), anchor the head in the
+ * database while it moves, and publish signed anchors of the new rows outside the database
+ * (lib/audit/external-anchor.ts) when a publisher is given. Runs in the worker (and the sandbox
+ * stack), off the append path: appends never wait for it, and anchors lag the chain by one interval
+ * at most. Several workers doing this is harmless (the sealer lock lets one seal; the same anchor
+ * published twice keeps the first). A failed tick is reported to `onError` and retried at the next
+ * one: anchoring is evidence, never on the path of a patient notification.
  */
 export function startAuditAnchoring(options: {
   pool: Pool;
   intervalMs?: number;
+  publisher?: AnchorPublisher;
   onError?: (err: unknown) => void;
 }): AuditAnchoring {
   const intervalMs = options.intervalMs ?? DEFAULT_ANCHOR_INTERVAL_MS;
   let running: Promise<unknown> = Promise.resolve();
+  const once = async () => {
+    await sealAuditLog(options.pool);
+    const anchor = await anchorAuditHead(options.pool, 'periodic', { onlyIfMoved: true });
+    await options.publisher?.publish();
+    return anchor;
+  };
   const tick = () => {
-    const next = running.then(() => anchorAuditHead(options.pool, 'periodic', { onlyIfMoved: true }));
+    const next = running.then(once);
     running = next.catch((err: unknown) => options.onError?.(err));
     return next;
   };

@@ -1,6 +1,8 @@
 /**
  * The append-only, hash-chained audit log. Activities depend on AuditSink; the worker builds one
- * with createAuditLog(pool) and anchors the chain head periodically (startAuditAnchoring); the
+ * with createAuditLog(pool) (appends take no lock; rows are sealed into the chain in batches,
+ * lib/audit/seal.ts) and anchors the chain head periodically (startAuditAnchoring), signed and
+ * outside the database too (lib/audit/external-anchor.ts); the
  * review app's export endpoint streams exportAudit(); operators run `npm run audit:verify`
  * (verifyAuditChain, against the stored anchors) and `npm run audit:export`.
  */
@@ -35,3 +37,16 @@ export {
   type AuditAnchoring,
   type AnchorReason,
 } from './anchor';
+export { sealAuditLog, SEAL_BATCH_SIZE, type SealOutcome } from './seal';
+export {
+  createAnchorPublisher,
+  loadSignedHashes,
+  AnchorInvalidError,
+  ANCHOR_FORMAT,
+  type AnchorPublisher,
+  type SignedAnchor,
+  type SignedHashes,
+} from './external-anchor';
+export { directoryAnchorStore, type AnchorStore } from './anchor-store';
+export { s3AnchorStore } from './anchor-store-s3';
+export { loadAnchorSigner, loadPublicKeys, generateAnchorKeyPair, keyIdOf, type AnchorSigner } from './signing';

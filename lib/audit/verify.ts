@@ -4,6 +4,7 @@ import { canonicalJson } from './canonical-json';
 import { AUDIT_RECORD_SELECT, GENESIS_HASH, computeRowHash, parseStoredRow, toSafeNumber } from './record';
 import type { StoredAuditRecord } from './types';
 import { anchorWatermark, anchorsBetween, type AuditAnchor } from './anchor';
+import type { SignedHashes } from './external-anchor';
 
 /** Rows per keyset page: a few hundred KB of memory, and a million rows in a thousand queries. */
 export const DEFAULT_VERIFY_BATCH_SIZE = 1000;
@@ -16,8 +17,11 @@ export const DEFAULT_VERIFY_BATCH_SIZE = 1000;
  * - `reordered`: rows are all present but not in chain order (e.g. two rows' seq swapped);
  * - `inserted`: a row that was never appended through the chain (seq out of sequence, or a row that
  *   its successor links past).
+ * - `rewritten`: the chain is consistent in itself, but from this row on it is not the chain that was
+ *   signed (lib/audit/external-anchor.ts): rows were edited, deleted or inserted and every hash after
+ *   them recomputed, as only someone with the database owner's rights can.
  */
-export type TamperKind = 'edited' | 'deleted' | 'reordered' | 'inserted';
+export type TamperKind = 'edited' | 'deleted' | 'reordered' | 'inserted' | 'rewritten';
 
 export type VerifyResult =
   | {
@@ -29,6 +33,8 @@ export type VerifyResult =
       anchorsChecked: number;
       /** The highest anchored seq that was checked, if any. */
       anchoredSeq?: number;
+      /** Rows compared with their hash in a signed anchor kept outside the database (with `signed`). */
+      signedRowsChecked?: number;
     }
   | { ok: false; rows: number; firstBadSeq: number; problem: TamperKind; detail: string };
 
@@ -41,6 +47,11 @@ export interface VerifyOptions {
   anchor?: { seq: number; rowHash: string };
   /** Check the chain against the anchors in audit_anchor (default true). */
   storedAnchors?: boolean;
+  /**
+   * Row hashes from the signed anchors kept outside the database (loadSignedHashes), checked with
+   * the public keys: what catches a chain rewritten together with its stored anchors.
+   */
+  signed?: SignedHashes;
 }
 
 /** An anchor to check, with where it came from for the report. */
@@ -77,6 +88,9 @@ export async function verifyAuditChain(pool: Pool, options: VerifyOptions = {}):
   let anchorsChecked = 0;
   /** The highest anchored seq whose row still has the anchored hash. */
   let lastMatched = 0n;
+  let signedRowsChecked = 0;
+  /** The highest seq whose row still has its signed hash. */
+  let lastSigned = 0n;
 
   for (let after = 0n; ;) {
     const page = await pool.query(
@@ -98,6 +112,12 @@ export async function verifyAuditChain(pool: Pool, options: VerifyOptions = {}):
     for (const row of rows) {
       const finding = await inspect(pool, row, expectedSeq, expectedPrev, respelled.has(row.seq));
       if (finding !== undefined) return { ok: false, rows: intact - finding.backtrack, ...finding.result };
+      const signed = options.signed?.hashes.get(expectedSeq);
+      if (signed !== undefined) {
+        signedRowsChecked += 1;
+        if (signed.rowHash !== row.row_hash) return rewrittenAt(row, signed, lastSigned, intact);
+        lastSigned = expectedSeq;
+      }
       for (const anchor of anchors.filter((a) => BigInt(a.seq) === expectedSeq)) {
         anchorsChecked += 1;
         if (anchor.rowHash !== row.row_hash) return replacedAfter(pool, anchor, row, lastMatched);
@@ -112,6 +132,15 @@ export async function verifyAuditChain(pool: Pool, options: VerifyOptions = {}):
   }
 
   const headSeq = expectedSeq - 1n;
+  const signedHighest = options.signed?.highest;
+  if (signedHighest !== undefined && signedHighest.seq > headSeq)
+    return {
+      ok: false,
+      rows: intact,
+      firstBadSeq: toSafeNumber(expectedSeq.toString()),
+      problem: 'deleted',
+      detail: `rows deleted after seq ${headSeq}: the chain ends there, but ${signedHighest.source} signs seq ${signedHighest.seq} (hash ${signedHighest.rowHash}); rows ${expectedSeq}..${signedHighest.seq} or more were removed from its end`,
+    };
   if (highest !== undefined && BigInt(highest.seq) > headSeq)
     return {
       ok: false,
@@ -127,6 +156,28 @@ export async function verifyAuditChain(pool: Pool, options: VerifyOptions = {}):
     headHash: expectedPrev,
     anchorsChecked,
     ...(lastMatched > 0n ? { anchoredSeq: toSafeNumber(lastMatched.toString()) } : {}),
+    ...(options.signed !== undefined ? { signedRowsChecked } : {}),
+  };
+}
+
+/** The first row whose hash is not the signed one: from here on the chain was recomputed. */
+function rewrittenAt(
+  row: StoredAuditRecord,
+  signed: { rowHash: string; source: string },
+  lastSigned: bigint,
+  intact: number,
+): VerifyResult {
+  const seq = BigInt(row.seq);
+  const where =
+    lastSigned === seq - 1n
+      ? `row ${seq - 1n} still has its signed hash, so row ${seq} is the first row changed`
+      : `no signed hash covers rows ${lastSigned + 1n}..${seq - 1n}, so the first row changed is among rows ${lastSigned + 1n}..${seq}`;
+  return {
+    ok: false,
+    rows: intact,
+    firstBadSeq: toSafeNumber(row.seq),
+    problem: 'rewritten',
+    detail: `row ${seq} has hash ${row.row_hash}, but ${signed.source} signs ${signed.rowHash}: the chain from row ${seq} on was rewritten and its hashes recomputed (${where})`,
   };
 }
 
