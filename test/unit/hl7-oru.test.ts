@@ -100,6 +100,7 @@ void describe('parseOru: a normal CBC (v2.5.1, CR terminators)', () => {
     assert.equal(result.observations.length, 5);
     assert.deepEqual(result.observations[0], {
       code: '6690-2',
+      loinc: '6690-2',
       name: 'WBC',
       value: '6.4',
       valueType: 'NM',
@@ -283,6 +284,7 @@ void describe('parseOru: fixtures', () => {
     assert.equal(result.orderingProvider?.id, '7777777777');
     assert.deepEqual(result.observations[0], {
       code: '2339-0',
+      loinc: '2339-0',
       name: 'Glucose',
       value: '182',
       valueType: 'NM',
