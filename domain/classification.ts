@@ -342,11 +342,7 @@ function judgeObservation(
   if (rules === undefined || byFlag.acuity === 'critical') return byFlag;
   const byValue = judgeValue(observation, rules);
   if (ACUITY_RANK[byValue.acuity] <= ACUITY_RANK[byFlag.acuity] || byValue.rule === undefined) return byFlag;
-  return {
-    acuity: byValue.acuity,
-    rule: byValue.rule,
-    ...(byValue.matched !== undefined ? { matched: byValue.matched } : {}),
-  };
+  return { acuity: byValue.acuity, rule: byValue.rule };
 }
 
 /**

@@ -111,6 +111,9 @@ export const DEFAULT_CRITICAL_LIMITS: readonly CriticalLimit[] = [
   { loinc: ['10839-9'], analyte: 'Troponin I, cardiac', units: 'ng/mL', high: 0.3, inclusive: true, source: ARUP },
 ];
 
+/** The defaults with reference-range checking: what a practice gets unless it configures otherwise. */
+export const DEFAULT_VALUE_RULES: ValueRules = { criticalLimits: [...DEFAULT_CRITICAL_LIMITS], referenceRanges: true };
+
 /**
  * The table a practice's workflows use: the defaults (unless switched off) minus the codes the
  * practice withdrew or set limits of its own for, plus the practice's limits.
@@ -136,12 +139,13 @@ function loincKey(code: string): string {
 /** The parts of an observation the value rules read. */
 export type ValueFields = Partial<Pick<Observation, 'code' | 'loinc' | 'value' | 'units' | 'referenceRange'>>;
 
-/** What the value said, for the audit record: the rule and the LOINC code, never the value. */
+/**
+ * What the value said, for the audit record: the rule only. Neither the value nor the test's code
+ * or name is kept (the audit names the observation by its index).
+ */
 export interface ValueVerdict {
   acuity: Acuity;
   rule?: 'critical-limit' | 'reference-range';
-  /** The LOINC code whose critical limit matched. */
-  matched?: string;
 }
 
 const NOTHING: ValueVerdict = { acuity: 'normal' };
@@ -169,7 +173,7 @@ export function judgeValue(observation: ValueFields, rules: ValueRules): ValueVe
       if (!limit.loinc.some((c) => loincKey(c) === code)) continue;
       if (!sameUnit(observation.units, limit.units, limit.monovalentIon === true)) continue;
       if (criticalRegions(limit).some((region) => intersects(measured, region))) {
-        return { acuity: 'critical', rule: 'critical-limit', matched: code };
+        return { acuity: 'critical', rule: 'critical-limit' };
       }
     }
   }
