@@ -11,6 +11,8 @@ import { parseTwilioSenders } from '../lib/sms/senders';
 import { smsSenderUse } from '../lib/sms/shared-senders';
 import { TASK_QUEUE } from '../workflows/definitions';
 import { buildApp } from './app';
+import { isHl7Batch } from './hl7/batch';
+import { createHl7BatchIngest } from './ingest/hl7-batch-ingest';
 import { reviewApiDeps } from './review/settings';
 import { startMllpServer, type MllpServer } from './mllp';
 import { startOpsServer, type OpsServer } from '../lib/metrics/ops-server';
@@ -81,6 +83,10 @@ export async function startApi(options: {
     onError: (err) => options.logger.warn({ err }, 'inbound event sweep failed; retrying at the next interval'),
     onSwept: (result) => options.logger.info(result, 'inbound events finished by the sweeper'),
   });
+  const observedBatch = createHl7BatchIngest({
+    ingestHl7: (message) => observeMllpIngest(() => ingestHl7(message)),
+    now: () => new Date(),
+  });
   let mllp: MllpServer;
   try {
     mllp = await startMllpServer({
@@ -88,7 +94,10 @@ export async function startApi(options: {
       port: config.MLLP_PORT,
       maxFrameBytes: MLLP_MAX_FRAME_BYTES,
       idleTimeoutMs: MLLP_IDLE_TIMEOUT_MS,
-      onMessage: async (text) => (await observeMllpIngest(() => ingestHl7(text))).ack,
+      // A batch file in one frame is taken message by message (each counted like a single message)
+      // and answered with a batch of ACKs.
+      onMessage: async (text) =>
+        isHl7Batch(text) ? (await observedBatch(text)).ack : (await observeMllpIngest(() => ingestHl7(text))).ack,
     });
   } catch (err) {
     await sweeper.stop();

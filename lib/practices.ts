@@ -154,6 +154,12 @@ const PracticeEntrySchema = z.object({
      * Unlisted facilities: the filler number's own assigning authority (OBR-3.2/3.3), else MSH-4.
      */
     hl7ResultIdIssuers: z.record(z.string().min(1), z.string().min(1).max(200)).default({}),
+    /**
+     * Honour HL7 enhanced acknowledgement mode (MSH-15/16: commit ACK CA/CE/CR, or no ACK for NE)
+     * for this practice's HL7 facilities. Off: original mode (AA/AE/AR) whatever MSH-15/16 say,
+     * which is what feeds that send `AL|NE` out of habit expect.
+     */
+    hl7EnhancedAcknowledgements: z.boolean().default(false),
   }),
 });
 

@@ -71,14 +71,14 @@ export function readObservation(
   return { ok: true, observation };
 }
 
-/** OBX-3's identifier (component 1) or alternate identifier (4) whose coding system (3 or 6) is LOINC (`LN`). */
+/** OBX-3's identifier (component 1) or alternate identifier (4) whose coding system (3 or 6) is LOINC (`LN`, or `LOINC`). */
 function loincOf(reader: Hl7Reader, obx: Hl7Segment): string | undefined {
   for (const [id, system] of [
     [1, 3],
     [4, 6],
   ] as const) {
     const code = reader.value(obx, 3, id);
-    if (code !== '' && reader.value(obx, 3, system).trim().toUpperCase() === 'LN') return code;
+    if (code !== '' && ['LN', 'LOINC'].includes(reader.value(obx, 3, system).trim().toUpperCase())) return code;
   }
   return undefined;
 }
