@@ -13,17 +13,21 @@ import {
   seedSpruceContact,
   signOff,
   smsTo,
+  statusOf,
   untilAudit,
   untilStatus,
 } from '../fixtures/e2e/loop';
 import { oru, phiOf, type E2ePatient } from '../fixtures/e2e/patients';
+import { sendMllp } from '../../api/mllp';
 import { eventually, startTestStack } from '../support/stack';
 
 /**
  * Issue 13 §3 on the assembled loop: a potassium of 7.2 mmol/L that the lab sent without any
  * abnormal flag (OBX-8 empty, no "critical" note) is critical by the practice's critical-value
  * table. Over HL7 it pages the on-call provider at once and opens a call task, and the patient is
- * never texted (nor messaged), though consent and a Spruce account are on file.
+ * never texted (nor messaged), though consent and a Spruce account are on file. And (§6) a
+ * message whose date of birth is malformed (`196203520`, as in the HL7 normative example) is
+ * accepted over MLLP with a warning naming PID-7, and audited as a data-quality finding.
  */
 
 const ON_CALL = 'prov-oncall';
@@ -103,5 +107,34 @@ describe('routing, unflagged panic value over HL7: page and call at once, never 
       assert.deepEqual(await outboxOf(stack, accepted.workflowId, channel), [], `no ${channel} intent in the outbox`);
     }
     await assertAuditFreeOfPhi(stack, [...phiOf(WHO, 'critical'), WHO.firstName, '7.2']);
+  });
+
+  it('a malformed date of birth (PID-7 196203520) is accepted over MLLP: AA with ERR severity W, a data-quality row', async () => {
+    const message = oru('critical', WHO, { accession: 'E2E-DOB-1', controlId: 'E2E-DOB-1-1' }).replace(
+      `|${WHO.dob}|`,
+      '|196203520|',
+    );
+    assert.ok(message.includes('|196203520|'));
+    const url = new URL(stack.urls.mllp);
+    const ack = await sendMllp({ host: url.hostname, port: Number(url.port), message, timeoutMs: 10_000 });
+    assert.match(ack, /\rMSA\|AA\|E2E-DOB-1-1/);
+    const err = ack.split('\r').find((s) => s.startsWith('ERR|'));
+    assert.ok(err !== undefined, ack);
+    assert.deepEqual([err.split('|')[2], err.split('|')[4]], ['PID^1^7', 'W']);
+    const row = await eventually(
+      async () => {
+        const { rows } = await stack.pool.query<{ workflow_id: string; details: { fields: string[] } }>(
+          `SELECT workflow_id, details FROM audit_log WHERE action = 'ingest' AND outcome = 'data-quality-warning'
+             AND details->>'messageId' = 'E2E-DOB-1-1'`,
+        );
+        return rows[0];
+      },
+      15_000,
+      'the data-quality audit row',
+    );
+    assert.deepEqual(row.details.fields, ['PID-7']);
+    const view = await untilStatus(stack, row.workflow_id, 'taken in', (v) => v.acuity === 'critical');
+    assert.equal(view.state, 'critical-call', 'the result is routed as any other');
+    assert.equal((await statusOf(stack, row.workflow_id)).acuity, 'critical');
   });
 });
