@@ -12,6 +12,7 @@ import { smsSenderUse } from '../lib/sms/shared-senders';
 import { TASK_QUEUE } from '../workflows/definitions';
 import { buildApp } from './app';
 import { isHl7Batch } from './hl7/batch';
+import { startHl7DropDirectory, type Hl7DropDirectory } from './hl7-drop/watcher';
 import { createHl7BatchIngest } from './ingest/hl7-batch-ingest';
 import { reviewApiDeps } from './review/settings';
 import { startMllpServer, type MllpServer } from './mllp';
@@ -46,7 +47,7 @@ export async function startApi(options: {
 }): Promise<RunningApi> {
   const { config } = options;
   warnAboutSmsSenders(config, options.practices, options.logger);
-  const { app, ingestHl7 } = await buildApp({
+  const { app, ingestHl7, ingestHl7Batch } = await buildApp({
     pool: options.pool,
     temporal: options.temporal,
     practices: options.practices,
@@ -119,11 +120,24 @@ export async function startApi(options: {
       throw err;
     });
   }
+  let drop: Hl7DropDirectory | undefined;
+  if (config.LABLOOP_HL7_DROP_DIR !== undefined) {
+    drop = await startHl7DropDirectory({
+      directory: config.LABLOOP_HL7_DROP_DIR,
+      ingestHl7,
+      ingestHl7Batch,
+      onError: (err) => options.logger.warn({ err }, 'HL7 drop file not handled; retrying at the next scan'),
+    }).catch(async (err: unknown) => {
+      await Promise.all([sweeper.stop(), metricsServer?.close(), mllp.close(), app.close()]);
+      throw err;
+    });
+  }
   return {
     url,
     mllpPort: mllp.port,
     ...(metricsServer !== undefined ? { metricsUrl: metricsServer.url } : {}),
     async close() {
+      await drop?.stop();
       await sweeper.stop();
       await metricsServer?.close();
       await mllp.close();
