@@ -7,6 +7,7 @@ import { createPrivilegedAuth } from './auth/privileged';
 import type { ApiDeps } from './deps';
 import type { TrustProxy } from '../lib/config';
 import { createHandoff } from './ingest/handoff';
+import { createHl7BatchIngest, type Hl7BatchIngest } from './ingest/hl7-batch-ingest';
 import { createHl7Ingest, type Hl7Ingest } from './ingest/hl7-ingest';
 import { createFhirIngest } from './ingest/fhir-ingest';
 import { createAthenaWebhookIngest } from './ingest/athena-webhook-ingest';
@@ -49,6 +50,8 @@ export interface BuiltApp {
   app: FastifyInstance;
   /** Shared with the MLLP listener, so both transports behave identically. */
   ingestHl7: Hl7Ingest;
+  /** Batch files (FHS/BHS … BTS/FTS), message by message. */
+  ingestHl7Batch: Hl7BatchIngest;
   /** Every route as registered, for the per-route authentication and limits test. */
   routes: readonly RegisteredRoute[];
 }
@@ -138,7 +141,8 @@ export async function buildApp(deps: ApiDeps): Promise<BuiltApp> {
   const audit = createAuditLog(deps.pool);
   // Linking a result to one another source defined is a routing decision: audited at hand-off.
   const handoff = createHandoff({ ...deps, audit });
-  const ingestHl7 = createHl7Ingest({ handoff, practices: deps.practices, logger: deps.logger, now: deps.now });
+  const ingestHl7 = createHl7Ingest({ handoff, practices: deps.practices, logger: deps.logger, now: deps.now, audit });
+  const ingestHl7Batch = createHl7BatchIngest({ ingestHl7, now: deps.now });
   const statusUrl = (workflowId: string) => resultStatusUrl(deps.publicBaseUrl, workflowId);
 
   await app.register(healthRoutes(deps));
@@ -155,7 +159,9 @@ export async function buildApp(deps: ApiDeps): Promise<BuiltApp> {
     authenticatedMax: ingestClientBudget(globalMax, deps.ingestRateLimitPerClient),
     timeWindowMs: deps.rateLimit?.timeWindowMs ?? RATE_LIMIT_WINDOW_MS,
   });
-  await app.register(hl7Routes({ ingestHl7, requireMachineToken, statusUrl, rateLimit: ingestRateLimit }));
+  await app.register(
+    hl7Routes({ ingestHl7, ingestHl7Batch, requireMachineToken, statusUrl, rateLimit: ingestRateLimit }),
+  );
   const ingestFhir = createFhirIngest({ handoff, practices: deps.practices, logger: deps.logger });
   await app.register(fhirRoutes({ ingestFhir, requireMachineToken, statusUrl, rateLimit: ingestRateLimit }));
   const ingestAthenaWebhook = createAthenaWebhookIngest({
@@ -241,5 +247,5 @@ export async function buildApp(deps: ApiDeps): Promise<BuiltApp> {
     }),
     { prefix: '/review' },
   );
-  return { app, ingestHl7, routes };
+  return { app, ingestHl7, ingestHl7Batch, routes };
 }

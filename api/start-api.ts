@@ -11,6 +11,9 @@ import { parseTwilioSenders } from '../lib/sms/senders';
 import { smsSenderUse } from '../lib/sms/shared-senders';
 import { TASK_QUEUE } from '../workflows/definitions';
 import { buildApp } from './app';
+import { isHl7Batch } from './hl7/batch';
+import { startHl7DropDirectory, type Hl7DropDirectory } from './hl7-drop/watcher';
+import { createHl7BatchIngest } from './ingest/hl7-batch-ingest';
 import { reviewApiDeps } from './review/settings';
 import { startMllpServer, type MllpServer } from './mllp';
 import { startOpsServer, type OpsServer } from '../lib/metrics/ops-server';
@@ -44,7 +47,7 @@ export async function startApi(options: {
 }): Promise<RunningApi> {
   const { config } = options;
   warnAboutSmsSenders(config, options.practices, options.logger);
-  const { app, ingestHl7 } = await buildApp({
+  const { app, ingestHl7, ingestHl7Batch } = await buildApp({
     pool: options.pool,
     temporal: options.temporal,
     practices: options.practices,
@@ -81,6 +84,10 @@ export async function startApi(options: {
     onError: (err) => options.logger.warn({ err }, 'inbound event sweep failed; retrying at the next interval'),
     onSwept: (result) => options.logger.info(result, 'inbound events finished by the sweeper'),
   });
+  const observedBatch = createHl7BatchIngest({
+    ingestHl7: (message) => observeMllpIngest(() => ingestHl7(message)),
+    now: () => new Date(),
+  });
   let mllp: MllpServer;
   try {
     mllp = await startMllpServer({
@@ -88,7 +95,10 @@ export async function startApi(options: {
       port: config.MLLP_PORT,
       maxFrameBytes: MLLP_MAX_FRAME_BYTES,
       idleTimeoutMs: MLLP_IDLE_TIMEOUT_MS,
-      onMessage: async (text) => (await observeMllpIngest(() => ingestHl7(text))).ack,
+      // A batch file in one frame is taken message by message (each counted like a single message)
+      // and answered with a batch of ACKs.
+      onMessage: async (text) =>
+        isHl7Batch(text) ? (await observedBatch(text)).ack : (await observeMllpIngest(() => ingestHl7(text))).ack,
     });
   } catch (err) {
     await sweeper.stop();
@@ -110,11 +120,24 @@ export async function startApi(options: {
       throw err;
     });
   }
+  let drop: Hl7DropDirectory | undefined;
+  if (config.LABLOOP_HL7_DROP_DIR !== undefined) {
+    drop = await startHl7DropDirectory({
+      directory: config.LABLOOP_HL7_DROP_DIR,
+      ingestHl7,
+      ingestHl7Batch,
+      onError: (err) => options.logger.warn({ err }, 'HL7 drop file not handled; retrying at the next scan'),
+    }).catch(async (err: unknown) => {
+      await Promise.all([sweeper.stop(), metricsServer?.close(), mllp.close(), app.close()]);
+      throw err;
+    });
+  }
   return {
     url,
     mllpPort: mllp.port,
     ...(metricsServer !== undefined ? { metricsUrl: metricsServer.url } : {}),
     async close() {
+      await drop?.stop();
       await sweeper.stop();
       await metricsServer?.close();
       await mllp.close();

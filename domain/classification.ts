@@ -1,3 +1,4 @@
+import { judgeValue, type ValueFields, type ValueRules } from './critical-values';
 import {
   ACUITIES,
   RESULT_SOURCES,
@@ -23,6 +24,11 @@ import {
  * Matching ignores case and runs of whitespace. A repeating field (`H~HH`) takes its worst
  * repetition; a coded value (`HH^Critical high^HL70078`) takes the worst of its recognised code and
  * text components (components 1, 2, 4, 5), or abnormal when neither is recognised.
+ *
+ * With {@link ValueRules} (the practice's critical-value table and reference ranges, carried in the
+ * workflow's policy snapshot), the value is read too (domain/critical-values.ts) and the more severe
+ * of flag and value wins: an unflagged value past a critical limit is critical, an unflagged value
+ * outside its range abnormal, and a value that does not parse leaves the flag's verdict as it is.
  */
 
 interface FlagCode {
@@ -179,7 +185,16 @@ export class InvalidFlagMappingError extends Error {
 }
 
 /** How a flag got its acuity. */
-export type FlagRule = 'none' | 'mapping' | 'code' | 'text' | 'keyword' | 'unrecognised';
+export type FlagRule =
+  | 'none'
+  | 'mapping'
+  | 'code'
+  | 'text'
+  | 'keyword'
+  | 'unrecognised'
+  // From the value, not the flag (ValueRules): a critical limit or the reference range.
+  | 'critical-limit'
+  | 'reference-range';
 
 /** The verdict on one flag value. */
 export interface FlagVerdict {
@@ -313,14 +328,35 @@ export function flagAcuity(flag: string | undefined, mapping: FlagMapping = {}, 
   return interpretFlag(flag, mapping, source).acuity;
 }
 
-/** The result's acuity is its worst observation's; no observations (or no flags) is normal. */
+/** An observation as classification reads it: its flag, and for {@link ValueRules} its value. */
+export type ClassifiedObservation = Pick<Observation, 'flag'> & ValueFields;
+
+/** The verdict on one observation: its flag's, raised by its value's under `rules`. */
+function judgeObservation(
+  observation: ClassifiedObservation,
+  mapping: ReadonlyMap<string, Acuity>,
+  source: ResultSource | undefined,
+  rules: ValueRules | undefined,
+): FlagVerdict {
+  const byFlag = judgeFlag(observation.flag, mapping, source);
+  if (rules === undefined || byFlag.acuity === 'critical') return byFlag;
+  const byValue = judgeValue(observation, rules);
+  if (ACUITY_RANK[byValue.acuity] <= ACUITY_RANK[byFlag.acuity] || byValue.rule === undefined) return byFlag;
+  return { acuity: byValue.acuity, rule: byValue.rule };
+}
+
+/**
+ * The result's acuity is its worst observation's; no observations (or no flags, and nothing in the
+ * values under `rules`) is normal. Without `rules`, flags alone decide.
+ */
 export function classifyAcuity(
-  observations: readonly Pick<Observation, 'flag'>[],
+  observations: readonly ClassifiedObservation[],
   mapping: FlagMapping = {},
   source?: ResultSource,
+  rules?: ValueRules,
 ): Acuity {
   const normalised = normaliseMapping(mapping);
-  return observations.map((o) => judgeFlag(o.flag, normalised, source).acuity).reduce(maxAcuity, 'normal');
+  return observations.map((o) => judgeObservation(o, normalised, source, rules).acuity).reduce(maxAcuity, 'normal');
 }
 
 /** One observation that drove a result's acuity. */
@@ -332,20 +368,21 @@ export interface AcuityDriver extends FlagVerdict {
 /** Why a result has its acuity, for audit records: indexes, codes and rules, never values or names. */
 export interface AcuityReason {
   acuity: Acuity;
-  /** The observations whose flag reached `acuity` (empty when the result is normal). */
+  /** The observations whose flag (or value) reached `acuity` (empty when the result is normal). */
   drivers: AcuityDriver[];
   /** Observations with a flag we do not recognise (treated as abnormal), to extend the vocabulary. */
   unrecognised: number[];
 }
 
-/** {@link classifyAcuity} with its reasons: which observations and which flag rules drove the answer. */
+/** {@link classifyAcuity} with its reasons: which observations and which rules drove the answer. */
 export function describeAcuityReason(
-  observations: readonly Pick<Observation, 'flag'>[],
+  observations: readonly ClassifiedObservation[],
   mapping: FlagMapping = {},
   source?: ResultSource,
+  rules?: ValueRules,
 ): AcuityReason {
   const normalised = normaliseMapping(mapping);
-  const verdicts = observations.map((o) => judgeFlag(o.flag, normalised, source));
+  const verdicts = observations.map((o) => judgeObservation(o, normalised, source, rules));
   const acuity = verdicts.map((v) => v.acuity).reduce(maxAcuity, 'normal');
   const drivers =
     acuity === 'normal'

@@ -16,6 +16,11 @@ export type ResultStatus = (typeof RESULT_STATUSES)[number];
 export interface Observation {
   /** Observation identifier (LOINC or the lab's local code). */
   code: string;
+  /**
+   * The LOINC code, when the source names one as such (HL7 OBX-3 coding system `LN`, FHIR
+   * `http://loinc.org`): it may differ from `code`, which can be the lab's local code.
+   */
+  loinc?: string;
   /** Display name of the test. */
   name: string;
   /** The value as reported, text form (numbers keep the sender's precision; SN keeps its comparator). */

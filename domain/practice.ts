@@ -1,3 +1,4 @@
+import type { ValueRules } from './critical-values';
 import type { Acuity } from './lab-result';
 import type { OnCallShift } from './on-call';
 
@@ -83,6 +84,11 @@ export interface PracticePolicy {
   smsHelpText: string;
   /** Extra flag vocabulary for this practice's sources, upper-case keys. */
   flagMappings: Record<string, Acuity>;
+  /**
+   * Critical limits by LOINC and reference-range checking, so a panic value the lab did not flag
+   * is still critical. Absent (policies snapshotted before it existed): flags alone decide.
+   */
+  valueRules?: ValueRules;
   /** athena department for patient cases and documents. */
   athenaDepartmentId?: string;
   /** The Twilio sender (TWILIO_SENDERS id) the practice's texts go from; absent: the default sender. */

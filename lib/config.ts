@@ -84,6 +84,8 @@ const ConfigSchema = z
     API_PORT: port.default(3000),
     MLLP_HOST: z.string().default('127.0.0.1'),
     MLLP_PORT: port.default(2575),
+    /** A directory watched for dropped HL7 files and batches (api/hl7-drop); absent: no watcher. */
+    LABLOOP_HL7_DROP_DIR: z.string().min(1).optional(),
     /** The URL the outside world (Twilio, athena, Spruce) uses to reach the API; signatures cover it. */
     PUBLIC_BASE_URL: z.url(),
     /** Bearer tokens for machine clients of the ingest API, comma-separated `name:token`. */

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { loweredCriticalFlags } from '../domain/classification';
+import { resolveValueRules } from '../domain/critical-values';
 import { ACUITIES } from '../domain/lab-result';
 import type { PracticePolicy } from '../domain/practice';
 import { PROJECT_ROOT } from './tools';
@@ -13,6 +14,37 @@ import { PROJECT_ROOT } from './tools';
 
 const localTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:mm');
 const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be YYYY-MM-DD');
+
+const loinc = z.string().regex(/^\d{1,7}-\d$/, 'must be a LOINC code (digits, hyphen, check digit)');
+
+/** A practice's critical limit (domain/critical-values.ts CriticalLimit). */
+const CriticalLimitSchema = z
+  .object({
+    loinc: z.array(loinc).min(1),
+    analyte: z.string().min(1).max(80),
+    units: z.string().max(40),
+    low: z.number().optional(),
+    high: z.number().optional(),
+    inclusive: z.boolean().optional(),
+    monovalentIon: z.boolean().optional(),
+    source: z.string().max(200).optional(),
+  })
+  .refine((l) => l.low !== undefined || l.high !== undefined, 'a critical limit needs low, high or both')
+  .refine((l) => l.low === undefined || l.high === undefined || l.low < l.high, 'low must be below high');
+
+/**
+ * The practice's critical-value table: the shipped defaults (docs/critical-values.md, which the
+ * practice must review), its own limits (replacing the defaults for the codes they name), and
+ * default codes it withdrew. Resolved into `valueRules` at load, which workflows snapshot.
+ */
+const CriticalValuesSchema = z
+  .object({
+    defaults: z.boolean().default(true),
+    limits: z.array(CriticalLimitSchema).default([]),
+    withdraw: z.array(loinc).default([]),
+    referenceRanges: z.boolean().default(true),
+  })
+  .prefault({});
 
 const PolicyFields = z.object({
   practiceId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
@@ -73,6 +105,7 @@ const PolicyFields = z.object({
   schedulingUrl: z.url(),
   smsHelpText: z.string().min(1).max(160),
   flagMappings: z.record(z.string(), z.enum(ACUITIES)).default({}),
+  criticalValues: CriticalValuesSchema,
   athenaDepartmentId: z.string().optional(),
   /**
    * The athena username (case-sensitive) whose queue outbound-call patient cases are assigned to
@@ -99,7 +132,7 @@ const PolicySchema = PolicyFields.superRefine((policy, ctx) => {
       message: `practice ${policy.practiceId} maps the critical flag ${JSON.stringify(key)} to ${mappedTo}; a flag mapping may raise a flag's acuity but never lower a critical one (LL, HH, AA or a critical text)`,
     });
   }
-});
+}).transform(({ criticalValues, ...policy }) => ({ ...policy, valueRules: resolveValueRules(criticalValues) }));
 
 const PracticeEntrySchema = z.object({
   policy: PolicySchema,
@@ -121,6 +154,12 @@ const PracticeEntrySchema = z.object({
      * Unlisted facilities: the filler number's own assigning authority (OBR-3.2/3.3), else MSH-4.
      */
     hl7ResultIdIssuers: z.record(z.string().min(1), z.string().min(1).max(200)).default({}),
+    /**
+     * Honour HL7 enhanced acknowledgement mode (MSH-15/16: commit ACK CA/CE/CR, or no ACK for NE)
+     * for this practice's HL7 facilities. Off: original mode (AA/AE/AR) whatever MSH-15/16 say,
+     * which is what feeds that send `AL|NE` out of habit expect.
+     */
+    hl7EnhancedAcknowledgements: z.boolean().default(false),
   }),
 });
 

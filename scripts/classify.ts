@@ -5,7 +5,8 @@
  *   {"source":"hl7","messageControlId":…,"resultId":…,"patientId":…,"status":…,"acuity":…,
  *    "observations":[{"code":…,"name":…,"value":…,"units":…,"flag":…}]}
  *
- * `units` and `flag` are `null` when absent. Every file and every message is processed: valid
+ * Acuity reads flags and, with the default critical-value table and reference ranges, values
+ * (docs/critical-values.md). `units` and `flag` are `null` when absent. Every file and every message is processed: valid
  * messages print even when others are bad, in file order then message order. Each bad message,
  * missing file or empty file gets one line on stderr naming the file (and message, segment and
  * field), and the exit code is then 2; 0 means every message in every file was a valid ORU^R01.
@@ -13,6 +14,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { classifyAcuity } from '../domain/classification';
+import { DEFAULT_VALUE_RULES } from '../domain/critical-values';
 import type { LabResult } from '../domain/lab-result';
 import { parseOru, splitHl7Messages, type Hl7Header } from '../api/hl7';
 
@@ -39,7 +41,8 @@ function classifiedLine(header: Hl7Header, result: LabResult): string {
     resultId: result.resultId,
     patientId: result.patient.id,
     status: result.status,
-    acuity: classifyAcuity(result.observations),
+    // The default critical-value table (docs/critical-values.md): no practice is known here.
+    acuity: classifyAcuity(result.observations, {}, 'hl7', DEFAULT_VALUE_RULES),
     observations: result.observations.map((o) => ({
       code: o.code,
       name: o.name,

@@ -49,7 +49,12 @@ export function initialModel(input: LabResultWorkflowInput): Model {
     versionReceivedAt: input.receivedAt,
     version: 0,
     contentKey: '',
-    acuity: classifyAcuity(input.result.observations, input.policy.flagMappings, input.result.source),
+    acuity: classifyAcuity(
+      input.result.observations,
+      input.policy.flagMappings,
+      input.result.source,
+      input.policy.valueRules,
+    ),
     seenMessageIds: [],
     cancelled: false,
     gate: {

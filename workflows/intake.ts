@@ -87,7 +87,7 @@ export function receive(d: Draft, message: ResultReceived): void {
   const correction = regate && (!firstVersion || (continuing && !repeatsPriorRun));
   m.result = incoming;
   m.contentKey = key;
-  m.acuity = classifyAcuity(incoming.observations, d.policy.flagMappings, incoming.source);
+  m.acuity = classifyAcuity(incoming.observations, d.policy.flagMappings, incoming.source, d.policy.valueRules);
 
   if (regate) openGate(d, { correction, continuing, repeatsPriorRun });
   else {
@@ -219,7 +219,12 @@ function openGate(d: Draft, how: { correction: boolean; continuing: boolean; rep
     ...(m.result.reportedAt !== undefined ? { openedReportedAt: m.result.reportedAt } : {}),
     ...(how.repeatsPriorRun ? { repeatsPriorRun: true } : {}),
   };
-  const reason = describeAcuityReason(m.result.observations, d.policy.flagMappings, m.result.source);
+  const reason = describeAcuityReason(
+    m.result.observations,
+    d.policy.flagMappings,
+    m.result.source,
+    d.policy.valueRules,
+  );
   d.audit({
     action: 'routing-decision',
     outcome: `classified-${m.acuity}`,

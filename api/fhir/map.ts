@@ -62,6 +62,8 @@ const REPORT_STATUS: Readonly<Record<DiagnosticReportStatus, ResultStatus>> = {
 };
 
 const FLAG_JOINER = '~';
+/** The LOINC code system URI (FHIR R4 terminology). */
+const LOINC_SYSTEM = 'http://loinc.org';
 const FHIR_FULL_DATE = /^\d{4}-\d{2}-\d{2}$/;
 /** `Type/id` at the end of a relative or absolute reference, optionally with `/_history/v`. */
 const TYPED_REFERENCE = /(?:^|\/)([A-Z][A-Za-z]+)\/([A-Za-z0-9.-]{1,64})(?:\/_history\/[^/]+)?$/;
@@ -234,6 +236,8 @@ function mapObservation(obs: FhirObservation): Observation | undefined {
   const code = firstCode(obs.code) ?? nonEmpty(obs.code.text);
   if (code === undefined) return undefined;
   const observation: Observation = { code, name: conceptText(obs.code) ?? code, value: '' };
+  const loinc = obs.code.coding?.find((c) => c.system === LOINC_SYSTEM && nonEmpty(c.code) !== undefined)?.code;
+  if (loinc !== undefined) observation.loinc = loinc.trim();
   const value = observationValue(obs);
   if (value !== undefined) {
     observation.value = value.value;

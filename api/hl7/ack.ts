@@ -4,13 +4,15 @@ import { DEFAULT_ENCODING, encodingCharacters, encodingFrom, type Hl7Encoding } 
 import { escapeHl7, unescapeHl7 } from './escape';
 import type { Hl7Header, Hl7HierarchicDesignator } from './header';
 import { messageLines } from './message';
-import { HL7_ERROR_TEXT, Hl7ErrorCode, type Hl7Problem } from './problem';
+import { HL7_ERROR_TEXT, Hl7ErrorCode, type Hl7Problem, type Hl7Warning } from './problem';
 
 /** Version and processing ID of an ACK whose original header could not be read at all. */
 const FALLBACK_VERSION = '2.5.1';
 const FALLBACK_PROCESSING_ID = 'P';
 /** HL7 table 0516 (error severity): E = error, the message was not processed. */
 const SEVERITY_ERROR = 'E';
+/** Table 0516: W = warning, the message was processed (a field was ignored). */
+const SEVERITY_WARNING = 'W';
 /** MSH-10 is ST(20) in v2.5.1: `A` + 8 base-36 time digits + 8 hex digits = 17 characters. */
 const CONTROL_ID_RANDOM_BYTES = 4;
 
@@ -22,11 +24,14 @@ export interface AckInput {
 }
 
 export interface AckOutcome {
-  code: 'AA' | 'AE' | 'AR';
+  /** Application ACK codes, or the commit-ACK codes of enhanced mode (ack-mode.ts). */
+  code: 'AA' | 'AE' | 'AR' | 'CA' | 'CE' | 'CR';
   /** Written into ERR (and MSA-3) for AE/AR. */
   problem?: Hl7Problem;
   /** MSA-3 text message; defaults to the problem's message. */
   text?: string;
+  /** AA (or CA) only: fields that were ignored, one ERR of severity W each. */
+  warnings?: readonly Hl7Warning[];
 }
 
 /** The parts of the original MSH an ACK echoes. */
@@ -47,7 +52,8 @@ interface EchoedHeader {
 /**
  * Builds an original-mode ACK for an inbound message: MSH (sender and receiver swapped, MSH-9
  * `ACK^<trigger>^ACK`, a new MSH-10, the original's version and processing ID), MSA (MSA-2 = the
- * original MSH-10) and, for AE/AR, an ERR naming where and what. Uses the original's delimiters.
+ * original MSH-10) and, for AE/AR, an ERR naming where and what (for an AA, one ERR of severity W
+ * per ignored field). Uses the original's delimiters.
  * Deterministic apart from MSH-7 (`now`) and MSH-10; works without any header (MSA-2 empty).
  * Segments are CR-terminated.
  */
@@ -76,8 +82,7 @@ export function buildAck(input: AckInput, outcome: AckOutcome, now: Date): strin
   const text = outcome.text ?? outcome.problem?.message ?? '';
   const lines = [msh, segment('MSA', outcome.code, esc(echoed.messageControlId), esc(text))];
 
-  if (outcome.code !== 'AA') {
-    const problem = outcome.problem;
+  const errSegment = (problem: Hl7Warning | undefined, severity: string): string => {
     const errorCode = problem?.errorCode ?? Hl7ErrorCode.APPLICATION_INTERNAL_ERROR;
     const codedError = [String(errorCode), HL7_ERROR_TEXT[errorCode], 'HL70357'].map(esc);
     const location = problem === undefined || problem.segment === '' ? [] : errorLocation(problem);
@@ -91,25 +96,26 @@ export function buildAck(input: AckInput, outcome: AckOutcome, now: Date): strin
             location[2] ?? '',
             enc.subcomponent === '' ? String(errorCode) : codedError.join(enc.subcomponent),
           );
-    lines.push(
-      segment(
-        'ERR',
-        legacy,
-        components(...location),
-        components(...codedError),
-        SEVERITY_ERROR,
-        '',
-        '',
-        '',
-        esc(problem?.message ?? text),
-      ),
+    return segment(
+      'ERR',
+      legacy,
+      components(...location),
+      components(...codedError),
+      severity,
+      '',
+      '',
+      '',
+      esc(problem?.message ?? text),
     );
-  }
+  };
+  const accepted = outcome.code === 'AA' || outcome.code === 'CA';
+  if (!accepted) lines.push(errSegment(outcome.problem, SEVERITY_ERROR));
+  else for (const warning of outcome.warnings ?? []) lines.push(errSegment(warning, SEVERITY_WARNING));
   return lines.map((l) => `${l}\r`).join('');
 }
 
 /** ERL: segment ID ^ sequence ^ field ^ field repetition ^ component. */
-function errorLocation(problem: Hl7Problem): string[] {
+function errorLocation(problem: Hl7Warning): string[] {
   const parts = [problem.segment, String(problem.sequence ?? 1)];
   if (problem.field !== undefined) parts.push(String(problem.field));
   if (problem.field !== undefined && problem.component !== undefined) parts.push('1', String(problem.component));

@@ -54,6 +54,8 @@ export function readObservation(
       .filter((v) => v !== '')
       .join(VALUE_REPETITION_JOINER),
   };
+  const loinc = loincOf(reader, obx);
+  if (loinc !== undefined) observation.loinc = loinc;
   if (valueType !== '') observation.valueType = valueType;
   const units = reader.value(obx, 6, 1) || reader.value(obx, 6, 2);
   if (units !== '') observation.units = units;
@@ -67,6 +69,18 @@ export function readObservation(
   const status = reader.value(obx, 11);
   if (status !== '') observation.status = status;
   return { ok: true, observation };
+}
+
+/** OBX-3's identifier (component 1) or alternate identifier (4) whose coding system (3 or 6) is LOINC (`LN`, or `LOINC`). */
+function loincOf(reader: Hl7Reader, obx: Hl7Segment): string | undefined {
+  for (const [id, system] of [
+    [1, 3],
+    [4, 6],
+  ] as const) {
+    const code = reader.value(obx, 3, id);
+    if (code !== '' && ['LN', 'LOINC'].includes(reader.value(obx, 3, system).trim().toUpperCase())) return code;
+  }
+  return undefined;
 }
 
 /** One repetition of OBX-5 as text, by its value type (OBX-2, table 0125). */

@@ -4,7 +4,7 @@ import type { Hl7Header } from './header';
 import { tokenise } from './message';
 import { readObservation } from './observation';
 import { readPatient } from './patient';
-import { Hl7ErrorCode, hl7Problem, type Hl7Problem } from './problem';
+import { Hl7ErrorCode, hl7Problem, hl7Warning, type Hl7Problem, type Hl7Warning } from './problem';
 import type { Hl7Reader, Hl7Segment } from './segments';
 import { groupStatus } from './status';
 
@@ -31,6 +31,8 @@ export type ParseOutcome =
       results: LabResult[];
       /** Per result (same index). */
       orders: Hl7OrderKeys[];
+      /** Malformed fields that routing does not need: accepted, answered AA with ERR severity W. */
+      warnings: Hl7Warning[];
     }
   | { ok: false; header?: Hl7Header; error: Hl7Problem };
 
@@ -125,17 +127,20 @@ function parseOruUnsafe(text: string, options: ParseOruOptions): ParseOutcome {
   const patients = new Map<Hl7Segment, PatientContact>();
   const results: LabResult[] = [];
   const orders: Hl7OrderKeys[] = [];
+  const warnings: Hl7Warning[] = [];
   for (const group of grouped.groups) {
     let patient = patients.get(group.pid);
     if (patient === undefined) {
       const read = readPatient(reader, group.pid);
       if (!read.ok) return fail(read.problem);
       patient = read.patient;
+      warnings.push(...read.warnings);
       patients.set(group.pid, patient);
     }
     // A copy per result: results sharing a PID must not share (and so alias) one object.
     const built = buildResult(reader, header, practiceId, { ...patient }, group);
     if (!built.ok) return fail(built.problem);
+    warnings.push(...built.warnings);
     const same = results.find((r) => sameOrder(r, built.result));
     if (same !== undefined) {
       const merged = mergeRepeatedOrder(same, built.result, group.obr.occurrence);
@@ -145,7 +150,7 @@ function parseOruUnsafe(text: string, options: ParseOruOptions): ParseOutcome {
     results.push(built.result);
     orders.push(orderKeys(reader, group.obr));
   }
-  return { ok: true, header, results, orders };
+  return { ok: true, header, results, orders, warnings };
 }
 
 /** MSH-9, MSH-12, MSH-11 (AR: an envelope we do not take, whatever the content) and MSH-10 (AE). */
@@ -300,8 +305,9 @@ function buildResult(
   practiceId: string,
   patient: PatientContact,
   group: OrderGroup,
-): { ok: true; result: LabResult } | { ok: false; problem: Hl7Problem } {
+): { ok: true; result: LabResult; warnings: Hl7Warning[] } | { ok: false; problem: Hl7Problem } {
   const { obr } = group;
+  const warnings: Hl7Warning[] = [];
   const at = (field: number) => ({ segment: 'OBR', sequence: obr.occurrence, field });
   // EI: entity identifier ^ namespace ID ^ universal ID ^ universal ID type.
   const idField = reader.value(obr, 3, 1) !== '' ? 3 : 2;
@@ -333,18 +339,16 @@ function buildResult(
   const rawReportedAt = reader.value(obr, 22);
   if (rawReportedAt !== '') {
     const reportedAt = parseHl7DateTime(rawReportedAt);
+    // Routing does without it: an undated version of a correction needs a provider's sign-off.
     if (reportedAt === undefined) {
-      return {
-        ok: false,
-        problem: hl7Problem(
-          'AE',
+      warnings.push(
+        hl7Warning(
           Hl7ErrorCode.DATA_TYPE_ERROR,
-          'OBR-22 (results report/status change date/time) is not a valid HL7 date/time',
+          'OBR-22 (results report/status change date/time) is not a valid HL7 date/time: ignored',
           at(22),
         ),
-      };
-    }
-    result.reportedAt = reportedAt;
+      );
+    } else result.reportedAt = reportedAt;
   }
 
   const panelCode = reader.value(obr, 4, 1) || reader.value(obr, 4, 4);
@@ -356,7 +360,7 @@ function buildResult(
     orderingProvider(reader, obr) ?? (group.orc === undefined ? undefined : orderingProvider(reader, group.orc));
   if (provider !== undefined) result.orderingProvider = provider;
   if (group.comments.length > 0) result.comments = group.comments;
-  return { ok: true, result };
+  return { ok: true, result, warnings };
 }
 
 /** Two OBR groups of one message with the same filler (or placer) number and issuer are one order. */

@@ -2,7 +2,7 @@ import type { PatientContact } from '../../domain/lab-result';
 import { parseHl7DateTime } from './datetime';
 import { languageTag } from './language';
 import { toE164 } from './phone';
-import { Hl7ErrorCode, hl7Problem, type Hl7Problem } from './problem';
+import { Hl7ErrorCode, hl7Problem, hl7Warning, type Hl7Problem, type Hl7Warning } from './problem';
 import type { Hl7Reader, Hl7Segment } from './segments';
 
 /** Identifier type code (CX-5, table 0203) of the medical record number. */
@@ -14,12 +14,14 @@ const CELLULAR_PHONE = 'CP';
 
 /**
  * The patient of a PID segment. Only PID-3 is required; everything else is contact detail that
- * may be absent (the notifier then falls back to other channels).
+ * may be absent (the notifier then falls back to other channels). A malformed field we do not need
+ * (PID-7, e.g. `196203520` in the HL7 normative example) is left out, with a warning.
  */
 export function readPatient(
   reader: Hl7Reader,
   pid: Hl7Segment,
-): { ok: true; patient: PatientContact } | { ok: false; problem: Hl7Problem } {
+): { ok: true; patient: PatientContact; warnings: Hl7Warning[] } | { ok: false; problem: Hl7Problem } {
+  const warnings: Hl7Warning[] = [];
   const at = { segment: 'PID', sequence: pid.occurrence };
   const identifiers = reader
     .repetitions(pid, 3)
@@ -50,18 +52,17 @@ export function readPatient(
   if (rawBirth !== '') {
     const birth = parseHl7DateTime(rawBirth);
     if (birth === undefined) {
-      return {
-        ok: false,
-        problem: hl7Problem(
-          'AE',
+      warnings.push(
+        hl7Warning(
           Hl7ErrorCode.DATA_TYPE_ERROR,
-          'PID-7 (date/time of birth) is not a valid HL7 date (expected YYYYMMDD)',
+          'PID-7 (date/time of birth) is not a valid HL7 date (expected YYYYMMDD): ignored',
           { ...at, field: 7 },
         ),
-      };
+      );
+    } else if (birth.length >= 10) {
+      // A partial date (year, year and month) is valid HL7 but not a birth date we can use.
+      patient.birthDate = birth.slice(0, 10);
     }
-    // A partial date (year, year and month) is valid HL7 but not a birth date we can use.
-    if (birth.length >= 10) patient.birthDate = birth.slice(0, 10);
   }
 
   const postalCode = reader.value(pid, 11, 5);
@@ -73,7 +74,7 @@ export function readPatient(
   const language = languageTag(reader.value(pid, 15, 1), reader.value(pid, 15, 2));
   if (language !== undefined) patient.language = language;
 
-  return { ok: true, patient };
+  return { ok: true, patient, warnings };
 }
 
 interface PhoneNumber {

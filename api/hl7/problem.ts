@@ -62,3 +62,32 @@ export function hl7Problem(
 ): Hl7Problem {
   return { ackCode, errorCode, message, ...location };
 }
+
+/**
+ * Something wrong with a field labloop does not need to route the result (a malformed date of
+ * birth, a report time that is not a date): the message is accepted (AA) and the ACK carries an ERR
+ * of severity W naming the field; the field is left out of the result. Names fields, never values.
+ */
+export interface Hl7Warning {
+  segment: string;
+  sequence?: number;
+  field?: number;
+  component?: number;
+  errorCode: Hl7ErrorCode;
+  message: string;
+}
+
+/** Builds a warning (see {@link Hl7Warning}). */
+export function hl7Warning(
+  errorCode: Hl7ErrorCode,
+  message: string,
+  location: { segment: string; sequence?: number; field?: number; component?: number },
+): Hl7Warning {
+  return { errorCode, message, ...location };
+}
+
+/** `PID-7`, `OBR[2]-22`: where a warning or problem is, for audit rows and logs. */
+export function fieldName(location: { segment: string; sequence?: number; field?: number }): string {
+  const occurrence = location.sequence !== undefined && location.sequence > 1 ? `[${location.sequence}]` : '';
+  return `${location.segment}${occurrence}${location.field === undefined ? '' : `-${location.field}`}`;
+}

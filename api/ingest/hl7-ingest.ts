@@ -1,12 +1,20 @@
+import type { AuditSink } from '../../lib/audit/types';
 import type { Logger } from '../../lib/logger';
 import type { PracticeRegistry } from '../../lib/practices';
 import {
+  ackReplyFor,
   buildAck,
+  commitCode,
+  fieldName,
   hl7RetransmissionFingerprint,
   hl7Sender,
   parseOru,
   Hl7ErrorCode,
+  type AckInput,
+  type AckOutcome,
+  type Hl7Header,
   type Hl7Problem,
+  type Hl7Warning,
   type ParseOutcome,
 } from '../hl7';
 import type { ResultLinkKey } from '../../lib/result-ref';
@@ -19,11 +27,14 @@ import { applyPracticeProviders } from './provider-mapping';
  * nothing is started for a refused message.
  */
 export interface Hl7IngestOutcome {
+  /** The reply to send; `''` when the sender asked for none (enhanced mode, MSH-15/16). */
   ack: string;
   code: 'AA' | 'AE' | 'AR';
   workflowIds: string[];
   duplicate: boolean;
   problem?: Hl7Problem;
+  /** Fields ignored in an accepted message (ERR severity W in the ACK, a data-quality audit row). */
+  warnings?: Hl7Warning[];
 }
 
 /**
@@ -75,23 +86,82 @@ export function hl7LinkKeys(
   });
 }
 
+/**
+ * The ACK the sender asked for: the application ACK in original mode; in enhanced mode (MSH-15/16)
+ * the commit ACK, the application ACK or nothing (`''`, which the transports send as no reply).
+ * Enhanced mode is honoured for facilities whose practice turned it on
+ * (`routing.hl7EnhancedAcknowledgements`): many feeds send `AL|NE` out of habit and expect AA.
+ */
+function acknowledge(
+  input: AckInput,
+  outcome: AckOutcome & { code: 'AA' | 'AE' | 'AR' },
+  now: Date,
+  enhanced: boolean,
+): string {
+  const reply = enhanced ? ackReplyFor(input.header, outcome.code) : 'application';
+  if (reply === 'none') return '';
+  return buildAck(input, reply === 'commit' ? { ...outcome, code: commitCode(outcome.code) } : outcome, now);
+}
+
+/**
+ * A data-quality row per result of an accepted message with ignored fields: which fields and why
+ * (table 0357 codes), never their values. Idempotent per result and message, so a retransmission
+ * does not add rows.
+ */
+async function auditDataQuality(
+  audit: Pick<AuditSink, 'append'>,
+  parsed: Extract<ParseOutcome, { ok: true }>,
+  workflowIds: readonly string[],
+  occurredAt: string,
+): Promise<void> {
+  const fields = [...new Set(parsed.warnings.map(fieldName))];
+  const errorCodes = [...new Set(parsed.warnings.map((w) => w.errorCode))];
+  for (const [i, workflowId] of workflowIds.entries()) {
+    const result = parsed.results[i];
+    if (result === undefined) continue;
+    await audit.append({
+      occurredAt,
+      practiceId: result.practiceId,
+      workflowId,
+      resultRef: workflowId.slice(workflowId.lastIndexOf('-') + 1),
+      patientId: result.patient.id,
+      actor: { type: 'source', id: 'hl7' },
+      action: 'ingest',
+      outcome: 'data-quality-warning',
+      details: { messageId: parsed.header.messageControlId, fields, errorCodes },
+      idempotencyKey: `hl7-data-quality:${workflowId}:${parsed.header.messageControlId}`,
+    });
+  }
+}
+
 export function createHl7Ingest(deps: {
   handoff: Handoff;
   practices: PracticeRegistry;
   logger: Logger;
   now: () => Date;
+  /** Where ignored fields are audited (data quality). Absent: they are only logged and acknowledged. */
+  audit?: Pick<AuditSink, 'append'>;
 }) {
+  const enhancedFor = (header: Hl7Header | undefined): boolean => {
+    if (header === undefined) return false;
+    const practice = deps.practices.byHl7Facility(header.sendingFacility.namespaceId);
+    return (
+      practice !== undefined && deps.practices.entry(practice.practiceId)?.routing.hl7EnhancedAcknowledgements === true
+    );
+  };
   return async function ingestHl7(text: string): Promise<Hl7IngestOutcome> {
     const parsed = parseHl7ForPractice(text, deps.practices);
+    const enhanced = enhancedFor(parsed.header);
     if (!parsed.ok) {
       deps.logger.info(
         { hl7: { segment: parsed.error.segment, field: parsed.error.field, errorCode: parsed.error.errorCode } },
         'HL7 message refused',
       );
-      const ack = buildAck(
+      const ack = acknowledge(
         { header: parsed.header, rawMsh: text },
         { code: parsed.error.ackCode, problem: parsed.error },
         deps.now(),
+        enhanced,
       );
       return { ack, code: parsed.error.ackCode, workflowIds: [], duplicate: false, problem: parsed.error };
     }
@@ -116,11 +186,20 @@ export function createHl7Ingest(deps: {
           },
           'HL7 results handed off',
         );
+        const { warnings } = parsed;
+        if (warnings.length > 0) {
+          deps.logger.info({ hl7: { ignoredFields: warnings.map(fieldName) } }, 'HL7 message accepted with warnings');
+          // Before the ACK: a crash in between means a resend, and the key keeps the row single.
+          if (deps.audit !== undefined) {
+            await auditDataQuality(deps.audit, parsed, outcome.workflowIds, deps.now().toISOString());
+          }
+        }
         return {
-          ack: buildAck({ header }, { code: 'AA' }, deps.now()),
+          ack: acknowledge({ header }, { code: 'AA', warnings }, deps.now(), enhanced),
           code: 'AA',
           workflowIds: outcome.workflowIds,
           duplicate: outcome.duplicate,
+          ...(warnings.length > 0 ? { warnings } : {}),
         };
       }
       const problem: Hl7Problem =
@@ -144,7 +223,7 @@ export function createHl7Ingest(deps: {
               unknownPractice: true,
             };
       return {
-        ack: buildAck({ header }, { code: problem.ackCode, problem }, deps.now()),
+        ack: acknowledge({ header }, { code: problem.ackCode, problem }, deps.now(), enhanced),
         code: problem.ackCode,
         workflowIds: [],
         duplicate: false,
@@ -160,7 +239,7 @@ export function createHl7Ingest(deps: {
         message: 'temporarily unable to accept results; resend later',
       };
       return {
-        ack: buildAck({ header }, { code: 'AR', problem }, deps.now()),
+        ack: acknowledge({ header }, { code: 'AR', problem }, deps.now(), enhanced),
         code: 'AR',
         workflowIds: [],
         duplicate: false,

@@ -129,7 +129,11 @@ class MllpConnection {
       if (this.socket.destroyed) return;
       switch (event.type) {
         case 'frame':
-          await this.write(await this.answer(event.payload.toString('utf8')));
+          {
+            // An empty answer is no answer: the sender asked for none (enhanced mode, MSH-15/16 NE).
+            const reply = await this.answer(event.payload.toString('utf8'));
+            if (reply !== '') await this.write(reply);
+          }
           break;
         case 'oversize':
           this.options.onDiagnostic?.({ kind: 'oversize', bytes: event.bytes });

@@ -1,5 +1,7 @@
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { Hl7ErrorCode } from '../hl7';
+import { isHl7Batch } from '../hl7/batch';
+import type { Hl7BatchIngest } from '../ingest/hl7-batch-ingest';
 import type { Hl7Ingest } from '../ingest/hl7-ingest';
 import type { IngestRateLimit } from '../ingest/rate-limit';
 
@@ -15,6 +17,7 @@ const HL7_CONTENT_TYPES = ['application/hl7-v2', 'text/plain'];
  */
 export function hl7Routes(deps: {
   ingestHl7: Hl7Ingest;
+  ingestHl7Batch: Hl7BatchIngest;
   requireMachineToken: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
   statusUrl: (workflowId: string) => string;
   /** Per-client limit after the token check (an engine's burst is never refused by the per-IP budget). */
@@ -55,6 +58,7 @@ export function hl7Routes(deps: {
       },
       async (request, reply) => {
         const text = typeof request.body === 'string' ? request.body : '';
+        if (isHl7Batch(text)) return answerBatch(await deps.ingestHl7Batch(text), request, reply, deps.statusUrl);
         const outcome = await deps.ingestHl7(text);
         const status =
           outcome.code === 'AA'
@@ -85,4 +89,42 @@ export function hl7Routes(deps: {
       },
     );
   };
+}
+
+/**
+ * A batch file: every message has its own outcome. 202 when all were accepted, 503 when any could
+ * not be taken now (resend the batch: accepted messages are answered AA again, not started twice),
+ * 400 for a batch with no message, else 207 (some accepted, some refused: see each).
+ */
+function answerBatch(
+  batch: Awaited<ReturnType<Hl7BatchIngest>>,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  statusUrl: (workflowId: string) => string,
+) {
+  const { outcomes } = batch;
+  const status =
+    outcomes.length === 0
+      ? 400
+      : outcomes.some((o) => o.problem?.errorCode === Hl7ErrorCode.APPLICATION_INTERNAL_ERROR)
+        ? 503
+        : outcomes.every((o) => o.code === 'AA')
+          ? 202
+          : 207;
+  if (request.headers.accept?.includes('application/json') === true) {
+    return reply.code(status).send({
+      batch: true,
+      messages: outcomes.map((o) => ({
+        ack: o.code,
+        duplicate: o.duplicate,
+        error:
+          o.problem === undefined
+            ? undefined
+            : { segment: o.problem.segment, field: o.problem.field, message: o.problem.message },
+        results: o.workflowIds.map((workflowId) => ({ workflowId, statusUrl: statusUrl(workflowId) })),
+      })),
+      hl7Ack: batch.ack,
+    });
+  }
+  return reply.code(status).type('application/hl7-v2').send(batch.ack);
 }

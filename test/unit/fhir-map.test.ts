@@ -87,6 +87,7 @@ void describe('mapFhirToResults: a DiagnosticReport with contained resources', (
     assert.deepEqual(result?.observations, [
       {
         code: '718-7',
+        loinc: '718-7',
         name: 'Hemoglobin',
         value: '13.6',
         valueType: 'Quantity',
@@ -97,6 +98,7 @@ void describe('mapFhirToResults: a DiagnosticReport with contained resources', (
       },
       {
         code: '777-3',
+        loinc: '777-3',
         name: 'Platelets',
         value: '98',
         valueType: 'Quantity',
@@ -108,6 +110,7 @@ void describe('mapFhirToResults: a DiagnosticReport with contained resources', (
       },
       {
         code: '1988-5',
+        loinc: '1988-5',
         name: 'C reactive protein',
         value: '<5',
         valueType: 'Quantity',

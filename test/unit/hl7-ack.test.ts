@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { buildAck, parseOru, type Hl7Problem } from '../../api/hl7';
+import { ackReplyFor, buildAck, commitCode, parseOru, type Hl7Problem } from '../../api/hl7';
+import type { Hl7Header } from '../../api/hl7/header';
 import { tokenise } from '../../api/hl7/message';
 import type { Hl7Segment } from '../../api/hl7/segments';
 
@@ -183,5 +184,103 @@ void describe('buildAck', () => {
       ),
       { numRuns: 200 },
     );
+  });
+});
+
+void describe('buildAck: accepted with warnings (issue 13 §6)', () => {
+  void it('AA with one ERR of severity W per ignored field, naming it in ERR-1/ERR-2 and ERR-8', () => {
+    const text = fixture('cbc-normal-final.hl7').replace(/^(PID(?:\|[^|\r\n]*){6})\|[^|\r\n]*/m, '$1|196203520');
+    const outcome = parseOru(text);
+    assert.ok(outcome.ok);
+    assert.equal(outcome.warnings.length, 1, 'PID-7 is the only warning');
+    const ack = buildAck({ header: outcome.header }, { code: 'AA', warnings: outcome.warnings }, NOW);
+    const read = readAck(ack);
+    assert.deepEqual(read.ids, ['MSH', 'MSA', 'ERR']);
+    assert.equal(read.value('MSA', 1), 'AA');
+    assert.equal(read.raw('ERR', 2), 'PID^1^7');
+    assert.equal(read.value('ERR', 1, 1), 'PID');
+    assert.equal(read.value('ERR', 1, 3), '7');
+    assert.equal(read.raw('ERR', 3), '102^Data type error^HL70357');
+    assert.equal(read.value('ERR', 4), 'W');
+    assert.match(read.value('ERR', 8), /^PID-7 .*ignored$/);
+    assert.ok(!ack.includes('196203520'), 'the value is not echoed');
+  });
+
+  void it('an AA without warnings has no ERR; warnings never reach an AE', () => {
+    const outcome = parseOru(fixture('cbc-normal-final.hl7'));
+    assert.ok(outcome.ok);
+    assert.deepEqual(readAck(buildAck({ header: outcome.header }, { code: 'AA', warnings: [] }, NOW)).ids, [
+      'MSH',
+      'MSA',
+    ]);
+    const warning = { segment: 'PID', sequence: 1, field: 7, errorCode: 102 as const, message: 'PID-7 ignored' };
+    const ae = readAck(
+      buildAck(
+        { header: outcome.header },
+        {
+          code: 'AE',
+          problem: { ...warning, ackCode: 'AE', field: 3, message: 'PID-3 missing' },
+          warnings: [warning],
+        },
+        NOW,
+      ),
+    );
+    assert.deepEqual(ae.ids, ['MSH', 'MSA', 'ERR']);
+    assert.equal(ae.value('ERR', 4), 'E');
+  });
+});
+
+void describe('enhanced acknowledgement mode (MSH-15/MSH-16, table 0155)', () => {
+  const header = (accept?: string, application?: string): Hl7Header => {
+    const outcome = parseOru(fixture('cbc-normal-final.hl7'));
+    assert.ok(outcome.ok);
+    const { acceptAckType: _a, applicationAckType: _b, ...rest } = outcome.header;
+    return {
+      ...rest,
+      ...(accept === undefined ? {} : { acceptAckType: accept }),
+      ...(application === undefined ? {} : { applicationAckType: application }),
+    };
+  };
+
+  void it('both empty is original mode: always the application ACK', () => {
+    for (const code of ['AA', 'AE', 'AR'] as const) {
+      assert.equal(ackReplyFor(header(), code), 'application');
+      assert.equal(ackReplyFor(undefined, code), 'application');
+    }
+  });
+
+  void it('MSH-15 decides the commit ACK; MSH-16 the application ACK when no commit ACK is due; else nothing', () => {
+    const cases: [string | undefined, string | undefined, 'AA' | 'AE', string][] = [
+      ['AL', 'NE', 'AA', 'commit'],
+      ['AL', 'NE', 'AE', 'commit'],
+      ['NE', 'AL', 'AA', 'application'],
+      ['NE', 'NE', 'AA', 'none'],
+      ['NE', 'NE', 'AE', 'none'],
+      ['ER', 'NE', 'AA', 'none'],
+      ['ER', 'NE', 'AE', 'commit'],
+      ['SU', 'NE', 'AA', 'commit'],
+      ['SU', 'ER', 'AE', 'application'],
+      ['NE', 'SU', 'AE', 'none'],
+      [undefined, 'AL', 'AA', 'application'],
+      ['XX', 'NE', 'AA', 'commit'],
+      ['al', 'ne', 'AA', 'commit'],
+    ];
+    for (const [accept, application, code, expected] of cases) {
+      assert.equal(ackReplyFor(header(accept, application), code), expected, `${accept}/${application} ${code}`);
+    }
+  });
+
+  void it('a commit ACK says CA/CE/CR in MSA-1; CA carries warnings, CE an error', () => {
+    assert.deepEqual((['AA', 'AE', 'AR'] as const).map(commitCode), ['CA', 'CE', 'CR']);
+    const h = header('AL', 'NE');
+    const ca = readAck(buildAck({ header: h }, { code: 'CA' }, NOW));
+    assert.deepEqual([ca.ids, ca.value('MSA', 1)], [['MSH', 'MSA'], 'CA']);
+    const warning = { segment: 'PID', sequence: 1, field: 7, errorCode: 102 as const, message: 'PID-7 ignored' };
+    const caWarn = readAck(buildAck({ header: h }, { code: 'CA', warnings: [warning] }, NOW));
+    assert.equal(caWarn.value('ERR', 4), 'W');
+    const ce = readAck(
+      buildAck({ header: h }, { code: 'CE', problem: { ...warning, ackCode: 'AE', message: 'PID-3 missing' } }, NOW),
+    );
+    assert.deepEqual([ce.value('MSA', 1), ce.value('ERR', 4)], ['CE', 'E']);
   });
 });

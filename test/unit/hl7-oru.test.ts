@@ -100,6 +100,7 @@ void describe('parseOru: a normal CBC (v2.5.1, CR terminators)', () => {
     assert.equal(result.observations.length, 5);
     assert.deepEqual(result.observations[0], {
       code: '6690-2',
+      loinc: '6690-2',
       name: 'WBC',
       value: '6.4',
       valueType: 'NM',
@@ -283,6 +284,7 @@ void describe('parseOru: fixtures', () => {
     assert.equal(result.orderingProvider?.id, '7777777777');
     assert.deepEqual(result.observations[0], {
       code: '2339-0',
+      loinc: '2339-0',
       name: 'Glucose',
       value: '182',
       valueType: 'NM',
@@ -446,16 +448,6 @@ void describe('parseOru: refusals name the segment and field', () => {
       oru({ obx: ['OBX|1|NM|2345-7^Glucose^LN||90|mg/dL', 'OBX|2|NM|||91|mg/dL'] }),
       { ackCode: 'AE', errorCode: 101, segment: 'OBX', sequence: 2, field: 3, message: /OBX-3/ },
     ],
-    [
-      'invalid date of birth (the value is not echoed)',
-      oru({ pid: 'PID|1||MRN1||Doe^Jane||19841350' }),
-      { ackCode: 'AE', errorCode: 102, segment: 'PID', field: 7, message: /^PID-7 (?!.*1984).*\(expected YYYYMMDD\)$/ },
-    ],
-    [
-      'invalid OBR-22',
-      oru({ obr: 'OBR|1||FIL-1|2345-7^Glucose^LN||||||||||||||||||2024-03-05|||F' }),
-      { ackCode: 'AE', errorCode: 102, segment: 'OBR', field: 22, message: /OBR-22/ },
-    ],
   ];
   for (const [name, text, expected] of inline) {
     void it(name, () => {
@@ -463,6 +455,39 @@ void describe('parseOru: refusals name the segment and field', () => {
       const { message, ...fields } = expected;
       assert.match(problem.message, message);
       assert.deepEqual(Object.fromEntries(Object.keys(fields).map((k) => [k, problem[k as keyof Hl7Problem]])), fields);
+    });
+
+    void describe('parseOru: fields routing does not need are warnings, not refusals (issue 13 §6)', () => {
+      void it('PID-7 196203520 (the HL7 normative example) is accepted without a birth date, with a W naming PID-7', () => {
+        const parsed = parseOru(oru({ pid: 'PID|1||MRN1||Doe^Jane||196203520' }));
+        assert.ok(parsed.ok);
+        assert.equal(parsed.results[0]?.patient.birthDate, undefined);
+        assert.equal(parsed.results[0]?.patient.id, 'MRN1', 'the rest of the patient is read');
+        assert.equal(parsed.warnings.length, 1);
+        const [warning] = parsed.warnings;
+        assert.deepEqual([warning?.segment, warning?.sequence, warning?.field, warning?.errorCode], ['PID', 1, 7, 102]);
+        assert.match(
+          warning?.message ?? '',
+          /^PID-7 (?!.*1962).*\(expected YYYYMMDD\): ignored$/,
+          'the value is not echoed',
+        );
+      });
+
+      void it('an invalid OBR-22 is accepted without a report time, with a W naming OBR-22', () => {
+        const parsed = parseOru(oru({ obr: 'OBR|1||FIL-1|2345-7^Glucose^LN||||||||||||||||||2024-03-05|||F' }));
+        assert.ok(parsed.ok);
+        assert.equal(parsed.results[0]?.reportedAt, undefined);
+        assert.deepEqual(
+          parsed.warnings.map((w) => [w.segment, w.field]),
+          [['OBR', 22]],
+        );
+      });
+
+      void it('a clean message has no warnings', () => {
+        const parsed = parseOru(oru({}));
+        assert.ok(parsed.ok);
+        assert.deepEqual(parsed.warnings, []);
+      });
     });
   }
 });

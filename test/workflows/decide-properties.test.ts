@@ -30,7 +30,8 @@ function observationsFor(acuity: Acuity, value: string): Observation[] {
 }
 
 const acuityArb = fc.constantFrom<Acuity>('normal', 'abnormal', 'critical');
-const valueArb = fc.integer({ min: 1000, max: 9999 }).map((n) => `${Math.floor(n / 10)}.${n % 10}`);
+// Below the default glucose critical limit (484 mg/dL): the flag decides the acuity.
+const valueArb = fc.integer({ min: 1000, max: 3999 }).map((n) => `${Math.floor(n / 10)}.${n % 10}`);
 
 type Action =
   | { type: 'sign'; provider: string }

@@ -48,7 +48,9 @@ type Step =
   | { type: 'consent'; value: boolean };
 
 const acuityArb = fc.constantFrom<Acuity>('normal', 'abnormal', 'critical');
-const valueArb = fc.integer({ min: 1000, max: 9999 }).map((n) => `${Math.floor(n / 10)}.${n % 10}`);
+// Glucose 100.0–399.9 mg/dL: distinct values whose acuity the flag decides (below the default
+// critical limit of 484 mg/dL, docs/critical-values.md; no reference range is sent).
+const valueArb = fc.integer({ min: 1000, max: 3999 }).map((n) => `${Math.floor(n / 10)}.${n % 10}`);
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
   {

@@ -95,7 +95,7 @@ export class Oracle {
     }
     this.content = content;
     this.status = result.status;
-    this.acuity = classifyAcuity(result.observations, this.policy.flagMappings, result.source);
+    this.acuity = classifyAcuity(result.observations, this.policy.flagMappings, result.source, this.policy.valueRules);
     if (result.signedOff !== undefined && !this.signed) {
       const at = result.signedOff.at;
       const reported = this.openedReportedAt ?? result.reportedAt;
