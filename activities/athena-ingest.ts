@@ -187,6 +187,8 @@ export function createAthenaIngestActivities(deps: AthenaIngestDeps): AthenaInge
             source: 'athena',
             practiceId: request.practiceId,
             sender: '',
+            // Read by labloop from athena's API (its own OAuth client), whatever triggered the read.
+            authenticatedSender: { id: 'athena', channel: 'athena-api' },
             messageId: mapped.messageId,
             // The message ID is already a digest of every field a notification depends on.
             content: mapped.messageId,

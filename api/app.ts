@@ -2,7 +2,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstanc
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import { serializerCompiler, validatorCompiler, hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { createMachineAuth } from './auth/machine-token';
+import { createSenderAuth } from './auth/machine-token';
 import { createPrivilegedAuth } from './auth/privileged';
 import type { ApiDeps } from './deps';
 import type { TrustProxy } from '../lib/config';
@@ -48,7 +48,7 @@ const DEFAULT_BODY_LIMIT_BYTES = 256 * 1024;
 
 export interface BuiltApp {
   app: FastifyInstance;
-  /** Shared with the MLLP listener, so both transports behave identically. */
+  /** Shared with the MLLP listener, so both transports behave identically (the sender comes with each call). */
   ingestHl7: Hl7Ingest;
   /** Batch files (FHS/BHS … BTS/FTS), message by message. */
   ingestHl7Batch: Hl7BatchIngest;
@@ -137,7 +137,7 @@ export async function buildApp(deps: ApiDeps): Promise<BuiltApp> {
     });
   });
 
-  const requireMachineToken = createMachineAuth(deps.apiTokens);
+  const requireMachineToken = createSenderAuth(deps.apiTokens, deps.senders);
   const audit = createAuditLog(deps.pool);
   // Linking a result to one another source defined is a routing decision: audited at hand-off.
   const handoff = createHandoff({ ...deps, audit });
@@ -145,7 +145,7 @@ export async function buildApp(deps: ApiDeps): Promise<BuiltApp> {
   const ingestHl7Batch = createHl7BatchIngest({ ingestHl7, now: deps.now });
   const statusUrl = (workflowId: string) => resultStatusUrl(deps.publicBaseUrl, workflowId);
 
-  await app.register(healthRoutes(deps));
+  await app.register(healthRoutes({ pool: deps.pool, temporal: deps.temporal }));
   // Prometheus metrics for operators, and the ingest routes' answers counted in one place.
   allowPracticeLabels(deps.practices.all().map((p) => p.policy.practiceId));
   app.addHook('onResponse', observeIngestResponse);
@@ -160,10 +160,23 @@ export async function buildApp(deps: ApiDeps): Promise<BuiltApp> {
     timeWindowMs: deps.rateLimit?.timeWindowMs ?? RATE_LIMIT_WINDOW_MS,
   });
   await app.register(
-    hl7Routes({ ingestHl7, ingestHl7Batch, requireMachineToken, statusUrl, rateLimit: ingestRateLimit }),
+    hl7Routes({
+      ingestHl7,
+      ingestHl7Batch,
+      requireMachineToken: requireMachineToken('ingest'),
+      statusUrl,
+      rateLimit: ingestRateLimit,
+    }),
   );
   const ingestFhir = createFhirIngest({ handoff, practices: deps.practices, logger: deps.logger });
-  await app.register(fhirRoutes({ ingestFhir, requireMachineToken, statusUrl, rateLimit: ingestRateLimit }));
+  await app.register(
+    fhirRoutes({
+      ingestFhir,
+      requireMachineToken: requireMachineToken('ingest'),
+      statusUrl,
+      rateLimit: ingestRateLimit,
+    }),
+  );
   const ingestAthenaWebhook = createAthenaWebhookIngest({
     temporal: deps.temporal,
     practices: deps.practices,
@@ -171,9 +184,14 @@ export async function buildApp(deps: ApiDeps): Promise<BuiltApp> {
     logger: deps.logger,
   });
   await app.register(
-    athenaWebhookRoutes({ secret: deps.athenaWebhookSecret, ingest: ingestAthenaWebhook, rateLimit: ingestRateLimit }),
+    athenaWebhookRoutes({
+      secret: deps.athenaWebhookSecret,
+      sender: deps.senders.athenaWebhookSender(),
+      ingest: ingestAthenaWebhook,
+      rateLimit: ingestRateLimit,
+    }),
   );
-  await app.register(resultRoutes({ temporal: deps.temporal, requireMachineToken }));
+  await app.register(resultRoutes({ temporal: deps.temporal, requireMachineToken: requireMachineToken('status') }));
   const signaller = deps.signaller ?? createWorkflowSignaller(deps.temporal);
   // Twilio and Spruce: per IP only for requests whose signature failed, then per vendor and route.
   const vendorWebhookRateLimit = createIngestRateLimit(app, {
@@ -206,7 +224,14 @@ export async function buildApp(deps: ApiDeps): Promise<BuiltApp> {
     }),
   );
   await app.register(
-    consentRoutes({ pool: deps.pool, audit, signaller, practices: deps.practices, requireMachineToken, now: deps.now }),
+    consentRoutes({
+      pool: deps.pool,
+      audit,
+      signaller,
+      practices: deps.practices,
+      requireMachineToken: requireMachineToken('consent'),
+      now: deps.now,
+    }),
   );
   await app.register(
     codecRoutes({
@@ -223,13 +248,23 @@ export async function buildApp(deps: ApiDeps): Promise<BuiltApp> {
     }),
     { prefix: '/codec' },
   );
+  // Integration tokens whose sender has the audit-export operation export their own practices only.
+  const senderExportTokens = new Map<string, string>();
+  const senderScopes = new Map<string, { senderId: string; practices: readonly string[] }>();
+  for (const [token, name] of deps.apiTokens) {
+    const sender = deps.senders.byTokenName(name);
+    if (sender?.operations.includes('audit-export') !== true) continue;
+    senderExportTokens.set(token, `sender:${sender.id}`);
+    senderScopes.set(`sender:${sender.id}`, { senderId: sender.id, practices: sender.practices });
+  }
   await app.register(
     auditExportRoutes({
       pool: deps.pool,
       now: deps.now,
+      senderScopes,
       requireAdministrator: createPrivilegedAuth({
         purpose: 'export the audit log',
-        tokens: deps.adminTokens ?? new Map<string, string>(),
+        tokens: new Map([...(deps.adminTokens ?? new Map<string, string>()), ...senderExportTokens]),
         session: deps.staffSession,
         sessionRoles: ['administrator'],
       }),

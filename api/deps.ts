@@ -5,6 +5,7 @@ import type { ReviewAppSettings } from './review/settings';
 import type { TrustProxy } from '../lib/config';
 import type { Logger } from '../lib/logger';
 import type { PracticeRegistry } from '../lib/practices';
+import type { SenderRegistry } from '../lib/senders';
 import type { WorkflowSignaller } from '../lib/consent/workflow-signaller';
 import type { ConversationContacts } from '../lib/clients/spruce';
 
@@ -21,6 +22,8 @@ export interface ApiDeps {
   publicBaseUrl: string;
   /** token → client name */
   apiTokens: Map<string, string>;
+  /** Who may send what (lib/senders.ts): what each token, certificate and athena may do, and for which practices. */
+  senders: SenderRegistry;
   twilioAuthToken: string;
   now: () => Date;
   /** Operator tokens for the codec endpoint (token → name); none when absent. */

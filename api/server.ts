@@ -8,6 +8,7 @@ import { createPool } from '../lib/db/pool';
 import { prepareDatabase } from '../lib/db/startup';
 import { createLogger } from '../lib/logger';
 import { loadPracticeRegistry } from '../lib/practices';
+import { loadSenderRegistry } from '../lib/senders';
 import { connectClient } from '../lib/temporal/connection';
 import { startApi } from './start-api';
 
@@ -23,10 +24,11 @@ async function run(): Promise<void> {
   const logger = createLogger(config.LOG_LEVEL, 'labloop-api');
   if (config.DATABASE_URL === undefined) throw new Error('DATABASE_URL is required to run the API on its own');
   const practices = loadPracticeRegistry(config.LABLOOP_PRACTICES_FILE);
+  const senders = loadSenderRegistry(config.LABLOOP_SENDERS_FILE);
   logger.info({ database: await prepareDatabase(config) }, 'database ready');
   const pool = createPool(config.DATABASE_URL, { applicationName: 'labloop-api' });
   const temporal = await connectClient(config.LABLOOP_CODEC_KEYS);
-  const api = await startApi({ config, pool, temporal, practices, logger });
+  const api = await startApi({ config, pool, temporal, practices, senders, logger });
   logger.info({ url: api.url, mllpPort: api.mllpPort }, 'API listening');
   let stopping = false;
   const shutdown = async (signal: NodeJS.Signals) => {

@@ -1,12 +1,14 @@
+import { readFileSync } from 'node:fs';
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { ProcessConfig } from '../lib/config';
-import { parseApiTokens, parseInboundPractices, parseOrigins } from '../lib/config';
+import { ConfigError, mllpTransportProblem, parseApiTokens, parseInboundPractices, parseOrigins } from '../lib/config';
 import { createConversationContacts, createSpruceClient } from '../lib/clients/spruce';
 import { startInboundEventSweeper } from '../lib/consent/inbound-sweeper';
 import { createWorkflowSignaller } from '../lib/consent/workflow-signaller';
 import type { Logger } from '../lib/logger';
 import type { PracticeRegistry } from '../lib/practices';
+import type { AuthenticatedSender, SenderRegistry } from '../lib/senders';
 import { parseTwilioSenders } from '../lib/sms/senders';
 import { smsSenderUse } from '../lib/sms/shared-senders';
 import { TASK_QUEUE } from '../workflows/definitions';
@@ -16,6 +18,7 @@ import { startHl7DropDirectory, type Hl7DropDirectory } from './hl7-drop/watcher
 import { createHl7BatchIngest } from './ingest/hl7-batch-ingest';
 import { reviewApiDeps } from './review/settings';
 import { startMllpServer, type MllpServer } from './mllp';
+import { identifyMllpSender } from './mllp/sender-identity';
 import { startOpsServer, type OpsServer } from '../lib/metrics/ops-server';
 import { apiMetrics, observeMllpIngest } from './routes/metrics';
 
@@ -42,11 +45,17 @@ export async function startApi(options: {
   pool: Pool;
   temporal: Client;
   practices: PracticeRegistry;
+  senders: SenderRegistry;
   logger: Logger;
   taskQueue?: string;
 }): Promise<RunningApi> {
-  const { config } = options;
+  const { config, senders } = options;
+  const transportProblem = mllpTransportProblem(config);
+  if (transportProblem !== undefined) throw new ConfigError([transportProblem]);
   warnAboutSmsSenders(config, options.practices, options.logger);
+  const apiTokens = parseApiTokens(config.LABLOOP_API_TOKENS);
+  // Refused at start, naming the problem: a token without a sender, a facility of another practice.
+  senders.checkAgainst(options.practices, apiTokens.values());
   const { app, ingestHl7, ingestHl7Batch } = await buildApp({
     pool: options.pool,
     temporal: options.temporal,
@@ -55,7 +64,8 @@ export async function startApi(options: {
     taskQueue: options.taskQueue ?? TASK_QUEUE,
     idSecret: config.LABLOOP_ID_SECRET,
     publicBaseUrl: config.PUBLIC_BASE_URL,
-    apiTokens: parseApiTokens(config.LABLOOP_API_TOKENS),
+    apiTokens,
+    senders,
     twilioAuthToken: config.TWILIO_AUTH_TOKEN,
     now: () => new Date(),
     opsTokens: parseApiTokens(config.LABLOOP_OPS_TOKENS ?? '', 'LABLOOP_OPS_TOKENS'),
@@ -85,20 +95,30 @@ export async function startApi(options: {
     onSwept: (result) => options.logger.info(result, 'inbound events finished by the sweeper'),
   });
   const observedBatch = createHl7BatchIngest({
-    ingestHl7: (message) => observeMllpIngest(() => ingestHl7(message)),
+    ingestHl7: (message, from) => observeMllpIngest(() => ingestHl7(message, from)),
     now: () => new Date(),
   });
   let mllp: MllpServer;
   try {
-    mllp = await startMllpServer({
+    mllp = await startMllpServer<AuthenticatedSender>({
       host: config.MLLP_HOST,
       port: config.MLLP_PORT,
+      ...mllpTls(config),
+      maxConnections: config.MLLP_MAX_CONNECTIONS,
       maxFrameBytes: MLLP_MAX_FRAME_BYTES,
       idleTimeoutMs: MLLP_IDLE_TIMEOUT_MS,
+      identify: (peer) => identifyMllpSender(senders, peer),
       // A batch file in one frame is taken message by message (each counted like a single message)
       // and answered with a batch of ACKs.
-      onMessage: async (text) =>
-        isHl7Batch(text) ? (await observedBatch(text)).ack : (await observeMllpIngest(() => ingestHl7(text))).ack,
+      onMessage: async (text, from) =>
+        isHl7Batch(text)
+          ? (await observedBatch(text, from)).ack
+          : (await observeMllpIngest(() => ingestHl7(text, from))).ack,
+      onDiagnostic: (event) => {
+        if (event.kind === 'refused-connection' || event.kind === 'tls-error') {
+          options.logger.warn({ mllp: event }, 'MLLP connection refused');
+        }
+      },
     });
   } catch (err) {
     await sweeper.stop();
@@ -122,8 +142,17 @@ export async function startApi(options: {
   }
   let drop: Hl7DropDirectory | undefined;
   if (config.LABLOOP_HL7_DROP_DIR !== undefined) {
+    // Files dropped on this host come from the sender the registry names for the drop directory.
+    const dropSender = senders.dropDirectorySender();
+    if (dropSender === undefined) {
+      await Promise.all([sweeper.stop(), metricsServer?.close(), mllp.close(), app.close()]);
+      throw new ConfigError([
+        'LABLOOP_HL7_DROP_DIR: no sender in the sender registry has "hl7DropDirectory": true (who the files are from)',
+      ]);
+    }
     drop = await startHl7DropDirectory({
       directory: config.LABLOOP_HL7_DROP_DIR,
+      sender: { sender: dropSender, channel: 'hl7-drop-directory' },
       ingestHl7,
       ingestHl7Batch,
       onError: (err) => options.logger.warn({ err }, 'HL7 drop file not handled; retrying at the next scan'),
@@ -144,6 +173,13 @@ export async function startApi(options: {
       await app.close();
     },
   };
+}
+
+/** The listener's mutual-TLS material from MLLP_TLS_*; none (plaintext) when they are unset. */
+function mllpTls(config: ProcessConfig<'api'>): { tls?: { cert: Buffer; key: Buffer; ca: Buffer } } {
+  const { MLLP_TLS_CERT_FILE: cert, MLLP_TLS_KEY_FILE: key, MLLP_TLS_CLIENT_CA_FILE: ca } = config;
+  if (cert === undefined || key === undefined || ca === undefined) return {};
+  return { tls: { cert: readFileSync(cert), key: readFileSync(key), ca: readFileSync(ca) } };
 }
 
 /**

@@ -79,6 +79,8 @@ const ConfigSchema = z
     /** HMAC key that turns source result identifiers into opaque workflow IDs. */
     LABLOOP_ID_SECRET: secret(16),
     LABLOOP_PRACTICES_FILE: z.string().min(1).default('config/practices.sandbox.json'),
+    /** Who may send what (lib/senders.ts, docs/security.md "Senders"); tokens are named there, kept here. */
+    LABLOOP_SENDERS_FILE: z.string().min(1).default('config/senders.sandbox.json'),
 
     API_HOST: z.string().default('127.0.0.1'),
     API_PORT: port.default(3000),
@@ -86,6 +88,21 @@ const ConfigSchema = z
     MLLP_PORT: port.default(2575),
     /** A directory watched for dropped HL7 files and batches (api/hl7-drop); absent: no watcher. */
     LABLOOP_HL7_DROP_DIR: z.string().min(1).optional(),
+    /**
+     * MLLP over mutual TLS (the production default): the listener's certificate and key, and the CA
+     * whose client certificates it accepts (a certificate names its sender in the sender registry).
+     */
+    MLLP_TLS_CERT_FILE: z.string().min(1).optional(),
+    MLLP_TLS_KEY_FILE: z.string().min(1).optional(),
+    MLLP_TLS_CLIENT_CA_FILE: z.string().min(1).optional(),
+    /**
+     * Plaintext MLLP instead of TLS: connections only from loopback or the source addresses senders
+     * list (`mllp.plaintextSources`). Must be said explicitly in production (the API refuses to start
+     * without TLS otherwise, mllpTransportProblem); elsewhere it is what a listener without the TLS files is.
+     */
+    MLLP_PLAINTEXT: z.stringbool().default(false),
+    /** Open MLLP connections at most; one more is closed at once (an engine keeps one or two). */
+    MLLP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(10_000).default(64),
     /** The URL the outside world (Twilio, athena, Spruce) uses to reach the API; signatures cover it. */
     PUBLIC_BASE_URL: z.url(),
     /** Bearer tokens for machine clients of the ingest API, comma-separated `name:token`. */
@@ -242,6 +259,19 @@ const ConfigSchema = z
     message: 'must not be enabled in production: it lets anyone sign in to the review app as any staff member',
     path: ['LABLOOP_DEMO_LOGIN'],
   })
+  .refine(
+    (c) =>
+      [c.MLLP_TLS_CERT_FILE, c.MLLP_TLS_KEY_FILE, c.MLLP_TLS_CLIENT_CA_FILE].every((f) => f === undefined) ||
+      [c.MLLP_TLS_CERT_FILE, c.MLLP_TLS_KEY_FILE, c.MLLP_TLS_CLIENT_CA_FILE].every((f) => f !== undefined),
+    {
+      message: 'MLLP_TLS_CERT_FILE, MLLP_TLS_KEY_FILE and MLLP_TLS_CLIENT_CA_FILE go together: set all three or none',
+      path: ['MLLP_TLS_CLIENT_CA_FILE'],
+    },
+  )
+  .refine((c) => !c.MLLP_PLAINTEXT || c.MLLP_TLS_CERT_FILE === undefined, {
+    message: 'cannot be true while MLLP_TLS_CERT_FILE is set: the listener is either TLS or plaintext',
+    path: ['MLLP_PLAINTEXT'],
+  })
   .refine((c) => c.OIDC_ISSUER_URL === undefined || c.OIDC_CLIENT_ID !== undefined, {
     message: 'is required when OIDC_ISSUER_URL is set',
     path: ['OIDC_CLIENT_ID'],
@@ -366,6 +396,18 @@ export function parseTrustProxy(raw: string): TrustProxy | undefined {
     }
   }
   return entries;
+}
+
+/**
+ * Why the API must not start its MLLP listener as configured, or undefined: in production MLLP is
+ * mutual TLS unless MLLP_PLAINTEXT=true says plaintext from listed sources is intended. Checked by
+ * the API at start, not by the schema: the worker reads the same configuration and runs no MLLP.
+ */
+export function mllpTransportProblem(
+  c: Pick<AppConfig, 'NODE_ENV' | 'MLLP_PLAINTEXT' | 'MLLP_TLS_CERT_FILE'>,
+): string | undefined {
+  if (c.NODE_ENV !== 'production' || c.MLLP_PLAINTEXT || c.MLLP_TLS_CERT_FILE !== undefined) return undefined;
+  return 'MLLP_TLS_CERT_FILE: is required in production (MLLP is mutual TLS: set MLLP_TLS_CERT_FILE, MLLP_TLS_KEY_FILE and MLLP_TLS_CLIENT_CA_FILE), unless MLLP_PLAINTEXT=true says plaintext from the sources senders list is intended';
 }
 
 /** `name:token` pairs as a map from token to client name; `variable` names the setting in errors. */

@@ -143,8 +143,10 @@ const PracticeEntrySchema = z.object({
     athenaPracticeId: z.string().optional(),
     /**
      * MSH-4 values of feeds that send results only after a provider reviewed them (athena's outbound
-     * ORU on sign-off, for example): their results arrive signed by the ordering provider. HL7 v2
-     * has no standard "reviewed by" field, so this is configuration; these feeds also route here.
+     * ORU on sign-off, for example). HL7 v2 has no standard "reviewed by" field, so this is
+     * configuration; these feeds also route here. Their results arrive signed by the ordering
+     * provider only when the authenticated sender is configured `arrivesSigned` (lib/senders.ts) and
+     * that provider is one of the practice's: MSH-4 alone never signs anything.
      */
     hl7ReviewedFacilities: z.array(z.string().min(1)).default([]),
     /**

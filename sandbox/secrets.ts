@@ -10,7 +10,10 @@ import { generateCodecKey } from '../lib/temporal/encryption-codec';
 export interface SandboxSecrets {
   codecKeys: string;
   idSecret: string;
+  /** The lab interface engine's token (sender riverside-lab-engine in config/senders.sandbox.json). */
   apiToken: string;
+  /** athena's outbound ORU interface's token (sender riverside-athena-oru: its results arrive signed). */
+  athenaOruToken: string;
   /** Operators' token for the codec endpoint (`temporal ... --codec-auth "Bearer <token>"`). */
   opsToken: string;
   /** Administrators' token for `GET /v1/audit/export`. */
@@ -35,6 +38,7 @@ export function generateSandboxSecrets(): SandboxSecrets {
     codecKeys: generateCodecKey(`sandbox-${hex(3)}`),
     idSecret: hex(24),
     apiToken: hex(24),
+    athenaOruToken: hex(24),
     opsToken: hex(24),
     adminToken: hex(24),
     metricsToken: hex(24),

@@ -38,6 +38,19 @@ import { DEFAULT_SERVICE_NUMBER, startTwilioFake, type TwilioFake } from './fake
 import { helpTextByMessagingService } from '../lib/sms/shared-senders';
 import { startSandboxOutbox } from './outbox-overview';
 import { generateSandboxSecrets, type SandboxSecrets } from './secrets';
+import { issueMllpCertificates } from './certificates';
+import { loadSenderRegistry } from '../lib/senders';
+
+/** The sandbox's MLLP senders (config/senders.sandbox.json names them by certificate subject). */
+export const SANDBOX_MLLP_SENDERS = ['riverside-lab-engine', 'riverside-athena-oru'] as const;
+export type SandboxMllpSender = (typeof SANDBOX_MLLP_SENDERS)[number];
+
+/** What an MLLP client of the sandbox needs: the CA to trust and its own certificate (PEM and files). */
+export interface SandboxMllpTls {
+  caFile: string;
+  ca: string;
+  clients: Record<SandboxMllpSender, { cert: string; key: string; certFile: string; keyFile: string }>;
+}
 
 /**
  * The whole loop on one machine: PostgreSQL (given or embedded), Temporal (given or the dev server
@@ -92,6 +105,8 @@ export interface StackOptions {
   logDestination?: DestinationStream;
   /** Practice registry file (default config/practices.sandbox.json). */
   practicesFile?: string;
+  /** Sender registry file (default config/senders.sandbox.json). */
+  sendersFile?: string;
   /**
    * Create the athena changed-feed poll schedules (default: only when the stack runs its own Temporal
    * server; schedule IDs are per practice, so stacks sharing a server would take each other's over).
@@ -130,6 +145,8 @@ export interface Stack {
   };
   config: AppConfig;
   secrets: SandboxSecrets;
+  /** MLLP is mutual TLS in the sandbox too: its CA and the sandbox senders' client certificates. */
+  mllpTls: SandboxMllpTls;
   pool: Pool;
   temporal: Client;
   practices: PracticeRegistry;
@@ -161,6 +178,12 @@ function sandboxMessagingServices(serviceSid: string, practicesFile: string) {
       ...(help !== undefined ? { advancedOptOut: { replies: { HELP: help } } } : {}),
     },
   ];
+}
+
+function issuedFor<T>(issued: Record<string, T>, name: string): T {
+  const found = issued[name];
+  if (found === undefined) throw new Error(`no sandbox certificate for ${name}`);
+  return found;
 }
 
 async function pickPort(preferred: number | undefined): Promise<number> {
@@ -292,6 +315,22 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         : mkdtempSync(path.join(tmpdir(), 'labloop-audit-'));
     if (options.dataDir === undefined) stops.push(async () => rmSync(auditDir, { recursive: true, force: true }));
     const auditKey = ensureSandboxAnchorKey(path.join(auditDir, 'keys'));
+    // MLLP over mutual TLS, as in production: the sandbox is its own CA (kept with its data, so
+    // engines configured against it keep working across restarts).
+    const mllpTlsDir =
+      options.dataDir !== undefined
+        ? path.join(options.dataDir, 'mllp-tls')
+        : mkdtempSync(path.join(tmpdir(), 'labloop-mllp-tls-'));
+    if (options.dataDir === undefined) stops.push(async () => rmSync(mllpTlsDir, { recursive: true, force: true }));
+    const certificates = issueMllpCertificates(mllpTlsDir, SANDBOX_MLLP_SENDERS);
+    const mllpTls: SandboxMllpTls = {
+      caFile: certificates.caFile,
+      ca: certificates.ca,
+      clients: {
+        'riverside-lab-engine': issuedFor(certificates.clients, 'riverside-lab-engine'),
+        'riverside-athena-oru': issuedFor(certificates.clients, 'riverside-athena-oru'),
+      },
+    };
 
     const env: NodeJS.ProcessEnv = {
       NODE_ENV: 'development',
@@ -310,8 +349,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       API_PORT: String(apiPort),
       MLLP_HOST: '127.0.0.1',
       MLLP_PORT: String(mllpPort),
+      MLLP_TLS_CERT_FILE: certificates.server.certFile,
+      MLLP_TLS_KEY_FILE: certificates.server.keyFile,
+      MLLP_TLS_CLIENT_CA_FILE: certificates.caFile,
+      LABLOOP_SENDERS_FILE: options.sendersFile ?? process.env.LABLOOP_SENDERS_FILE ?? 'config/senders.sandbox.json',
       PUBLIC_BASE_URL: apiUrl,
-      LABLOOP_API_TOKENS: `sandbox:${secrets.apiToken}`,
+      LABLOOP_API_TOKENS: `sandbox:${secrets.apiToken},sandbox-athena-oru:${secrets.athenaOruToken}`,
       LABLOOP_OPS_TOKENS: `sandbox-ops:${secrets.opsToken}`,
       LABLOOP_ADMIN_TOKENS: `sandbox-admin:${secrets.adminToken}`,
       LABLOOP_METRICS_TOKENS: `sandbox-metrics:${secrets.metricsToken}`,
@@ -342,6 +385,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const config = loadConfig(env);
     const logger = createLogger(config.LOG_LEVEL, 'labloop', options.logDestination);
     const practices = loadPracticeRegistry(config.LABLOOP_PRACTICES_FILE);
+    const senders = loadSenderRegistry(config.LABLOOP_SENDERS_FILE);
 
     await migrateUp(options.migrationDatabaseUrl ?? databaseUrl);
     const pool = createPool(databaseUrl);
@@ -409,7 +453,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     // API
     const temporal = await connectClient(config.LABLOOP_CODEC_KEYS, env);
     stops.push(() => temporal.connection.close());
-    const api: RunningApi = await startApi({ config, pool, temporal, practices, logger, taskQueue });
+    const api: RunningApi = await startApi({ config, pool, temporal, practices, senders, logger, taskQueue });
     stops.push(() => api.close());
 
     // athena's changed-data feed, polled by one Temporal Schedule per practice (the floor under the
@@ -452,6 +496,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       },
       config,
       secrets,
+      mllpTls,
       pool,
       temporal,
       practices,

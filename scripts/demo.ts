@@ -31,6 +31,10 @@ interface RunningSandbox {
     temporalUi?: string;
   };
   apiToken: string;
+  /** athena's outbound ORU interface's token: its results arrive signed (older state files lack it). */
+  athenaOruToken?: string;
+  /** MLLP is mutual TLS: the sandbox CA and the lab engine's client certificate (older state files lack it). */
+  mllpTls?: { caFile: string; certFile: string; keyFile: string };
   /** The practice registry the running stack loaded (older state files lack it). */
   practicesFile?: string;
 }
@@ -65,27 +69,31 @@ async function runDemo(sandbox: RunningSandbox, waitMs: number): Promise<void> {
   const practices = loadPracticeRegistry(sandbox.practicesFile ?? 'config/practices.sandbox.json');
   const zoneOf = (practiceId: string) => practices.policy(practiceId)?.calendar.timeZone ?? 'UTC';
 
-  // The front desk records the consent: a staff member of the sample practice.
-  const frontDesk = practices.policy(DEMO_PRACTICE)?.staff.find((s) => s.role === 'staff');
-  if (frontDesk === undefined)
-    throw new Error(`practice ${DEMO_PRACTICE} has no front-desk staff member to record consent`);
+  // The front desk's tooling records the consent through the lab engine's integration token: the
+  // audit names that sender as the actor (a staff ID in the body is not an identity, and is refused).
+  if (sandbox.athenaOruToken === undefined || sandbox.mllpTls === undefined) {
+    throw new Error('the running sandbox predates sender scopes and MLLP over TLS: restart it with `npm start`');
+  }
+  const athenaOru = { authorization: `Bearer ${sandbox.athenaOruToken}` };
   for (const p of CONSENTING_PATIENTS) {
     const response = await fetch(
       `${sandbox.urls.api}/v1/practices/${DEMO_PRACTICE}/patients/${p.patientId}/sms-consent`,
       {
         method: 'PUT',
         headers: { ...auth, 'content-type': 'application/json' },
-        body: JSON.stringify({ phone: p.phone, consented: true, source: 'staff', staffId: frontDesk.id }),
+        body: JSON.stringify({ phone: p.phone, consented: true, source: 'staff' }),
       },
     );
     console.log(`SMS consent recorded for ${p.patientId}: HTTP ${response.status}`);
     if (!response.ok) throw new Error(`the consent for ${p.patientId} was refused: ${await response.text()}`);
   }
 
-  const postHttps = async (file: string): Promise<string> => {
+  // Each sample comes from the sender that would send it: athena's outbound ORU (its results arrive
+  // signed) for the signed one, the lab's engine for the others (config/senders.sandbox.json).
+  const postHttps = async (file: string, headers: Record<string, string> = auth): Promise<string> => {
     const response = await fetch(`${sandbox.urls.api}/v1/hl7`, {
       method: 'POST',
-      headers: { ...auth, 'content-type': 'application/hl7-v2', accept: 'application/json' },
+      headers: { ...headers, 'content-type': 'application/hl7-v2', accept: 'application/json' },
       body: readFileSync(path.join(DEMO_DIR, file), 'utf8'),
     });
     const json = (await response.json()) as { ack: string; results?: { workflowId: string; statusUrl: string }[] };
@@ -96,7 +104,7 @@ async function runDemo(sandbox: RunningSandbox, waitMs: number): Promise<void> {
     return first.statusUrl;
   };
 
-  const normal = await postHttps('normal-signed.hl7');
+  const normal = await postHttps('normal-signed.hl7', athenaOru);
   const abnormalText = readFileSync(path.join(DEMO_DIR, 'abnormal-unsigned.hl7'), 'utf8');
   const mllp = new URL(sandbox.urls.mllp.replace('mllp://', 'http://'));
   const ack = await sendMllp({
@@ -104,6 +112,11 @@ async function runDemo(sandbox: RunningSandbox, waitMs: number): Promise<void> {
     port: Number(mllp.port),
     message: abnormalText,
     timeoutMs: 10_000,
+    tls: {
+      ca: readFileSync(sandbox.mllpTls.caFile),
+      cert: readFileSync(sandbox.mllpTls.certFile),
+      key: readFileSync(sandbox.mllpTls.keyFile),
+    },
   });
   const msa = ack.split('\r').find((s) => s.startsWith('MSA')) ?? ack;
   console.log(`abnormal-unsigned.hl7 over MLLP → ${msa}`);

@@ -1,3 +1,4 @@
+import type { AuthenticatedSender } from '../../lib/senders';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Hl7ErrorCode } from '../hl7';
@@ -29,6 +30,8 @@ export interface Hl7DropOptions {
   directory: string;
   ingestHl7: Hl7Ingest;
   ingestHl7Batch: Hl7BatchIngest;
+  /** Who the dropped files are from (the registry's `hl7DropDirectory` sender): scoped like any sender. */
+  sender: AuthenticatedSender;
   intervalMs?: number;
   onError?: (err: unknown) => void;
 }
@@ -48,8 +51,8 @@ export async function startHl7DropDirectory(options: Hl7DropOptions): Promise<Hl
     const file = path.join(directory, name);
     const text = await readFile(file, 'utf8');
     const { ack, outcomes } = isHl7Batch(text)
-      ? await options.ingestHl7Batch(text)
-      : await options.ingestHl7(text).then((o) => ({ ack: o.ack, outcomes: [o] }));
+      ? await options.ingestHl7Batch(text, options.sender)
+      : await options.ingestHl7(text, options.sender).then((o) => ({ ack: o.ack, outcomes: [o] }));
     // Written whole, then renamed: a reader never sees half an ACK.
     const ackFile = path.join(acks, `${name}.ack`);
     await writeFile(`${ackFile}.tmp`, ack);

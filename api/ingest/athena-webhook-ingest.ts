@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { Logger } from '../../lib/logger';
 import type { PracticeRegistry } from '../../lib/practices';
+import { senderMay, type Sender } from '../../lib/senders';
 import { AthenaWebhookParseError, parseAthenaWebhook } from '../../lib/clients/athena';
 import {
   ATHENA_EVENT_WORKFLOW_TYPE,
@@ -35,7 +36,8 @@ const EVENT_DIGEST_HEX_CHARS = 32;
 
 export type AthenaWebhookOutcome =
   | { kind: 'accepted'; started: string[]; duplicates: string[]; ignored: number }
-  | { kind: 'refused'; status: 400 | 422; problems: string[] }
+  /** 403: an event for a practice the athena sender may not send for (the sender registry). */
+  | { kind: 'refused'; status: 400 | 403 | 422; problems: string[] }
   | { kind: 'unavailable' };
 
 export function createAthenaWebhookIngest(deps: {
@@ -45,7 +47,8 @@ export function createAthenaWebhookIngest(deps: {
   logger: Logger;
   deadlineMs?: number;
 }) {
-  return async function ingestAthenaWebhook(body: unknown): Promise<AthenaWebhookOutcome> {
+  /** `sender`: the athena sender the webhook secret authenticated (lib/senders.ts). */
+  return async function ingestAthenaWebhook(body: unknown, sender: Sender): Promise<AthenaWebhookOutcome> {
     let notification;
     try {
       notification = parseAthenaWebhook(body);
@@ -56,6 +59,7 @@ export function createAthenaWebhookIngest(deps: {
     const starts: { workflowId: string; input: AthenaLabResultEventInput }[] = [];
     const problems: string[] = [];
     let unknownPractice = false;
+    let forbidden = false;
     let ignored = 0;
     for (const [i, event] of notification.events.entries()) {
       const where = `entry.0.resource.notificationEvent.${i}`;
@@ -73,6 +77,13 @@ export function createAthenaWebhookIngest(deps: {
       if (entry === undefined) {
         unknownPractice = true;
         problems.push(`${where}.focus.identifier: athena practice ${event.practiceId} is not configured here`);
+        continue;
+      }
+      if (!senderMay(sender, 'ingest', entry.policy.practiceId)) {
+        forbidden = true;
+        problems.push(
+          `${where}.focus.identifier: sender ${sender.id} may not send for athena practice ${event.practiceId}`,
+        );
         continue;
       }
       if (event.patientId === undefined) {
@@ -93,7 +104,9 @@ export function createAthenaWebhookIngest(deps: {
         },
       });
     }
-    if (problems.length > 0) return { kind: 'refused', status: unknownPractice ? 422 : 400, problems };
+    if (problems.length > 0) {
+      return { kind: 'refused', status: forbidden ? 403 : unknownPractice ? 422 : 400, problems };
+    }
 
     const started: string[] = [];
     const duplicates: string[] = [];

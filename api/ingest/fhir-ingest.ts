@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '../../lib/logger';
 import type { PracticeRegistry } from '../../lib/practices';
+import { senderMay, type AuthenticatedSender } from '../../lib/senders';
 import { mapFhirToResults, type FhirProblem } from '../fhir';
 import type { Handoff } from './handoff';
 
@@ -16,16 +17,23 @@ import type { Handoff } from './handoff';
  */
 export type FhirIngestOutcome =
   | { kind: 'accepted'; workflowIds: string[]; duplicate: boolean }
-  /** 400: the body is not what we accept; 422: it is, but names a practice we do not serve. */
-  | { kind: 'refused'; status: 400 | 422; problems: FhirProblem[] }
+  /**
+   * 400: the body is not what we accept; 403: the practice is outside the sender's scope; 422: it
+   * names a practice we do not serve.
+   */
+  | { kind: 'refused'; status: 400 | 403 | 422; problems: FhirProblem[] }
   /** Temporal or the database is unavailable: nothing was recorded as handed off; resend later. */
   | { kind: 'unavailable' };
 
 export function createFhirIngest(deps: { handoff: Handoff; practices: PracticeRegistry; logger: Logger }) {
-  /** `sender`: the authenticated client (token name); it namespaces report IDs that name no system. */
+  /**
+   * `from`: the authenticated sender; the practice must be one it may send for. `sender`: the
+   * client's token name, which namespaces report IDs that name no system.
+   */
   return async function ingestFhir(
     rawBody: string,
     practiceId: string | undefined,
+    from: AuthenticatedSender,
     sender?: string,
   ): Promise<FhirIngestOutcome> {
     if (practiceId === undefined || practiceId.trim() === '') {
@@ -33,6 +41,15 @@ export function createFhirIngest(deps: { handoff: Handoff; practices: PracticeRe
     }
     if (deps.practices.policy(practiceId) === undefined) {
       return refused(422, 'practice', `practice "${practiceId.slice(0, 64)}" is not configured here`);
+    }
+    // Before the body is read: the query string names the practice, the token decides.
+    if (!senderMay(from.sender, 'ingest', practiceId)) {
+      deps.logger.warn({ sender: from.sender.id }, 'FHIR message refused: practice outside the sender’s scope');
+      return refused(
+        403,
+        'practice',
+        `sender ${from.sender.id} may not send results for practice "${practiceId.slice(0, 64)}"`,
+      );
     }
     let body: unknown;
     try {
@@ -59,6 +76,7 @@ export function createFhirIngest(deps: { handoff: Handoff; practices: PracticeRe
         source: 'fhir',
         practiceId,
         sender: '',
+        authenticatedSender: { id: from.sender.id, channel: from.channel },
         messageId,
         content: rawBody,
         results: mapped.results,
@@ -83,7 +101,7 @@ export function createFhirIngest(deps: { handoff: Handoff; practices: PracticeRe
   };
 }
 
-function refused(status: 400 | 422, path: string, message: string): FhirIngestOutcome {
+function refused(status: 400 | 403 | 422, path: string, message: string): FhirIngestOutcome {
   return { kind: 'refused', status, problems: [{ path, message }] };
 }
 

@@ -20,6 +20,7 @@ import {
   signOffUpdate,
   type LabResultWorkflowInput,
 } from '../../workflows/definitions';
+import type { SenderChannel } from '../../lib/senders';
 import { resolveResult, sameReportedValues, type ResolvedResult } from './result-links';
 
 /**
@@ -74,6 +75,11 @@ export interface InboundMessage {
    * control ID are two messages. '' when the message ID is unique by construction (a digest).
    */
   sender: string;
+  /**
+   * Who the transport authenticated (the sender registry's id and how it proved it; `athena-api` for
+   * what labloop itself read from athena's API). Stored with the message and in the audit rows it causes.
+   */
+  authenticatedSender: { id: string; channel: SenderChannel | 'athena-api' };
   messageId: string;
   /**
    * The message as the retransmission check compares it (only its digest is stored): for HL7 a
@@ -108,6 +114,8 @@ export interface LinkEvent {
   outcome: 'started' | 'recorded' | 'sign-off-applied' | 'sign-off-already' | 'sign-off-withheld';
   /** Why a sign-off was withheld; the workflow's own refusal names IDs and versions only. */
   reason?: string;
+  /** The authenticated sender of the message (registry id). */
+  sender?: string;
 }
 
 export type HandoffOutcome =
@@ -155,8 +163,47 @@ export async function auditLinkEvents(
         messageId: event.messageId,
         newlyLinked: event.newlyLinked,
         ...(event.reason === undefined ? {} : { reason: event.reason }),
+        ...(event.sender === undefined ? {} : { sender: event.sender }),
       },
       idempotencyKey: `result-link:${key}`,
+    });
+  }
+}
+
+/**
+ * One 'ingest' / 'accepted' row per result of a message taken in: which authenticated sender put
+ * this version on the workflow, and whether it arrived signed (the workflow's own sign-off row names
+ * only the source type). Keyed per message and result, so a hand-off finished again audits once.
+ */
+async function auditAccepted(
+  audit: Pick<AuditSink, 'append'>,
+  message: InboundMessage,
+  workflowIds: readonly string[],
+  occurredAt: string,
+): Promise<void> {
+  for (const [i, result] of message.results.entries()) {
+    const workflowId = workflowIds[i];
+    if (workflowId === undefined) continue;
+    const key = createHash('sha256')
+      .update(JSON.stringify([message.source, message.practiceId, message.sender, message.messageId, i]))
+      .digest('hex')
+      .slice(0, 32);
+    await audit.append({
+      occurredAt,
+      practiceId: message.practiceId,
+      workflowId,
+      resultRef: workflowId.slice(workflowId.lastIndexOf('-') + 1),
+      patientId: result.patient.id,
+      actor: { type: 'source', id: message.source },
+      action: 'ingest',
+      outcome: 'accepted',
+      details: {
+        messageId: message.messageId.slice(0, 80),
+        sender: message.authenticatedSender.id,
+        senderChannel: message.authenticatedSender.channel,
+        arrivedSigned: result.signedOff !== undefined,
+      },
+      idempotencyKey: `ingest-accepted:${key}`,
     });
   }
 }
@@ -241,10 +288,11 @@ export function createHandoff(deps: HandoffDeps) {
     const key = [message.source, message.practiceId, message.sender, message.messageId];
 
     const inserted = await deps.pool.query<{ id: string }>(
-      `INSERT INTO ingest_message (source, practice_id, sender, message_id, body_sha256, workflow_ids, status)
-       VALUES ($1, $2, $3, $4, $5, '{}', 'received')
+      `INSERT INTO ingest_message
+         (source, practice_id, sender, message_id, body_sha256, workflow_ids, status, authenticated_sender, authenticated_by)
+       VALUES ($1, $2, $3, $4, $5, '{}', 'received', $6, $7)
        ON CONFLICT (source, practice_id, sender, message_id) DO NOTHING RETURNING id`,
-      [...key, bodySha256],
+      [...key, bodySha256, message.authenticatedSender.id, message.authenticatedSender.channel],
     );
     if (inserted.rowCount === 0) {
       const { rows } = await deps.pool.query<{ body_sha256: string; status: string; workflow_ids: string[] }>(
@@ -293,6 +341,7 @@ export function createHandoff(deps: HandoffDeps) {
           messageId: message.messageId,
           patientId: result.patient.id,
           newlyLinked: resolution.newlyLinked,
+          sender: message.authenticatedSender.id,
           ...done,
         });
         continue;
@@ -308,7 +357,10 @@ export function createHandoff(deps: HandoffDeps) {
       );
     }
     // Audited before the message counts as handed off: a crash in between hands it off (and audits) again.
-    if (deps.audit !== undefined) await auditLinkEvents(deps.audit, linkEvents, receivedAt);
+    if (deps.audit !== undefined) {
+      await auditAccepted(deps.audit, message, workflowIds, receivedAt);
+      await auditLinkEvents(deps.audit, linkEvents, receivedAt);
+    }
     await deps.pool.query(
       `UPDATE ingest_message SET status = 'handed-off', handed_off_at = now()
        WHERE source = $1 AND practice_id = $2 AND sender = $3 AND message_id = $4`,

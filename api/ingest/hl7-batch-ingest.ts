@@ -1,4 +1,5 @@
 import { batchMessages, buildBatchAck } from '../hl7/batch';
+import type { AuthenticatedSender } from '../../lib/senders';
 import type { Hl7Ingest, Hl7IngestOutcome } from './hl7-ingest';
 
 /**
@@ -15,9 +16,10 @@ export interface Hl7BatchOutcome {
 }
 
 export function createHl7BatchIngest(deps: { ingestHl7: Hl7Ingest; now: () => Date }) {
-  return async function ingestHl7Batch(text: string): Promise<Hl7BatchOutcome> {
+  /** `from`: the authenticated sender of the whole batch; each message is scoped as a single one is. */
+  return async function ingestHl7Batch(text: string, from: AuthenticatedSender): Promise<Hl7BatchOutcome> {
     const outcomes: Hl7IngestOutcome[] = [];
-    for (const message of batchMessages(text)) outcomes.push(await deps.ingestHl7(message));
+    for (const message of batchMessages(text)) outcomes.push(await deps.ingestHl7(message, from));
     return {
       ack: buildBatchAck(
         text,

@@ -1,6 +1,7 @@
 import type { AuditSink } from '../../lib/audit/types';
 import type { Logger } from '../../lib/logger';
-import type { PracticeRegistry } from '../../lib/practices';
+import type { PracticeEntry, PracticeRegistry } from '../../lib/practices';
+import { senderHasFacility, senderMay, type AuthenticatedSender, type Sender } from '../../lib/senders';
 import {
   ackReplyFor,
   buildAck,
@@ -35,15 +36,35 @@ export interface Hl7IngestOutcome {
   problem?: Hl7Problem;
   /** Fields ignored in an accepted message (ERR severity W in the ACK, a data-quality audit row). */
   warnings?: Hl7Warning[];
+  /** The authenticated sender may not send for the facility (MSH-4) the message names: HTTP 403. */
+  refusedSender?: boolean;
+}
+
+/**
+ * Whether `sender`'s results from `facility` arrive signed: the sender is configured as one whose
+ * results a provider already reviewed (athena's outbound ORU), may send as that facility, and the
+ * practice lists the facility as a reviewed feed. MSH-4 alone never signs anything; and the signer
+ * must still be a provider of the practice (applyPracticeProviders), or the result waits for the
+ * review app.
+ */
+export function senderArrivesSigned(sender: Sender | undefined, entry: PracticeEntry, facility: string): boolean {
+  if (sender?.arrivesSigned !== true || !senderHasFacility(sender, facility)) return false;
+  const wanted = facility.toUpperCase();
+  return entry.routing.hl7ReviewedFacilities.some((f) => f.toUpperCase() === wanted);
 }
 
 /**
  * Parses one ORU^R01 and applies the practice registry to its results: the practice from MSH-4, the
- * practice's staff ID for the ordering provider, "arrives signed" for reviewed feeds, and the issuer
- * of the result IDs for facilities configured to carry another system's IDs (`hl7ResultIdIssuers`).
- * Shared with the tests that compute the workflow ID a message lands on.
+ * practice's staff ID for the ordering provider, "arrives signed" for a reviewed feed from a sender
+ * configured as one (`sender`; without it nothing arrives signed), and the issuer of the result IDs
+ * for facilities configured to carry another system's IDs (`hl7ResultIdIssuers`). Shared with the
+ * tests that compute the workflow ID a message lands on.
  */
-export function parseHl7ForPractice(text: string, practices: PracticeRegistry): ParseOutcome {
+export function parseHl7ForPractice(
+  text: string,
+  practices: PracticeRegistry,
+  options: { sender?: Sender } = {},
+): ParseOutcome {
   const parsed = parseOru(text, {
     practiceIdFor: (header) => practices.byHl7Facility(header.sendingFacility.namespaceId)?.practiceId,
   });
@@ -52,7 +73,7 @@ export function parseHl7ForPractice(text: string, practices: PracticeRegistry): 
   const entry = practices.entry(practiceId);
   if (entry === undefined) return parsed;
   const facility = parsed.header.sendingFacility.namespaceId;
-  const arrivesSigned = entry.routing.hl7ReviewedFacilities.some((f) => f.toUpperCase() === facility.toUpperCase());
+  const arrivesSigned = senderArrivesSigned(options.sender, entry, facility);
   const issuer = practices.hl7ResultIdIssuer(practiceId, facility);
   const results = parsed.results.map((r) =>
     applyPracticeProviders(issuer === undefined ? r : { ...r, resultIdIssuer: issuer }, entry, { arrivesSigned }),
@@ -134,6 +155,9 @@ async function auditDataQuality(
   }
 }
 
+/** MSH-4 as echoed in an ERR: a code, never at length. */
+const MAX_ECHOED_FACILITY_LENGTH = 20;
+
 export function createHl7Ingest(deps: {
   handoff: Handoff;
   practices: PracticeRegistry;
@@ -149,9 +173,72 @@ export function createHl7Ingest(deps: {
       practice !== undefined && deps.practices.entry(practice.practiceId)?.routing.hl7EnhancedAcknowledgements === true
     );
   };
-  return async function ingestHl7(text: string): Promise<Hl7IngestOutcome> {
-    const parsed = parseHl7ForPractice(text, deps.practices);
+  /**
+   * A message whose MSH-4 is a facility of a practice but not one of the sender's (or of a practice
+   * it may not send for) is refused with AR naming MSH-4, audited as a refused sender, starts nothing.
+   */
+  async function refuseSender(text: string, header: Hl7Header, from: AuthenticatedSender): Promise<Hl7IngestOutcome> {
+    const facility = header.sendingFacility.namespaceId;
+    const practiceId = deps.practices.byHl7Facility(facility)?.practiceId;
+    const problem: Hl7Problem = {
+      ackCode: 'AR',
+      errorCode: Hl7ErrorCode.TABLE_VALUE_NOT_FOUND,
+      segment: 'MSH',
+      sequence: 1,
+      field: 4,
+      message: `MSH-4 (sending facility) ${JSON.stringify(facility.slice(0, MAX_ECHOED_FACILITY_LENGTH))} is not a facility this sender (${from.sender.id}) may send for`,
+    };
+    deps.logger.warn(
+      { sender: from.sender.id, channel: from.channel, practiceId, messageControlId: header.messageControlId },
+      'HL7 message refused: sender outside its facilities',
+    );
+    try {
+      await deps.audit?.append({
+        occurredAt: deps.now().toISOString(),
+        // The practice the message claims: its audit trail shows who tried to send for it.
+        practiceId: practiceId ?? from.sender.practices[0] ?? null,
+        actor: { type: 'source', id: 'hl7' },
+        action: 'ingest',
+        outcome: 'refused-sender',
+        details: {
+          sender: from.sender.id,
+          senderChannel: from.channel,
+          facility: facility.slice(0, MAX_ECHOED_FACILITY_LENGTH),
+          messageId: header.messageControlId.slice(0, 64),
+          reason: 'facility-outside-sender-scope',
+        },
+      });
+    } catch (err) {
+      // The refusal stands (nothing is started); the sender resends and is audited then.
+      deps.logger.error({ err }, 'refused-sender audit failed');
+    }
+    return {
+      ack: buildAck({ header, rawMsh: text }, { code: 'AR', problem }, deps.now()),
+      code: 'AR',
+      workflowIds: [],
+      duplicate: false,
+      problem,
+      refusedSender: true,
+    };
+  }
+
+  /** `from`: the sender the transport authenticated (token, client certificate or listed source). */
+  return async function ingestHl7(text: string, from: AuthenticatedSender): Promise<Hl7IngestOutcome> {
+    const parsed = parseHl7ForPractice(text, deps.practices, { sender: from.sender });
     const enhanced = enhancedFor(parsed.header);
+    const claimed = parsed.header;
+    if (claimed !== undefined && claimed.sendingFacility.namespaceId !== '') {
+      const facility = claimed.sendingFacility.namespaceId;
+      const practice = deps.practices.byHl7Facility(facility);
+      // A facility no practice has is answered as before (AR naming MSH-4, HTTP 422): configuration,
+      // not a sender's overreach. One that exists but is not the sender's is a refused sender.
+      if (
+        practice !== undefined &&
+        (!senderHasFacility(from.sender, facility) || !senderMay(from.sender, 'ingest', practice.practiceId))
+      ) {
+        return refuseSender(text, claimed, from);
+      }
+    }
     if (!parsed.ok) {
       deps.logger.info(
         { hl7: { segment: parsed.error.segment, field: parsed.error.field, errorCode: parsed.error.errorCode } },
@@ -172,6 +259,7 @@ export function createHl7Ingest(deps: {
         source: 'hl7',
         practiceId,
         sender: hl7Sender(header),
+        authenticatedSender: { id: from.sender.id, channel: from.channel },
         messageId: header.messageControlId,
         content: hl7RetransmissionFingerprint(text),
         results,

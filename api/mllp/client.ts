@@ -1,4 +1,5 @@
-import { connect } from 'node:net';
+import { connect, isIP, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import { frameMllp, MllpFramer } from './framer';
 
 /** An ACK is small; anything near this size is not an ACK. */
@@ -11,6 +12,12 @@ export interface SendMllpOptions {
   message: string;
   /** Time allowed from connecting to receiving the whole ACK. */
   timeoutMs: number;
+  /**
+   * MLLP over TLS: the CA that issued the listener's certificate, and this sender's client
+   * certificate and key (PEM). `servername` is the name the listener's certificate carries
+   * (default: `host`).
+   */
+  tls?: { ca: string | Buffer; cert?: string | Buffer; key?: string | Buffer; servername?: string };
 }
 
 /**
@@ -20,7 +27,23 @@ export interface SendMllpOptions {
 export function sendMllp(options: SendMllpOptions): Promise<string> {
   return new Promise((resolve, reject) => {
     const framer = new MllpFramer(MAX_ACK_BYTES);
-    const socket = connect({ host: options.host, port: options.port });
+    const tls = options.tls;
+    const socket: Socket =
+      tls === undefined
+        ? connect({ host: options.host, port: options.port })
+        : connectTls({
+            host: options.host,
+            port: options.port,
+            ca: tls.ca,
+            ...(tls.cert === undefined ? {} : { cert: tls.cert }),
+            ...(tls.key === undefined ? {} : { key: tls.key }),
+            // SNI takes a host name only; an IP address is checked against the certificate's IP SANs.
+            ...(tls.servername !== undefined
+              ? { servername: tls.servername }
+              : isIP(options.host) === 0
+                ? { servername: options.host }
+                : {}),
+          });
     let settled = false;
     const finish = (outcome: { ack: string } | { error: Error }): void => {
       if (settled) return;
@@ -38,7 +61,7 @@ export function sendMllp(options: SendMllpOptions): Promise<string> {
       () => finish({ error: new Error(`no ACK from ${options.host}:${options.port} within ${options.timeoutMs} ms`) }),
       options.timeoutMs,
     );
-    socket.on('connect', () => socket.write(frameMllp(options.message)));
+    socket.on(tls === undefined ? 'connect' : 'secureConnect', () => socket.write(frameMllp(options.message)));
     socket.on('data', (chunk: Buffer) => {
       for (const event of framer.push(chunk)) {
         if (event.type === 'frame') {

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { verifyAthenaWebhookSignature } from '../../lib/clients/athena';
 import type { AthenaWebhookIngest } from '../ingest/athena-webhook-ingest';
 import type { IngestRateLimit } from '../ingest/rate-limit';
+import type { Sender } from '../../lib/senders';
 
 /** athena's id-only notifications are ~2 KB; 256 KiB bounds memory generously. */
 export const ATHENA_WEBHOOK_BODY_LIMIT_BYTES = 256 * 1024;
@@ -23,6 +24,8 @@ export const ATHENA_WEBHOOK_CLIENT = 'athena-webhook';
  */
 export function athenaWebhookRoutes(deps: {
   secret: string | undefined;
+  /** The sender the secret authenticates (`athenaWebhook` in the sender registry); absent: 503. */
+  sender: Sender | undefined;
   ingest: AthenaWebhookIngest;
   rateLimit: IngestRateLimit;
 }): FastifyPluginAsync {
@@ -37,10 +40,13 @@ export function athenaWebhookRoutes(deps: {
     );
 
     const verifySignature = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-      if (deps.secret === undefined || deps.secret === '') {
+      if (deps.secret === undefined || deps.secret === '' || deps.sender === undefined) {
         await reply.code(503).send({
           error: 'Service Unavailable',
-          message: 'athena webhooks are not configured here (ATHENA_WEBHOOK_SECRET)',
+          message:
+            deps.sender === undefined
+              ? 'athena webhooks are not configured here (no sender with athenaWebhook in the sender registry)'
+              : 'athena webhooks are not configured here (ATHENA_WEBHOOK_SECRET)',
         });
         return;
       }
@@ -58,6 +64,7 @@ export function athenaWebhookRoutes(deps: {
         return;
       }
       request.machineClient = ATHENA_WEBHOOK_CLIENT;
+      request.sender = { sender: deps.sender, channel: 'athena-webhook' };
     };
 
     app.post(
@@ -83,7 +90,9 @@ export function athenaWebhookRoutes(deps: {
           return reply.code(400).send({ error: 'Bad Request', message: 'the body is not valid JSON' });
         }
 
-        const outcome = await deps.ingest(body);
+        const sender = deps.sender;
+        if (sender === undefined) throw new Error('athena webhook reached without its sender');
+        const outcome = await deps.ingest(body, sender);
         switch (outcome.kind) {
           case 'accepted':
             return reply.code(200).send({
@@ -93,7 +102,8 @@ export function athenaWebhookRoutes(deps: {
             });
           case 'refused':
             return reply.code(outcome.status).send({
-              error: outcome.status === 422 ? 'Unprocessable Entity' : 'Bad Request',
+              error:
+                outcome.status === 422 ? 'Unprocessable Entity' : outcome.status === 403 ? 'Forbidden' : 'Bad Request',
               message: outcome.problems.join('; '),
             });
           case 'unavailable':

@@ -70,6 +70,12 @@ export interface AuditExportRouteDeps {
   pool: Pool;
   /** Authentication before anything else (api/auth/privileged.ts), admitting administrators only. */
   requireAdministrator: PrivilegedAuthHook;
+  /**
+   * Token names (as the privileged hook reports them) that belong to senders with the
+   * `audit-export` operation, and the practices each may export: such a caller exports one of its
+   * own practices only, as a practice administrator does.
+   */
+  senderScopes?: ReadonlyMap<string, { senderId: string; practices: readonly string[] }>;
   now: () => Date;
   /** Rows per page (tests make it small to observe streaming). */
   batchSize?: number;
@@ -91,6 +97,18 @@ export function auditExportRoutes(deps: AuditExportRouteDeps): FastifyPluginAsyn
         if (caller === undefined) throw new Error('audit export reached without an authenticated caller');
         const query = request.query;
         let practiceId = query.practiceId;
+        const senderScope = caller.kind === 'token' ? deps.senderScopes?.get(caller.name) : undefined;
+        if (senderScope !== undefined) {
+          const only = senderScope.practices.length === 1 ? senderScope.practices[0] : undefined;
+          const wanted = practiceId ?? only;
+          if (wanted === undefined || !senderScope.practices.includes(wanted)) {
+            return reply.code(403).send({
+              error: 'Forbidden',
+              message: `practiceId: sender ${senderScope.senderId} may export ${senderScope.practices.join(', ')} only${practiceId === undefined ? '; name one' : ''}`,
+            });
+          }
+          practiceId = wanted;
+        }
         if (caller.kind === 'session') {
           // A practice administrator sees their own practice's trail and nobody else's.
           if (practiceId !== undefined && practiceId !== caller.practiceId) {
@@ -110,7 +128,7 @@ export function auditExportRoutes(deps: AuditExportRouteDeps): FastifyPluginAsyn
             to: boundOf(query.to, query.timeZone ?? 'UTC'),
             practiceId,
             patientId: query.patientId,
-            actor: auditActor(caller),
+            actor: auditActor(caller, senderScope?.senderId),
             batchSize: deps.batchSize,
           });
         } catch (err) {
@@ -123,7 +141,10 @@ export function auditExportRoutes(deps: AuditExportRouteDeps): FastifyPluginAsyn
         // database has answered, so a failure here is still a clean 5xx instead of a cut-off 200.
         const iterator = chunks[Symbol.asyncIterator]();
         const first = await iterator.next();
-        request.log.info({ caller: auditActor(caller).id, format: query.format }, 'audit export started');
+        request.log.info(
+          { caller: auditActor(caller, senderScope?.senderId).id, format: query.format },
+          'audit export started',
+        );
 
         const stamp = deps.now().toISOString().replace(/[:.]/g, '-');
         return reply
@@ -148,7 +169,8 @@ async function* resume(first: IteratorResult<string>, rest: AsyncIterator<string
   }
 }
 
-function auditActor(caller: PrivilegedCaller): AuditActor {
+function auditActor(caller: PrivilegedCaller, senderId?: string): AuditActor {
+  if (senderId !== undefined) return { type: 'source', id: senderId };
   return caller.kind === 'session'
     ? { type: 'staff', id: caller.staffId }
     : { type: 'system', id: `admin-token:${caller.name}` };

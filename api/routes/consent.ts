@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Pool } from 'pg';
 import { z } from 'zod';
@@ -6,13 +6,15 @@ import type { AuditSink } from '../../lib/audit/types';
 import { applyConsentChange } from '../../lib/consent/apply-change';
 import type { WorkflowSignaller } from '../../lib/consent/workflow-signaller';
 import type { PracticeRegistry } from '../../lib/practices';
+import { refuseOutsidePractice, type MachineAuthHook } from '../auth/machine-token';
 
 /**
  * `PUT /v1/practices/:practiceId/patients/:patientId/sms-consent`: staff (through the review app or
  * the front desk's tooling) or the EHR record that a patient gave or withdrew SMS consent for one
- * number. Machine token required. The change is audited with the staff member (or the calling
- * client) as actor and signalled to the patient's open workflows; it takes effect at once because
- * every send checks the record.
+ * number. Machine token required, whose sender has the `consent` operation for the practice. The
+ * change is audited with the authenticated sender as actor (never a person the caller names: a
+ * `staffId` in the body is refused) and signalled to the patient's open workflows; it takes effect
+ * at once because every send checks the record.
  *
  * An `Idempotency-Key` header makes a retried request a no-op for the audit log (the same key gives
  * the same audit row); without one each request is its own event.
@@ -28,8 +30,11 @@ const Body = z.object({
   consented: z.boolean({ error: 'must be true or false' }),
   /** `staff`: recorded by a person at the practice; `athena`: taken from the EHR's consent flag. */
   source: z.enum(['staff', 'athena']).default('staff'),
-  /** Staff ID of the person who took the consent (required when source is staff). */
-  staffId: z.string().min(1).max(64).optional(),
+  /**
+   * No longer accepted: the actor is who authenticated, not a name the caller fills in. Refused with
+   * a message rather than ignored, so an integration that sends it learns what is recorded.
+   */
+  staffId: z.unknown().optional(),
 });
 
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{8,128}$/;
@@ -39,7 +44,7 @@ export function consentRoutes(deps: {
   audit: AuditSink;
   signaller: WorkflowSignaller;
   practices: PracticeRegistry;
-  requireMachineToken: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+  requireMachineToken: MachineAuthHook;
   now: () => Date;
 }): FastifyPluginAsync {
   return (app) => {
@@ -55,16 +60,15 @@ export function consentRoutes(deps: {
         if (policy === undefined) {
           return reply.code(404).send({ error: 'Not Found', message: `practiceId: no practice ${practiceId}` });
         }
-        if (body.source === 'staff') {
-          if (body.staffId === undefined) {
-            return reply.code(400).send({ error: 'Bad Request', message: 'staffId: is required when source is staff' });
-          }
-          if (!policy.staff.some((s) => s.id === body.staffId)) {
-            return reply
-              .code(400)
-              .send({ error: 'Bad Request', message: `staffId: not on practice ${practiceId}'s staff list` });
-          }
+        if (await refuseOutsidePractice(request, reply, practiceId, 'practiceId')) return reply;
+        if (body.staffId !== undefined) {
+          return reply.code(400).send({
+            error: 'Bad Request',
+            message: 'staffId: not accepted: the change is recorded as made by the authenticated sender of this token',
+          });
         }
+        const sender = request.sender?.sender.id;
+        if (sender === undefined) throw new Error('consent change reached without an authenticated sender');
         const header = request.headers['idempotency-key'];
         if (header !== undefined && (typeof header !== 'string' || !IDEMPOTENCY_KEY.test(header))) {
           return reply
@@ -77,11 +81,8 @@ export function consentRoutes(deps: {
           phone: body.phone,
           consented: body.consented,
           source: body.source,
-          actor:
-            body.source === 'staff' && body.staffId !== undefined
-              ? { type: 'staff', id: body.staffId }
-              : { type: 'source', id: request.machineClient ?? 'api' },
-          eventKey: `api:${request.machineClient ?? 'api'}:${typeof header === 'string' ? header : request.id}`,
+          actor: { type: 'source', id: sender },
+          eventKey: `api:${sender}:${typeof header === 'string' ? header : request.id}`,
         });
         return reply.code(200).send({
           practiceId,

@@ -9,7 +9,8 @@ export const FHIR_CONTENT_TYPES = ['application/fhir+json', 'application/json'];
 /** Seconds a client should wait before resending after a 503 (Temporal or the database is down). */
 const RETRY_AFTER_SECONDS = 30;
 
-type IssueCode = 'invalid' | 'required' | 'not-supported' | 'too-long' | 'transient' | 'security' | 'exception';
+type IssueCode =
+  'invalid' | 'required' | 'not-supported' | 'too-long' | 'transient' | 'security' | 'forbidden' | 'exception';
 
 /** A FHIR OperationOutcome, every issue naming where (FHIRPath-like `expression`) and what. */
 export function operationOutcome(issues: { code: IssueCode; diagnostics: string; expression?: string }[]) {
@@ -24,9 +25,14 @@ export function operationOutcome(issues: { code: IssueCode; diagnostics: string;
   };
 }
 
-function problemIssues(problems: FhirProblem[]) {
+function problemIssues(problems: FhirProblem[], status: number) {
   return problems.map((p) => ({
-    code: p.message.startsWith('missing') ? ('required' as const) : ('invalid' as const),
+    code:
+      status === 403
+        ? ('forbidden' as const)
+        : p.message.startsWith('missing')
+          ? ('required' as const)
+          : ('invalid' as const),
     diagnostics: p.path === '' ? p.message : `${p.path}: ${p.message}`,
     expression: p.path,
   }));
@@ -35,8 +41,8 @@ function problemIssues(problems: FhirProblem[]) {
 /**
  * `POST /v1/fhir?practice=<practiceId>`: a FHIR R4 DiagnosticReport or Bundle (machine token, as
  * `/v1/hl7`). 202 with the workflow IDs and status URLs once every result is durably with Temporal;
- * errors are OperationOutcomes naming the JSON path: 400 invalid, 413 too large, 415 wrong content
- * type, 422 unknown practice, 503 try again later.
+ * errors are OperationOutcomes naming the JSON path: 400 invalid, 403 a practice outside the token's
+ * sender's scope, 413 too large, 415 wrong content type, 422 unknown practice, 503 try again later.
  */
 export function fhirRoutes(deps: {
   ingestFhir: FhirIngest;
@@ -108,7 +114,9 @@ export function fhirRoutes(deps: {
       async (request, reply) => {
         const text = typeof request.body === 'string' ? request.body : '';
         const practice = typeof request.query.practice === 'string' ? request.query.practice : undefined;
-        const outcome = await deps.ingestFhir(text, practice, request.machineClient);
+        const from = request.sender;
+        if (from === undefined) throw new Error('FHIR ingest reached without an authenticated sender');
+        const outcome = await deps.ingestFhir(text, practice, from, request.machineClient);
         switch (outcome.kind) {
           case 'accepted': {
             const results = outcome.workflowIds.map((workflowId) => ({
@@ -122,7 +130,7 @@ export function fhirRoutes(deps: {
             return reply
               .code(outcome.status)
               .type('application/fhir+json')
-              .send(operationOutcome(problemIssues(outcome.problems)));
+              .send(operationOutcome(problemIssues(outcome.problems, outcome.status)));
           case 'unavailable':
             return reply
               .code(503)

@@ -12,8 +12,9 @@ const HL7_CONTENT_TYPES = ['application/hl7-v2', 'text/plain'];
 /**
  * `POST /v1/hl7`: an ORU^R01 over HTTPS. The answer is always an HL7 ACK unless the client asks for
  * JSON, which also carries the workflow IDs and status URLs. AA → 202; AE/AR → 400 for a message we
- * do not take, 422 for a well-formed one from a facility (MSH-4) that is not a practice here (as FHIR
- * and the athena webhook answer an unknown practice), 503 when we cannot take it now.
+ * do not take, 403 for a facility (MSH-4) the token's sender may not send for (the ACK's ERR names
+ * MSH-4), 422 for a well-formed one from a facility that is not a practice here (as FHIR and the
+ * athena webhook answer an unknown practice), 503 when we cannot take it now.
  */
 export function hl7Routes(deps: {
   ingestHl7: Hl7Ingest;
@@ -58,16 +59,20 @@ export function hl7Routes(deps: {
       },
       async (request, reply) => {
         const text = typeof request.body === 'string' ? request.body : '';
-        if (isHl7Batch(text)) return answerBatch(await deps.ingestHl7Batch(text), request, reply, deps.statusUrl);
-        const outcome = await deps.ingestHl7(text);
+        const from = request.sender;
+        if (from === undefined) throw new Error('HL7 ingest reached without an authenticated sender');
+        if (isHl7Batch(text)) return answerBatch(await deps.ingestHl7Batch(text, from), request, reply, deps.statusUrl);
+        const outcome = await deps.ingestHl7(text, from);
         const status =
           outcome.code === 'AA'
             ? 202
-            : outcome.problem?.errorCode === Hl7ErrorCode.APPLICATION_INTERNAL_ERROR
-              ? 503
-              : outcome.problem?.unknownPractice === true
-                ? 422
-                : 400;
+            : outcome.refusedSender === true
+              ? 403
+              : outcome.problem?.errorCode === Hl7ErrorCode.APPLICATION_INTERNAL_ERROR
+                ? 503
+                : outcome.problem?.unknownPractice === true
+                  ? 422
+                  : 400;
         const results = outcome.workflowIds.map((workflowId) => ({
           workflowId,
           statusUrl: deps.statusUrl(workflowId),

@@ -112,7 +112,7 @@ describe('the audit trail: every kind of event, each with the fields an auditor 
     const consent = await fetch(`${stack.urls.api}/v1/practices/${PRACTICE_ID}/patients/${normal.id}/sms-consent`, {
       method: 'PUT',
       headers: { authorization: `Bearer ${stack.secrets.apiToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ phone: normal.phone, consented: true, source: 'staff', staffId: 'staff-1' }),
+      body: JSON.stringify({ phone: normal.phone, consented: true, source: 'staff' }),
     });
     assert.ok(consent.status < 300, `consent recorded (${consent.status}): ${await consent.text()}`);
     normalResult = await postHl7(
@@ -212,7 +212,11 @@ describe('the audit trail: every kind of event, each with the fields an auditor 
     const annotation = rows.find((r) => r.action === 'annotation');
     assert.deepEqual([annotation?.actor_type, annotation?.actor_id], ['provider', 'prov-2']);
     const consent = rows.find((r) => r.action === 'consent-change');
-    assert.deepEqual([consent?.patient_id, consent?.actor_type], [normal.id, 'staff']);
+    // The actor is who authenticated (the lab engine's token), never a staff member the caller names.
+    assert.deepEqual(
+      [consent?.patient_id, consent?.actor_type, consent?.actor_id],
+      [normal.id, 'source', 'riverside-lab-engine'],
+    );
     await assertAuditChainIntact(stack);
   });
 });

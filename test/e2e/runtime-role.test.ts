@@ -59,7 +59,8 @@ describe('the loop runs as the least-privileged runtime role', () => {
       headers: {
         'content-type': 'application/hl7-v2',
         accept: 'application/json',
-        authorization: `Bearer ${stack.secrets.apiToken}`,
+        // athena's outbound ORU interface: the sender whose results arrive signed.
+        authorization: `Bearer ${stack.secrets.athenaOruToken}`,
       },
       body: SAMPLE,
     });

@@ -47,13 +47,15 @@ describe('walking skeleton: a normal, already-signed result reaches the patient 
     await stack?.stop();
   });
 
-  const post = (body: string) =>
+  // Sent as athena's outbound ORU interface (the sender whose results arrive signed); the lab
+  // engine's token may not send as its facility at all.
+  const post = (body: string, token = stack.secrets.athenaOruToken) =>
     fetch(`${stack.urls.api}/v1/hl7`, {
       method: 'POST',
       headers: {
         'content-type': 'application/hl7-v2',
         accept: 'application/json',
-        authorization: `Bearer ${stack.secrets.apiToken}`,
+        authorization: `Bearer ${token}`,
       },
       body,
     });
@@ -62,6 +64,8 @@ describe('walking skeleton: a normal, already-signed result reaches the patient 
   let statusUrl: string;
 
   it('accepts the ORU with 202, the workflow ID and a status URL', async () => {
+    const refused = await post(SAMPLE, stack.secrets.apiToken);
+    assert.equal(refused.status, 403, 'the lab engine may not send as athena’s reviewed feed');
     const response = await post(SAMPLE);
     assert.equal(response.status, 202);
     const json = (await response.json()) as {

@@ -115,11 +115,13 @@ describe('inbound SMS, consent and status callbacks through the API', () => {
         action: string;
         outcome: string;
         actor_type: string;
+        actor_id: string;
         channel: string | null;
         details: Record<string, unknown>;
-      }>(`SELECT action, outcome, actor_type, channel, details FROM audit_log WHERE patient_id = $1 ORDER BY seq`, [
-        patientId,
-      ])
+      }>(
+        `SELECT action, outcome, actor_type, actor_id, channel, details FROM audit_log WHERE patient_id = $1 ORDER BY seq`,
+        [patientId],
+      )
     ).rows;
   const signalsTo = (workflowId: string) => signals.filter((s) => s.workflowId === workflowId);
 
@@ -361,12 +363,12 @@ describe('inbound SMS, consent and status callbacks through the API', () => {
     assert.equal(afterCount.n, before.n);
   });
 
-  it('PUT sms-consent: token, practice and field checks; staff consent audited with the staff member and signalled', async () => {
+  it('PUT sms-consent: token, practice and field checks; consent audited with the authenticated sender and signalled', async () => {
     const phone = nextPhone();
     const { b, wfB } = await household(phone);
     const url = `/v1/practices/${PRACTICE}/patients/${b.patientId}/sms-consent`;
     const auth = { authorization: `Bearer ${TEST_TOKENS.ingest}` };
-    const body = { phone, consented: true, source: 'staff', staffId: 'staff-1' };
+    const body = { phone, consented: true, source: 'staff' };
 
     assert.equal((await app.inject({ method: 'PUT', url, payload: body })).statusCode, 401);
     const unknown = await app.inject({
@@ -385,9 +387,15 @@ describe('inbound SMS, consent and status callbacks through the API', () => {
     assert.equal(badPhone.statusCode, 400);
     assert.match(badPhone.body, /phone/);
     assert.doesNotMatch(badPhone.body, /617-555-0100/);
-    const noStaff = await app.inject({ method: 'PUT', url, headers: auth, payload: { phone, consented: true } });
-    assert.equal(noStaff.statusCode, 400);
-    assert.match(noStaff.body, /staffId/);
+    // A staff member the caller names is not an identity: refused, naming the field.
+    const namedStaff = await app.inject({
+      method: 'PUT',
+      url,
+      headers: auth,
+      payload: { ...body, staffId: 'staff-1' },
+    });
+    assert.equal(namedStaff.statusCode, 400);
+    assert.match(namedStaff.body, /staffId: not accepted/);
 
     const granted = await app.inject({ method: 'PUT', url, headers: auth, payload: body });
     assert.equal(granted.statusCode, 200);
@@ -401,8 +409,8 @@ describe('inbound SMS, consent and status callbacks through the API', () => {
     assert.equal(await consentOf(b, phone), true);
     const audit = await auditsOf(b.patientId);
     assert.deepEqual(
-      [audit[0]?.action, audit[0]?.outcome, audit[0]?.actor_type],
-      ['consent-change', 'granted', 'staff'],
+      [audit[0]?.action, audit[0]?.outcome, audit[0]?.actor_type, audit[0]?.actor_id],
+      ['consent-change', 'granted', 'source', 'ingest-client'],
     );
     assert.deepEqual(signalsTo(wfB).at(-1), {
       workflowId: wfB,

@@ -1,3 +1,4 @@
+import type { AuthenticatedSender } from '../../lib/senders';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -34,6 +35,13 @@ const msaCodes = (ack: string) =>
     .filter((s) => s.startsWith('MSA|'))
     .map((s) => s.split('|')[1]);
 
+/** The drop directory's sender, as startApi hands it to the watcher (test/support/senders.ts). */
+function dropSender(h: IngestHarness): AuthenticatedSender {
+  const sender = h.senders.dropDirectorySender();
+  if (sender === undefined) throw new Error('the test sender registry has no drop-directory sender');
+  return { sender, channel: 'hl7-drop-directory' };
+}
+
 void describe('HL7 drop directory', () => {
   let h: IngestHarness;
   before(async () => {
@@ -49,6 +57,7 @@ void describe('HL7 drop directory', () => {
       directory: dir,
       ingestHl7: h.built.ingestHl7,
       ingestHl7Batch: h.built.ingestHl7Batch,
+      sender: dropSender(h),
       intervalMs: 60_000,
     });
     try {
@@ -77,6 +86,7 @@ void describe('HL7 drop directory', () => {
       directory: dir,
       ingestHl7: down.ingestHl7,
       ingestHl7Batch: down.ingestHl7Batch,
+      sender: dropSender(h),
       intervalMs: 60_000,
     });
     await failing.scan();
@@ -88,13 +98,17 @@ void describe('HL7 drop directory', () => {
       directory: dir,
       ingestHl7: h.built.ingestHl7,
       ingestHl7Batch: h.built.ingestHl7Batch,
+      sender: dropSender(h),
       intervalMs: 60_000,
     });
     try {
       await working.scan();
       assert.deepEqual(msaCodes(readFileSync(path.join(dir, 'acks', 'single.hl7.ack'), 'utf8')), ['AA']);
       assert.ok(!existsSync(file) && existsSync(path.join(dir, 'processed', 'single.hl7')));
-      const outcome = await h.built.ingestHl7(hl7Fixture('cbc-normal-final', { controlId: `DROP-${t}`, tag: t }));
+      const outcome = await h.built.ingestHl7(
+        hl7Fixture('cbc-normal-final', { controlId: `DROP-${t}`, tag: t }),
+        dropSender(h),
+      );
       assert.equal(outcome.duplicate, true, 'the message was taken in once');
       assert.equal(await workflowExists(h.client, outcome.workflowIds[0] ?? ''), true);
     } finally {

@@ -25,9 +25,13 @@ import { createDataConverter } from '../../lib/temporal/data-converter';
 import { createLabloopWorker } from '../../worker/create-worker';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { createDevServerEnv, TEST_CODEC_KEYS, workflowBundle, type DevServerEnv } from '../support/temporal';
+import { testSenders } from '../support/senders';
+import type { SenderRegistry } from '../../lib/senders';
 
 export const PRACTICE_ID = '195900';
 export const API_TOKEN = 'ingest-test-token-0123456789abcdef4e7a';
+/** The name of API_TOKEN in the harness's LABLOOP_API_TOKENS, and so its sender's token name. */
+export const API_TOKEN_NAME = 'ingest-test';
 export const AUTH = { authorization: `Bearer ${API_TOKEN}` };
 
 export interface RecordedCall {
@@ -88,6 +92,7 @@ export interface IngestHarness {
   taskQueue: string;
   idSecret: string;
   practices: PracticeRegistry;
+  senders: SenderRegistry;
   built: BuiltApp;
   calls: RecordedCall[];
   /** Builds another API on the same database, e.g. with a Temporal client that cannot connect. */
@@ -96,7 +101,7 @@ export interface IngestHarness {
 }
 
 /** What a test may change in the API it builds on the harness. */
-export type ApiOverrides = Partial<Pick<ApiDeps, 'temporal' | 'temporalDeadlineMs' | 'rateLimit'>>;
+export type ApiOverrides = Partial<Pick<ApiDeps, 'temporal' | 'temporalDeadlineMs' | 'rateLimit' | 'apiTokens'>>;
 
 export async function startIngestHarness(options: {
   label: string;
@@ -105,6 +110,8 @@ export async function startIngestHarness(options: {
   athenaWebhookSecret?: string;
   /** Default: config/practices.sandbox.json. */
   practices?: PracticeRegistry;
+  /** Default: test/support/senders.ts's registry (API_TOKEN may send anything for any practice). */
+  senders?: (practices: PracticeRegistry) => SenderRegistry;
 }): Promise<IngestHarness> {
   const db = await createTestDatabase(options.label);
   let temporal: DevServerEnv | undefined;
@@ -117,6 +124,7 @@ export async function startIngestHarness(options: {
     const taskQueue = `${options.label}-${randomUUID()}`;
     const idSecret = randomBytes(24).toString('hex');
     const practices = options.practices ?? loadPracticeRegistry('config/practices.sandbox.json');
+    const senders = options.senders?.(practices) ?? testSenders(practices, [API_TOKEN_NAME]);
     const calls: RecordedCall[] = [];
     const base = { db, client, idSecret, practices, taskQueue };
     worker = await createLabloopWorker({
@@ -141,7 +149,8 @@ export async function startIngestHarness(options: {
         taskQueue,
         idSecret,
         publicBaseUrl: 'http://127.0.0.1:3000',
-        apiTokens: new Map([[API_TOKEN, 'ingest-test']]),
+        apiTokens: overrides.apiTokens ?? new Map([[API_TOKEN, API_TOKEN_NAME]]),
+        senders,
         twilioAuthToken: 'twilio-test-auth-token-0000',
         now: () => new Date(),
         athenaWebhookSecret: options.athenaWebhookSecret,
@@ -155,6 +164,7 @@ export async function startIngestHarness(options: {
     const started = { temporal, worker, running };
     return {
       ...base,
+      senders,
       temporal,
       built: first,
       calls,

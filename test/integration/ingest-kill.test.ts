@@ -10,6 +10,8 @@ import { resultIdentity, workflowIdForResult } from '../../api/ingest/handoff';
 import { parseHl7ForPractice } from '../../api/ingest/hl7-ingest';
 import { sendMllp } from '../../api/mllp/client';
 import { startMllpServer } from '../../api/mllp/server';
+import { identifyMllpSender } from '../../api/mllp/sender-identity';
+import { testSenders } from '../support/senders';
 import { createLogger } from '../../lib/logger';
 import { loadPracticeRegistry } from '../../lib/practices';
 import { createDataConverter } from '../../lib/temporal/data-converter';
@@ -72,10 +74,13 @@ async function runChild(): Promise<void> {
     namespace: env.KILL_CHILD_TEMPORAL_NAMESPACE ?? 'default',
     dataConverter: createDataConverter(TEST_CODEC_KEYS),
   });
+  const practices = loadPracticeRegistry('config/practices.sandbox.json');
+  const senders = testSenders(practices, ['ingest-test']);
   const { app, ingestHl7 } = await buildApp({
     pool,
     temporal,
-    practices: loadPracticeRegistry('config/practices.sandbox.json'),
+    practices,
+    senders,
     logger: createLogger('silent', 'ingest-kill-child'),
     taskQueue: env.KILL_CHILD_TASK_QUEUE ?? '',
     idSecret: env.KILL_CHILD_ID_SECRET ?? '',
@@ -90,7 +95,8 @@ async function runChild(): Promise<void> {
     port: 0,
     maxFrameBytes: 1024 * 1024,
     idleTimeoutMs: CHILD_SELF_DESTRUCT_MS,
-    onMessage: async (text) => (await ingestHl7(text)).ack,
+    identify: (peer) => identifyMllpSender(senders, peer),
+    onMessage: async (text, from) => (await ingestHl7(text, from)).ack,
   });
   process.stdout.write(`READY ${url} ${mllp.port}\n`);
 }
@@ -271,7 +277,8 @@ if (process.env[CHILD_FLAG] === '1') {
         port: 0,
         maxFrameBytes: 1024 * 1024,
         idleTimeoutMs: 10_000,
-        onMessage: async (text) => (await h.built.ingestHl7(text)).ack,
+        identify: (peer) => identifyMllpSender(h.senders, peer),
+        onMessage: async (text, from) => (await h.built.ingestHl7(text, from)).ack,
       });
       try {
         const ack = await sendMllp({ host: '127.0.0.1', port: mllp.port, message, timeoutMs: 10_000 });

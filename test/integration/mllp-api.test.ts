@@ -5,9 +5,11 @@ import { after, before, describe, it } from 'node:test';
 import { workflowIdForResult } from '../../api/ingest/handoff';
 import { frameMllp, MllpFramer, startMllpServer, type MllpServer } from '../../api/mllp';
 import { startApi, type RunningApi } from '../../api/start-api';
+import { identifyMllpSender } from '../../api/mllp/sender-identity';
 import { loadConfig } from '../../lib/config';
 import { createLogger } from '../../lib/logger';
 import { TEST_CODEC_KEYS } from '../support/temporal';
+import { testSenders } from '../support/senders';
 import {
   API_TOKEN,
   hl7Fixture,
@@ -122,6 +124,7 @@ void describe('MLLP in the running API, end to end', () => {
       pool: h.db.pool,
       temporal: h.client,
       practices: h.practices,
+      senders: testSenders(h.practices, ['mllp-test']),
       logger: createLogger('silent', 'mllp-api-test'),
       taskQueue: h.taskQueue,
     });
@@ -233,7 +236,8 @@ void describe('MLLP in the running API, end to end', () => {
       port: 0,
       maxFrameBytes: 1024 * 1024,
       idleTimeoutMs: 60_000,
-      onMessage: async (text) => (await down.ingestHl7(text)).ack,
+      identify: (peer) => identifyMllpSender(h.senders, peer),
+      onMessage: async (text, from) => (await down.ingestHl7(text, from)).ack,
     });
     const t = tag();
     const message = hl7Fixture('cbc-normal-final', { controlId: `D-${t}`, tag: t });

@@ -294,6 +294,7 @@ describe('PHI in Temporal: the server holds none', () => {
         source: 'hl7',
         practiceId: PRACTICE,
         sender: 'PHI-HISTORY',
+        authenticatedSender: { id: 'phi-history-test', channel: 'bearer-token' },
         messageId: result.messageId,
         content: `PID|1||${result.patient.id}||${result.patient.lastName}^${result.patient.firstName}`,
         results: [result],

@@ -138,10 +138,17 @@ describe('PHI in logs: a full run of the loop logs none', () => {
 
     const api = stack.urls.api;
     const ingest = { authorization: `Bearer ${stack.secrets.apiToken}` };
+    // athena's outbound ORU (MSH-4 RIVERSIDE-ATHENA) is its own sender, whose results arrive signed.
+    const tokenFor = (body: string) =>
+      body.split('\r')[0]?.split('|')[3] === 'RIVERSIDE-ATHENA' ? stack.secrets.athenaOruToken : stack.secrets.apiToken;
     const postHl7 = async (body: string) => {
       const response = await fetch(`${api}/v1/hl7`, {
         method: 'POST',
-        headers: { ...ingest, 'content-type': 'application/hl7-v2', accept: 'application/json' },
+        headers: {
+          authorization: `Bearer ${tokenFor(body)}`,
+          'content-type': 'application/hl7-v2',
+          accept: 'application/json',
+        },
         body,
       });
       return {

@@ -6,6 +6,7 @@ import { loadPracticeRegistry } from '../../lib/practices';
 import { createDataConverter } from '../../lib/temporal/data-converter';
 import { TASK_QUEUE } from '../../workflows/definitions';
 import { TEST_CODEC_KEYS } from './temporal';
+import { testSenders } from './senders';
 
 /** Tokens the API test deps accept, one set per role. */
 export const TEST_TOKENS = {
@@ -20,6 +21,8 @@ export const TEST_TOKENS = {
  * refused before its handler never touches them. Pass a real pool or client to go further.
  */
 export function testApiDeps(overrides: Partial<ApiDeps> = {}): ApiDeps {
+  const practices = overrides.practices ?? loadPracticeRegistry('config/practices.sandbox.json');
+  const apiTokens = overrides.apiTokens ?? new Map([[TEST_TOKENS.ingest, 'ingest-client']]);
   return {
     pool: overrides.pool ?? new pg.Pool({ connectionString: 'postgres://labloop@127.0.0.1:1/none', max: 1 }),
     temporal:
@@ -29,12 +32,14 @@ export function testApiDeps(overrides: Partial<ApiDeps> = {}): ApiDeps {
         namespace: 'default',
         dataConverter: createDataConverter(TEST_CODEC_KEYS),
       }),
-    practices: loadPracticeRegistry('config/practices.sandbox.json'),
+    practices,
     logger: createLogger('silent', 'test-api'),
     taskQueue: TASK_QUEUE,
     idSecret: 'test-id-secret-0123456789',
     publicBaseUrl: 'http://127.0.0.1:3000',
-    apiTokens: new Map([[TEST_TOKENS.ingest, 'ingest-client']]),
+    apiTokens,
+    // Every token may do everything for every practice unless a test gives its own registry.
+    senders: overrides.senders ?? testSenders(practices, apiTokens.values()),
     twilioAuthToken: 'twilio-auth-token-0123456789',
     now: () => new Date(),
     opsTokens: new Map([[TEST_TOKENS.ops, 'ops-client']]),

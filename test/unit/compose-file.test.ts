@@ -328,6 +328,11 @@ describe('docker-compose.yml (production shape)', () => {
         MLLP_PORT: "the MLLP listener runs in the API's process",
         API_METRICS_HOST: "the API's internal metrics listener",
         API_METRICS_PORT: "the API's internal metrics listener",
+        MLLP_TLS_CERT_FILE: "the MLLP listener runs in the API's process",
+        MLLP_TLS_KEY_FILE: "the MLLP listener runs in the API's process",
+        MLLP_TLS_CLIENT_CA_FILE: "the MLLP listener runs in the API's process",
+        MLLP_PLAINTEXT: "the MLLP listener runs in the API's process",
+        MLLP_MAX_CONNECTIONS: "the MLLP listener runs in the API's process",
       },
       api: {
         WORKER_HTTP_HOST: "the worker's health and metrics port",

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { ConfigError, loadConfig } from '../../lib/config';
+import { ConfigError, loadConfig, mllpTransportProblem } from '../../lib/config';
 import { PROJECT_ROOT } from '../../lib/tools';
 
 /** Configuration is validated once at start and a bad setting is named, never echoed. */
@@ -31,6 +31,29 @@ function problemsOf(env: NodeJS.ProcessEnv): string[] {
 }
 
 describe('configuration', () => {
+  it('MLLP is mutual TLS in production unless plaintext is said explicitly; the TLS files go together', () => {
+    const production = { NODE_ENV: 'production' as const, MLLP_PLAINTEXT: false, MLLP_TLS_CERT_FILE: undefined };
+    assert.match(mllpTransportProblem(production) ?? '', /MLLP_TLS_CERT_FILE: is required in production/);
+    assert.equal(mllpTransportProblem({ ...production, MLLP_PLAINTEXT: true }), undefined);
+    assert.equal(mllpTransportProblem({ ...production, MLLP_TLS_CERT_FILE: '/tls/server.crt' }), undefined);
+    assert.equal(mllpTransportProblem({ ...production, NODE_ENV: 'development' }), undefined);
+    assert.deepEqual(
+      problemsOf({ ...VALID, MLLP_TLS_CERT_FILE: '/tls/server.crt' }).filter((p) => p.startsWith('MLLP_')),
+      [
+        'MLLP_TLS_CLIENT_CA_FILE: missing (MLLP_TLS_CERT_FILE, MLLP_TLS_KEY_FILE and MLLP_TLS_CLIENT_CA_FILE go together: set all three or none)',
+      ],
+    );
+    assert.ok(
+      problemsOf({
+        ...VALID,
+        MLLP_TLS_CERT_FILE: '/a',
+        MLLP_TLS_KEY_FILE: '/b',
+        MLLP_TLS_CLIENT_CA_FILE: '/c',
+        MLLP_PLAINTEXT: 'true',
+      }).some((p) => p.startsWith('MLLP_PLAINTEXT: cannot be true')),
+    );
+  });
+
   it('accepts a complete development configuration with defaults filled in', () => {
     const config = loadConfig(VALID);
     assert.equal(config.API_PORT, 3000);

@@ -60,12 +60,13 @@ after(async () => {
   await Promise.all(servers.map((s) => s.close()));
 });
 
-async function server(overrides: Partial<MllpServerOptions> = {}): Promise<MllpServer> {
-  const started = await startMllpServer({
+async function server(overrides: Partial<MllpServerOptions<string>> = {}): Promise<MllpServer> {
+  const started = await startMllpServer<string>({
     host: HOST,
     port: 0,
     maxFrameBytes: 64 * 1024,
     idleTimeoutMs: 10_000,
+    identify: () => 'test-sender',
     onMessage: ackHandler,
     ...overrides,
   });
@@ -237,6 +238,46 @@ void describe('MLLP server and client over a real socket', () => {
     assert.ok(await client.waitForClose(3_000), 'the idle connection was not closed');
   });
 
+  void it('closes a connection beyond the cap at once, and takes one again when a slot is free', async () => {
+    const diagnostics: string[] = [];
+    const { port } = await server({
+      maxConnections: 2,
+      onDiagnostic: (event) => diagnostics.push(event.kind === 'refused-connection' ? event.reason : event.kind),
+    });
+    const first = await RawClient.connect(port);
+    const second = await RawClient.connect(port);
+    // Both are held by the server before the third arrives (each got an ACK).
+    await first.write(frameMllp(message('CTL-CAP-1')));
+    await second.write(frameMllp(message('CTL-CAP-2')));
+    await first.waitForAcks(1);
+    await second.waitForAcks(1);
+    const third = await RawClient.connect(port);
+    assert.ok(await third.waitForClose(3_000), 'the connection over the cap was not closed');
+    assert.deepEqual(diagnostics, ['connection-limit']);
+    first.end();
+    await first.waitForClose(3_000);
+    await delay(50);
+    const fourth = await RawClient.connect(port);
+    await fourth.write(frameMllp(message('CTL-CAP-4')));
+    const [ack] = await fourth.waitForAcks(1);
+    assert.equal(msa(ack ?? '').controlId, 'CTL-CAP-4');
+    second.end();
+    fourth.end();
+  });
+
+  void it('closes a connection whose peer names no sender before reading a byte', async () => {
+    const diagnostics: string[] = [];
+    const { port } = await server({
+      identify: () => undefined,
+      onDiagnostic: (event) => diagnostics.push(event.kind === 'refused-connection' ? event.reason : event.kind),
+    });
+    const client = await RawClient.connect(port);
+    await client.write(frameMllp(message('CTL-NOBODY'))).catch(() => undefined);
+    assert.ok(await client.waitForClose(3_000));
+    assert.deepEqual(client.acks, [], 'no answer');
+    assert.deepEqual(diagnostics, ['no-sender']);
+  });
+
   void it('does not count time spent handling a message as idle', async () => {
     const { port } = await server({
       idleTimeoutMs: 100,
@@ -259,6 +300,7 @@ void describe('MLLP server and client over a real socket', () => {
       port: 0,
       maxFrameBytes: 64 * 1024,
       idleTimeoutMs: 10_000,
+      identify: () => 'test-sender',
       onMessage: async (text) => {
         started();
         await delay(200);
