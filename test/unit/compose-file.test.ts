@@ -333,6 +333,7 @@ describe('docker-compose.yml (production shape)', () => {
         MLLP_TLS_CLIENT_CA_FILE: "the MLLP listener runs in the API's process",
         MLLP_PLAINTEXT: "the MLLP listener runs in the API's process",
         MLLP_MAX_CONNECTIONS: "the MLLP listener runs in the API's process",
+        LABLOOP_HL7_DROP_DIR: "the HL7 drop directory is watched by the API's process",
       },
       api: {
         WORKER_HTTP_HOST: "the worker's health and metrics port",
