@@ -101,7 +101,7 @@ export function escalateIfDue(d: Draft): void {
   const series = (p: PageRecord) => p.version === version && isRepeatStep(p.step, ladder.length - 1);
   if (repeat !== undefined && d.m.pages.some((p) => series(p) && isPageInFlight(p))) {
     // The last page is still on its way (Spruce retrying): no second one beside it; try next interval.
-    scheduleRepeat(d, level);
+    scheduleRepeat(d, level, dueAt);
     return;
   }
   gate.escalationLevel = level;
@@ -129,23 +129,31 @@ export function escalateIfDue(d: Draft): void {
     });
   } else if (d.patches.repeatEscalation) {
     gate.overdueSince ??= dueAt;
-    scheduleRepeat(d, level + 1);
+    scheduleRepeat(d, level + 1, dueAt);
   }
 }
 
 /**
- * The next repeat (rung `level`), escalationRepeatMinutes business minutes from now: counted from
- * this page, not from the deadline, so a run that wakes late (a worker outage) pages once and keeps
- * the interval instead of sending a burst of the pages it missed.
+ * A run that acts on a deadline later than this (its worker was down) counts the next repeat from
+ * now. Workflow tasks normally run within a second of their timer; 5 minutes is far beyond that and
+ * far below the shortest sensible repeat interval.
  */
-function scheduleRepeat(d: Draft, level: number): void {
+const LATE_WAKE_MS = 5 * 60_000;
+
+/**
+ * The next repeat (rung `level`), escalationRepeatMinutes business minutes after the deadline just
+ * met (so repeats stay on the hour, as rungs do), or after now when the run woke late: one page
+ * then, and the interval kept, rather than a burst of the pages it missed.
+ */
+function scheduleRepeat(d: Draft, level: number, dueAt: string): void {
   const gate = d.m.gate;
   gate.deadlinePending = true;
+  const late = Date.parse(d.now) - Date.parse(dueAt) > LATE_WAKE_MS;
   d.emit({
     type: 'computeDeadline',
     epoch: gate.epoch,
     level,
-    startIso: d.now,
+    startIso: late ? d.now : dueAt,
     businessMinutes: escalationRepeatMinutes(d.policy),
   });
 }

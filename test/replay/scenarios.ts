@@ -222,6 +222,7 @@ export const SCENARIOS: RecordedScenario[] = [
     name: 'critical-call-escalation-repeats',
     world: { smsConsent: true },
     async run(s) {
+      await s.advanceToNext(2, '23:40');
       const handle = await s.start({ result: criticalResult() });
       const open = await s.untilStatus(handle, 'call task', (v) => v.callTasks?.[0]?.status === 'open');
       await s.advance(31 * MINUTE);
@@ -234,8 +235,7 @@ export const SCENARIOS: RecordedScenario[] = [
         outcome: 'reached',
         at: await s.nowIso(),
       });
-      await s.signOff(handle, 'prov-oncall');
-      await s.untilNotified(handle);
+      await s.untilStatus(handle, 'call done', (v) => v.callTasks?.[0]?.status === 'completed');
       return handle;
     },
   },
