@@ -57,7 +57,7 @@ function patchMarkersOf(history: temporal.api.history.v1.IHistory): string[] {
   for (const event of history.events ?? []) {
     const marker = event.markerRecordedEventAttributes;
     if (marker?.markerName !== 'core_patch') continue;
-    const payload = marker.details?.['patch_data']?.payloads?.[0];
+    const payload = marker.details?.['patch-data']?.payloads?.[0];
     if (payload?.data == null) continue;
     const data = JSON.parse(Buffer.from(payload.data).toString('utf8')) as { id?: string };
     if (typeof data.id === 'string') ids.add(data.id);
