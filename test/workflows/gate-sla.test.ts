@@ -44,7 +44,7 @@ describe('sign-off SLA and escalation (time-skipping server)', () => {
 
       await pagesAfter(s, deadline.minus({ seconds: 1 }));
       assert.equal(s.world.pages().length, 0, 'no page before the deadline');
-      await pagesAfter(s, deadline.plus({ hours: 3, minutes: 1 }));
+      await pagesAfter(s, deadline.plus({ hours: 2, minutes: 1 }));
       const pages = s.world.pages();
       assert.deepEqual(
         pages.map((p) => [p.input.staffId, p.input.reason, p.input.step]),
