@@ -58,6 +58,11 @@ export interface PracticePolicy {
   signOffSlaMinutes: Record<Exclude<Acuity, 'critical'>, number>;
   /** Business minutes between escalation steps after the first deadline. */
   escalationStepMinutes: number;
+  /**
+   * Business minutes between repeated pages after the ladder's last rung, while unsigned (absent:
+   * DEFAULT_ESCALATION_REPEAT_MINUTES in escalation.ts; optional so inputs of older runs stay valid).
+   */
+  escalationRepeatMinutes?: number;
   /** Who is escalated to, after the ordering provider: covering/on-call, then the administrator. */
   onCallProviderId: string;
   /**
@@ -72,6 +77,8 @@ export interface PracticePolicy {
   patientQuietHours: { start: LocalTime; end: LocalTime };
   /** Minutes a critical's outbound-call task may stay open before escalation (default 30). */
   criticalCallEscalationMinutes: number;
+  /** Minutes between repeated administrator pages while an escalated critical call stays open (escalation.ts). */
+  criticalCallRepeatMinutes?: number;
   /** Minutes a channel may keep failing before the portal-only fallback (default 30). */
   channelOutageFallbackMinutes: number;
   /** Minutes an abnormal result's secure thread may stay unread before a call task. */

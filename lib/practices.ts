@@ -56,6 +56,7 @@ const PolicyFields = z.object({
   }),
   signOffSlaMinutes: z.object({ normal: z.number().int().positive(), abnormal: z.number().int().positive() }),
   escalationStepMinutes: z.number().int().positive().default(60),
+  escalationRepeatMinutes: z.number().int().positive().optional(),
   onCallProviderId: z.string().min(1),
   onCallSchedule: z
     .array(
@@ -95,6 +96,7 @@ const PolicyFields = z.object({
     .min(1),
   patientQuietHours: z.object({ start: localTime, end: localTime }).default({ start: '08:00', end: '21:00' }),
   criticalCallEscalationMinutes: z.number().int().positive().default(30),
+  criticalCallRepeatMinutes: z.number().int().positive().optional(),
   channelOutageFallbackMinutes: z.number().int().positive().default(30),
   abnormalUnreadCallMinutes: z
     .number()

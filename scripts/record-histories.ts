@@ -1,10 +1,10 @@
 /**
- * Regenerates the replay fixtures in test/replay/histories/ (one workflow history per path of the
- * lab-result workflow, replayed by test/replay/replay.test.ts). Run it only after a deliberate,
- * versioned workflow change: the point of the fixtures is that old histories keep replaying.
+ * Records replay histories into the newest set under test/replay/histories/ (test/replay/history-sets.ts;
+ * replayed by test/replay/replay.test.ts). Histories are added, never re-recorded: a new path gets a
+ * new scenario, a changed path ships as a patch with a new set (docs/workflow.md).
  *
- *   npx tsx scripts/record-histories.ts            # every scenario in test/replay/scenarios.ts
- *   npx tsx scripts/record-histories.ts cancel     # those whose name contains "cancel"
+ *   npx tsx scripts/record-histories.ts            # every scenario that has no history yet
+ *   npx tsx scripts/record-histories.ts cancel     # those whose name contains "cancel" (not yet in the newest set)
  *
  * The recorder runs in a child process so the committed test-only codec key is in its environment
  * before the test support reads it.

@@ -1,6 +1,8 @@
+import { criticalCallRepeatMinutes } from '../domain/escalation';
 import type { CallCompletedEvent, LabResultWorkflowInput } from './definitions';
 import type { Draft } from './draft';
-import { createCallTask, isOpenCallTask, page } from './staff';
+import type { CallTaskRecord, PageRecord } from './model';
+import { createCallTask, forgetFinishedPages, isOpenCallTask, isPageInFlight, page } from './staff';
 
 /**
  * Critical (panic) values: at first sight, before any sign-off and before earlier runs are even
@@ -137,13 +139,51 @@ function openCriticalCall(d: Draft, staffId: string): void {
 /**
  * Critical calls not completed at their deadline escalate to the administrator: an open task as
  * overdue, one still being created (athena down) as not created. Creation keeps retrying either way.
+ * An escalated task that stays open pages the administrator again every criticalCallRepeatMinutes
+ * (patch repeatEscalation) until it is completed or the result is cancelled.
  */
 export function escalateOverdueCalls(d: Draft): void {
   for (const task of d.m.callTasks) {
-    if (task.reason !== 'critical-result' || !isOpenCallTask(task) || task.escalated || !d.isDue(task.escalateAt))
+    if (task.reason !== 'critical-result' || !isOpenCallTask(task)) continue;
+    if (task.escalated) {
+      if (d.isDue(task.repeatAt)) repeatCallEscalation(d, task);
       continue;
+    }
+    if (!d.isDue(task.escalateAt)) continue;
     escalateCall(d, task.step, task.version, task.state === 'creating' ? 'task-not-created' : 'not-completed-in-time');
   }
+}
+
+/** The administrator again, while an escalated critical call is still open (or still not created). */
+function repeatCallEscalation(d: Draft, task: CallTaskRecord): void {
+  if (d.m.cancelled) {
+    task.repeatAt = undefined;
+    return;
+  }
+  task.repeatAt = d.plusMinutes(criticalCallRepeatMinutes(d.policy));
+  const first = `call-overdue-${task.step}`;
+  const prefix = `${first}-repeat-`;
+  const series = (p: PageRecord) => p.version === task.version && (p.step === first || p.step.startsWith(prefix));
+  // The last page is still on its way (Spruce retrying, its SMS path running): not a second beside it.
+  if (d.m.pages.some((p) => series(p) && isPageInFlight(p))) return;
+  const repeat = (task.repeats ?? 0) + 1;
+  task.repeats = repeat;
+  const why = task.state === 'creating' ? 'task-not-created' : 'still-open';
+  d.audit({
+    action: 'escalation',
+    channel: 'call',
+    outcome: `call-${why}-repeat`,
+    ref: task.taskId,
+    details: { step: task.step, taskId: task.taskId, repeat },
+  });
+  forgetFinishedPages(d, (p) => series(p) && p.step !== first);
+  page(d, {
+    step: `${prefix}${repeat}`,
+    staffId: d.policy.administratorId,
+    reason: task.state === 'creating' ? 'call-task-not-created' : 'call-overdue',
+    urgency: 'high',
+    version: task.version,
+  });
 }
 
 function escalateCall(d: Draft, step: string, version: number, why: string): void {
@@ -164,6 +204,8 @@ function escalateCall(d: Draft, step: string, version: number, why: string): voi
     urgency: 'high',
     version,
   });
+  if (d.patches.repeatEscalation && isOpenCallTask(task))
+    task.repeatAt = d.plusMinutes(criticalCallRepeatMinutes(d.policy));
 }
 
 /**

@@ -17,6 +17,7 @@ import { annotate, annotationProblem, escalateIfDue, onDeadlineComputed, sign, s
 import { receive } from './intake';
 import { settle } from './lifecycle';
 import type { Model } from './model';
+import { CURRENT_BEHAVIOUR, type PatchFlags } from './patches';
 import { onContactGathered, routeIfReady, textAfterConsent } from './routing';
 import {
   onCallTaskCreated,
@@ -83,8 +84,17 @@ function cloneModel(model: Model): Model {
   return JSON.parse(JSON.stringify(model)) as Model;
 }
 
-export function decide(model: Model, event: WorkflowEvent, ctx: DecisionContext): Decision {
-  const d = new Draft(cloneModel(model), ctx, event.at);
+/**
+ * `patches`: the patched behaviours this run uses (the shell evaluates `patched()`; patches.ts). Without
+ * it, the newest behaviour.
+ */
+export function decide(
+  model: Model,
+  event: WorkflowEvent,
+  ctx: DecisionContext,
+  patches: PatchFlags = CURRENT_BEHAVIOUR,
+): Decision {
+  const d = new Draft(cloneModel(model), ctx, event.at, patches);
   apply(d, event);
   if (d.m.ready) {
     escalateIfDue(d);

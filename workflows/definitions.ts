@@ -124,6 +124,47 @@ export interface ResultStatusView {
   callTasks?: CallTaskView[];
   /** When the workflow will close if nothing else happens (the correction window's end). */
   closesAt?: string;
+  /**
+   * Why the run is still open: everything it waits for, timed waits first (earliest first; the
+   * first is what its timer is set for). docs/workflow.md explains each kind. IDs only.
+   */
+  waitingOn: WaitingOn[];
+}
+
+/**
+ * What a run waits for (workflows/waiting.ts). Timed kinds carry `until`: the run's timer fires
+ * then and acts by itself. Untimed kinds wait for someone or something else: a provider, the lab,
+ * staff completing a call, or an activity still running.
+ */
+export const WAIT_KINDS = [
+  // Timed: a source of nextWakeAt.
+  'sign-off-escalation',
+  'overdue-repeat',
+  'quiet-hours',
+  'critical-call-escalation',
+  'critical-call-repeat',
+  'critical-page-sms-fallback',
+  'unread-call',
+  'correction-window',
+  // Untimed.
+  'earlier-runs',
+  'final-version',
+  'sign-off',
+  'deadline',
+  'on-call-rota',
+  'send',
+  'page',
+  'call-task-creation',
+  'call-completion',
+] as const;
+export type WaitKind = (typeof WAIT_KINDS)[number];
+
+export interface WaitingOn {
+  kind: WaitKind;
+  /** Timed waits: when the timer fires. */
+  until?: string;
+  /** IDs only: a staff ID, a step (`v{version}:{step}`), a call task ID or a gate (`gate-{epoch}`). */
+  ref?: string;
 }
 
 export interface CallTaskView {

@@ -3,6 +3,7 @@ import type { AuditAction, AuditActor, JsonValue } from '../lib/audit/types';
 import type { Command } from './commands';
 import type { Channel } from './definitions';
 import type { Model } from './model';
+import { CURRENT_BEHAVIOUR, type PatchFlags } from './patches';
 
 /** Fixed facts of one run that every decision may use. */
 export interface DecisionContext {
@@ -51,6 +52,8 @@ export class Draft {
     readonly m: Model,
     readonly ctx: DecisionContext,
     readonly now: string,
+    /** Which patched behaviours apply (patches.ts): evaluated by the shell, never by the core. */
+    readonly patches: PatchFlags = CURRENT_BEHAVIOUR,
   ) {}
 
   get policy(): PracticePolicy {

@@ -1,15 +1,18 @@
+import { escalationRepeatMinutes } from '../domain/escalation';
 import type { Acuity } from '../domain/lab-result';
+import type { PracticePolicy } from '../domain/practice';
 import type { AnnotationRequest, SignOffRequest } from './definitions';
 import type { Draft } from './draft';
-import type { Model, Signature } from './model';
-import { page } from './staff';
+import type { Model, PageRecord, Signature } from './model';
+import { forgetFinishedPages, isPageInFlight, page } from './staff';
 
 /**
  * The two-key gate: nothing automated reaches the patient until a provider has signed the current
  * version. Unsigned results get a business-hours deadline (received + the practice's SLA, 4 business
  * hours for normal, 1 for abnormal and critical) and then climb an escalation ladder, one rung per
  * step interval: the ordering provider is reminded, then the covering/on-call provider, then the
- * practice administrator. The ladder only pages people; it never releases anything.
+ * practice administrator, and then the administrator again at an interval until someone signs
+ * (escalateIfDue). The ladder only pages people; it never releases anything.
  */
 
 /** Text longer than this is not an annotation but a pasted document. */
@@ -21,12 +24,24 @@ export function slaMinutes(d: Draft, acuity: Acuity): number {
 }
 
 /** Who is paged at each rung, without repeats (no ordering provider, or the on-call provider ordered). */
-export function escalationLadder(d: Draft): string[] {
+export function escalationLadder(d: Pick<Draft, 'm' | 'policy'>): string[] {
+  return ladderOf(d.m, d.policy);
+}
+
+export function ladderOf(m: Model, policy: PracticePolicy): string[] {
   const ladder: string[] = [];
-  for (const id of [d.m.result.orderingProvider?.id, d.policy.onCallProviderId, d.policy.administratorId]) {
+  for (const id of [m.result.orderingProvider?.id, policy.onCallProviderId, policy.administratorId]) {
     if (id !== undefined && id !== '' && !ladder.includes(id)) ladder.push(id);
   }
   return ladder;
+}
+
+/**
+ * Who rung `level` pages: the ladder's people in order, then (repeats after the last rung) its last
+ * person again.
+ */
+export function rungStaffId(ladder: readonly string[], level: number): string | undefined {
+  return ladder[Math.min(level, ladder.length) - 1];
 }
 
 export function isAnnounceable(d: Draft): boolean {
@@ -60,23 +75,43 @@ export function onDeadlineComputed(d: Draft, epoch: number, level: number, deadl
   gate.nextEscalationAt = deadline;
 }
 
-/** Climb one rung if the current deadline has passed and nobody has signed. */
+/** `escalation-{n}` past the ladder's `rungs`: a repeat's page. */
+function isRepeatStep(step: string, rungs: number): boolean {
+  const match = /^escalation-(\d+)$/.exec(step);
+  return match !== null && Number(match[1]) > rungs;
+}
+
+/**
+ * Climb one rung if the current deadline has passed and nobody has signed. Past the last rung
+ * (patch `repeatEscalation`), the rungs continue as repeats: the ladder's last person is paged again
+ * every escalationRepeatMinutes business minutes until a provider signs, and the result shows as
+ * overdue. Without the patch (runs recorded before it) the ladder ends at its last rung.
+ */
 export function escalateIfDue(d: Draft): void {
   const gate = d.m.gate;
   if (gate.signature !== undefined || d.m.cancelled || !d.isDue(gate.nextEscalationAt)) return;
   const ladder = escalationLadder(d);
   const level = gate.escalationLevel + 1;
-  const staffId = ladder[level - 1];
+  const staffId = rungStaffId(ladder, level);
   const dueAt = gate.nextEscalationAt as string;
   gate.nextEscalationAt = undefined;
   if (staffId === undefined) return;
+  const repeat = level > ladder.length ? level - ladder.length : undefined;
+  const version = gate.openedByVersion;
+  const series = (p: PageRecord) => p.version === version && isRepeatStep(p.step, ladder.length - 1);
+  if (repeat !== undefined && d.m.pages.some((p) => series(p) && isPageInFlight(p))) {
+    // The last page is still on its way (Spruce retrying): no second one beside it; try next interval.
+    scheduleRepeat(d, level, dueAt);
+    return;
+  }
   gate.escalationLevel = level;
   d.audit({
     action: 'escalation',
-    outcome: `level-${level}`,
+    outcome: repeat === undefined ? `level-${level}` : 'overdue-repeat',
     ref: staffId,
-    details: { level, staffId, deadline: dueAt, epoch: gate.epoch },
+    details: { level, staffId, deadline: dueAt, epoch: gate.epoch, ...(repeat !== undefined ? { repeat } : {}) },
   });
+  if (repeat !== undefined) forgetFinishedPages(d, (p) => series(p) && p.step !== `escalation-${ladder.length}`);
   page(d, {
     step: `escalation-${level}`,
     staffId,
@@ -92,7 +127,35 @@ export function escalateIfDue(d: Draft): void {
       startIso: dueAt,
       businessMinutes: d.policy.escalationStepMinutes,
     });
+  } else if (d.patches.repeatEscalation) {
+    gate.overdueSince ??= dueAt;
+    scheduleRepeat(d, level + 1, dueAt);
   }
+}
+
+/**
+ * A run that acts on a deadline later than this (its worker was down) counts the next repeat from
+ * now. Workflow tasks normally run within a second of their timer; 5 minutes is far beyond that and
+ * far below the shortest sensible repeat interval.
+ */
+const LATE_WAKE_MS = 5 * 60_000;
+
+/**
+ * The next repeat (rung `level`), escalationRepeatMinutes business minutes after the deadline just
+ * met (so repeats stay on the hour, as rungs do), or after now when the run woke late: one page
+ * then, and the interval kept, rather than a burst of the pages it missed.
+ */
+function scheduleRepeat(d: Draft, level: number, dueAt: string): void {
+  const gate = d.m.gate;
+  gate.deadlinePending = true;
+  const late = Date.parse(d.now) - Date.parse(dueAt) > LATE_WAKE_MS;
+  d.emit({
+    type: 'computeDeadline',
+    epoch: gate.epoch,
+    level,
+    startIso: late ? d.now : dueAt,
+    businessMinutes: escalationRepeatMinutes(d.policy),
+  });
 }
 
 /** Sign the current gate. Returns false when it was already signed (signing twice changes nothing). */

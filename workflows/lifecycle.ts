@@ -105,24 +105,3 @@ function auditClose(d: Draft): void {
     },
   });
 }
-
-/** The earliest instant at which something becomes due, if any. */
-export function nextWakeAt(m: Model): string | undefined {
-  const candidates: string[] = [];
-  const gate = m.gate;
-  if (!m.cancelled && gate.signature === undefined && gate.nextEscalationAt !== undefined) {
-    candidates.push(gate.nextEscalationAt);
-  }
-  for (const x of m.deliveries) if (x.state === 'held' && x.dueAt !== undefined) candidates.push(x.dueAt);
-  for (const t of m.callTasks) {
-    if (isOpenCallTask(t) && !t.escalated && t.escalateAt !== undefined) candidates.push(t.escalateAt);
-  }
-  for (const p of m.pages) {
-    if (p.critical === true && p.state === 'sending' && p.sms === undefined && p.smsFallbackAt !== undefined)
-      candidates.push(p.smsFallbackAt);
-  }
-  if (gate.unreadCallAt !== undefined && !m.cancelled) candidates.push(gate.unreadCallAt);
-  if (m.closeAt !== undefined && !m.closed) candidates.push(m.closeAt);
-  if (candidates.length === 0) return undefined;
-  return candidates.reduce((a, b) => (Date.parse(a) <= Date.parse(b) ? a : b));
-}

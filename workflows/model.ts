@@ -52,6 +52,11 @@ export interface Gate {
   escalationLevel: number;
   /** When the next rung is due, while unsigned. */
   nextEscalationAt?: string;
+  /**
+   * The ladder's last rung was paged at this deadline and rungs now repeat (patch repeatEscalation):
+   * the result is overdue, and the review queue shows it against the SLA deadline it missed.
+   */
+  overdueSince?: string;
   deadlinePending: boolean;
   routing: 'not-started' | 'gathering' | 'planned';
   /** The patient was told about an earlier version when routing started: use "updated result" wording. */
@@ -192,6 +197,10 @@ export interface CallTaskRecord {
    */
   escalateAt?: string;
   escalated: boolean;
+  /** Escalated and still open (patch repeatEscalation): the administrator is paged again then. */
+  repeatAt?: string;
+  /** Repeated escalation pages so far. */
+  repeats?: number;
   outcome?: CallCompletedEvent['outcome'];
   completedBy?: string;
 }

@@ -3,6 +3,8 @@ import {
   ApplicationFailure,
   CancellationScope,
   condition,
+  patched,
+  setCurrentDetails,
   sleep,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
@@ -19,9 +21,10 @@ import {
 import type { DecisionContext } from './draft';
 import { runCommand, type EffectEnv } from './effects';
 import type { WorkflowEvent } from './events';
-import { nextWakeAt } from './lifecycle';
 import type { Model } from './model';
+import { evaluatePatches } from './patches';
 import { searchAttributesOf, type SearchAttributeValues } from './view';
+import { currentDetailsOf, describeWait, nextWakeAt, waitingOn } from './waiting';
 import { workflowNow, workflowNowMs } from './workflow-time';
 
 /** Errors of the pure rules that mean the practice's configuration is wrong (not a code bug). */
@@ -82,7 +85,8 @@ export class Runner {
   dispatch(event: WorkflowEvent): void {
     let decision;
     try {
-      decision = decide(this.model, event, this.ctx);
+      // patched() here, in the shell: the core gets plain flags and stays pure (patches.ts).
+      decision = decide(this.model, event, this.ctx, evaluatePatches(patched));
     } catch (err) {
       this.fatal ??= asWorkflowFailure(err);
       this.changed = true;
@@ -92,6 +96,8 @@ export class Runner {
     this.pending.push(...decision.commands);
     this.changed = true;
     this.syncSearchAttributes();
+    // The Temporal UI's "current details": what this run waits for now (IDs only).
+    setCurrentDetails(currentDetailsOf(waitingOn(this.model, this.ctx.policy)));
   }
 
   /** Run until the core closes the workflow and every command and handler has finished. */
@@ -108,8 +114,8 @@ export class Runner {
         }
         continue;
       }
-      const wake = nextWakeAt(this.model);
-      const wakeMs = wake === undefined ? undefined : Date.parse(wake);
+      const wake = nextWakeAt(this.model, this.ctx.policy);
+      const wakeMs = wake === undefined ? undefined : Date.parse(wake.at);
       if (wakeMs !== undefined && wakeMs <= workflowNowMs()) {
         // Due already. One tick per instant: if it could not act yet (work still in flight), the
         // completion event will (every event processes what is due), so wait for it.
@@ -119,8 +125,8 @@ export class Runner {
           this.dispatch({ type: 'tick', at: workflowNow() });
           continue;
         }
-      } else if (wakeMs === undefined) this.disarmTimer();
-      else this.armTimer(wakeMs);
+      } else if (wake === undefined) this.disarmTimer();
+      else this.armTimer(Date.parse(wake.at), describeWait(wake.waitingOn));
       this.changed = false;
       await condition(() => this.changed || this.pending.length > 0 || this.timer?.fired === true);
       if (this.timer?.fired === true) {
@@ -172,8 +178,11 @@ export class Runner {
     else void run();
   }
 
-  /** One timer per due instant: re-armed only when the instant changes, so history stays small. */
-  private armTimer(atMs: number): void {
+  /**
+   * One timer per due instant: re-armed only when the instant changes, so history stays small. Its
+   * summary (shown by the Temporal UI) names what it waits for.
+   */
+  private armTimer(atMs: number, summary: string): void {
     if (this.timer?.atMs === atMs) return;
     this.disarmTimer();
     const scope = new CancellationScope();
@@ -181,7 +190,7 @@ export class Runner {
     this.timer = timer;
     // sleep() clamps anything below 1 ms; the due check above sends elapsed instants straight to a tick.
     void scope
-      .run(() => sleep(Math.max(1, atMs - workflowNowMs())))
+      .run(() => sleep(Math.max(1, atMs - workflowNowMs()), { summary }))
       .then(
         () => {
           timer.fired = true;

@@ -77,6 +77,19 @@ export function page(d: Draft, spec: PageSpec): void {
   });
 }
 
+/** The page is still on its way (Spruce retrying, or its SMS path running). */
+export function isPageInFlight(p: PageRecord): boolean {
+  return p.state === 'sending' || p.sms === 'sending';
+}
+
+/**
+ * Repeated escalations would grow the state (and every decision's copy of it) without bound: before
+ * the next repeat, the finished pages of earlier ones leave the model. The audit log keeps them all.
+ */
+export function forgetFinishedPages(d: Draft, isRepeat: (p: PageRecord) => boolean): void {
+  d.m.pages = d.m.pages.filter((p) => !isRepeat(p) || isPageInFlight(p));
+}
+
 export function onPaged(d: Draft, step: string, version: number, pageRef: string, pagedAt: string): void {
   const record = d.m.pages.find((p) => p.step === step && p.version === version);
   if (record === undefined || record.state === 'sent') return;

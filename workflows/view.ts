@@ -3,6 +3,7 @@ import type { DeliveryView, ResultDetail, ResultStatusView, WorkflowState } from
 import type { DecisionContext } from './draft';
 import type { Delivery, Model } from './model';
 import { isOpenCallTask } from './staff';
+import { waitingOn } from './waiting';
 
 /**
  * Read models derived from the state: the workflow state, the status query (no PHI: IDs, states,
@@ -27,9 +28,13 @@ export function phaseOf(m: Model): WorkflowState {
   return 'notified';
 }
 
-/** The SLA deadline while unsigned: the next rung's deadline once escalation has started. */
+/**
+ * The SLA deadline while unsigned: the next rung's deadline once escalation has started, and the
+ * deadline it missed once the ladder is exhausted (repeats do not make an overdue result look on time).
+ */
 export function slaDeadlineOf(m: Model): string | undefined {
   if (m.gate.signature !== undefined || m.cancelled) return undefined;
+  if (m.gate.overdueSince !== undefined) return m.gate.slaDeadline ?? m.gate.overdueSince;
   return m.gate.nextEscalationAt ?? m.gate.slaDeadline;
 }
 
@@ -115,6 +120,7 @@ export function statusView(m: Model, ctx: DecisionContext): ResultStatusView {
       escalated: t.escalated,
     })),
     ...(m.closeAt !== undefined && !m.closed ? { closesAt: m.closeAt } : {}),
+    waitingOn: waitingOn(m, ctx.policy),
   };
 }
 

@@ -29,6 +29,8 @@ export interface QueueRowView {
   acuity: AcuityBadge;
   stateLabel: string;
   escalation?: string;
+  /** Escalated and past its deadline: the workflow keeps paging until a provider signs (docs/workflow.md). */
+  overdue?: string;
   deadline?: DeadlineView;
   received: string;
   receivedAgo: string;
@@ -50,6 +52,7 @@ export function queueRowView(item: QueueItem, practice: PracticePolicy, now: Dat
     acuity: { acuity: item.acuity, label: ACUITY_LABELS[item.acuity] },
     stateLabel: STATE_LABELS[item.state],
     ...(escalation === undefined ? {} : { escalation }),
+    ...(deadline?.overdue === true && item.escalationLevel > 0 ? { overdue: 'Overdue: paging until signed' } : {}),
     ...(deadline === undefined ? {} : { deadline }),
     received: formatLocal(item.receivedAt, zone),
     receivedAgo: formatAge(item.receivedAt, now),

@@ -299,6 +299,8 @@ describe('review queue read model and page', () => {
       assert.match(html, /<span class="badge badge-critical">Critical<\/span>/);
       assert.match(html, /Overdue by 1 h 30 min/);
       assert.match(html, /Escalated to on-call/);
+      // Escalated and past its deadline: the workflow keeps paging (issue 13 §4), and the row says so.
+      assert.equal([...html.matchAll(/Overdue: paging until signed/g)].length, 1);
       assert.match(html, /Due <time datetime="[^"]+">Tue 24 Nov 11:30 EST<\/time>/);
       assert.match(html, /3 unsigned results, 1 critical\. Times are America\/New_York/);
 

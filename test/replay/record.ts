@@ -1,19 +1,20 @@
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { TEST_CODEC_KEYS } from '../support/temporal';
 import { WorkflowHarness, type LabHandle } from '../workflows/support/harness';
+import { addToManifest, historyFiles, historySets, newestSet } from './history-sets';
 import { REPLAY_CODEC_KEYS } from './replay-codec-key';
 import { SCENARIOS } from './scenarios';
 
 /**
- * Records the replay fixtures (run through scripts/record-histories.ts, which sets the codec key):
- * every scenario whose name contains one of the arguments (all without arguments) is run on a
- * time-skipping server, and its workflow history is written to test/replay/histories/<name>.json.
- * A full recording (no arguments) also removes histories of scenarios that no longer exist, so the
- * directory holds exactly SCENARIOS (replay.test.ts checks that). A scenario that spans several runs
- * of one workflow ID (closed, then continued) returns every run's handle; the earlier runs' histories
- * go into the same file (`earlierRuns`), and all of them are replayed.
+ * Records replay histories (run through scripts/record-histories.ts, which sets the codec key) into
+ * the newest history set (history-sets.ts) and adds each to that set's manifest. Histories are added,
+ * never re-recorded: a scenario that already has a history in the newest set is refused, and older
+ * sets are never written. Arguments choose scenarios by name (substring); without arguments, every
+ * scenario that has no history in any set yet. Each scenario runs on a time-skipping server; a
+ * scenario that spans several runs of one workflow ID (closed, then continued) returns every run's
+ * handle, and the earlier runs' histories go into the same file (`earlierRuns`).
  */
 async function main(): Promise<void> {
   if (TEST_CODEC_KEYS !== REPLAY_CODEC_KEYS) {
@@ -22,10 +23,20 @@ async function main(): Promise<void> {
     );
   }
   const filters = process.argv.slice(2);
-  const chosen = SCENARIOS.filter((s) => filters.length === 0 || filters.some((f) => s.name.includes(f)));
-  if (chosen.length === 0) throw new Error(`no scenario matches ${filters.join(' ')}`);
-  const outDir = path.join(__dirname, 'histories');
-  mkdirSync(outDir, { recursive: true });
+  const set = newestSet();
+  const recorded = new Set(historySets().flatMap((x) => historyFiles(x).map((f) => f.slice(0, -'.json'.length))));
+  const chosen = SCENARIOS.filter((s) =>
+    filters.length === 0 ? !recorded.has(s.name) : filters.some((f) => s.name.includes(f)),
+  );
+  if (chosen.length === 0)
+    throw new Error(filters.length === 0 ? 'every scenario has a history' : `no scenario matches ${filters.join(' ')}`);
+  const taken = chosen.filter((s) => existsSync(path.join(set.dir, `${s.name}.json`)));
+  if (taken.length > 0) {
+    throw new Error(
+      `${set.name} already has ${taken.map((s) => s.name).join(', ')}: histories are never re-recorded (a changed path ships as a patch with a new set; docs/workflow.md)`,
+    );
+  }
+  const outDir = set.dir;
   const harness = await WorkflowHarness.create();
   try {
     for (const scenario of chosen) {
@@ -58,14 +69,8 @@ async function main(): Promise<void> {
         ...(record.earlierRuns.length > 0 ? { earlierRuns: record.earlierRuns } : {}),
       };
       writeFileSync(file, `${JSON.stringify(fixture)}\n`);
+      addToManifest(set, `${scenario.name}.json`);
       console.log(`recorded ${scenario.name} → ${path.relative(process.cwd(), file)}`);
-    }
-    if (filters.length === 0) {
-      const known = new Set(SCENARIOS.map((s) => `${s.name}.json`));
-      for (const file of readdirSync(outDir).filter((f) => f.endsWith('.json') && !known.has(f))) {
-        rmSync(path.join(outDir, file));
-        console.log(`removed ${file} (no such scenario)`);
-      }
     }
   } finally {
     await harness.teardown();

@@ -195,9 +195,47 @@ export const SCENARIOS: RecordedScenario[] = [
       await s.advanceToNext(2, '10:00');
       const handle = await s.start({ result: normalResult() });
       await s.advance(8 * 60 * MINUTE);
-      await s.eventually('ladder', () => s.world.pages().length === 3);
+      // Exactly 3 in v1; the code of v2 repeats the last rung at 17:00 (escalation-repeats-until-signed).
+      await s.eventually('ladder', () => s.world.pages().length >= 3);
       await s.signOff(handle, 'prov-2');
       await s.untilNotified(handle);
+      return handle;
+    },
+  },
+  {
+    // v2 (patch repeatEscalation): past the last rung, the administrator again every business hour.
+    name: 'escalation-repeats-until-signed',
+    world: { smsConsent: true },
+    async run(s) {
+      await s.advanceToNext(2, '10:00');
+      const handle = await s.start({ result: normalResult() });
+      // Tuesday 14:00, 15:00, 16:00 (the ladder), then 17:00 and Wednesday 09:00 and 10:00 (repeats).
+      await s.advance(24 * 60 * MINUTE);
+      await s.eventually('ladder and three repeats', () => s.world.pages().length === 6);
+      await s.signOff(handle, 'prov-2');
+      await s.untilNotified(handle);
+      return handle;
+    },
+  },
+  {
+    // v2 (patch repeatEscalation): an escalated critical call still open pages the administrator again.
+    name: 'critical-call-escalation-repeats',
+    world: { smsConsent: true },
+    async run(s) {
+      await s.advanceToNext(2, '23:40');
+      const handle = await s.start({ result: criticalResult() });
+      const open = await s.untilStatus(handle, 'call task', (v) => v.callTasks?.[0]?.status === 'open');
+      await s.advance(31 * MINUTE);
+      await s.eventually('administrator page', () => s.world.pages().length === 2);
+      await s.advance(61 * MINUTE);
+      await s.eventually('two repeats', () => s.world.pages().length === 4);
+      await handle.signal(callCompletedSignal, {
+        taskId: open.callTasks![0].taskId!,
+        staffId: 'staff-1',
+        outcome: 'reached',
+        at: await s.nowIso(),
+      });
+      await s.untilStatus(handle, 'call done', (v) => v.callTasks?.[0]?.status === 'completed');
       return handle;
     },
   },

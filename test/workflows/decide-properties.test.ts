@@ -300,7 +300,13 @@ describe('decision core under random interleavings (fast-check)', () => {
         }
         if (!oracle.signed) {
           const top = escalationLadder(new Draft(model, sim.ctx, sim.iso())).length;
-          assert.equal(model.gate.escalationLevel, top, 'an unsigned result climbs the whole ladder');
+          assert.ok(model.gate.escalationLevel >= top, 'an unsigned result climbs the whole ladder');
+          // …and never stops there: the next repeat is scheduled (or being computed) while unsigned.
+          assert.ok(model.gate.overdueSince !== undefined, 'an unsigned result past the ladder is overdue');
+          assert.ok(
+            model.gate.nextEscalationAt !== undefined || model.gate.deadlinePending,
+            'the escalation repeats while unsigned',
+          );
           assert.ok(phase === 'escalated' || phase === 'critical-call', `unsigned result in ${phase}`);
           return;
         }

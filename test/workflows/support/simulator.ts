@@ -11,7 +11,7 @@ import { decide, initialModel } from '../../../workflows/decide';
 import type { DecisionContext } from '../../../workflows/draft';
 import type { CompletionEvent, WorkflowEvent } from '../../../workflows/events';
 import { signOffProblem } from '../../../workflows/gate';
-import { nextWakeAt } from '../../../workflows/lifecycle';
+import { nextWakeAt } from '../../../workflows/waiting';
 import type { Model } from '../../../workflows/model';
 import { statusView } from '../../../workflows/view';
 import { contentDigest } from '../../../workflows/content-digest';
@@ -205,8 +205,8 @@ export class Simulator {
   advance(ms: number): void {
     const target = this.nowMs + ms;
     for (;;) {
-      const wake = nextWakeAt(this.model);
-      const wakeMs = wake === undefined ? undefined : Date.parse(wake);
+      const wake = nextWakeAt(this.model, this.setup.policy);
+      const wakeMs = wake === undefined ? undefined : Date.parse(wake.at);
       if (wakeMs === undefined || wakeMs > target) break;
       if (wakeMs > this.nowMs) this.nowMs = wakeMs;
       if (this.tickedAt === wakeMs) break;
