@@ -22,7 +22,7 @@ export type AthenaIngestOutcome =
   /**
    * The current version is with the result's workflow (`duplicate`: it already was). `linked`: the
    * workflow belongs to the same result seen first through another source (the lab's HL7), and this
-   * is what the version did there (api/ingest/handoff.ts, LinkEvent).
+   * is what the version did there (lib/ingest/handoff.ts, LinkEvent).
    */
   | {
       kind: 'handed-off';

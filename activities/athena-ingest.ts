@@ -3,8 +3,8 @@ import type { Client } from '@temporalio/client';
 import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { LabResult } from '../domain/lab-result';
-import { auditLinkEvents, createHandoff, type LinkEvent } from '../api/ingest/handoff';
-import { applyPracticeProviders } from '../api/ingest/provider-mapping';
+import { auditLinkEvents, createHandoff, type LinkEvent } from '../lib/ingest/handoff';
+import { applyPracticeProviders } from '../lib/ingest/provider-mapping';
 import {
   createFeedCheckpointStore,
   planRefetchWindows,
@@ -40,7 +40,7 @@ import { ActivityErrorType } from './error-types';
  * Workflow identity: athena results are keyed by `labresultid` (what the client's mapping sets as
  * `resultId`) in the `athena` issuer namespace. `externalaccessionid` alone is not a key: one accession
  * can cover several athena documents (one per panel). It is, with the panel's LOINC and the patient,
- * the link to the same result the lab sent labloop over HL7 (api/ingest/result-links.ts), so a
+ * the link to the same result the lab sent labloop over HL7 (lib/ingest/result-links.ts), so a
  * document whose result arrived over HL7 first lands on that workflow, and one that arrives first
  * defines the workflow the HL7 result then joins. The same result from athena's outbound ORU joins
  * through `routing.hl7ResultIdIssuers` (its OBR-3 is the lab-result ID).
@@ -316,7 +316,7 @@ export function createAthenaIngestActivities(deps: AthenaIngestDeps): AthenaInge
 }
 
 /**
- * What links this document to the same result sent over HL7 by the lab (api/ingest/result-links.ts):
+ * What links this document to the same result sent over HL7 by the lab (lib/ingest/result-links.ts):
  * an interface document's accession number, panel LOINC and patient. A document without an
  * accession or panel LOINC (a fax, a manual entry) has none.
  */

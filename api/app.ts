@@ -6,7 +6,7 @@ import { createSenderAuth } from './auth/machine-token';
 import { createPrivilegedAuth } from './auth/privileged';
 import type { ApiDeps } from './deps';
 import type { TrustProxy } from '../lib/config';
-import { createHandoff } from './ingest/handoff';
+import { createHandoff } from '../lib/ingest/handoff';
 import { createHl7BatchIngest, type Hl7BatchIngest } from './ingest/hl7-batch-ingest';
 import { createHl7Ingest, type Hl7Ingest } from './ingest/hl7-ingest';
 import { createFhirIngest } from './ingest/fhir-ingest';

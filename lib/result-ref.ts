@@ -11,7 +11,7 @@ import { createHmac } from 'node:crypto';
  * carries them maps to (the athena REST ingest always; an HL7 facility the practice registry says
  * carries them, see `hl7ResultIdIssuers`), so one result seen over HL7 and athena lands on one workflow.
  * A result the lab sends both to labloop and to athena carries two unrelated IDs; the hand-off links
- * them through a {@link ResultLinkKey} (api/ingest/result-links.ts).
+ * them through a {@link ResultLinkKey} (lib/ingest/result-links.ts).
  */
 const RESULT_REF_HEX_CHARS = 32; // 128 bits: collisions are out of reach for any practice's volume
 
@@ -46,7 +46,7 @@ export function resultRef(secret: string, identity: ResultIdentity): string {
 
 /**
  * What two sources of one result both carry, so the second can be linked to the first (see
- * api/ingest/result-links.ts): the performing lab's accession number (HL7 OBR-3.1, athena's
+ * lib/ingest/result-links.ts): the performing lab's accession number (HL7 OBR-3.1, athena's
  * `externalaccessionid`), the panel's LOINC (HL7 OBR-4 coded LN, athena's `labresultloinc`; one
  * accession covers several panels) and the patient's ID (HL7 PID-3, athena's `patientid`; so two labs'
  * equal accession numbers never meet unless they are also for the same patient and panel).

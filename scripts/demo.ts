@@ -14,7 +14,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DateTime } from 'luxon';
 import { parseHl7ForPractice } from '../api/ingest/hl7-ingest';
-import { resultIdentity, workflowIdForResult } from '../api/ingest/handoff';
+import { resultIdentity, workflowIdForResult } from '../lib/ingest/handoff';
 import { sendMllp } from '../api/mllp';
 import { loadPracticeRegistry, type PracticeRegistry } from '../lib/practices';
 import { PROJECT_ROOT } from '../lib/tools';

@@ -3,7 +3,7 @@ import type { Logger } from '../../lib/logger';
 import type { PracticeRegistry } from '../../lib/practices';
 import { senderMay, type AuthenticatedSender } from '../../lib/senders';
 import { mapFhirToResults, type FhirProblem } from '../fhir';
-import type { Handoff } from './handoff';
+import type { Handoff } from '../../lib/ingest/handoff';
 
 /**
  * One FHIR R4 message (a DiagnosticReport with contained or referenced Observations, or a Bundle

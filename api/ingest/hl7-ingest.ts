@@ -19,8 +19,8 @@ import {
   type ParseOutcome,
 } from '../hl7';
 import type { ResultLinkKey } from '../../lib/result-ref';
-import type { Handoff } from './handoff';
-import { applyPracticeProviders } from './provider-mapping';
+import type { Handoff } from '../../lib/ingest/handoff';
+import { applyPracticeProviders } from '../../lib/ingest/provider-mapping';
 
 /**
  * One HL7 v2 ORU^R01 in, one ACK out, for both transports (HTTPS and MLLP). AA only once every

@@ -5,7 +5,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { WorkflowFailedError } from '@temporalio/client';
 import { createAthenaIngestActivities, FEED_RECORD_WITHOUT_PATIENT } from '../../activities/athena-ingest';
 import type { AthenaIngestActivities } from '../../activities/athena-ingest-contract';
-import { workflowIdForResult } from '../../api/ingest/handoff';
+import { workflowIdForResult } from '../../lib/ingest/handoff';
 import { createFeedCheckpointStore, REFETCH_MARGIN_MS } from '../../lib/athena-feed';
 import { createAuditLog } from '../../lib/audit';
 import type { AthenaClient } from '../../lib/clients/athena';

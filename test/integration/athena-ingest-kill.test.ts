@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import pg from 'pg';
 import { createAthenaIngestActivities, type AthenaIngestGateway } from '../../activities/athena-ingest';
-import { workflowIdForResult } from '../../api/ingest/handoff';
+import { workflowIdForResult } from '../../lib/ingest/handoff';
 import { createFeedCheckpointStore } from '../../lib/athena-feed';
 import { createAuditLog } from '../../lib/audit';
 import type { AthenaClient } from '../../lib/clients/athena';

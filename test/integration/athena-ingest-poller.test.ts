@@ -6,7 +6,7 @@ import pg from 'pg';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { AthenaIngestActivities, AthenaIngestOutcome } from '../../activities/athena-ingest-contract';
-import { workflowIdForResult } from '../../api/ingest/handoff';
+import { workflowIdForResult } from '../../lib/ingest/handoff';
 import { ATHENA_RESULT_ID_ISSUER } from '../../lib/result-ref';
 import { createFeedCheckpointStore, ensureAthenaFeeds, ensureAthenaFeedSchedule } from '../../lib/athena-feed';
 import type { AthenaClient } from '../../lib/clients/athena';

@@ -3,7 +3,7 @@ import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { AthenaIngestActivities } from '../../activities/athena-ingest-contract';
-import { workflowIdForResult } from '../../api/ingest/handoff';
+import { workflowIdForResult } from '../../lib/ingest/handoff';
 import { ATHENA_RESULT_ID_ISSUER } from '../../lib/result-ref';
 import { startAthenaFake, type AthenaFake } from '../../sandbox/fakes/athena';
 import { WorkflowFailedError } from '@temporalio/client';

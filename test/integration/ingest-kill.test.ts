@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
 import { buildApp } from '../../api/app';
-import { resultIdentity, workflowIdForResult } from '../../api/ingest/handoff';
+import { resultIdentity, workflowIdForResult } from '../../lib/ingest/handoff';
 import { parseHl7ForPractice } from '../../api/ingest/hl7-ingest';
 import { sendMllp } from '../../api/mllp/client';
 import { startMllpServer } from '../../api/mllp/server';

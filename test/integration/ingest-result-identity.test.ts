@@ -3,7 +3,7 @@ import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { workflowIdForResult } from '../../api/ingest/handoff';
+import { workflowIdForResult } from '../../lib/ingest/handoff';
 import { parsePracticeRegistry } from '../../lib/practices';
 import { ATHENA_RESULT_ID_ISSUER } from '../../lib/result-ref';
 import { startAthenaFake, type AthenaFake } from '../../sandbox/fakes/athena';

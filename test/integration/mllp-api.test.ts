@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { workflowIdForResult } from '../../api/ingest/handoff';
+import { workflowIdForResult } from '../../lib/ingest/handoff';
 import { frameMllp, MllpFramer, startMllpServer, type MllpServer } from '../../api/mllp';
 import { startApi, type RunningApi } from '../../api/start-api';
 import { identifyMllpSender } from '../../api/mllp/sender-identity';

@@ -8,7 +8,7 @@ import { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { LabloopActivities } from '../../activities/contract';
-import { createHandoff } from '../../api/ingest/handoff';
+import { createHandoff } from '../../lib/ingest/handoff';
 import type { LabResult } from '../../domain/lab-result';
 import { loadPracticeRegistry } from '../../lib/practices';
 import { ENCRYPTED_ENCODING, EncryptionCodec, parseCodecKeys } from '../../lib/temporal/encryption-codec';

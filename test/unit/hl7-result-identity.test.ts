@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parseOru } from '../../api/hl7';
-import { resultIdentity, workflowIdForResult } from '../../api/ingest/handoff';
+import { resultIdentity, workflowIdForResult } from '../../lib/ingest/handoff';
 import { parseHl7ForPractice } from '../../api/ingest/hl7-ingest';
 import { mapFhirToResults } from '../../api/fhir';
 import { parsePracticeRegistry } from '../../lib/practices';

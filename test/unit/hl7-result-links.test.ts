@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import type { Observation } from '../../domain/lab-result';
 import { parseOru } from '../../api/hl7';
 import { hl7LinkKeys, parseHl7ForPractice } from '../../api/ingest/hl7-ingest';
-import { sameReportedValues } from '../../api/ingest/result-links';
+import { sameReportedValues } from '../../lib/ingest/result-links';
 import { parsePracticeRegistry } from '../../lib/practices';
 import { resultLinkRef, resultRef } from '../../lib/result-ref';
 

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import type { Observation, ResultSource } from '../../domain/lab-result';
-import { resultLinkRef, resultRef, type ResultIdentity, type ResultLinkKey } from '../../lib/result-ref';
+import { resultLinkRef, resultRef, type ResultIdentity, type ResultLinkKey } from '../result-ref';
 
 /**
  * Identity linking: one lab result seen through two sources is one workflow.

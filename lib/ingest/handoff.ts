@@ -8,9 +8,9 @@ import {
 } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { LabResult, ResultSource } from '../../domain/lab-result';
-import type { AuditSink } from '../../lib/audit/types';
-import type { PracticeRegistry } from '../../lib/practices';
-import { ATHENA_RESULT_ID_ISSUER, resultRef, type ResultIdentity, type ResultLinkKey } from '../../lib/result-ref';
+import type { AuditSink } from '../audit/types';
+import type { PracticeRegistry } from '../practices';
+import { ATHENA_RESULT_ID_ISSUER, resultRef, type ResultIdentity, type ResultLinkKey } from '../result-ref';
 import {
   getResultDetailQuery,
   INVALID_REQUEST_ERROR_TYPE,
@@ -31,7 +31,7 @@ import { resolveResult, sameReportedValues, type ResolvedResult } from './result
  * message ID it has already seen). Signal-with-start makes first sight, re-delivery, correction
  * and sign-off from any source land on the one workflow of that result.
  *
- * Every result is first resolved to the workflow that owns it (api/ingest/result-links.ts), in the
+ * Every result is first resolved to the workflow that owns it (lib/ingest/result-links.ts), in the
  * same place and before the same acknowledgement as the message record: a result the lab also sent
  * to athena lands on the workflow of whichever source saw it first, and only that source's versions
  * are delivered as versions; the other source contributes its sign-off.

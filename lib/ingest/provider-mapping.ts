@@ -1,5 +1,5 @@
 import type { LabResult } from '../../domain/lab-result';
-import type { PracticeEntry } from '../../lib/practices';
+import type { PracticeEntry } from '../practices';
 
 /**
  * Sources name providers by NPI or their own IDs; the workflow and the review app use the
