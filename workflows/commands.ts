@@ -9,7 +9,7 @@ import type {
   StaffSmsPageRequest,
 } from '../activities/contract';
 import type { PatientContact } from '../domain/lab-result';
-import type { AuditEventInput } from '../lib/audit/types';
+import type { AuditEventInput } from '../domain/audit-event';
 
 /**
  * What the decision core asks the shell to do. Each command maps to activities (see effects.ts);

@@ -7,6 +7,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { Acuity, LabResult, ResultStatus } from '../domain/lab-result';
 import type { PracticePolicy } from '../domain/practice';
+import type { Channel, DeliveryStatus, WorkflowState } from '../domain/vocabulary';
 
 export const TASK_QUEUE = 'labloop-lab-results';
 /**
@@ -48,23 +49,10 @@ export const LAB_RESULT_WORKFLOW_ID_PATTERN = /^lab-result-[A-Za-z0-9_-]{1,64}-[
 // ---------------------------------------------------------------------------------------------
 // State
 
-export const WORKFLOW_STATES = [
-  'awaiting-final',
-  'awaiting-sign-off',
-  'escalated',
-  'critical-call',
-  'notifying',
-  'notified',
-  'fallback',
-  'closed',
-] as const;
-export type WorkflowState = (typeof WORKFLOW_STATES)[number];
-
-export const CHANNELS = ['sms', 'spruce', 'portal', 'call', 'page'] as const;
-export type Channel = (typeof CHANNELS)[number];
-
-export const DELIVERY_STATUSES = ['queued', 'sent', 'delivered', 'read', 'undelivered', 'failed'] as const;
-export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+// The vocabulary lives in domain/ (the audit store and the review app use it too); re-exported so
+// the contract stays one import for the API.
+export { CHANNELS, DELIVERY_STATUSES, WORKFLOW_STATES } from '../domain/vocabulary';
+export type { Channel, DeliveryStatus, WorkflowState } from '../domain/vocabulary';
 
 /** One thing the workflow did or decided. No PHI: kinds, channels, outcomes and IDs only. */
 export interface ActionRecord {

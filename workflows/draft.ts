@@ -1,5 +1,5 @@
 import type { PracticePolicy } from '../domain/practice';
-import type { AuditAction, AuditActor, JsonValue } from '../lib/audit/types';
+import type { AuditAction, AuditActor, JsonValue } from '../domain/audit-event';
 import type { Command } from './commands';
 import type { Channel } from './definitions';
 import type { Model } from './model';

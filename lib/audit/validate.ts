@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CHANNELS } from '../../workflows/definitions';
+import { CHANNELS } from '../../domain/vocabulary';
 import { canonicalJson, hasLoneSurrogate, isPlainObject } from './canonical-json';
 import { AUDIT_ACTIONS, AUDIT_ACTOR_TYPES, type AuditEventInput, type AuditRecord, type JsonValue } from './types';
 

@@ -1,5 +1,5 @@
 import type { Acuity } from '../../domain/lab-result';
-import type { WorkflowState } from '../../workflows/definitions';
+import type { WorkflowState } from '../../domain/vocabulary';
 
 /** Words for codes, so every badge and status carries text (colour is only ever a second cue). */
 

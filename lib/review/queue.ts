@@ -2,7 +2,7 @@ import { onCallStaffAt } from '../../domain/on-call';
 import type { Pool } from 'pg';
 import type { Acuity, ResultStatus } from '../../domain/lab-result';
 import type { PracticePolicy, StaffMember } from '../../domain/practice';
-import type { WorkflowState } from '../../workflows/definitions';
+import type { WorkflowState } from '../../domain/vocabulary';
 import { providerIdentifiers } from './staff';
 
 /**
