@@ -28,9 +28,9 @@ import type {
   AthenaIngestOutcome,
   AthenaResultRef,
   IngestAthenaLabResultRequest,
-} from './athena-ingest-contract';
+} from '../domain/athena-ingest-contract';
 import type { ActivityDeps } from './deps';
-import { ActivityErrorType } from './error-types';
+import { ActivityErrorType } from '../domain/activity-error-types';
 
 /**
  * Activities of the athena ingest workflows: read the changed-data feed, inflate one lab result

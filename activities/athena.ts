@@ -10,9 +10,9 @@ import type {
   LabloopActivities,
   PortalNoteOutcome,
   PortalNoteRequest,
-} from './contract';
+} from '../domain/activity-contract';
 import type { ActivityDeps } from './deps';
-import { ActivityErrorType } from './error-types';
+import { ActivityErrorType } from '../domain/activity-error-types';
 import { outboxIdempotencyKey, resultRefOf, sendOnce, type ReconcileResult } from './outbox';
 
 /**

@@ -8,8 +8,8 @@ import {
 } from '../domain/business-calendar';
 import { InvalidPatientWindowError, NoCommonSendWindowError, nextPatientSendTime } from '../domain/patient-window';
 import type { BusinessCalendar } from '../domain/practice';
-import type { LabloopActivities, PatientSendWindow, PatientSendWindowRequest } from './contract';
-import { ActivityErrorType } from './error-types';
+import type { LabloopActivities, PatientSendWindow, PatientSendWindowRequest } from '../domain/activity-contract';
+import { ActivityErrorType } from '../domain/activity-error-types';
 
 /**
  * Time-zone arithmetic for the lab-result workflow, run as activities so that its answers are

@@ -5,9 +5,9 @@ import {
   getConsentInvitation,
   getSmsConsent,
 } from '../lib/consent/repository';
-import type { ConsentInvitationClaim, PatientLink, SmsConsentLookup } from './contract';
+import type { ConsentInvitationClaim, PatientLink, SmsConsentLookup } from '../domain/activity-contract';
 import type { ActivityDeps } from './deps';
-import { ActivityErrorType } from './error-types';
+import { ActivityErrorType } from '../domain/activity-error-types';
 
 export function createConsentActivities({ pool }: Pick<ActivityDeps, 'pool'>) {
   return {

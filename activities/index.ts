@@ -1,7 +1,7 @@
-import type { LabloopActivities } from './contract';
+import type { LabloopActivities } from '../domain/activity-contract';
 import type { ActivityDeps } from './deps';
 import { createAthenaActivities } from './athena';
-import type { AthenaIngestActivities } from './athena-ingest-contract';
+import type { AthenaIngestActivities } from '../domain/athena-ingest-contract';
 import { createAthenaIngestActivitiesFrom } from './athena-ingest';
 import { createAuditActivities } from './audit';
 import { createCalendarActivities } from './calendar';
@@ -34,4 +34,4 @@ export function createActivities(deps: ActivityDeps): LabloopActivities & Athena
 
 export type Activities = LabloopActivities;
 export type { ActivityDeps } from './deps';
-export type * from './contract';
+export type * from '../domain/activity-contract';

@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { onCallStaffAt } from '../domain/on-call';
-import type { OnCallAnswer, OnCallRequest } from './contract';
-import { ActivityErrorType } from './error-types';
+import type { OnCallAnswer, OnCallRequest } from '../domain/activity-contract';
+import { ActivityErrorType } from '../domain/activity-error-types';
 
 /**
  * The on-call rota as an activity: the rule is the pure one in domain/on-call.ts, run here so the

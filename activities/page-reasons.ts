@@ -1,4 +1,4 @@
-import type { PageReason } from './contract';
+import type { PageReason } from '../domain/activity-contract';
 
 /**
  * What a page says about why it was sent, the same words on Spruce and on the SMS that backs a

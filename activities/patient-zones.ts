@@ -2,7 +2,7 @@ import { IANAZone } from 'luxon';
 import { lookup as zoneOfZipCode } from 'zipcode-to-timezone';
 import type { PatientContact } from '../domain/lab-result';
 import { stateOfAreaCode } from './area-code-states';
-import type { LabloopActivities } from './contract';
+import type { LabloopActivities } from '../domain/activity-contract';
 
 /**
  * The patient's candidate time zones, for the TCPA messaging window (08:00–21:00 where the patient

@@ -1,5 +1,5 @@
 import { RESULT_STATUSES, type ResultStatus } from '../domain/lab-result';
-import type { LabloopActivities, PriorRunSummary } from './contract';
+import type { LabloopActivities, PriorRunSummary } from '../domain/activity-contract';
 import type { ActivityDeps } from './deps';
 
 /**

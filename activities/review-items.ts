@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { z } from 'zod';
 import { ACUITIES, RESULT_STATUSES } from '../domain/lab-result';
 import { WORKFLOW_STATES, type WorkflowState } from '../workflows/definitions';
-import type { LabloopActivities, ReviewItem } from './contract';
+import type { LabloopActivities, ReviewItem } from '../domain/activity-contract';
 import type { ActivityDeps } from './deps';
 
 /** Failure type of a snapshot that can never be stored (a bug in the caller, not a passing fault). */

@@ -10,10 +10,10 @@ import {
 } from '../lib/consent/apply-change';
 import { getSmsConsent } from '../lib/consent/repository';
 import { paceSegments } from '../lib/sms/pacer';
-import type { GenericSmsRequest, SmsSendOutcome } from './contract';
+import type { GenericSmsRequest, SmsSendOutcome } from '../domain/activity-contract';
 import type { ActivityDeps } from './deps';
 import { activitySignaller, replayUnmatchedDeliveries } from './delivery-reports';
-import { ActivityErrorType } from './error-types';
+import { ActivityErrorType } from '../domain/activity-error-types';
 import { smsErrorTypeForCode } from './sms-error-types';
 import { sendOnce, type ReconcileResult } from './outbox';
 import { reconcileTwilioSend } from './twilio-reconcile';

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import type { ActivityDeps } from '../activities';
-import type { LabloopActivities } from '../activities/contract';
+import type { LabloopActivities } from '../domain/activity-contract';
 import { createSmsActivities } from '../activities/sms';
 import { parseTwilioSenders, type SmsSender } from '../lib/sms/senders';
 import type { ProcessConfig } from '../lib/config';

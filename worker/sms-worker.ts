@@ -1,5 +1,5 @@
 import { Worker, type NativeConnection } from '@temporalio/worker';
-import type { GenericSmsRequest, LabloopActivities } from '../activities/contract';
+import type { GenericSmsRequest, LabloopActivities } from '../domain/activity-contract';
 import { SegmentPacer, senderPacer, withSegmentPacer } from '../lib/sms/pacer';
 import type { SmsSender } from '../lib/sms/senders';
 import { createWorkerDataConverter } from '../lib/temporal/data-converter';

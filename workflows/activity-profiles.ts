@@ -1,5 +1,5 @@
 import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
-import type { LabloopActivities } from '../activities/contract';
+import type { LabloopActivities } from '../domain/activity-contract';
 
 /**
  * One activity proxy per retry profile. The figures and their arithmetic:

@@ -3,7 +3,7 @@ import type {
   AthenaIngestActivities,
   AthenaIngestOutcome,
   AthenaResultRef,
-} from '../activities/athena-ingest-contract';
+} from '../domain/athena-ingest-contract';
 import type { AthenaFeedPollInput, AthenaFeedPollSummary, AthenaLabResultEventInput } from './definitions';
 
 /**

@@ -7,7 +7,7 @@ import type {
   ReviewItem,
   SpruceResultRequest,
   StaffSmsPageRequest,
-} from '../activities/contract';
+} from '../domain/activity-contract';
 import type { PatientContact } from '../domain/lab-result';
 import type { AuditEventInput } from '../domain/audit-event';
 

@@ -1,4 +1,4 @@
-import { ActivityErrorType } from '../activities/error-types';
+import { ActivityErrorType } from '../domain/activity-error-types';
 import type { DeliveryStatus, DeliveryStatusEvent } from './definitions';
 import { channelFallback, findDelivery, optedOutAtCarrier } from './delivery';
 import type { Draft } from './draft';

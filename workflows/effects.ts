@@ -1,5 +1,5 @@
 import { ActivityFailure, ApplicationFailure, isCancellation, log, TimeoutFailure } from '@temporalio/workflow';
-import { ActivityErrorType } from '../activities/error-types';
+import { ActivityErrorType } from '../domain/activity-error-types';
 import type { OnCallShift } from '../domain/on-call';
 import type { BusinessCalendar, LocalTime } from '../domain/practice';
 import {

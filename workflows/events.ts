@@ -1,4 +1,4 @@
-import type { PriorRunSummary } from '../activities/contract';
+import type { PriorRunSummary } from '../domain/activity-contract';
 import type {
   AnnotationRequest,
   CallCompletedEvent,

@@ -1,4 +1,4 @@
-import type { CallTaskReason, PageReason } from '../activities/contract';
+import type { CallTaskReason, PageReason } from '../domain/activity-contract';
 import type { Acuity, LabResult, ResultStatus } from '../domain/lab-result';
 import type { SmsTemplateId } from '../domain/sms-templates';
 import type {

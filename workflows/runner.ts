@@ -9,7 +9,7 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
-import { ActivityErrorType } from '../activities/error-types';
+import { ActivityErrorType } from '../domain/activity-error-types';
 import { BOOKKEEPING_COMMANDS, type Command } from './commands';
 import { decide } from './decide';
 import {

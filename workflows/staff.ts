@@ -1,4 +1,4 @@
-import type { CallTaskReason, PageReason } from '../activities/contract';
+import type { CallTaskReason, PageReason } from '../domain/activity-contract';
 import type { Draft } from './draft';
 import type { CallTaskRecord, PageRecord } from './model';
 

@@ -1,4 +1,4 @@
-import type { ReviewItem } from '../activities/contract';
+import type { ReviewItem } from '../domain/activity-contract';
 import type { DeliveryView, ResultDetail, ResultStatusView, WorkflowState } from './definitions';
 import type { DecisionContext } from './draft';
 import type { Delivery, Model } from './model';

@@ -1,11 +1,12 @@
 import type { Pool } from 'pg';
+import type { IngestTrigger } from '../../domain/athena-ingest-contract';
 
 /**
  * athena results that cannot be ingested for a reason a retry cannot fix. Recording them (instead
  * of failing forever or dropping them) lets the feed move on while an operator sees exactly which
  * documents need attention. A later successful ingest of the same document resolves the entry.
  */
-export type IngestTrigger = 'webhook' | 'feed' | 'replay';
+export type { IngestTrigger };
 
 export interface DeadLetterEntry {
   practiceId: string;

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { DefaultLogger, type LogEntry } from '@temporalio/worker';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createAthenaIngestActivities } from '../../activities/athena-ingest';
-import type { AthenaIngestOutcome } from '../../activities/athena-ingest-contract';
+import type { AthenaIngestOutcome } from '../../domain/athena-ingest-contract';
 import { createAuditLog } from '../../lib/audit';
 import { AthenaError, createAthenaClient, type AthenaClient } from '../../lib/clients/athena';
 import { createLogger } from '../../lib/logger';

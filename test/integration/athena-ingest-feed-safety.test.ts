@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/activity';
 import { WorkflowFailedError } from '@temporalio/client';
 import { createAthenaIngestActivities, FEED_RECORD_WITHOUT_PATIENT } from '../../activities/athena-ingest';
-import type { AthenaIngestActivities } from '../../activities/athena-ingest-contract';
+import type { AthenaIngestActivities } from '../../domain/athena-ingest-contract';
 import { workflowIdForResult } from '../../lib/ingest/handoff';
 import { createFeedCheckpointStore, REFETCH_MARGIN_MS } from '../../lib/athena-feed';
 import { createAuditLog } from '../../lib/audit';

@@ -5,7 +5,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import pg from 'pg';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { WorkflowFailedError } from '@temporalio/client';
-import type { AthenaIngestActivities, AthenaIngestOutcome } from '../../activities/athena-ingest-contract';
+import type { AthenaIngestActivities, AthenaIngestOutcome } from '../../domain/athena-ingest-contract';
 import { workflowIdForResult } from '../../lib/ingest/handoff';
 import { ATHENA_RESULT_ID_ISSUER } from '../../lib/result-ref';
 import { createFeedCheckpointStore, ensureAthenaFeeds, ensureAthenaFeedSchedule } from '../../lib/athena-feed';

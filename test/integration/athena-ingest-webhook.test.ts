@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/activity';
-import type { AthenaIngestActivities } from '../../activities/athena-ingest-contract';
+import type { AthenaIngestActivities } from '../../domain/athena-ingest-contract';
 import { workflowIdForResult } from '../../lib/ingest/handoff';
 import { ATHENA_RESULT_ID_ISSUER } from '../../lib/result-ref';
 import { startAthenaFake, type AthenaFake } from '../../sandbox/fakes/athena';

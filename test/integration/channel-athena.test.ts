@@ -8,8 +8,8 @@ import {
   PATIENT_CASE_CALLBACK_NUMBER_TYPE,
   PORTAL_PUBLICATION_MAX_WAIT_MS,
 } from '../../activities/athena';
-import type { CallTaskRequest, PortalNoteRequest } from '../../activities/contract';
-import { ActivityErrorType } from '../../activities/error-types';
+import type { CallTaskRequest, PortalNoteRequest } from '../../domain/activity-contract';
+import { ActivityErrorType } from '../../domain/activity-error-types';
 import { outboxIdempotencyKey } from '../../activities/outbox';
 import { createAuditLog } from '../../lib/audit';
 import { CallTaskError, completeCallTask, getCallTask, listOpenCallTasks } from '../../lib/call-tasks';

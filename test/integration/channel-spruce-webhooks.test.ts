@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import type { SpruceResultRequest } from '../../activities/contract';
+import type { SpruceResultRequest } from '../../domain/activity-contract';
 import { PENDING_ID_PREFIX } from '../../activities/outbox';
 import { buildApp } from '../../api/app';
 import { getSmsConsent, setSmsConsent } from '../../lib/consent/repository';

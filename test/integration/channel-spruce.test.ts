@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
-import type { PageRequest, SpruceResultRequest } from '../../activities/contract';
-import { ActivityErrorType } from '../../activities/error-types';
+import type { PageRequest, SpruceResultRequest } from '../../domain/activity-contract';
+import { ActivityErrorType } from '../../domain/activity-error-types';
 import { PENDING_ID_PREFIX } from '../../activities/outbox';
 import { SPRUCE_RETRYABLE_ERROR_TYPE } from '../../activities/spruce';
 import type { LabResult } from '../../domain/lab-result';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { SMS_RETRYABLE_ERROR_TYPE } from '../../activities/sms';
-import { ActivityErrorType } from '../../activities/error-types';
-import type { GenericSmsRequest } from '../../activities/contract';
+import { ActivityErrorType } from '../../domain/activity-error-types';
+import type { GenericSmsRequest } from '../../domain/activity-contract';
 import { getSmsConsent, setSmsConsent } from '../../lib/consent/repository';
 import { startTwilioFake, type TwilioFake } from '../../sandbox/fakes/twilio';
 import { createTestDatabase, type TestDatabase } from '../support/database';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/activity';
 import { createConsentActivities } from '../../activities/consent';
-import { ActivityErrorType } from '../../activities/error-types';
+import { ActivityErrorType } from '../../domain/activity-error-types';
 import { claimConsentInvitation, getConsentInvitation, setSmsConsent } from '../../lib/consent/repository';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 

@@ -13,7 +13,7 @@ import type { Worker } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import { createActivities, type Activities, type ActivityDeps } from '../../activities';
 import { createAthenaIngestActivities } from '../../activities/athena-ingest';
-import type { AthenaIngestActivities } from '../../activities/athena-ingest-contract';
+import type { AthenaIngestActivities } from '../../domain/athena-ingest-contract';
 import { createAuditLog } from '../../lib/audit';
 import { buildApp, type BuiltApp } from '../../api/app';
 import type { ApiDeps } from '../../api/deps';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import type { AthenaIngestActivities, AthenaIngestOutcome } from '../../activities/athena-ingest-contract';
+import type { AthenaIngestActivities, AthenaIngestOutcome } from '../../domain/athena-ingest-contract';
 import { resultIdentity, workflowIdForResult } from '../../lib/ingest/handoff';
 import { parseHl7ForPractice } from '../../api/ingest/hl7-ingest';
 import type { AthenaClient } from '../../lib/clients/athena';

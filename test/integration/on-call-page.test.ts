@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { PageRequest } from '../../activities/contract';
+import type { PageRequest } from '../../domain/activity-contract';
 import { parsePracticeRegistry } from '../../lib/practices';
 import { startSpruceFake, type SpruceFake } from '../../sandbox/fakes/spruce';
 import { createTestDatabase, type TestDatabase } from '../support/database';

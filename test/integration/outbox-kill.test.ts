@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { createSmsActivities } from '../../activities/sms';
-import type { GenericSmsRequest } from '../../activities/contract';
+import type { GenericSmsRequest } from '../../domain/activity-contract';
 import type { SmsGateway } from '../../activities/deps';
 import { createAuditLog } from '../../lib/audit';
 import { createTwilioMessaging, TwilioSendError } from '../../lib/clients/twilio';

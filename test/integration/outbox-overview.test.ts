@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { SpruceResultRequest } from '../../activities/contract';
+import type { SpruceResultRequest } from '../../domain/activity-contract';
 import { setSmsConsent } from '../../lib/consent/repository';
 import { startAthenaFake, type AthenaFake } from '../../sandbox/fakes/athena';
 import type { FakeHttpServer } from '../../sandbox/fakes/shared/http';

@@ -7,7 +7,7 @@ import { METADATA_ENCODING_KEY, type Payload } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
-import type { LabloopActivities } from '../../activities/contract';
+import type { LabloopActivities } from '../../domain/activity-contract';
 import { createHandoff } from '../../lib/ingest/handoff';
 import type { LabResult } from '../../domain/lab-result';
 import { loadPracticeRegistry } from '../../lib/practices';

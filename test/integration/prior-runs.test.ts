@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { PriorRunSummary } from '../../activities/contract';
+import type { PriorRunSummary } from '../../domain/activity-contract';
 import { createPriorRunActivities } from '../../activities/prior-runs';
 import type { LabResult } from '../../domain/lab-result';
 import { createAuditLog, type AuditLog } from '../../lib/audit';

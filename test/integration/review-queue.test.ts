@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
-import type { ReviewItem } from '../../activities/contract';
+import type { ReviewItem } from '../../domain/activity-contract';
 import { createReviewItemActivities, INVALID_REVIEW_ITEM_ERROR } from '../../activities/review-items';
 import { buildApp } from '../../api/app';
 import { loadPracticeRegistry } from '../../lib/practices';

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/activity';
-import type { GenericSmsRequest } from '../../activities/contract';
+import type { GenericSmsRequest } from '../../domain/activity-contract';
 import type { SmsGateway } from '../../activities/deps';
-import { ActivityErrorType } from '../../activities/error-types';
+import { ActivityErrorType } from '../../domain/activity-error-types';
 import { createSmsActivities } from '../../activities/sms';
 import { createAuditLog } from '../../lib/audit';
 import { setSmsConsent } from '../../lib/consent/repository';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { bundleWorkflowCode, DefaultLogger, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import type { GenericSmsRequest } from '../../activities/contract';
+import type { GenericSmsRequest } from '../../domain/activity-contract';
 import { WORKFLOW_BUNDLE_OPTIONS } from '../../lib/temporal/data-converter';
 import { startTwilioFake, type TwilioFake } from '../../sandbox/fakes/twilio';
 import { createSmsWorker } from '../../worker/sms-worker';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/activity';
-import type { SpruceResultRequest } from '../../activities/contract';
-import { ActivityErrorType } from '../../activities/error-types';
+import type { SpruceResultRequest } from '../../domain/activity-contract';
+import { ActivityErrorType } from '../../domain/activity-error-types';
 import {
   createSpruceClient,
   isDuplicateRequestError,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import type { StaffSmsPageRequest } from '../../activities/contract';
+import type { StaffSmsPageRequest } from '../../domain/activity-contract';
 import type { SmsGateway } from '../../activities/deps';
 import { createStaffSmsPageActivities } from '../../activities/staff-sms-page';
 import { buildApp } from '../../api/app';

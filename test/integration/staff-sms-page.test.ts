@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/activity';
-import type { StaffSmsPageRequest } from '../../activities/contract';
+import type { StaffSmsPageRequest } from '../../domain/activity-contract';
 import type { SmsGateway } from '../../activities/deps';
-import { ActivityErrorType } from '../../activities/error-types';
+import { ActivityErrorType } from '../../domain/activity-error-types';
 import { createStaffSmsPageActivities } from '../../activities/staff-sms-page';
 import { createAuditLog } from '../../lib/audit';
 import { TwilioSendError } from '../../lib/clients/twilio';

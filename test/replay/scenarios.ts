@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { ActivityErrorType } from '../../activities/error-types';
+import { ActivityErrorType } from '../../domain/activity-error-types';
 import type { LabResult } from '../../domain/lab-result';
 import type { labResultWorkflow } from '../../workflows/lab-result-workflow';
 import {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { PriorRunSummary } from '../../activities/contract';
+import type { PriorRunSummary } from '../../domain/activity-contract';
 import { contentDigest } from '../../workflows/content-digest';
 import { labResultWorkflowId } from '../../workflows/definitions';
 import { contentKey } from '../../workflows/intake';

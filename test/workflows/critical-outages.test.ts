@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ActivityErrorType } from '../../activities/error-types';
+import { ActivityErrorType } from '../../domain/activity-error-types';
 import { permanent, retryable } from './support/fake-world';
 import { criticalResult, testPolicy } from './support/fixtures';
 import { workflowHarnessForSuite } from './support/harness';

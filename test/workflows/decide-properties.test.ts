@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { Acuity, LabResult, Observation } from '../../domain/lab-result';
-import type { PriorRunSummary } from '../../activities/contract';
+import type { PriorRunSummary } from '../../domain/activity-contract';
 import { contentDigest } from '../../workflows/content-digest';
 import { escalationLadder } from '../../workflows/gate';
 import { contentKey } from '../../workflows/intake';

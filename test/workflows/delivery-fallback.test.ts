@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/activity';
-import { ActivityErrorType } from '../../activities/error-types';
+import { ActivityErrorType } from '../../domain/activity-error-types';
 import { deliveryStatusSignal } from '../../workflows/definitions';
-import type { LabloopActivities } from '../../activities/contract';
+import type { LabloopActivities } from '../../domain/activity-contract';
 import { permanent, retryable } from './support/fake-world';
 import { abnormalResult, nextLocal, normalResult, testPolicy } from './support/fixtures';
 import { assertNoPhiAnywhere, searchAttributes } from './support/assertions';

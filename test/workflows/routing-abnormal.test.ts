@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ActivityErrorType } from '../../activities/error-types';
+import { ActivityErrorType } from '../../domain/activity-error-types';
 import { deliveryStatusSignal } from '../../workflows/definitions';
 import { permanent } from './support/fake-world';
 import { abnormalResult, normalResult } from './support/fixtures';

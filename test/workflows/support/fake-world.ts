@@ -11,8 +11,8 @@ import type {
   ReviewItem,
   SpruceResultRequest,
   StaffSmsPageRequest,
-} from '../../../activities/contract';
-import { ActivityErrorType } from '../../../activities/error-types';
+} from '../../../domain/activity-contract';
+import { ActivityErrorType } from '../../../domain/activity-error-types';
 import type { AuditEventInput } from '../../../lib/audit/types';
 import { normalizeEvent } from '../../../lib/audit/validate';
 

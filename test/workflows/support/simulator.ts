@@ -1,5 +1,5 @@
 import { patientWindowEnd } from '../../../activities/calendar';
-import type { PriorRunSummary } from '../../../activities/contract';
+import type { PriorRunSummary } from '../../../domain/activity-contract';
 import { addBusinessMinutes } from '../../../domain/business-calendar';
 import { classifyAcuity } from '../../../domain/classification';
 import type { Acuity, LabResult } from '../../../domain/lab-result';

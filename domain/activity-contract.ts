@@ -3,11 +3,11 @@
  * `createActivities` must implement all of it; workflow tests pass fakes of it. Every request is
  * plain JSON (it is recorded, encrypted, in the workflow history).
  */
-import type { AuditEventInput } from '../domain/audit-event';
-import type { Acuity, LabResult, PatientContact, ResultSource, ResultStatus } from '../domain/lab-result';
-import type { OnCallShift } from '../domain/on-call';
-import type { BusinessCalendar, LocalTime } from '../domain/practice';
-import type { WorkflowState } from '../domain/vocabulary';
+import type { AuditEventInput } from './audit-event';
+import type { Acuity, LabResult, PatientContact, ResultSource, ResultStatus } from './lab-result';
+import type { OnCallShift } from './on-call';
+import type { BusinessCalendar, LocalTime } from './practice';
+import type { WorkflowState } from './vocabulary';
 
 /** Identifies one send: at most one per (workflow, result version, step). */
 export interface SendKey {

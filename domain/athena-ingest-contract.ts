@@ -2,9 +2,8 @@
  * The activity surface of the athena ingest workflows (workflows/athena-ingest.ts), kept apart from
  * the lab-result workflow's contract. Requests and answers are plain JSON with IDs only.
  */
-import type { IngestTrigger } from '../lib/athena-feed/dead-letter';
-
-export type { IngestTrigger };
+/** What made labloop read an athena document (also recorded with a dead letter). */
+export type IngestTrigger = 'webhook' | 'feed' | 'replay';
 
 /** One athena lab-result document, by the IDs its REST path needs. */
 export interface AthenaResultRef {
