@@ -13,7 +13,7 @@ import type {
 } from '../domain/activity-contract';
 import type { ActivityDeps } from './deps';
 import { ActivityErrorType } from '../domain/activity-error-types';
-import { outboxIdempotencyKey, resultRefOf, sendOnce, type ReconcileResult } from './outbox';
+import { outboxIdempotencyKey, resultRefOf, sendOnce, type ReconcileResult } from '../lib/outbox/outbox';
 
 /**
  * athenahealth writes: the portal note on the lab-result document, and outbound-call patient cases.

@@ -12,10 +12,11 @@ import { getSmsConsent } from '../lib/consent/repository';
 import { paceSegments } from '../lib/sms/pacer';
 import type { GenericSmsRequest, SmsSendOutcome } from '../domain/activity-contract';
 import type { ActivityDeps } from './deps';
-import { activitySignaller, replayUnmatchedDeliveries } from './delivery-reports';
+import { replayUnmatchedDeliveries } from '../lib/outbox/delivery-reports';
+import { activitySignaller } from './signaller';
 import { ActivityErrorType } from '../domain/activity-error-types';
-import { smsErrorTypeForCode } from './sms-error-types';
-import { sendOnce, type ReconcileResult } from './outbox';
+import { smsErrorTypeForCode } from '../lib/clients/twilio/sms-error-types';
+import { sendOnce, type ReconcileResult } from '../lib/outbox/outbox';
 import { reconcileTwilioSend } from './twilio-reconcile';
 
 /**

@@ -5,11 +5,17 @@ import type { PracticePolicy, StaffMember } from '../domain/practice';
 import { SpruceError, type SpruceContact } from '../lib/clients/spruce';
 import { renderResultPdf } from '../lib/pdf';
 import { reviewResultUrl } from '../lib/public-url';
-import type { LabloopActivities, PageRequest, SpruceContactStatus, SpruceResultRequest } from '../domain/activity-contract';
+import type {
+  LabloopActivities,
+  PageRequest,
+  SpruceContactStatus,
+  SpruceResultRequest,
+} from '../domain/activity-contract';
 import type { ActivityDeps } from './deps';
 import { ActivityErrorType } from '../domain/activity-error-types';
-import { activitySignaller, adoptParkedSpruceReport, replayUnmatchedDeliveries } from './delivery-reports';
-import { outboxIdempotencyKey, pageReference, PENDING_ID_PREFIX, sendOnce } from './outbox';
+import { adoptParkedSpruceReport, replayUnmatchedDeliveries } from '../lib/outbox/delivery-reports';
+import { activitySignaller } from './signaller';
+import { outboxIdempotencyKey, pageReference, PENDING_ID_PREFIX, sendOnce } from '../lib/outbox/outbox';
 import { PAGE_REASON_TEXT } from './page-reasons';
 
 /**

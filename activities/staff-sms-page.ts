@@ -7,9 +7,10 @@ import { smsSegments } from '../lib/sms/segments';
 import { DEFAULT_SMS_SENDER_ID } from '../lib/sms/senders';
 import type { PageReason, StaffSmsPageOutcome, StaffSmsPageRequest } from '../domain/activity-contract';
 import type { ActivityDeps, SmsGateway } from './deps';
-import { activitySignaller, replayUnmatchedDeliveries } from './delivery-reports';
+import { replayUnmatchedDeliveries } from '../lib/outbox/delivery-reports';
+import { activitySignaller } from './signaller';
 import { ActivityErrorType } from '../domain/activity-error-types';
-import { sendOnce, type ReconcileResult } from './outbox';
+import { sendOnce, type ReconcileResult } from '../lib/outbox/outbox';
 import { reconcileTwilioSend } from './twilio-reconcile';
 import { PAGE_REASON_TEXT } from './page-reasons';
 

@@ -1,6 +1,6 @@
 import { TwilioSendError } from '../lib/clients/twilio';
 import type { ActivityDeps } from './deps';
-import { recordedProviderIds, type ReconcileResult } from './outbox';
+import { recordedProviderIds, type ReconcileResult } from '../lib/outbox/outbox';
 
 /**
  * How far before the intent row's timestamp reconciliation looks. Twilio's `date_created` has whole

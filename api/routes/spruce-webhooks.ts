@@ -7,7 +7,7 @@ import {
   adoptThreadMessageId,
   recordDeliveryStatus,
   type DeliveryStatusRecord,
-} from '../../activities/outbox';
+} from '../../lib/outbox/outbox';
 import type { AuditSink } from '../../lib/audit/types';
 import { appendAuditInTransaction } from '../../lib/audit/append';
 import {
@@ -24,7 +24,11 @@ import { phonesOfPatient, type PatientRef } from '../../lib/consent/repository';
 import { classifyInboundText } from '../../lib/consent/revocation';
 import type { WorkflowSignaller } from '../../lib/consent/workflow-signaller';
 import type { IngestRateLimit } from '../ingest/rate-limit';
-import { auditAndSignalDeliveryStatus, parkUnmatchedDelivery, replayUnmatchedDeliveries } from './delivery-status';
+import {
+  auditAndSignalDeliveryStatus,
+  parkUnmatchedDelivery,
+  replayUnmatchedDeliveries,
+} from '../../lib/outbox/delivery-reports';
 
 /**
  * Spruce webhooks (`POST /webhooks/spruce`).

@@ -2,7 +2,6 @@ import formbody from '@fastify/formbody';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Pool } from 'pg';
 import { z } from 'zod';
-import { recordProviderDeliveryStatus } from '../../activities/delivery-reports';
 import type { AuditSink } from '../../lib/audit/types';
 import { verifyTwilioSignature } from '../../lib/clients/twilio';
 import { recordConsentChange, type PendingSignal } from '../../lib/consent/apply-change';
@@ -15,7 +14,12 @@ import { publicUrl } from '../../lib/public-url';
 import { DELIVERY_STATUSES, type DeliveryStatus } from '../../workflows/definitions';
 import type { IngestRateLimit } from '../ingest/rate-limit';
 import { badRequest } from './bad-request';
-import { auditAndSignalDeliveryStatus, parkUnmatchedDelivery, replayUnmatchedDeliveries } from './delivery-status';
+import {
+  auditAndSignalDeliveryStatus,
+  parkUnmatchedDelivery,
+  recordProviderDeliveryStatus,
+  replayUnmatchedDeliveries,
+} from '../../lib/outbox/delivery-reports';
 
 /** Twilio's callback body is small; 64 KiB bounds it generously (an inbound Body is at most 1600 characters). */
 const TWILIO_BODY_LIMIT_BYTES = 64 * 1024;

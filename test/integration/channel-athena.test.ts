@@ -10,7 +10,7 @@ import {
 } from '../../activities/athena';
 import type { CallTaskRequest, PortalNoteRequest } from '../../domain/activity-contract';
 import { ActivityErrorType } from '../../domain/activity-error-types';
-import { outboxIdempotencyKey } from '../../activities/outbox';
+import { outboxIdempotencyKey } from '../../lib/outbox/outbox';
 import { createAuditLog } from '../../lib/audit';
 import { CallTaskError, completeCallTask, getCallTask, listOpenCallTasks } from '../../lib/call-tasks';
 import { createAthenaClient } from '../../lib/clients/athena';

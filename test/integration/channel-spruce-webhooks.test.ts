@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import type { SpruceResultRequest } from '../../domain/activity-contract';
-import { PENDING_ID_PREFIX } from '../../activities/outbox';
+import { PENDING_ID_PREFIX } from '../../lib/outbox/outbox';
 import { buildApp } from '../../api/app';
 import { getSmsConsent, setSmsConsent } from '../../lib/consent/repository';
 import type { WorkflowSignaller } from '../../lib/consent/workflow-signaller';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { PageRequest, SpruceResultRequest } from '../../domain/activity-contract';
 import { ActivityErrorType } from '../../domain/activity-error-types';
-import { PENDING_ID_PREFIX } from '../../activities/outbox';
+import { PENDING_ID_PREFIX } from '../../lib/outbox/outbox';
 import { SPRUCE_RETRYABLE_ERROR_TYPE } from '../../activities/spruce';
 import type { LabResult } from '../../domain/lab-result';
 import { startSpruceFake, type SpruceFake } from '../../sandbox/fakes/spruce';

@@ -558,7 +558,7 @@ export function createAthenaClient(options: AthenaClientOptions): AthenaClient {
       // NOT in the public reference (§1.7 documents GET of one case by ID and the changed feed, not a
       // list by patient). The sandbox fake serves it as assumed here; against an athena that refuses
       // it the call fails, the caller's reconcile answers "unknown" and the outbox resends at most
-      // once, audited as ambiguous (activities/outbox.ts).
+      // once, audited as ambiguous (lib/outbox/outbox.ts).
       const operation = 'findPatientCases';
       const marker = requireText(operation, 'marker', args.marker);
       const records = await transport.call({

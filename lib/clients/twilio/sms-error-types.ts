@@ -1,5 +1,5 @@
-import { smsRefusalKind, type SmsRefusalKind } from '../lib/clients/twilio/error-codes';
-import { ActivityErrorType, type ActivityErrorTypeName } from '../domain/activity-error-types';
+import { smsRefusalKind, type SmsRefusalKind } from './error-codes';
+import { ActivityErrorType, type ActivityErrorTypeName } from '../../../domain/activity-error-types';
 
 /** The ActivityErrorType of each refusal kind (lib/clients/twilio/error-codes.ts). */
 export const SMS_REFUSAL_ERROR_TYPE = {

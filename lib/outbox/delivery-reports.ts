@@ -1,11 +1,10 @@
-import { Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
-import type { AuditSink, JsonValue } from '../lib/audit/types';
-import { classifyDeliveryErrorCode } from '../lib/clients/twilio/error-codes';
-import { createWorkflowSignaller, type WorkflowSignaller } from '../lib/consent/workflow-signaller';
-import { deliveryStatusSignal, type Channel, type DeliveryStatus } from '../workflows/definitions';
+import type { AuditSink, JsonValue } from '../audit/types';
+import { classifyDeliveryErrorCode } from '../clients/twilio/error-codes';
+import type { WorkflowSignaller } from '../consent/workflow-signaller';
+import { deliveryStatusSignal, type Channel, type DeliveryStatus } from '../../workflows/definitions';
 import { recordDeliveryStatus, type DeliveryStatusRecord, type OutboxChannel } from './outbox';
-import { smsErrorTypeForCode } from './sms-error-types';
+import { smsErrorTypeForCode } from '../clients/twilio/sms-error-types';
 
 /**
  * Provider delivery reports (Twilio status callbacks, Spruce `conversationItem.created` for our
@@ -261,17 +260,4 @@ export async function replayUnmatchedDeliveries(
 function auditKeyOf(row: ParkedRow): string {
   if (row.provider === 'twilio') return `delivery:sms:${row.event_key.slice('status:'.length)}`;
   return `delivery:spruce:${row.item_id ?? row.event_key}`;
-}
-
-/**
- * The signaller an activity uses: the injected one, else the worker's own Temporal client (same
- * namespace, same payload codec). Outside an activity with nothing injected: undefined.
- */
-export function activitySignaller(injected: WorkflowSignaller | undefined): WorkflowSignaller | undefined {
-  if (injected !== undefined) return injected;
-  try {
-    return createWorkflowSignaller(Context.current().client);
-  } catch {
-    return undefined;
-  }
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
-import type { AuditEventInput, AuditSink, JsonValue } from '../lib/audit/types';
-import { LAB_RESULT_WORKFLOW_ID_PATTERN } from '../workflows/definitions';
+import type { AuditEventInput, AuditSink, JsonValue } from '../audit/types';
+import { LAB_RESULT_WORKFLOW_ID_PATTERN } from '../../workflows/definitions';
 
 /**
  * Intent-first sending: nothing lost, nothing sent twice (within what providers let us know).
