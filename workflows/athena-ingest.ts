@@ -1,9 +1,5 @@
 import { ActivityFailure, ApplicationFailure, log, proxyActivities } from '@temporalio/workflow';
-import type {
-  AthenaIngestActivities,
-  AthenaIngestOutcome,
-  AthenaResultRef,
-} from '../domain/athena-ingest-contract';
+import type { AthenaIngestActivities, AthenaIngestOutcome, AthenaResultRef } from '../domain/athena-ingest-contract';
 import type { AthenaFeedPollInput, AthenaFeedPollSummary, AthenaLabResultEventInput } from './definitions';
 
 /**
