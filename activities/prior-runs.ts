@@ -1,5 +1,6 @@
 import { RESULT_STATUSES, type ResultStatus } from '../domain/lab-result';
 import type { LabloopActivities, PriorRunSummary } from '../domain/activity-contract';
+import { sendVersionsOf } from '../lib/outbox/outbox';
 import type { ActivityDeps } from './deps';
 
 /**
@@ -22,14 +23,7 @@ export function createPriorRunActivities({
 }: Pick<ActivityDeps, 'pool'>): Pick<LabloopActivities, 'findPriorRuns'> {
   return {
     async findPriorRuns({ workflowId }): Promise<PriorRunSummary> {
-      const outbox = await pool.query<{ last_version: number | null; notified_version: number | null }>(
-        `SELECT MAX(result_version) AS last_version,
-                MAX(result_version) FILTER (
-                  WHERE status = 'sent' AND channel IN ('sms', 'spruce', 'portal') AND template <> 'consent-invitation'
-                ) AS notified_version
-           FROM outbox WHERE workflow_id = $1`,
-        [workflowId],
-      );
+      const sends = await sendVersionsOf(pool, workflowId);
       // The workflow's own decisions: their idempotency keys are `<workflowId>:<runId>:<seq>`.
       const audit = await pool.query<{
         last_version: string | null;
@@ -48,14 +42,13 @@ export function createPriorRunActivities({
           WHERE workflow_id = $1 AND starts_with(idempotency_key, $1 || ':')`,
         [workflowId],
       );
-      const o = outbox.rows[0];
       const a = audit.rows[0];
       const auditVersion = a?.last_version != null ? Math.floor(Number(a.last_version)) : 0;
       const closing = closingFacts(a?.closing);
       const patientId = a?.closing_patient ?? a?.latest_patient ?? undefined;
       return {
-        lastVersion: Math.max(o?.last_version ?? 0, Number.isFinite(auditVersion) ? auditVersion : 0),
-        ...(o?.notified_version != null ? { patientNotifiedVersion: o.notified_version } : {}),
+        lastVersion: Math.max(sends.lastVersion ?? 0, Number.isFinite(auditVersion) ? auditVersion : 0),
+        ...(sends.notifiedVersion !== undefined ? { patientNotifiedVersion: sends.notifiedVersion } : {}),
         ...(closing.contentDigest !== undefined ? { lastContentDigest: closing.contentDigest } : {}),
         ...(closing.status !== undefined ? { lastStatus: closing.status } : {}),
         ...(patientId !== undefined && patientId !== '' ? { patientId } : {}),

@@ -5,6 +5,7 @@ import {
   adoptPageByReference,
   pageReferenceIn,
   adoptThreadMessageId,
+  patientsOfThread,
   recordDeliveryStatus,
   type DeliveryStatusRecord,
 } from '../../lib/outbox/outbox';
@@ -304,12 +305,8 @@ async function handleOurItem(
 async function patientsOfConversation(deps: SpruceWebhookDeps, conversationId: string): Promise<PatientRef[]> {
   const toRefs = (rows: { practice_id: string; patient_id: string }[]) =>
     rows.map((r) => ({ practiceId: r.practice_id, patientId: r.patient_id }));
-  const { rows: ours } = await deps.pool.query<{ practice_id: string; patient_id: string }>(
-    `SELECT DISTINCT practice_id, patient_id FROM outbox
-     WHERE channel = 'spruce' AND provider_thread_id = $1 AND patient_id IS NOT NULL ORDER BY 1, 2`,
-    [conversationId],
-  );
-  if (ours.length > 0 || deps.conversations === undefined) return toRefs(ours);
+  const ours = await patientsOfThread(deps.pool, 'spruce', conversationId);
+  if (ours.length > 0 || deps.conversations === undefined) return ours;
   const contactIds = await deps.conversations.contactIdsOf(conversationId);
   if (contactIds.length === 0) return [];
   const { rows } = await deps.pool.query<{ practice_id: string; patient_id: string }>(

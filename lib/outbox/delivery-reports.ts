@@ -3,7 +3,13 @@ import type { AuditSink, JsonValue } from '../audit/types';
 import { classifyDeliveryErrorCode } from '../clients/twilio/error-codes';
 import type { WorkflowSignaller } from '../consent/workflow-signaller';
 import { deliveryStatusSignal, type Channel, type DeliveryStatus } from '../../workflows/definitions';
-import { recordDeliveryStatus, type DeliveryStatusRecord, type OutboxChannel } from './outbox';
+import {
+  adoptPendingMessageId,
+  recordDeliveryStatus,
+  recordedProviderIds,
+  type DeliveryStatusRecord,
+  type OutboxChannel,
+} from './outbox';
 import { smsErrorTypeForCode } from '../clients/twilio/sms-error-types';
 
 /**
@@ -131,20 +137,25 @@ export async function adoptParkedSpruceReport(
   const value = send.channel === 'spruce' ? send.threadId : send.reference;
   if (value === undefined) return undefined;
   const { rows } = await deps.pool.query<{ provider_message_id: string; thread_id: string | null }>(
-    `SELECT provider_message_id, thread_id FROM unmatched_delivery_event u
-     WHERE provider = 'spruce' AND ${by} = $1 AND replayed_at IS NULL
-       AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.channel IN ('spruce', 'page') AND o.provider_message_id = u.provider_message_id)
-     ORDER BY received_at, id LIMIT 1`,
+    `SELECT provider_message_id, thread_id FROM unmatched_delivery_event
+     WHERE provider = 'spruce' AND ${by} = $1 AND replayed_at IS NULL ORDER BY received_at, id`,
     [value],
   );
-  const parked = rows[0];
-  if (parked === undefined) return undefined;
-  const { rowCount } = await deps.pool.query(
-    `UPDATE outbox SET provider_message_id = $2, provider_thread_id = COALESCE(provider_thread_id, $3), updated_at = now()
-     WHERE idempotency_key = $1 AND provider_message_id LIKE 'pending:%'`,
-    [send.idempotencyKey, parked.provider_message_id, parked.thread_id],
+  // Reports whose message ID the outbox already holds belong to another send.
+  const recorded = await recordedProviderIds(
+    deps.pool,
+    CHANNELS_OF.spruce,
+    rows.map((r) => r.provider_message_id),
   );
-  if (rowCount !== 1) return undefined;
+  const parked = rows.find((r) => !recorded.has(r.provider_message_id));
+  if (parked === undefined) return undefined;
+  const adopted = await adoptPendingMessageId(
+    deps.pool,
+    send.idempotencyKey,
+    parked.provider_message_id,
+    parked.thread_id ?? undefined,
+  );
+  if (!adopted) return undefined;
   await replayUnmatchedDeliveries(deps, send.channel, parked.provider_message_id);
   return parked.provider_message_id;
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import type { AuditEventInput, AuditSink, JsonValue } from '../audit/types';
+import type { Channel } from '../../domain/vocabulary';
 import { LAB_RESULT_WORKFLOW_ID_PATTERN } from '../../workflows/definitions';
 
 /**
@@ -27,7 +28,8 @@ export interface OutboxKey {
   step: string;
 }
 
-export type OutboxChannel = 'sms' | 'spruce' | 'portal' | 'call' | 'page';
+/** The outbox sends on every channel the workflow uses. */
+export type OutboxChannel = Channel;
 
 export interface OutboxMeta {
   channel: OutboxChannel;
@@ -324,18 +326,78 @@ function isAmbiguous(err: unknown): boolean {
   return e.ambiguous === true || e.kind === 'ambiguous';
 }
 
-/** Provider message IDs already recorded for a channel among `candidates` (reconciliation skips them). */
+/**
+ * Provider message IDs already recorded among `candidates`, on one channel or any of several
+ * (reconciliation and the replay of parked reports skip them).
+ */
 export async function recordedProviderIds(
-  pool: Pool,
-  channel: OutboxChannel,
+  pool: Pick<Pool, 'query'>,
+  channel: OutboxChannel | readonly OutboxChannel[],
   candidates: string[],
 ): Promise<Set<string>> {
   if (candidates.length === 0) return new Set();
+  const channels = typeof channel === 'string' ? [channel] : [...channel];
   const { rows } = await pool.query<{ provider_message_id: string }>(
-    `SELECT provider_message_id FROM outbox WHERE channel = $1 AND provider_message_id = ANY($2::text[])`,
-    [channel, candidates],
+    `SELECT provider_message_id FROM outbox WHERE channel = ANY($1::text[]) AND provider_message_id = ANY($2::text[])`,
+    [channels, candidates],
   );
   return new Set(rows.map((r) => r.provider_message_id));
+}
+
+/**
+ * Give a send recorded only as pending (PENDING_ID_PREFIX) the provider message ID a parked report
+ * carries, and its thread when it has none. True when the send took it.
+ */
+export async function adoptPendingMessageId(
+  pool: Pick<Pool, 'query'>,
+  idempotencyKey: string,
+  providerMessageId: string,
+  threadId: string | undefined,
+): Promise<boolean> {
+  const { rowCount } = await pool.query(
+    `UPDATE outbox SET provider_message_id = $2, provider_thread_id = COALESCE(provider_thread_id, $3), updated_at = now()
+     WHERE idempotency_key = $1 AND provider_message_id LIKE '${PENDING_ID_PREFIX}%'`,
+    [idempotencyKey, providerMessageId, threadId ?? null],
+  );
+  return rowCount === 1;
+}
+
+/** The patients whose sends on `channel` went into the provider thread `threadId` (a Spruce conversation). */
+export async function patientsOfThread(
+  pool: Pick<Pool, 'query'>,
+  channel: OutboxChannel,
+  threadId: string,
+): Promise<{ practiceId: string; patientId: string }[]> {
+  const { rows } = await pool.query<{ practice_id: string; patient_id: string }>(
+    `SELECT DISTINCT practice_id, patient_id FROM outbox
+     WHERE channel = $1 AND provider_thread_id = $2 AND patient_id IS NOT NULL ORDER BY 1, 2`,
+    [channel, threadId],
+  );
+  return rows.map((r) => ({ practiceId: r.practice_id, patientId: r.patient_id }));
+}
+
+/** What a workflow's sends say about its result versions (for a later run under the same workflow ID). */
+export interface SendVersions {
+  /** The highest version any send was recorded for. */
+  lastVersion?: number;
+  /** The highest version the patient was told about (a sent notice on a patient channel, not the invitation). */
+  notifiedVersion?: number;
+}
+
+export async function sendVersionsOf(pool: Pick<Pool, 'query'>, workflowId: string): Promise<SendVersions> {
+  const { rows } = await pool.query<{ last_version: number | null; notified_version: number | null }>(
+    `SELECT MAX(result_version) AS last_version,
+            MAX(result_version) FILTER (
+              WHERE status = 'sent' AND channel IN ('sms', 'spruce', 'portal') AND template <> 'consent-invitation'
+            ) AS notified_version
+       FROM outbox WHERE workflow_id = $1`,
+    [workflowId],
+  );
+  const row = rows[0];
+  return {
+    ...(row?.last_version != null ? { lastVersion: row.last_version } : {}),
+    ...(row?.notified_version != null ? { notifiedVersion: row.notified_version } : {}),
+  };
 }
 
 /**
