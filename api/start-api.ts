@@ -4,7 +4,7 @@ import type { Pool } from 'pg';
 import type { ProcessConfig } from '../lib/config';
 import { ConfigError, mllpTransportProblem, parseApiTokens, parseInboundPractices, parseOrigins } from '../lib/config';
 import { createConversationContacts, createSpruceClient } from '../lib/clients/spruce';
-import { startInboundEventSweeper } from '../lib/consent/inbound-sweeper';
+import { startInboundEventSweeper } from '../lib/inbound/sweeper';
 import { createWorkflowSignaller } from '../lib/consent/workflow-signaller';
 import type { Logger } from '../lib/logger';
 import type { PracticeRegistry } from '../lib/practices';
@@ -87,7 +87,7 @@ export async function startApi(options: {
     ),
   });
   const url = await app.listen({ host: config.API_HOST, port: config.API_PORT });
-  // Inbound events whose signals never went out (lib/consent/inbound-sweeper.ts): now and every minute.
+  // Inbound events whose signals never went out (lib/inbound/sweeper.ts): now and every minute.
   const sweeper = startInboundEventSweeper({
     pool: options.pool,
     signaller: createWorkflowSignaller(options.temporal),

@@ -20,7 +20,7 @@ import {
 } from '../../lib/clients/spruce';
 import { deliverSignals, recordConsentChange, type PendingSignal } from '../../lib/consent/apply-change';
 import { inTransaction } from '../../lib/db/transaction';
-import { markProcessed, recordPendingSignals } from '../../lib/consent/pending-signals';
+import { markProcessed, recordPendingSignals } from '../../lib/inbound/events';
 import { phonesOfPatient, type PatientRef } from '../../lib/consent/repository';
 import { classifyInboundText } from '../../lib/consent/revocation';
 import type { WorkflowSignaller } from '../../lib/consent/workflow-signaller';

@@ -26,7 +26,7 @@ import { consentChanges } from '../metrics/series';
  * `consentChanged` signal to each open workflow of the patient. The record and its audit row can
  * never be apart: a failure before the commit leaves neither, one after it leaves both. What is owed
  * after the commit (the signals) is either done by the same caller or, for inbound webhook events,
- * recorded with the commit and finished by the sweeper (inbound-sweeper.ts). Every step is
+ * recorded with the commit and finished by the sweeper (lib/inbound/sweeper.ts). Every step is
  * idempotent under `eventKey`, so a re-delivered webhook or a retried request re-runs it without
  * duplicates.
  */

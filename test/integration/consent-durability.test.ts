@@ -7,7 +7,7 @@ import { twiml } from '../../api/routes/twilio-webhooks';
 import { appendAuditInTransaction } from '../../lib/audit/append';
 import { verifyAuditChain } from '../../lib/audit';
 import { inTransaction } from '../../lib/db/transaction';
-import { sweepStuckInboundEvents } from '../../lib/consent/inbound-sweeper';
+import { sweepStuckInboundEvents } from '../../lib/inbound/sweeper';
 import { getSmsConsent, setSmsConsent } from '../../lib/consent/repository';
 import type { WorkflowSignaller } from '../../lib/consent/workflow-signaller';
 import { freePort } from '../../lib/free-port';

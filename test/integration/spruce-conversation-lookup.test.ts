@@ -8,7 +8,7 @@ import {
   type SpruceClient,
   type SpruceConversation,
 } from '../../lib/clients/spruce';
-import { sweepStuckInboundEvents } from '../../lib/consent/inbound-sweeper';
+import { sweepStuckInboundEvents } from '../../lib/inbound/sweeper';
 import { getSmsConsent, setSmsConsent } from '../../lib/consent/repository';
 import type { WorkflowSignaller } from '../../lib/consent/workflow-signaller';
 import { freePort } from '../../lib/free-port';

@@ -1,8 +1,8 @@
 import type { Pool } from 'pg';
-import type { PendingSignal } from './apply-change';
-import { deliverSignals } from './apply-change';
+import type { PendingSignal } from '../consent/apply-change';
+import { deliverSignals } from '../consent/apply-change';
 import { inTransaction } from '../db/transaction';
-import type { WorkflowSignaller } from './workflow-signaller';
+import type { WorkflowSignaller } from '../consent/workflow-signaller';
 
 /**
  * Finishes inbound webhook events whose database work committed but whose signals never went out

@@ -1,11 +1,11 @@
 import type { PoolClient } from 'pg';
 import { appendAuditInTransaction } from '../audit/append';
 import type { PracticeRegistry } from '../practices';
-import { recordConsentChange, type ConsentChangeDeps, type PendingSignal } from './apply-change';
+import { recordConsentChange, type ConsentChangeDeps, type PendingSignal } from '../consent/apply-change';
 import { inTransaction } from '../db/transaction';
-import { finishInboundEvent, recordPendingSignals } from './pending-signals';
-import { findPatientsByPhone, type PatientRef } from './repository';
-import { classifyInboundText, type InboundClassification } from './revocation';
+import { finishInboundEvent, recordPendingSignals } from './events';
+import { findPatientsByPhone, type PatientRef } from '../consent/repository';
+import { classifyInboundText, type InboundClassification } from '../consent/revocation';
 
 /**
  * An inbound SMS from a patient, after its signature was checked: recorded once under its
@@ -16,7 +16,7 @@ import { classifyInboundText, type InboundClassification } from './revocation';
  * The event row, every consent change, every audit row (the patient's reply, and our own TwiML
  * answer as a `send`) and the list of signals owed commit in one transaction; the signals go out
  * after it. A failure in between leaves the event at `received` with its list, and the sweeper
- * (inbound-sweeper.ts) or Twilio's re-delivery finishes it. A message that was processed is never
+ * (lib/inbound/sweeper.ts) or Twilio's re-delivery finishes it. A message that was processed is never
  * answered again; one whose first delivery failed before answering gets its (already audited) answer
  * with the re-delivery that finishes it.
  */

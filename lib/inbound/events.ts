@@ -1,11 +1,11 @@
 import type { Pool, PoolClient } from 'pg';
-import { deliverSignals, type ConsentChangeDeps, type PendingSignal } from './apply-change';
+import { deliverSignals, type ConsentChangeDeps, type PendingSignal } from '../consent/apply-change';
 
 /**
  * The signals an inbound webhook event (inbound_event) owes the open workflows once its database
  * work has committed. They are stored with that work, in the same transaction, so a crash or an
  * unreachable Temporal between the commit and the signals leaves the event at `received` with its
- * list, and the sweeper (inbound-sweeper.ts) or a re-delivery finishes it; nothing committed goes
+ * list, and the sweeper (lib/inbound/sweeper.ts) or a re-delivery finishes it; nothing committed goes
  * unsignalled. Channel is the inbound_event channel (`sms` for Twilio, `spruce`).
  */
 
