@@ -20,7 +20,13 @@ import {
 } from '../../lib/clients/spruce';
 import { deliverSignals, recordConsentChange, type PendingSignal } from '../../lib/consent/apply-change';
 import { inTransaction } from '../../lib/db/transaction';
-import { markProcessed, recordPendingSignals } from '../../lib/inbound/events';
+import {
+  markProcessed,
+  processedSpruceEventsOf,
+  recordPendingSignals,
+  recordSpruceItemEvent,
+  recordUnreadableSpruceEvent,
+} from '../../lib/inbound/events';
 import { phonesOfPatient, type PatientRef } from '../../lib/consent/repository';
 import { classifyInboundText } from '../../lib/consent/revocation';
 import type { WorkflowSignaller } from '../../lib/consent/workflow-signaller';
@@ -173,11 +179,7 @@ async function acceptUnreadable(
   const itemId = typeof data?.object?.id === 'string' ? data.object.id.slice(0, 128) : undefined;
   const fields = [...new Set((error?.issues ?? []).map((i) => i.path.map(String).join('.') || '(root)'))];
   const eventKey = `unreadable:${type}:${itemId ?? 'no-id'}:${createHash('sha256').update(JSON.stringify(json)).digest('hex').slice(0, 16)}`;
-  await deps.pool.query(
-    `INSERT INTO inbound_event (channel, event_key, subject_id, kind, status) VALUES ('spruce', $1, $2, 'unreadable', 'received')
-     ON CONFLICT (channel, event_key) DO NOTHING`,
-    [eventKey, itemId ?? null],
-  );
+  await recordUnreadableSpruceEvent(deps.pool, eventKey, itemId);
   request.log.error({ type, itemId, fields }, 'Spruce webhook does not match the schema; acknowledged and recorded');
   return reply.code(200).send({ result: 'unreadable', fields });
 }
@@ -190,16 +192,7 @@ async function handleItemEvent(
 ): Promise<ItemResult> {
   // A re-delivery carries the identical body (same eventTime); a later update of the item does not.
   const eventKey = `${type}:${item.id}:${eventTime.toISOString()}`;
-  const { rows } = await deps.pool.query<{ status: string; stale: boolean }>(
-    `INSERT INTO inbound_event (channel, event_key, subject_id, event_time, status)
-     VALUES ('spruce', $1, $2, $3, 'received')
-     ON CONFLICT (channel, event_key) DO UPDATE SET event_time = GREATEST(inbound_event.event_time, EXCLUDED.event_time)
-     RETURNING status,
-       EXISTS (SELECT 1 FROM inbound_event newer WHERE newer.channel = 'spruce' AND newer.subject_id = $2
-               AND newer.event_key <> $1 AND newer.status = 'processed' AND newer.event_time > $3) AS stale`,
-    [eventKey, item.id, eventTime],
-  );
-  const row = rows[0];
+  const row = await recordSpruceItemEvent(deps.pool, eventKey, item.id, eventTime);
   if (row?.status === 'processed') return 'duplicate';
   let result: ItemResult;
   if (item.direction === 'inbound' && !item.isInternalNote) {
@@ -228,13 +221,9 @@ async function handleInboundEvent(
   eventTime: Date,
   item: SpruceConversationItem,
 ): Promise<ItemResult> {
-  const { rows: earlier } = await deps.pool.query<{ kind: string | null; event_time: Date | null }>(
-    `SELECT kind, event_time FROM inbound_event
-     WHERE channel = 'spruce' AND subject_id = $1 AND event_key <> $2 AND status = 'processed' AND kind = ANY($3::text[])`,
-    [item.id, eventKey, REPLY_KINDS],
-  );
+  const earlier = await processedSpruceEventsOf(deps.pool, item.id, eventKey, REPLY_KINDS);
   if (earlier.length === 0) return handlePatientMessage(deps, eventKey, item);
-  if (earlier.some((e) => e.event_time !== null && e.event_time.getTime() > eventTime.getTime())) return 'stale';
+  if (earlier.some((e) => e.eventTime !== null && e.eventTime.getTime() > eventTime.getTime())) return 'stale';
   const alreadyRevoked = earlier.some((e) => e.kind === 'revocation');
   if (!alreadyRevoked && classifyInboundText(item.text).intent === 'stop') {
     return handlePatientMessage(deps, eventKey, item, { replySignalled: true });

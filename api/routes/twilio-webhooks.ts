@@ -7,7 +7,7 @@ import { verifyTwilioSignature } from '../../lib/clients/twilio';
 import { recordConsentChange, type PendingSignal } from '../../lib/consent/apply-change';
 import { inTransaction } from '../../lib/db/transaction';
 import { handleInboundSms } from '../../lib/inbound/sms-reply';
-import { finishInboundEvent, recordPendingSignals } from '../../lib/inbound/events';
+import { finishInboundEvent, recordPendingSignals, recordStatusCallbackEvent } from '../../lib/inbound/events';
 import type { WorkflowSignaller } from '../../lib/consent/workflow-signaller';
 import type { PracticeRegistry } from '../../lib/practices';
 import { publicUrl } from '../../lib/public-url';
@@ -148,12 +148,7 @@ export function twilioWebhookRoutes(deps: TwilioWebhookDeps): FastifyPluginAsync
 
       // Twilio retries and duplicates callbacks; one status of one message is acted on once.
       const eventKey = `status:${sid}:${twilioStatus}`;
-      const { rows } = await deps.pool.query<{ status: string }>(
-        `INSERT INTO inbound_event (channel, event_key, subject_id, kind, status) VALUES ('sms', $1, $2, 'delivery', 'received')
-         ON CONFLICT (channel, event_key) DO UPDATE SET kind = EXCLUDED.kind RETURNING status`,
-        [eventKey, sid],
-      );
-      if (rows[0]?.status === 'processed') return reply.code(204).send();
+      if ((await recordStatusCallbackEvent(deps.pool, eventKey, sid)) === 'processed') return reply.code(204).send();
 
       // A patient text (`sms`) or an SMS page to staff (`page`): the same SID cannot be both.
       let found = await recordProviderDeliveryStatus(deps.pool, 'twilio', sid, status, errorCode);

@@ -3,7 +3,7 @@ import { appendAuditInTransaction } from '../audit/append';
 import type { PracticeRegistry } from '../practices';
 import { recordConsentChange, type ConsentChangeDeps, type PendingSignal } from '../consent/apply-change';
 import { inTransaction } from '../db/transaction';
-import { finishInboundEvent, recordPendingSignals } from './events';
+import { claimSmsEvent, finishInboundEvent, recordPendingSignals } from './events';
 import { findPatientsByPhone, type PatientRef } from '../consent/repository';
 import { classifyInboundText, type InboundClassification } from '../consent/revocation';
 
@@ -72,23 +72,15 @@ export async function handleInboundSms(deps: InboundSmsDeps, sms: InboundSms): P
   const at = deps.now().toISOString();
 
   const work = await inTransaction(deps.pool, async (client) => {
-    // The row lock of this insert is held to the commit: a concurrent copy of the message waits and
-    // then finds the work done.
-    const { rows } = await client.query<{ status: string; pending_signals: PendingSignal[] | null }>(
-      `INSERT INTO inbound_event (channel, event_key, subject_id, kind, practice_id, status)
-       VALUES ('sms', $1, $1, $2, $3, 'received')
-       ON CONFLICT (channel, event_key) DO UPDATE SET kind = EXCLUDED.kind
-       RETURNING status, pending_signals`,
-      [
-        sms.messageSid,
-        patients.length === 0 ? 'unknown-sender' : classification.intent,
-        singlePractice(practiceIds, patients) ?? null,
-      ],
+    const row = await claimSmsEvent(
+      client,
+      sms.messageSid,
+      patients.length === 0 ? 'unknown-sender' : classification.intent,
+      singlePractice(practiceIds, patients),
     );
-    const row = rows[0];
     if (row?.status === 'processed') return { kind: 'duplicate' as const };
     // Committed by an earlier delivery that failed before its signals (and its answer): finish that.
-    if (row?.pending_signals != null) return { kind: 'resume' as const, signals: row.pending_signals };
+    if (row?.pendingSignals != null) return { kind: 'resume' as const, signals: row.pendingSignals };
 
     const signals: PendingSignal[] = [];
     for (const patient of patients) {

@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
-import type { PendingSignal } from '../consent/apply-change';
 import { deliverSignals } from '../consent/apply-change';
 import { inTransaction } from '../db/transaction';
+import { markProcessedById, takeStuckEvent } from './events';
 import type { WorkflowSignaller } from '../consent/workflow-signaller';
 
 /**
@@ -50,27 +50,16 @@ export async function sweepStuckInboundEvents(
   const skipped: string[] = [];
   while (result.finished + result.failed < limit) {
     const outcome = await inTransaction(deps.pool, async (client) => {
-      const { rows } = await client.query<{ id: string; pending_signals: PendingSignal[] }>(
-        `SELECT id, pending_signals FROM inbound_event
-         WHERE status = 'received' AND pending_signals IS NOT NULL
-           AND received_at < now() - make_interval(secs => $1::double precision / 1000)
-           AND NOT (id = ANY($2::bigint[]))
-         ORDER BY received_at, id LIMIT 1 FOR UPDATE SKIP LOCKED`,
-        [minAgeMs, skipped],
-      );
-      const row = rows[0];
+      const row = await takeStuckEvent(client, minAgeMs, skipped);
       if (row === undefined) return 'none' as const;
       try {
-        await deliverSignals(deps, row.pending_signals);
+        await deliverSignals(deps, row.pendingSignals);
       } catch {
         // Temporal still unreachable: leave the event for the next run, try the others now.
         skipped.push(row.id);
         return 'failed' as const;
       }
-      await client.query(
-        `UPDATE inbound_event SET status = 'processed', processed_at = now(), pending_signals = NULL WHERE id = $1`,
-        [row.id],
-      );
+      await markProcessedById(client, row.id);
       return 'finished' as const;
     });
     if (outcome === 'none') break;

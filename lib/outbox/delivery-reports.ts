@@ -11,6 +11,7 @@ import {
   type OutboxChannel,
 } from './outbox';
 import { smsErrorTypeForCode } from '../clients/twilio/sms-error-types';
+import { markDeliveryEventProcessed } from '../inbound/events';
 
 /**
  * Provider delivery reports (Twilio status callbacks, Spruce `conversationItem.created` for our
@@ -257,11 +258,7 @@ export async function replayUnmatchedDeliveries(
       idempotencyKey: auditKeyOf(row),
     });
     await deps.pool.query(`UPDATE unmatched_delivery_event SET replayed_at = now() WHERE id = $1`, [row.id]);
-    await deps.pool.query(
-      `UPDATE inbound_event SET status = 'processed', kind = 'delivery', processed_at = now()
-       WHERE channel = $1 AND event_key = $2`,
-      [row.provider === 'twilio' ? 'sms' : 'spruce', row.event_key],
-    );
+    await markDeliveryEventProcessed(deps.pool, row.provider === 'twilio' ? 'sms' : 'spruce', row.event_key);
     replayed += 1;
   }
   return replayed;
