@@ -4,6 +4,7 @@ import type { PatientContact } from '../domain/lab-result';
 import type { PracticePolicy, StaffMember } from '../domain/practice';
 import { SpruceError, type SpruceContact } from '../lib/clients/spruce';
 import { renderResultPdf } from '../lib/pdf';
+import { rememberSpruceContact } from '../lib/spruce-contacts';
 import { reviewResultUrl } from '../lib/public-url';
 import type {
   LabloopActivities,
@@ -80,7 +81,7 @@ export function createSpruceActivities(
       try {
         const contact = await findContact(deps, patient);
         if (contact === undefined) return { secure: false };
-        await rememberContact(deps, practiceId, patient.id, contact.id);
+        await rememberSpruceContact(deps.pool, { practiceId, patientId: patient.id }, contact.id);
         return { contactId: contact.id, secure: canMessageSecurely(contact) };
       } catch (err) {
         throw spruceFailure(err);
@@ -103,7 +104,7 @@ export function createSpruceActivities(
       const patient = request.result.patient;
       try {
         const contact = await findOrCreateContact(deps, patient, key);
-        await rememberContact(deps, request.practiceId, patient.id, contact.id);
+        await rememberSpruceContact(deps.pool, { practiceId: request.practiceId, patientId: patient.id }, contact.id);
         if (!canMessageSecurely(contact)) {
           throw ApplicationFailure.nonRetryable(
             'the patient has no Spruce account or pending invite',
@@ -363,19 +364,6 @@ async function findOrCreateConversation(
     kind: 'retryable',
     type: 'duplicate_not_listed',
   });
-}
-
-async function rememberContact(
-  deps: SpruceDeps,
-  practiceId: string,
-  patientId: string,
-  contactId: string,
-): Promise<void> {
-  await deps.pool.query(
-    `INSERT INTO spruce_contact (practice_id, patient_id, contact_id) VALUES ($1, $2, $3)
-     ON CONFLICT (practice_id, patient_id) DO UPDATE SET contact_id = EXCLUDED.contact_id, updated_at = now()`,
-    [practiceId, patientId, contactId],
-  );
 }
 
 /** The secure message itself (it may carry the result: Spruce is the secure channel). */

@@ -5,12 +5,10 @@ import {
   adoptPageByReference,
   pageReferenceIn,
   adoptThreadMessageId,
-  patientsOfThread,
   recordDeliveryStatus,
   type DeliveryStatusRecord,
 } from '../../lib/outbox/outbox';
 import type { AuditSink } from '../../lib/audit/types';
-import { appendAuditInTransaction } from '../../lib/audit/append';
 import {
   ConversationItemSchema,
   SpruceWebhookEventSchema,
@@ -18,17 +16,8 @@ import {
   type ConversationContacts,
   type SpruceConversationItem,
 } from '../../lib/clients/spruce';
-import { deliverSignals, recordConsentChange, type PendingSignal } from '../../lib/consent/apply-change';
-import { inTransaction } from '../../lib/db/transaction';
-import {
-  markProcessed,
-  processedSpruceEventsOf,
-  recordPendingSignals,
-  recordSpruceItemEvent,
-  recordUnreadableSpruceEvent,
-} from '../../lib/inbound/events';
-import { phonesOfPatient, type PatientRef } from '../../lib/consent/repository';
-import { classifyInboundText } from '../../lib/consent/revocation';
+import { markProcessed, recordSpruceItemEvent, recordUnreadableSpruceEvent } from '../../lib/inbound/events';
+import { handleSpruceInboundItem, type SpruceReplyResult } from '../../lib/inbound/spruce-reply';
 import type { WorkflowSignaller } from '../../lib/consent/workflow-signaller';
 import type { IngestRateLimit } from '../ingest/rate-limit';
 import {
@@ -49,13 +38,11 @@ import {
  *
  *  - our own outbound item (its `requestId` is an outbox send): `deliveryStatus` (`sent`) to the
  *    workflow that sent it;
- *  - a patient's inbound message: `patientReply` (`text`) to the patient's open workflows, and, if it
- *    reads as a revocation ("stop texting me"), SMS consent is revoked for the patient's numbers: a
- *    revocation by any reasonable means counts, whatever channel it arrives on. The patient is found
- *    by the thread: our own sends into it, else the conversation's contacts, asked of Spruce's API
- *    (`GET /conversations/{id}`, cached) since a documented item names only its conversation. The
- *    consent changes, the audit rows and the signals owed commit together; the signals follow (the
- *    sweeper finishes them after a failure).
+ *  - a patient's inbound message: the inbound-reply pipeline, through its Spruce adapter
+ *    (lib/inbound/spruce-reply.ts): `patientReply` to the patient's open workflows and, for a
+ *    revocation ("stop texting me"), SMS consent revoked for the patient's numbers. The consent
+ *    changes, the audit rows and the signals owed commit together; the signals follow (the sweeper
+ *    finishes them after a failure).
  */
 
 /** The machine client a verified Spruce signature stands for (the per-client rate-limit key). */
@@ -145,19 +132,7 @@ export function spruceWebhookRoutes(deps: SpruceWebhookDeps): FastifyPluginAsync
   };
 }
 
-type ItemResult =
-  | 'duplicate'
-  | 'stale'
-  | 'delivery'
-  | 'parked-delivery'
-  | 'reply'
-  | 'revocation'
-  | 'edited'
-  | 'unknown-patient'
-  | 'ignored';
-
-/** What an inbound item's earlier events were acted on as: a later event of it must not reply again. */
-const REPLY_KINDS = ['reply', 'revocation', 'edited'];
+type ItemResult = SpruceReplyResult | 'duplicate' | 'stale' | 'delivery' | 'parked-delivery' | 'ignored';
 
 /**
  * A signed event we cannot read: Spruce would retry a 4xx every 2 minutes, 10 times, with the same
@@ -196,7 +171,7 @@ async function handleItemEvent(
   if (row?.status === 'processed') return 'duplicate';
   let result: ItemResult;
   if (item.direction === 'inbound' && !item.isInternalNote) {
-    result = await handleInboundEvent(deps, eventKey, eventTime, item);
+    result = await handleSpruceInboundItem(deps, eventKey, eventTime, item);
   } else if (row?.stale === true && type === 'conversationItem.updated') {
     // A newer state of this item was already acted on: this older update must not undo it.
     result = 'stale';
@@ -207,28 +182,6 @@ async function handleItemEvent(
   }
   await markProcessed(deps.pool, 'spruce', eventKey, result);
   return result;
-}
-
-/**
- * A patient's message, from its `.created`, its `.updated` (an edit) or both, in either order: the
- * patient replied once, so `patientReply` goes out once per item, for the first event that arrives.
- * An event older (by eventTime) than one already acted on is stale. A later edit changes nothing,
- * unless it turns the message into a revocation ("stop texting me"), which is honoured as such.
- */
-async function handleInboundEvent(
-  deps: SpruceWebhookDeps,
-  eventKey: string,
-  eventTime: Date,
-  item: SpruceConversationItem,
-): Promise<ItemResult> {
-  const earlier = await processedSpruceEventsOf(deps.pool, item.id, eventKey, REPLY_KINDS);
-  if (earlier.length === 0) return handlePatientMessage(deps, eventKey, item);
-  if (earlier.some((e) => e.eventTime !== null && e.eventTime.getTime() > eventTime.getTime())) return 'stale';
-  const alreadyRevoked = earlier.some((e) => e.kind === 'revocation');
-  if (!alreadyRevoked && classifyInboundText(item.text).intent === 'stop') {
-    return handlePatientMessage(deps, eventKey, item, { replySignalled: true });
-  }
-  return 'edited';
 }
 
 /** One of our posts (result message or page) now exists in Spruce: it was sent. */
@@ -283,86 +236,4 @@ async function handleOurItem(
     idempotencyKey: `delivery:spruce:${item.id}`,
   });
   return 'delivery';
-}
-
-/**
- * Which patients a conversation belongs to: by the sends we made into it, else by its contacts
- * (asked of Spruce, cached) that we know as patients (spruce_contact, learned when a thread was
- * found or created). A Spruce failure here propagates: the event stays unprocessed and Spruce
- * re-delivers it, rather than a reply being dropped as from an unknown patient.
- */
-async function patientsOfConversation(deps: SpruceWebhookDeps, conversationId: string): Promise<PatientRef[]> {
-  const toRefs = (rows: { practice_id: string; patient_id: string }[]) =>
-    rows.map((r) => ({ practiceId: r.practice_id, patientId: r.patient_id }));
-  const ours = await patientsOfThread(deps.pool, 'spruce', conversationId);
-  if (ours.length > 0 || deps.conversations === undefined) return ours;
-  const contactIds = await deps.conversations.contactIdsOf(conversationId);
-  if (contactIds.length === 0) return [];
-  const { rows } = await deps.pool.query<{ practice_id: string; patient_id: string }>(
-    `SELECT DISTINCT practice_id, patient_id FROM spruce_contact WHERE contact_id = ANY($1::text[]) ORDER BY 1, 2`,
-    [contactIds],
-  );
-  return toRefs(rows);
-}
-
-async function handlePatientMessage(
-  deps: SpruceWebhookDeps,
-  eventKey: string,
-  item: SpruceConversationItem,
-  options: { replySignalled?: boolean } = {},
-): Promise<ItemResult> {
-  const patients = await patientsOfConversation(deps, item.conversationId);
-  if (patients.length === 0) return 'unknown-patient';
-  const classification = classifyInboundText(item.text);
-  const revokes = classification.intent === 'stop';
-  const result: ItemResult = revokes ? 'revocation' : 'reply';
-  const at = deps.now().toISOString();
-  const owed = await inTransaction(deps.pool, async (client) => {
-    const signals: PendingSignal[] = [];
-    for (const patient of patients) {
-      const actor = { type: 'patient' as const, id: patient.patientId };
-      if (revokes) {
-        for (const phone of await phonesOfPatient(client, patient)) {
-          const { signal } = await recordConsentChange(
-            client,
-            {
-              ...patient,
-              phone,
-              consented: false,
-              source: 'free-text',
-              actor,
-              eventKey: `spruce:${item.id}`,
-              rule: classification.rule,
-              via: 'spruce',
-            },
-            at,
-          );
-          signals.push(signal);
-        }
-      }
-      await appendAuditInTransaction(client, {
-        occurredAt: at,
-        practiceId: patient.practiceId,
-        patientId: patient.patientId,
-        actor,
-        action: 'patient-reply',
-        channel: 'spruce',
-        outcome: revokes ? 'stop' : 'text',
-        details: { itemId: item.id, rule: classification.rule },
-        idempotencyKey: `reply:spruce:${item.id}:${patient.practiceId}:${patient.patientId}`,
-      });
-      // An edit that became a revocation: consentChanged goes out; the reply itself was signalled.
-      if (options.replySignalled !== true) {
-        signals.push({
-          ...patient,
-          signal: 'patientReply',
-          event: { channel: 'spruce', kind: revokes ? 'stop' : 'text', at },
-        });
-      }
-    }
-    await recordPendingSignals(client, 'spruce', eventKey, signals, result);
-    return signals;
-  });
-  await deliverSignals(deps, owed);
-  return result;
 }

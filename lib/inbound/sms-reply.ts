@@ -1,17 +1,18 @@
 import type { PoolClient } from 'pg';
 import { appendAuditInTransaction } from '../audit/append';
 import type { PracticeRegistry } from '../practices';
-import { recordConsentChange, type ConsentChangeDeps, type PendingSignal } from '../consent/apply-change';
-import { inTransaction } from '../db/transaction';
-import { claimSmsEvent, finishInboundEvent, recordPendingSignals } from './events';
+import type { ConsentChangeDeps } from '../consent/apply-change';
+import { claimSmsEvent } from './events';
+import { processInboundReply } from './reply-pipeline';
 import { findPatientsByPhone, type PatientRef } from '../consent/repository';
 import { classifyInboundText, type InboundClassification } from '../consent/revocation';
 
 /**
- * An inbound SMS from a patient, after its signature was checked: recorded once under its
- * MessageSid, classified (STOP / START / HELP / anything else), matched to the patients who use that
- * number, and turned into consent changes, audit events and signals to their open workflows. The
- * body is classified in memory and never stored, logged or audited.
+ * The Twilio adapter of the inbound-reply pipeline (reply-pipeline.ts). An inbound SMS from a
+ * patient, after its signature was checked: recorded once under its MessageSid, classified (STOP /
+ * START / HELP / anything else), matched to the patients who use that number, and turned into
+ * consent changes, audit events and signals to their open workflows. The body is classified in
+ * memory and never stored, logged or audited.
  *
  * The event row, every consent change, every audit row (the patient's reply, and our own TwiML
  * answer as a `send`) and the list of signals owed commit in one transaction; the signals go out
@@ -71,66 +72,74 @@ export async function handleInboundSms(deps: InboundSmsDeps, sms: InboundSms): P
   const planned = replyFor(deps, classification, sms.body, practiceIds, patients);
   const at = deps.now().toISOString();
 
-  const work = await inTransaction(deps.pool, async (client) => {
-    const row = await claimSmsEvent(
-      client,
-      sms.messageSid,
-      patients.length === 0 ? 'unknown-sender' : classification.intent,
-      singlePractice(practiceIds, patients),
-    );
-    if (row?.status === 'processed') return { kind: 'duplicate' as const };
-    // Committed by an earlier delivery that failed before its signals (and its answer): finish that.
-    if (row?.pendingSignals != null) return { kind: 'resume' as const, signals: row.pendingSignals };
-
-    const signals: PendingSignal[] = [];
-    for (const patient of patients) {
-      const actor = { type: 'patient' as const, id: patient.patientId };
-      if (classification.intent === 'stop' || classification.intent === 'start') {
-        const { signal } = await recordConsentChange(
-          client,
-          {
-            ...patient,
-            phone: sms.from,
-            consented: classification.intent === 'start',
-            source: classification.match === 'free-text' ? 'free-text' : 'keyword',
-            actor,
-            eventKey: sms.messageSid,
-            rule: classification.rule,
-            via: 'sms',
-          },
-          at,
-        );
-        signals.push(signal);
-      } else {
-        await appendAuditInTransaction(client, {
-          occurredAt: at,
-          practiceId: patient.practiceId,
-          patientId: patient.patientId,
-          actor,
-          action: 'patient-reply',
-          channel: 'sms',
-          outcome: classification.intent,
-          details: { rule: classification.rule, event: sms.messageSid },
-          idempotencyKey: `reply:${sms.messageSid}:${patient.practiceId}:${patient.patientId}`,
-        });
-      }
-      signals.push({ ...patient, signal: 'patientReply', event: { channel: 'sms', kind: classification.intent, at } });
-    }
-    if (planned !== undefined) {
-      await auditReply(client, deps, planned, sms.messageSid, classification, patients, practiceIds, at);
-    }
-    await recordPendingSignals(client, 'sms', sms.messageSid, signals);
-    return { kind: 'fresh' as const, signals };
-  });
-
   const outcome = { classification, patients: patients.length };
-  if (work.kind === 'duplicate') return { ...outcome, duplicate: true };
-  await finishInboundEvent(deps, 'sms', sms.messageSid, work.signals);
+  const consents = classification.intent === 'stop' || classification.intent === 'start';
+  const processed = await processInboundReply(
+    deps,
+    {
+      channel: 'sms',
+      eventKey: sms.messageSid,
+      patients,
+      at,
+      consentChanges: (_client, patient) =>
+        Promise.resolve(
+          consents
+            ? [
+                {
+                  ...patient,
+                  phone: sms.from,
+                  consented: classification.intent === 'start',
+                  source: classification.match === 'free-text' ? 'free-text' : 'keyword',
+                  actor: { type: 'patient', id: patient.patientId },
+                  eventKey: sms.messageSid,
+                  rule: classification.rule,
+                  via: 'sms',
+                },
+              ]
+            : [],
+        ),
+      // A STOP or START is audited as the consent change it makes; anything else as a reply.
+      replyAudit: (patient) =>
+        consents
+          ? undefined
+          : {
+              occurredAt: at,
+              practiceId: patient.practiceId,
+              patientId: patient.patientId,
+              actor: { type: 'patient', id: patient.patientId },
+              action: 'patient-reply',
+              channel: 'sms',
+              outcome: classification.intent,
+              details: { rule: classification.rule, event: sms.messageSid },
+              idempotencyKey: `reply:${sms.messageSid}:${patient.practiceId}:${patient.patientId}`,
+            },
+      replySignal: { channel: 'sms', kind: classification.intent, at },
+      ...(planned !== undefined
+        ? {
+            auditAnswer: (client: PoolClient) =>
+              auditReply(client, deps, planned, sms.messageSid, classification, patients, practiceIds, at),
+          }
+        : {}),
+    },
+    async (client) => {
+      const row = await claimSmsEvent(
+        client,
+        sms.messageSid,
+        patients.length === 0 ? 'unknown-sender' : classification.intent,
+        singlePractice(practiceIds, patients),
+      );
+      if (row?.status === 'processed') return { kind: 'duplicate' };
+      // Committed by an earlier delivery that failed before its signals (and its answer): finish that.
+      if (row?.pendingSignals != null) return { kind: 'resume', signals: row.pendingSignals };
+      return { kind: 'fresh' };
+    },
+  );
+
+  if (processed === 'duplicate') return { ...outcome, duplicate: true };
   // The earlier delivery failed before it could answer (Twilio sent nothing): its answer, audited
   // with its work, is given now. A message already processed was answered and gets nothing.
-  if (work.kind === 'resume')
-    return { ...outcome, ...(planned !== undefined ? { reply: planned.text } : {}), duplicate: true };
-  return { ...outcome, ...(planned !== undefined ? { reply: planned.text } : {}), duplicate: false };
+  const answer = planned !== undefined ? { reply: planned.text } : {};
+  return { ...outcome, ...answer, duplicate: processed === 'resume' };
 }
 
 /**
