@@ -12,8 +12,10 @@ import type {
   PortalNoteRequest,
 } from '../domain/activity-contract';
 import type { ActivityDeps } from './deps';
+import { policyOf } from './practice-policy';
 import { ActivityErrorType } from '../domain/activity-error-types';
-import { outboxIdempotencyKey, resultRefOf, sendOnce, type ReconcileResult } from '../lib/outbox/outbox';
+import { outboxIdempotencyKey, sendOnce, type ReconcileResult } from '../lib/outbox/outbox';
+import { resultRefOf } from '../workflows/definitions';
 
 /**
  * athenahealth writes: the portal note on the lab-result document, and outbound-call patient cases.
@@ -247,14 +249,6 @@ export function createAthenaActivities(deps: AthenaDeps): Pick<LabloopActivities
       }
     },
   };
-}
-
-function policyOf(deps: Pick<ActivityDeps, 'practices'>, practiceId: string): PracticePolicy {
-  const policy = deps.practices.policy(practiceId);
-  if (policy === undefined) {
-    throw ApplicationFailure.nonRetryable(`unknown practice ${practiceId}`, ActivityErrorType.CONFIGURATION);
-  }
-  return policy;
 }
 
 /**

@@ -1,12 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import {
-  addBusinessMinutes,
-  CalendarSearchLimitError,
-  InvalidCalendarError,
-  InvalidTimeInputError,
-  nextOpening,
-} from '../domain/business-calendar';
-import { InvalidPatientWindowError, NoCommonSendWindowError, nextPatientSendTime } from '../domain/patient-window';
+import { addBusinessMinutes, nextOpening } from '../domain/business-calendar';
+import { isConfigurationError } from '../domain/configuration-errors';
+import { NoCommonSendWindowError, nextPatientSendTime } from '../domain/patient-window';
 import type { BusinessCalendar } from '../domain/practice';
 import type { LabloopActivities, PatientSendWindow, PatientSendWindowRequest } from '../domain/activity-contract';
 import { ActivityErrorType } from '../domain/activity-error-types';
@@ -33,12 +28,7 @@ function toFailure(err: unknown): Error {
   if (err instanceof NoCommonSendWindowError) {
     return ApplicationFailure.nonRetryable(err.message, ActivityErrorType.NO_SEND_WINDOW);
   }
-  if (
-    err instanceof InvalidCalendarError ||
-    err instanceof InvalidTimeInputError ||
-    err instanceof CalendarSearchLimitError ||
-    err instanceof InvalidPatientWindowError
-  ) {
+  if (isConfigurationError(err)) {
     return ApplicationFailure.nonRetryable(`${err.name}: ${err.message}`, ActivityErrorType.CONFIGURATION);
   }
   return err instanceof Error ? err : new Error(String(err));

@@ -13,6 +13,7 @@ import type {
   SpruceResultRequest,
 } from '../domain/activity-contract';
 import type { ActivityDeps } from './deps';
+import { policyOf } from './practice-policy';
 import { ActivityErrorType } from '../domain/activity-error-types';
 import { adoptParkedSpruceReport, replayUnmatchedDeliveries } from '../lib/outbox/delivery-reports';
 import { activitySignaller } from './signaller';
@@ -238,14 +239,6 @@ async function resolveOnCall(deps: SpruceDeps, policy: PracticePolicy, request: 
     });
   }
   return staffId;
-}
-
-function policyOf(deps: Pick<ActivityDeps, 'practices'>, practiceId: string): PracticePolicy {
-  const policy = deps.practices.policy(practiceId);
-  if (policy === undefined) {
-    throw ApplicationFailure.nonRetryable(`unknown practice ${practiceId}`, ActivityErrorType.CONFIGURATION);
-  }
-  return policy;
 }
 
 function spruceMemberOf(policy: PracticePolicy, staffId: string): string {

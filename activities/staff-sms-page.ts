@@ -7,6 +7,7 @@ import { smsSegments } from '../lib/sms/segments';
 import { DEFAULT_SMS_SENDER_ID } from '../lib/sms/senders';
 import type { PageReason, StaffSmsPageOutcome, StaffSmsPageRequest } from '../domain/activity-contract';
 import type { ActivityDeps, SmsGateway } from './deps';
+import { policyOf } from './practice-policy';
 import { replayUnmatchedDeliveries } from '../lib/outbox/delivery-reports';
 import { activitySignaller } from './signaller';
 import { ActivityErrorType } from '../domain/activity-error-types';
@@ -109,14 +110,6 @@ function senderOf(
   if (configured === undefined) return { sms: deps.sms };
   const senderId = deps.smsSenders?.has(id) === true ? id : DEFAULT_SMS_SENDER_ID;
   return { sms: configured.sms, pacer: senderPacer(senderId, configured.segmentsPerSecond) };
-}
-
-function policyOf(deps: Pick<ActivityDeps, 'practices'>, practiceId: string): PracticePolicy {
-  const policy = deps.practices.policy(practiceId);
-  if (policy === undefined) {
-    throw ApplicationFailure.nonRetryable(`unknown practice ${practiceId}`, ActivityErrorType.CONFIGURATION);
-  }
-  return policy;
 }
 
 /** A Twilio failure as the workflow understands it; codes only, never Twilio's text (it may quote the number). */

@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { CHANNELS } from '../domain/vocabulary';
 import type { AthenaFake } from './fakes/athena';
 import { renderOutboxPage, type OutboxSection } from './fakes/shared/outbox-page';
 import { sendHtml, sendJson, startFakeHttpServer, type FakeHttpServer } from './fakes/shared/http';
@@ -56,7 +57,7 @@ interface OutboxRow {
   created_at: Date;
 }
 
-const CHANNEL_ORDER = ['sms', 'spruce', 'portal', 'call', 'page'];
+const CHANNEL_ORDER: readonly string[] = CHANNELS;
 
 /** Everything sent, grouped by patient; sends ordered by channel, then time. */
 export async function collectOverview(

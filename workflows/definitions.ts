@@ -46,6 +46,12 @@ export function labResultWorkflowId(practiceId: string, resultRef: string): stri
 
 export const LAB_RESULT_WORKFLOW_ID_PATTERN = /^lab-result-[A-Za-z0-9_-]{1,64}-[a-z0-9]{16,64}$/;
 
+/** The opaque result reference at the end of a lab-result workflow ID, for audit rows; undefined for any other ID. */
+export function resultRefOf(workflowId: string): string | undefined {
+  if (!LAB_RESULT_WORKFLOW_ID_PATTERN.test(workflowId)) return undefined;
+  return workflowId.slice(workflowId.lastIndexOf('-') + 1);
+}
+
 // ---------------------------------------------------------------------------------------------
 // State
 
@@ -213,6 +219,12 @@ export const signOffUpdate = defineUpdate<SignOffResult, [SignOffRequest]>('sign
  * result cancelled or closed, empty text); its message names what is wrong and is safe to show.
  */
 export const INVALID_REQUEST_ERROR_TYPE = 'InvalidRequestError';
+
+/**
+ * The longest annotation a provider may add, for the review app's form and the update's validator
+ * alike: text longer than this is not an annotation but a pasted document.
+ */
+export const ANNOTATION_MAX_CHARS = 2000;
 
 export interface AnnotationRequest {
   providerId: string;

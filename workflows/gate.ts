@@ -1,7 +1,7 @@
 import { escalationRepeatMinutes } from '../domain/escalation';
 import type { Acuity } from '../domain/lab-result';
 import type { PracticePolicy } from '../domain/practice';
-import type { AnnotationRequest, SignOffRequest } from './definitions';
+import { ANNOTATION_MAX_CHARS, type AnnotationRequest, type SignOffRequest } from './definitions';
 import type { Draft } from './draft';
 import type { Model, PageRecord, Signature } from './model';
 import { forgetFinishedPages, isPageInFlight, page } from './staff';
@@ -14,9 +14,6 @@ import { forgetFinishedPages, isPageInFlight, page } from './staff';
  * practice administrator, and then the administrator again at an interval until someone signs
  * (escalateIfDue). The ladder only pages people; it never releases anything.
  */
-
-/** Text longer than this is not an annotation but a pasted document. */
-export const MAX_ANNOTATION_LENGTH = 2000;
 
 /** Business minutes a provider has to sign. Criticals use the abnormal SLA (the call already went out). */
 export function slaMinutes(d: Draft, acuity: Acuity): number {
@@ -236,7 +233,7 @@ export function annotationProblem(d: Pick<Draft, 'm' | 'policy'>, request: Annot
   }
   const text = typeof request.text === 'string' ? request.text.trim() : '';
   if (text.length === 0) return 'text must not be empty';
-  if (text.length > MAX_ANNOTATION_LENGTH) return `text must be at most ${MAX_ANNOTATION_LENGTH} characters`;
+  if (text.length > ANNOTATION_MAX_CHARS) return `text must be at most ${ANNOTATION_MAX_CHARS} characters`;
   return undefined;
 }
 

@@ -8,7 +8,7 @@ import {
   getResultDetailQuery,
   getStatusQuery,
   INVALID_REQUEST_ERROR_TYPE,
-  LAB_RESULT_WORKFLOW_ID_PATTERN,
+  resultRefOf,
   patientReplySignal,
   resultReceivedSignal,
   signOffUpdate,
@@ -25,12 +25,6 @@ import type { Model } from './model';
 import { asWorkflowFailure, Runner } from './runner';
 import { phaseOf, resultDetail, statusView } from './view';
 import { workflowNow } from './workflow-time';
-
-/** The opaque digest at the end of a lab-result workflow ID (`lab-result-<practice>-<ref>`). */
-function resultRefOf(workflowId: string): string | undefined {
-  if (!LAB_RESULT_WORKFLOW_ID_PATTERN.test(workflowId)) return undefined;
-  return workflowId.slice(workflowId.lastIndexOf('-') + 1);
-}
 
 /**
  * One lab result, from first sight until the patient has been told and the correction window has

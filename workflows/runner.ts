@@ -10,6 +10,7 @@ import {
 } from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import { ActivityErrorType } from '../domain/activity-error-types';
+import { isConfigurationError } from '../domain/configuration-errors';
 import { BOOKKEEPING_COMMANDS, type Command } from './commands';
 import { decide } from './decide';
 import {
@@ -27,22 +28,13 @@ import { searchAttributesOf, type SearchAttributeValues } from './view';
 import { currentDetailsOf, describeWait, nextWakeAt, waitingOn } from './waiting';
 import { workflowNow, workflowNowMs } from './workflow-time';
 
-/** Errors of the pure rules that mean the practice's configuration is wrong (not a code bug). */
-const CONFIGURATION_ERRORS = new Set([
-  'InvalidFlagMappingError',
-  'InvalidCalendarError',
-  'InvalidTimeInputError',
-  'CalendarSearchLimitError',
-  'InvalidPatientWindowError',
-]);
-
 /**
  * A configuration error would fail the workflow task forever (a plain Error is retried until the
  * code changes); as a non-retryable ApplicationFailure it fails the run with a message that names
  * what is wrong. Anything else is rethrown as is.
  */
 export function asWorkflowFailure(err: unknown): Error {
-  if (err instanceof Error && CONFIGURATION_ERRORS.has(err.name)) {
+  if (isConfigurationError(err)) {
     return ApplicationFailure.nonRetryable(`${err.name}: ${err.message}`, ActivityErrorType.CONFIGURATION);
   }
   return err instanceof Error ? err : new Error(String(err));

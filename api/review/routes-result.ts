@@ -4,6 +4,7 @@ import type { Client } from '@temporalio/client';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import {
+  ANNOTATION_MAX_CHARS,
   annotateUpdate,
   LAB_RESULT_WORKFLOW_ID_PATTERN,
   signOffUpdate,
@@ -26,7 +27,6 @@ import { csrfCheck } from '../auth/csrf';
 
 /** A note reaches the patient through Spruce or the portal; a page of text is plenty. */
 export const NOTE_MAX_CHARS = 1000;
-export const ANNOTATION_MAX_CHARS = 2000;
 
 const Params = z.object({
   workflowId: z.string().regex(LAB_RESULT_WORKFLOW_ID_PATTERN, 'is not a lab-result ID'),

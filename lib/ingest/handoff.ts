@@ -17,6 +17,7 @@ import {
   LAB_RESULT_WORKFLOW_TYPE,
   labResultWorkflowId,
   resultReceivedSignal,
+  resultRefOf,
   signOffUpdate,
   type LabResultWorkflowInput,
 } from '../../workflows/definitions';
@@ -154,7 +155,7 @@ export async function auditLinkEvents(
       occurredAt,
       practiceId: event.practiceId,
       workflowId: event.workflowId,
-      resultRef: event.workflowId.slice(event.workflowId.lastIndexOf('-') + 1),
+      ...resultRefField(event.workflowId),
       patientId: event.patientId,
       actor: { type: 'source', id: event.source },
       action: 'ingest',
@@ -371,3 +372,8 @@ export function createHandoff(deps: HandoffDeps) {
 }
 
 export type Handoff = ReturnType<typeof createHandoff>;
+
+function resultRefField(workflowId: string): { resultRef?: string } {
+  const resultRef = resultRefOf(workflowId);
+  return resultRef === undefined ? {} : { resultRef };
+}

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import type { AuditEventInput, AuditSink, JsonValue } from '../audit/types';
 import type { Channel } from '../../domain/vocabulary';
-import { LAB_RESULT_WORKFLOW_ID_PATTERN } from '../../workflows/definitions';
+import { resultRefOf } from '../../workflows/definitions';
 
 /**
  * Intent-first sending: nothing lost, nothing sent twice (within what providers let us know).
@@ -94,12 +94,6 @@ interface PendingAudit {
   /** Suffix of the idempotency key: the same decision always gets the same audit row. */
   suffix: string;
   details: Record<string, JsonValue>;
-}
-
-/** The opaque result reference inside a lab-result workflow ID, for audit rows. */
-export function resultRefOf(workflowId: string): string | undefined {
-  if (!LAB_RESULT_WORKFLOW_ID_PATTERN.test(workflowId)) return undefined;
-  return workflowId.slice(workflowId.lastIndexOf('-') + 1);
 }
 
 /** Identifiers and codes of a send error, never its message (vendor text can quote a phone number). */
