@@ -81,6 +81,11 @@ const ConfigSchema = z
     LABLOOP_PRACTICES_FILE: z.string().min(1).default('config/practices.sandbox.json'),
     /** Who may send what (lib/senders.ts, docs/security.md "Senders"); tokens are named there, kept here. */
     LABLOOP_SENDERS_FILE: z.string().min(1).default('config/senders.sandbox.json'),
+    /**
+     * A prebuilt workflow bundle (scripts/build-workflow-bundle.ts; the image sets it): the worker
+     * loads it instead of bundling workflows/ at start. Unset: bundled at start (development).
+     */
+    LABLOOP_WORKFLOW_BUNDLE: z.string().min(1).optional(),
 
     API_HOST: z.string().default('127.0.0.1'),
     API_PORT: port.default(3000),

@@ -49,7 +49,7 @@ async function run(): Promise<void> {
   });
   try {
     const workflowBundle =
-      process.env.LABLOOP_WORKFLOW_BUNDLE !== undefined ? { codePath: process.env.LABLOOP_WORKFLOW_BUNDLE } : undefined;
+      config.LABLOOP_WORKFLOW_BUNDLE !== undefined ? { codePath: config.LABLOOP_WORKFLOW_BUNDLE } : undefined;
     const deps = buildActivityDeps(config, pool);
     const activities = createActivities(deps);
     const worker = await createLabloopWorker({

@@ -320,6 +320,7 @@ describe('docker-compose.yml (production shape)', () => {
         DATABASE_MIGRATION_URL: "the schema owner's login: the migrate job's only",
         TWILIO_API_BASE_URL: 'sandbox and tests only; refused in production',
         LABLOOP_DEMO_LOGIN: 'sandbox only; refused in production',
+        LABLOOP_WORKFLOW_BUNDLE: 'set by the image (Dockerfile ENV) to the bundle built into it',
       },
       worker: {
         API_HOST: "the API's listener; the worker serves only its health and metrics port",
