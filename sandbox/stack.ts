@@ -9,11 +9,11 @@ import type { Pool } from 'pg';
 import { createActivities } from '../activities';
 import { startApi, type RunningApi } from '../api/start-api';
 import { athenaPollPractices, loadConfig, type AppConfig } from '../lib/config';
-import { createDatabaseIfMissing } from '../lib/db/create-database';
-import { startEmbeddedPostgres, type EmbeddedDatabase } from '../lib/db/embedded-postgres';
+import { createDatabaseIfMissing } from './servers/create-database';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from './servers/embedded-postgres';
 import { migrateUp } from '../lib/db/migrate';
 import { createPool } from '../lib/db/pool';
-import { freePort } from '../lib/free-port';
+import { freePort } from './servers/free-port';
 import { startAuditAnchoring } from '../lib/audit/anchor';
 import { anchorPublisherFromConfig } from '../lib/audit/anchor-config';
 import { ensureSandboxAnchorKey } from '../lib/audit/signing';
@@ -21,7 +21,7 @@ import { createLogger } from '../lib/logger';
 import { loadPracticeRegistry, type PracticeRegistry } from '../lib/practices';
 import { connectClient, connectNative, temporalConnectionSettings } from '../lib/temporal/connection';
 import { installTemporalRuntime } from '../lib/temporal/runtime';
-import { startDevServer, type DevServer } from '../lib/temporal/dev-server';
+import { startDevServer, type DevServer } from './servers/temporal-dev-server';
 import { buildActivityDeps, smsSendForSender } from '../worker/build-activity-deps';
 import { createLabloopWorker } from '../worker/create-worker';
 import { parseTwilioSenders } from '../lib/sms/senders';
@@ -62,7 +62,7 @@ export interface StackOptions {
   dataDir?: string;
   /**
    * The run command at a terminal: the Temporal dev server gets a process group of its own, so a
-   * Ctrl-C stops it after the worker, not under it (lib/temporal/dev-server.ts).
+   * Ctrl-C stops it after the worker, not under it (sandbox/servers/temporal-dev-server.ts).
    */
   interactive?: boolean;
   secrets?: SandboxSecrets;

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Connection, ConnectionOptions } from '@temporalio/client';
-import { startDevServer, type DevServer } from '../../lib/temporal/dev-server';
+import { startDevServer, type DevServer } from '../../sandbox/servers/temporal-dev-server';
 import type { Stack } from '../../sandbox/stack';
 import { SEARCH_ATTRIBUTES } from '../../workflows/definitions';
 import { startTestStack } from '../support/stack';

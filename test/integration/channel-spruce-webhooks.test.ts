@@ -6,7 +6,7 @@ import { PENDING_ID_PREFIX } from '../../lib/outbox/outbox';
 import { buildApp } from '../../api/app';
 import { getSmsConsent, setSmsConsent } from '../../lib/consent/repository';
 import type { WorkflowSignaller } from '../../lib/consent/workflow-signaller';
-import { freePort } from '../../lib/free-port';
+import { freePort } from '../../sandbox/servers/free-port';
 import { signSpruceWebhook, startSpruceFake, type SpruceFake } from '../../sandbox/fakes/spruce';
 import { testApiDeps } from '../support/api-app';
 import { createTestDatabase, type TestDatabase } from '../support/database';

@@ -10,7 +10,7 @@ import { inTransaction } from '../../lib/db/transaction';
 import { sweepStuckInboundEvents } from '../../lib/inbound/sweeper';
 import { getSmsConsent, setSmsConsent } from '../../lib/consent/repository';
 import type { WorkflowSignaller } from '../../lib/consent/workflow-signaller';
-import { freePort } from '../../lib/free-port';
+import { freePort } from '../../sandbox/servers/free-port';
 import { signTwilioWebhook } from '../../sandbox/fakes/twilio';
 import { testApiDeps } from '../support/api-app';
 import { createTestDatabase, type TestDatabase } from '../support/database';

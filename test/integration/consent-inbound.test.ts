@@ -6,7 +6,7 @@ import { buildApp } from '../../api/app';
 import { twiml } from '../../api/routes/twilio-webhooks';
 import { getSmsConsent, setSmsConsent } from '../../lib/consent/repository';
 import type { WorkflowSignaller } from '../../lib/consent/workflow-signaller';
-import { freePort } from '../../lib/free-port';
+import { freePort } from '../../sandbox/servers/free-port';
 import { signTwilioWebhook, startTwilioFake, type TwilioFake } from '../../sandbox/fakes/twilio';
 import { testApiDeps, TEST_TOKENS } from '../support/api-app';
 import { createTestDatabase, type TestDatabase } from '../support/database';

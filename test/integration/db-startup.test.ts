@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { createDatabaseIfMissing } from '../../lib/db/create-database';
+import { createDatabaseIfMissing } from '../../sandbox/servers/create-database';
 import { DatabaseNotReadyError, migrationNames, prepareDatabase } from '../../lib/db/startup';
 import { PROJECT_ROOT } from '../../lib/tools';
 import { createTestDatabase, type TestDatabase } from '../support/database';

@@ -17,7 +17,7 @@ import type { AthenaIngestActivities } from '../../domain/athena-ingest-contract
 import { createAuditLog } from '../../lib/audit';
 import { buildApp, type BuiltApp } from '../../api/app';
 import type { ApiDeps } from '../../api/deps';
-import { freePort } from '../../lib/free-port';
+import { freePort } from '../../sandbox/servers/free-port';
 import { createLogger } from '../../lib/logger';
 import { createAthenaClient, type AthenaClient } from '../../lib/clients/athena';
 import { loadPracticeRegistry, parsePracticeRegistry, type PracticeRegistry } from '../../lib/practices';

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import pg from 'pg';
-import { freePort } from '../../lib/free-port';
+import { freePort } from '../../sandbox/servers/free-port';
 import { PROJECT_ROOT } from '../../lib/tools';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 

@@ -6,7 +6,7 @@ import { SESSION_ABSOLUTE_LIFETIME_MS } from '../../api/auth/session';
 import { sha256Hex } from '../../api/auth/session-store';
 import { reviewApiDeps } from '../../api/review/settings';
 import { ConfigError, loadConfig } from '../../lib/config';
-import { freePort } from '../../lib/free-port';
+import { freePort } from '../../sandbox/servers/free-port';
 import { loadPracticeRegistry } from '../../lib/practices';
 import { testApiDeps } from '../support/api-app';
 import { createTestDatabase, type TestDatabase } from '../support/database';

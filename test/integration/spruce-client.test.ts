@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { createSpruceClient, SpruceError, type SpruceClient } from '../../lib/clients/spruce';
-import { freePort } from '../../lib/free-port';
+import { freePort } from '../../sandbox/servers/free-port';
 import {
   DEFAULT_PHONE_ENDPOINT_ID,
   DEFAULT_SECURE_ENDPOINT_ID,

@@ -11,7 +11,7 @@ import {
 import { sweepStuckInboundEvents } from '../../lib/inbound/sweeper';
 import { getSmsConsent, setSmsConsent } from '../../lib/consent/repository';
 import type { WorkflowSignaller } from '../../lib/consent/workflow-signaller';
-import { freePort } from '../../lib/free-port';
+import { freePort } from '../../sandbox/servers/free-port';
 import { startWebhookReceiver } from '../../sandbox/fakes/shared';
 import { DEFAULT_SECURE_ENDPOINT_ID, startSpruceFake, type SpruceFake } from '../../sandbox/fakes/spruce';
 import { testApiDeps } from '../support/api-app';

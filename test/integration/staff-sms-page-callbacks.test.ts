@@ -7,7 +7,7 @@ import { createStaffSmsPageActivities } from '../../activities/staff-sms-page';
 import { buildApp } from '../../api/app';
 import { createAuditLog } from '../../lib/audit';
 import { createTwilioMessaging } from '../../lib/clients/twilio';
-import { freePort } from '../../lib/free-port';
+import { freePort } from '../../sandbox/servers/free-port';
 import { loadPracticeRegistry, PracticeRegistry } from '../../lib/practices';
 import { senderPacer } from '../../lib/sms/pacer';
 import { smsSegments } from '../../lib/sms/segments';

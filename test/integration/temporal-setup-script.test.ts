@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { startDevServer, type DevServer } from '../../lib/temporal/dev-server';
+import { startDevServer, type DevServer } from '../../sandbox/servers/temporal-dev-server';
 import { PROJECT_ROOT, temporalCli } from '../../lib/tools';
 import { SEARCH_ATTRIBUTES } from '../../workflows/definitions';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { createTwilioMessaging, TwilioSendError, type TwilioMessaging } from '../../lib/clients/twilio';
 import { startTwilioFake, type TwilioFake } from '../../sandbox/fakes/twilio';
-import { freePort } from '../../lib/free-port';
+import { freePort } from '../../sandbox/servers/free-port';
 
 /**
  * The real Twilio client (the `twilio` package with our httpClient) against the Twilio fake over

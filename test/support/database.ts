@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { createDatabaseIfMissing } from '../../lib/db/create-database';
-import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../lib/db/embedded-postgres';
+import { createDatabaseIfMissing } from '../../sandbox/servers/create-database';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../sandbox/servers/embedded-postgres';
 import { migrateUp } from '../../lib/db/migrate';
 
 /**

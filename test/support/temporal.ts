@@ -4,7 +4,7 @@ import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSour
 import type { DataConverter } from '@temporalio/common';
 import { createDataConverter, WORKFLOW_BUNDLE_OPTIONS } from '../../lib/temporal/data-converter';
 import { generateCodecKey } from '../../lib/temporal/encryption-codec';
-import { startDevServer, type DevServer } from '../../lib/temporal/dev-server';
+import { startDevServer, type DevServer } from '../../sandbox/servers/temporal-dev-server';
 import { temporalCli, temporalTestServer } from '../../lib/tools';
 import { SEARCH_ATTRIBUTES } from '../../workflows/definitions';
 import { registerSearchAttributes } from '../../lib/temporal/search-attributes';

@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { letPostgresUserReach } from '../../lib/db/postgres-user-access';
+import { letPostgresUserReach } from '../../sandbox/servers/postgres-user-access';
 
 const mode = (dir: string) => statSync(dir).mode & 0o7777;
 

@@ -4,7 +4,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { freePort } from '../free-port';
+import { freePort } from './free-port';
 import { createDatabaseIfMissing } from './create-database';
 import { letPostgresUserReach } from './postgres-user-access';
 

@@ -4,8 +4,8 @@ import { Connection } from '@temporalio/client';
 import type { SearchAttributeType } from '@temporalio/common';
 import type { SearchAttributeKey } from '@temporalio/common/lib/search-attributes';
 import type { DevServerConfig } from '@temporalio/testing';
-import { freePort } from '../free-port';
-import { TOOLS_DIR, temporalCli, type BinarySource, type ToolLookup } from '../tools';
+import { freePort } from './free-port';
+import { TOOLS_DIR, temporalCli, type BinarySource, type ToolLookup } from '../../lib/tools';
 
 /**
  * The Temporal dev server (CLI `server start-dev`, with the Web UI) for `npm start` and the test
