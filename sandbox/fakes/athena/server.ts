@@ -1,3 +1,10 @@
+/*
+ * Why this file is over 700 lines (about 800): startAthenaFake is one closure holding the fake's
+ * state and every athenahealth route labloop calls (OAuth, lab results, patients, notes, cases, the
+ * changed-data feed, webhooks), plus the sandbox's control endpoints, dispatched by hand. The store,
+ * models, serialisers and failure rules are already their own modules; the planned rebuild of the
+ * fakes on Fastify (issue 14) splits the routes by resource.
+ */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -1,3 +1,11 @@
+/*
+ * Why this file is over 700 lines (about 1,200): startSpruceFake is one closure holding the fake's
+ * state and every route of the Spruce public API the client and webhooks use (contacts,
+ * conversations, items, media, webhooks), plus the sandbox's control endpoints, dispatched by its own
+ * regex router. Cutting it into files by hand would only thread that state through parameters; the
+ * planned rebuild of the fakes on Fastify with the shared failure-injection and webhook modules
+ * (issue 14) splits it by resource instead, with the router gone.
+ */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';

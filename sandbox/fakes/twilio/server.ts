@@ -1,3 +1,10 @@
+/*
+ * Why this file is over 700 lines (about 800): startTwilioFake is one closure holding the fake's
+ * state and every Twilio route labloop calls (Messages create, fetch and list, status callbacks,
+ * inbound messages and TwiML answers), plus the sandbox's control endpoints, dispatched by hand. The
+ * models, errors, opt-out, sender queue and signature are already their own modules; the planned
+ * rebuild of the fakes on Fastify (issue 14) splits the routes by resource.
+ */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
