@@ -1,5 +1,6 @@
 import { RESULT_STATUSES, type ResultStatus } from '../domain/lab-result';
 import type { LabloopActivities, PriorRunSummary } from '../domain/activity-contract';
+import { workflowDecisionFacts } from '../lib/audit/workflow-history';
 import { sendVersionsOf } from '../lib/outbox/outbox';
 import type { ActivityDeps } from './deps';
 
@@ -24,28 +25,10 @@ export function createPriorRunActivities({
   return {
     async findPriorRuns({ workflowId }): Promise<PriorRunSummary> {
       const sends = await sendVersionsOf(pool, workflowId);
-      // The workflow's own decisions: their idempotency keys are `<workflowId>:<runId>:<seq>`.
-      const audit = await pool.query<{
-        last_version: string | null;
-        closing: unknown;
-        closing_patient: string | null;
-        latest_patient: string | null;
-      }>(
-        `SELECT MAX(CASE WHEN jsonb_typeof(details->'version') = 'number' THEN (details->>'version')::numeric END)::text
-                  AS last_version,
-                (array_agg(details ORDER BY seq DESC)
-                   FILTER (WHERE action = 'routing-decision' AND outcome = 'closed'))[1] AS closing,
-                (array_agg(patient_id ORDER BY seq DESC)
-                   FILTER (WHERE action = 'routing-decision' AND outcome = 'closed'))[1] AS closing_patient,
-                (array_agg(patient_id ORDER BY seq DESC) FILTER (WHERE patient_id IS NOT NULL))[1] AS latest_patient
-           FROM audit_log
-          WHERE workflow_id = $1 AND starts_with(idempotency_key, $1 || ':')`,
-        [workflowId],
-      );
-      const a = audit.rows[0];
-      const auditVersion = a?.last_version != null ? Math.floor(Number(a.last_version)) : 0;
+      const a = await workflowDecisionFacts(pool, workflowId);
+      const auditVersion = a?.lastVersion != null ? Math.floor(Number(a.lastVersion)) : 0;
       const closing = closingFacts(a?.closing);
-      const patientId = a?.closing_patient ?? a?.latest_patient ?? undefined;
+      const patientId = a?.closingPatient ?? a?.latestPatient ?? undefined;
       return {
         lastVersion: Math.max(sends.lastVersion ?? 0, Number.isFinite(auditVersion) ? auditVersion : 0),
         ...(sends.notifiedVersion !== undefined ? { patientNotifiedVersion: sends.notifiedVersion } : {}),

@@ -102,6 +102,19 @@ export async function openWorkflowsOfPatient(db: Db, patient: PatientRef): Promi
   return rows.map((r) => r.workflow_id);
 }
 
+/** Remember which workflow concerns which patient and phone, so consent changes and STOPs reach it. */
+export async function linkWorkflowToPatient(
+  db: Db,
+  link: PatientRef & { workflowId: string; phone?: string },
+): Promise<void> {
+  await db.query(
+    `INSERT INTO workflow_patient (workflow_id, practice_id, patient_id, phone_e164, open)
+     VALUES ($1, $2, $3, $4, true)
+     ON CONFLICT (workflow_id) DO UPDATE SET patient_id = $3, phone_e164 = $4, updated_at = now()`,
+    [link.workflowId, link.practiceId, link.patientId, link.phone ?? null],
+  );
+}
+
 /** Mark a workflow closed for routing purposes (it no longer exists in Temporal). */
 export async function closeWorkflowLink(db: Db, workflowId: string): Promise<void> {
   await db.query(`UPDATE workflow_patient SET open = false, updated_at = now() WHERE workflow_id = $1`, [workflowId]);

@@ -1,13 +1,14 @@
 import { onCallStaffAt } from '../../domain/on-call';
 import type { Pool } from 'pg';
 import type { Acuity, ResultStatus } from '../../domain/lab-result';
+import type { ReviewItem } from '../../domain/activity-contract';
 import type { PracticePolicy, StaffMember } from '../../domain/practice';
 import type { WorkflowState } from '../../domain/vocabulary';
 import { providerIdentifiers } from './staff';
 
 /**
  * The review queue, read from the `review_item` read model (migrations/410_review_item.sql), never
- * from Temporal. Criticals are pinned on top, then the earliest sign-off deadline first; results
+ * from Temporal; this module is the only one that writes it (the workflow's snapshots). Criticals are pinned on top, then the earliest sign-off deadline first; results
  * without a deadline go last, oldest first.
  *
  * Scopes:
@@ -123,4 +124,87 @@ export async function findReviewItem(
   );
   const row = rows[0];
   return row === undefined ? undefined : toItem(row);
+}
+
+/**
+ * Where each state sits in a result's usual progression within one version. Used only to order
+ * snapshots of the same version that carry no snapshot time: a retried, older snapshot must not
+ * overwrite a newer one. Fallback comes before notified because the fallback channel still ends in
+ * "notified"; closed is last.
+ */
+const STATE_RANK: Readonly<Record<WorkflowState, number>> = {
+  'awaiting-final': 0,
+  'awaiting-sign-off': 1,
+  escalated: 2,
+  'critical-call': 3,
+  notifying: 4,
+  fallback: 5,
+  notified: 6,
+  closed: 7,
+};
+
+/**
+ * Stores a snapshot unless the stored row is newer. "Newer" is decided in the statement itself (not
+ * read-then-write), so two concurrent upserts of the same workflow cannot both win: a higher version
+ * wins; within a version, the later snapshot time when both rows have one, else the further progress
+ * (signed, then escalation level, then state rank). An equal snapshot is re-applied (a plain retry).
+ */
+const UPSERT_SQL = `
+INSERT INTO review_item AS stored (
+  workflow_id, practice_id, patient_id, patient_name, panel_name, ordering_provider_id, acuity,
+  result_status, state, state_rank, signed, signed_by, signed_at, received_at, sla_deadline,
+  escalation_level, critical_paged_at, version, snapshot_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, now())
+ON CONFLICT (workflow_id) DO UPDATE SET
+  practice_id = EXCLUDED.practice_id,
+  patient_id = EXCLUDED.patient_id,
+  patient_name = EXCLUDED.patient_name,
+  panel_name = EXCLUDED.panel_name,
+  ordering_provider_id = EXCLUDED.ordering_provider_id,
+  acuity = EXCLUDED.acuity,
+  result_status = EXCLUDED.result_status,
+  state = EXCLUDED.state,
+  state_rank = EXCLUDED.state_rank,
+  signed = EXCLUDED.signed,
+  signed_by = EXCLUDED.signed_by,
+  signed_at = EXCLUDED.signed_at,
+  received_at = EXCLUDED.received_at,
+  sla_deadline = EXCLUDED.sla_deadline,
+  escalation_level = EXCLUDED.escalation_level,
+  critical_paged_at = EXCLUDED.critical_paged_at,
+  version = EXCLUDED.version,
+  snapshot_at = EXCLUDED.snapshot_at,
+  updated_at = now()
+WHERE EXCLUDED.version > stored.version
+   OR (EXCLUDED.version = stored.version AND (
+        CASE WHEN EXCLUDED.snapshot_at IS NOT NULL AND stored.snapshot_at IS NOT NULL
+               AND EXCLUDED.snapshot_at <> stored.snapshot_at
+             THEN EXCLUDED.snapshot_at > stored.snapshot_at
+             ELSE (EXCLUDED.signed::int, EXCLUDED.escalation_level, EXCLUDED.state_rank)
+                  >= (stored.signed::int, stored.escalation_level, stored.state_rank)
+        END))`;
+
+/** Store a workflow's snapshot in the queue's row for it, unless the stored row is newer. */
+export async function storeReviewItem(db: Pick<Pool, 'query'>, item: ReviewItem): Promise<void> {
+  await db.query(UPSERT_SQL, [
+    item.workflowId,
+    item.practiceId,
+    item.patientId,
+    item.patientName ?? null,
+    item.panelName ?? null,
+    item.orderingProviderId ?? null,
+    item.acuity,
+    item.resultStatus,
+    item.state,
+    STATE_RANK[item.state],
+    item.signed,
+    item.signedBy ?? null,
+    item.signedAt ?? null,
+    item.receivedAt,
+    item.slaDeadline ?? null,
+    item.escalationLevel,
+    item.criticalPagedAt ?? null,
+    item.version,
+    item.updatedAt ?? null,
+  ]);
 }
