@@ -2,7 +2,8 @@ import type { Pool } from 'pg';
 import type { AuditSink, JsonValue } from '../audit/types';
 import { classifyDeliveryErrorCode } from '../clients/twilio/error-codes';
 import type { WorkflowSignaller } from '../consent/workflow-signaller';
-import { deliveryStatusSignal, type Channel, type DeliveryStatus } from '../../workflows/definitions';
+import type { Channel, DeliveryStatus } from '../../domain/vocabulary';
+import { deliveryStatusSignal } from '../../workflows/definitions';
 import {
   adoptPendingMessageId,
   recordDeliveryStatus,
