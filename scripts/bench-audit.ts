@@ -17,8 +17,8 @@ import pg from 'pg';
 import { createAuditLog, computeRowHash, verifyAuditChain, type AuditEventInput } from '../lib/audit';
 import { GENESIS_HASH } from '../lib/audit/record';
 import { normalizeEvent } from '../lib/audit/validate';
-import { createDatabaseIfMissing } from '../lib/db/create-database';
-import { startEmbeddedPostgres } from '../lib/db/embedded-postgres';
+import { createDatabaseIfMissing } from '../sandbox/servers/create-database';
+import { startEmbeddedPostgres } from '../sandbox/servers/embedded-postgres';
 import { migrateUp } from '../lib/db/migrate';
 
 const { values } = parseArgs({

@@ -46,7 +46,7 @@ const FALLBACK_REASONS = [
   'portal-only-opted-out',
 ];
 
-/** Outcomes of the provider step of a send (activities/outbox.ts, activities/athena.ts, workflows/delivery.ts). */
+/** Outcomes of the provider step of a send (lib/outbox/outbox.ts, activities/athena.ts, workflows/delivery.ts). */
 const SEND_OUTCOMES = [
   'sent',
   'reconciled',

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../lib/db/embedded-postgres';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../sandbox/servers/embedded-postgres';
 
 const INIT = path.resolve(__dirname, '../../deploy/postgres-init');
 
