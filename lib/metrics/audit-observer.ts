@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { reviewTimesOf, type ReviewTimes } from '../review/queue';
 import type { AuditEventInput, AuditSink } from '../audit/types';
 import {
   ambiguousSends,
@@ -35,12 +36,6 @@ const WORKFLOW_ACTOR_ID = 'lab-result-workflow';
  */
 const REVIEW_ROW_LOOKUPS = 5;
 const REVIEW_ROW_RETRY_MS = 500;
-
-interface ReviewRow {
-  acuity: string;
-  received_at: Date;
-  critical_paged_at: Date | null;
-}
 
 export interface AuditMetricsOptions {
   /** Called when an observation failed (a database error); default: ignored. */
@@ -147,14 +142,11 @@ function stringDetail(event: AuditEventInput, key: string): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-async function reviewRow(pool: Pool, workflowId: string | undefined): Promise<ReviewRow | undefined> {
+async function reviewRow(pool: Pool, workflowId: string | undefined): Promise<ReviewTimes | undefined> {
   if (workflowId === undefined) return undefined;
   for (let attempt = 1; ; attempt++) {
-    const { rows } = await pool.query<ReviewRow>(
-      `SELECT acuity, received_at, critical_paged_at FROM review_item WHERE workflow_id = $1`,
-      [workflowId],
-    );
-    if (rows[0] !== undefined || attempt >= REVIEW_ROW_LOOKUPS) return rows[0];
+    const row = await reviewTimesOf(pool, workflowId);
+    if (row !== undefined || attempt >= REVIEW_ROW_LOOKUPS) return row;
     await new Promise((resolve) => setTimeout(resolve, REVIEW_ROW_RETRY_MS));
   }
 }

@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import { Registry } from 'prom-client';
+import { unsignedBacklog, type UnsignedBacklogRow } from '../review/queue';
 import { PRACTICES, VOCABULARIES } from './labels';
 import { guardedGauge } from './registry';
 
@@ -13,35 +14,16 @@ import { guardedGauge } from './registry';
 /** Prometheus scrapes every 15-60 s; figures up to 15 s old are as good, and cost one query. */
 export const BACKLOG_CACHE_MS = 15_000;
 
-const BACKLOG_SQL = `
-SELECT practice_id, acuity,
-       CASE WHEN age < interval '1 hour' THEN 'lt-1h'
-            WHEN age < interval '4 hours' THEN '1h-4h'
-            WHEN age < interval '24 hours' THEN '4h-24h'
-            WHEN age < interval '3 days' THEN '1d-3d'
-            ELSE 'gt-3d' END AS age,
-       count(*)::int AS n
-FROM (SELECT practice_id, acuity, now() - received_at AS age FROM review_item WHERE NOT signed AND state <> 'closed') q
-GROUP BY 1, 2, 3`;
-
-interface BacklogRow {
-  practice_id: string;
-  acuity: string;
-  age: string;
-  n: number;
-}
-
 /** A registry holding the backlog gauges, to merge into the API's scrape (the worker does not serve it). */
 export function unsignedBacklogRegistry(pool: Pool, cacheMs = BACKLOG_CACHE_MS): Registry {
   const registry = new Registry();
-  let cached: { at: number; rows: BacklogRow[] } | undefined;
-  let inFlight: Promise<BacklogRow[]> | undefined;
+  let cached: { at: number; rows: UnsignedBacklogRow[] } | undefined;
+  let inFlight: Promise<UnsignedBacklogRow[]> | undefined;
   let stale = false;
-  const read = async (): Promise<BacklogRow[]> => {
+  const read = async (): Promise<UnsignedBacklogRow[]> => {
     if (cached !== undefined && Date.now() - cached.at < cacheMs) return cached.rows;
-    inFlight ??= pool
-      .query<BacklogRow>(BACKLOG_SQL)
-      .then(({ rows }) => {
+    inFlight ??= unsignedBacklog(pool)
+      .then((rows) => {
         cached = { at: Date.now(), rows };
         stale = false;
         return rows;

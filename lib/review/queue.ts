@@ -208,3 +208,43 @@ export async function storeReviewItem(db: Pick<Pool, 'query'>, item: ReviewItem)
     item.updatedAt ?? null,
   ]);
 }
+
+/** When a workflow's result was received and its on-call provider paged, as the queue's row has them (metrics). */
+export interface ReviewTimes {
+  acuity: string;
+  received_at: Date;
+  critical_paged_at: Date | null;
+}
+
+export async function reviewTimesOf(db: Pick<Pool, 'query'>, workflowId: string): Promise<ReviewTimes | undefined> {
+  const { rows } = await db.query<ReviewTimes>(
+    `SELECT acuity, received_at, critical_paged_at FROM review_item WHERE workflow_id = $1`,
+    [workflowId],
+  );
+  return rows[0];
+}
+
+const BACKLOG_SQL = `
+SELECT practice_id, acuity,
+       CASE WHEN age < interval '1 hour' THEN 'lt-1h'
+            WHEN age < interval '4 hours' THEN '1h-4h'
+            WHEN age < interval '24 hours' THEN '4h-24h'
+            WHEN age < interval '3 days' THEN '1d-3d'
+            ELSE 'gt-3d' END AS age,
+       count(*)::int AS n
+FROM (SELECT practice_id, acuity, now() - received_at AS age FROM review_item WHERE NOT signed AND state <> 'closed') q
+GROUP BY 1, 2, 3`;
+
+/** One cell of the unsigned backlog: results not signed and not closed, by practice, acuity and age bucket. */
+export interface UnsignedBacklogRow {
+  practice_id: string;
+  acuity: string;
+  age: string;
+  n: number;
+}
+
+/** The unsigned backlog (the metrics gauge reads it at scrape time). */
+export async function unsignedBacklog(db: Pick<Pool, 'query'>): Promise<UnsignedBacklogRow[]> {
+  const { rows } = await db.query<UnsignedBacklogRow>(BACKLOG_SQL);
+  return rows;
+}
