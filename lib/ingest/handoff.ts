@@ -21,7 +21,7 @@ import {
   signOffUpdate,
   type LabResultWorkflowInput,
 } from '../../workflows/definitions';
-import type { SenderChannel } from '../../lib/senders';
+import type { SenderChannel } from '../senders';
 import { resolveResult, sameReportedValues, type ResolvedResult } from './result-links';
 
 /**

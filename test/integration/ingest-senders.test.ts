@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { BuiltApp } from '../../api/app';
-import { workflowIdForResult } from '../../api/ingest/handoff';
+import { workflowIdForResult } from '../../lib/ingest/handoff';
 import { sendMllp } from '../../api/mllp';
 import { startApi, type RunningApi } from '../../api/start-api';
 import { loadConfig } from '../../lib/config';
