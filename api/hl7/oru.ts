@@ -15,7 +15,7 @@ export const PROCESSING_IDS: readonly string[] = ['P', 'T', 'D'];
 
 /**
  * What an OBR group says about the order beyond the typed result, for linking it to the same result
- * seen through athena (api/ingest/result-links.ts): the filler order number (OBR-3.1, the lab's
+ * seen through athena (lib/ingest/result-links.ts): the filler order number (OBR-3.1, the lab's
  * accession; absent when the result is identified by its placer number) and the panel's LOINC (OBR-4
  * coded `LN`, or its alternate identifier when that is).
  */
