@@ -8,6 +8,7 @@ import {
   outboxOf,
   pagesTo,
   postHl7,
+  sandboxSenderOf,
   secureMessagesTo,
   seedAthenaPatient,
   seedSpruceContact,
@@ -116,7 +117,15 @@ describe('routing, unflagged panic value over HL7: page and call at once, never 
     );
     assert.ok(message.includes('|196203520|'));
     const url = new URL(stack.urls.mllp);
-    const ack = await sendMllp({ host: url.hostname, port: Number(url.port), message, timeoutMs: 10_000 });
+    // Mutual TLS with the sandbox sender's client certificate, as every MLLP sender must.
+    const client = stack.mllpTls.clients[sandboxSenderOf(message)];
+    const ack = await sendMllp({
+      host: url.hostname,
+      port: Number(url.port),
+      message,
+      timeoutMs: 10_000,
+      tls: { ca: stack.mllpTls.ca, cert: client.cert, key: client.key },
+    });
     assert.match(ack, /\rMSA\|AA\|E2E-DOB-1-1/);
     const err = ack.split('\r').find((s) => s.startsWith('ERR|'));
     assert.ok(err !== undefined, ack);

@@ -193,10 +193,11 @@ function* payloads(value: unknown, path = ''): Generator<{ path: string; payload
 
 /**
  * Marker bookkeeping the SDK's core writes itself, outside the data converter: a local activity's
- * sequence number, attempt and timings, a patch ID. No input reaches it (the local activity's result
- * sits next to it in `details.result`, encrypted), and the PHI search above covers it anyway.
+ * sequence number, attempt and timings, a patch ID (`patch-data`: a labloop-… ID from
+ * workflows/patches.ts). No input reaches it (the local activity's result sits next to it in
+ * `details.result`, encrypted), and the PHI search above covers it anyway.
  */
-const SDK_MARKER_METADATA = /markerRecordedEventAttributes\.details\.(data|patch_data|core_patch)\b/;
+const SDK_MARKER_METADATA = /markerRecordedEventAttributes\.details\.(data|patch_data|patch-data|core_patch)\b/;
 
 const encodingOf = (p: Payload) => Buffer.from(p.metadata?.[METADATA_ENCODING_KEY] ?? []).toString('utf8');
 
