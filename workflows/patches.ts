@@ -17,6 +17,22 @@ export const PATCH_IDS = {
 
 export type PatchName = keyof typeof PATCH_IDS;
 
+/**
+ * Changes to the shell (runner.ts) rather than to decisions: evaluated by the runner itself, and
+ * only at the moment the changed behaviour would differ, so only runs that reach that moment carry
+ * the marker. Not flags of decide(); histories recorded before one replay with it off.
+ */
+export const SHELL_PATCH_IDS = {
+  /**
+   * A timer whose instant has passed is left to fire instead of being cancelled: the cancel raced
+   * the server's firing. The real server accepts it (and drops the fired event); the time-skipping
+   * test server refuses the workflow task ("invalid history builder state for action") and strands
+   * the run. Two deadlines milliseconds apart (a critical call's repeat and the sign-off rung on the
+   * same hour) made that a routine path once escalations repeat.
+   */
+  keepDueTimer: 'labloop-2026-12-keep-due-timer',
+} as const;
+
 /** Which patched behaviours this decision uses. */
 export type PatchFlags = Readonly<Record<PatchName, boolean>>;
 

@@ -23,7 +23,7 @@ import type { DecisionContext } from './draft';
 import { runCommand, type EffectEnv } from './effects';
 import type { WorkflowEvent } from './events';
 import type { Model } from './model';
-import { evaluatePatches } from './patches';
+import { evaluatePatches, SHELL_PATCH_IDS } from './patches';
 import { searchAttributesOf, type SearchAttributeValues } from './view';
 import { currentDetailsOf, describeWait, nextWakeAt, waitingOn } from './waiting';
 import { workflowNow, workflowNowMs } from './workflow-time';
@@ -193,8 +193,17 @@ export class Runner {
 
   private disarmTimer(): void {
     if (this.timer === undefined) return;
-    if (!this.timer.fired) this.timer.scope.cancel();
+    if (!this.timer.fired && !this.leaveToFire(this.timer)) this.timer.scope.cancel();
     this.timer = undefined;
+  }
+
+  /**
+   * A timer already due has fired on the server, or is about to: it is left to fire (its wake finds
+   * nothing new) rather than cancelled in a race with the firing (SHELL_PATCH_IDS.keepDueTimer).
+   * patched() is asked only when this applies, so other runs carry no marker.
+   */
+  private leaveToFire(timer: ArmedTimer): boolean {
+    return timer.atMs <= workflowNowMs() && patched(SHELL_PATCH_IDS.keepDueTimer);
   }
 
   private syncSearchAttributes(): void {

@@ -71,7 +71,8 @@ describe('the worker process: health port and graceful SIGTERM', () => {
       LABLOOP_CODEC_KEYS: TEST_CODEC_KEYS,
       LABLOOP_ID_SECRET: randomBytes(32).toString('hex'),
       PUBLIC_BASE_URL: 'http://127.0.0.1:9',
-      LABLOOP_API_TOKENS: `engine:${randomBytes(32).toString('hex')}`,
+      // `sandbox` is the token name config/senders.sandbox.json (the default sender registry) gives its HL7 sender.
+      LABLOOP_API_TOKENS: `sandbox:${randomBytes(32).toString('hex')}`,
       TWILIO_ACCOUNT_SID: `AC${randomBytes(16).toString('hex')}`,
       TWILIO_AUTH_TOKEN: randomBytes(16).toString('hex'),
       TWILIO_MESSAGING_SERVICE_SID: `MG${randomBytes(16).toString('hex')}`,

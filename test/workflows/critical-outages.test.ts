@@ -25,13 +25,7 @@ describe('critical results through outages (time-skipping server)', () => {
       s.world.faults.createCallTask = ({ at }) => {
         if (at < arrived + 45 * MINUTE) throw retryable('athena unavailable');
       };
-      // Repeats every 35 minutes, not the default 30: with 30, the call's first repeat (30 + 30
-      // minutes) falls within milliseconds of the sign-off reminder (1 business hour), and the
-      // time-skipping test server strands a run whose workflow task cancels a timer that fired
-      // while the task was with the worker ("invalid history builder state for action"; the real
-      // server accepts that cancel and drops the fired event). Two repeats still fall in the hour
-      // checked below (65 and 100 minutes after arrival).
-      const handle = await s.start({ result: criticalResult(), policy: testPolicy({ criticalCallRepeatMinutes: 35 }) });
+      const handle = await s.start({ result: criticalResult() });
       await s.eventually('the on-call page', () => s.world.pages().length === 1);
       const creating = await s.untilStatus(
         handle,

@@ -134,7 +134,11 @@ function reportEvent(report: Report, channel: 'sms' | 'spruce', providerMessageI
 }
 
 async function play(s: Scenario, first: LabResult, steps: Step[]) {
-  const policy = testPolicy();
+  // Repeats of an unsigned escalation (and of an open critical call) every 8 business hours, not
+  // every hour: the repeats themselves are tested in escalation-repeats and gate-sla, and hourly
+  // ones would page through each run's two-day settle below, a dozen more rounds of time-skipping
+  // per run. The invariants here concern patients, whom repeats never reach.
+  const policy = testPolicy({ escalationRepeatMinutes: 8 * 60, criticalCallRepeatMinutes: 8 * 60 });
   const oracle = new Oracle(policy);
   const versions = new Map<number, VersionFact>();
   /** The version that opened each gate (by the oracle's epoch). */
