@@ -44,10 +44,11 @@ describe('sign-off validation (time-skipping server)', () => {
       const v1 = normalResult();
       const handle = await s.start({ result: v1 });
       const shown = await s.untilStatus(handle, 'the page', (v) => v.state === 'awaiting-sign-off' && v.version === 1);
-      // The lab corrects the value while the provider is looking at version 1.
+      // The lab corrects the value while the provider is looking at version 1 (still inside the
+      // 70-140 reference range: an out-of-range value would now make version 2 abnormal, by value).
       await s.receive(
         handle,
-        newVersion(v1, { status: 'corrected', observations: [{ ...v1.observations[0], value: '142.8' }] }),
+        newVersion(v1, { status: 'corrected', observations: [{ ...v1.observations[0], value: '128.4' }] }),
       );
       const current = await s.untilStatus(handle, 'version 2', (v) => v.version === 2 && v.slaDeadline !== undefined);
       await s.quiesce(150);
